@@ -1,1 +1,93 @@
-fn main() {}
+//! `s7sentry`: passive sensor for Siemens S7 traffic (ISO-on-TCP, port 102).
+//!
+//! Thin binary: argument parsing and wiring over the library crates
+//! (`s7sentry-capture` -> `s7sentry-engine` -> sinks).
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+mod decode;
+
+/// Exit status: everything was read.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: some input could not be read (truncated or corrupt capture).
+pub const EXIT_PARTIAL: u8 = 1;
+/// Exit status: usage error or a file that could not be opened at all.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "s7sentry",
+    version,
+    about = "Passive sensor for Siemens S7 traffic (ISO-on-TCP, TCP port 102)",
+    long_about = "Passive sensor for Siemens S7 traffic (ISO-on-TCP, TCP port 102).\n\n\
+        Decodes TPKT (RFC 1006), COTP (ISO 8073), S7comm and S7comm-plus from capture files \
+        (pcap or pcapng, any byte order, micro- or nanosecond; Ethernet with or without VLAN/QinQ \
+        tags, Linux cooked SLL/SLL2, raw IP; IPv4 and IPv6), with TCP reassembly that survives \
+        segmentation, retransmissions, overlaps, reordering and capture gaps.\n\n\
+        Exit status: 0 all input read; 1 some input unreadable (truncated or corrupt capture: \
+        everything before the damage is still processed); 2 usage error or a file that cannot be opened.",
+    after_help = "Examples:\n  s7sentry decode pcaps/decode_basic/capture.pcap\n  s7sentry decode --format text a.pcap b.pcapng\n\nDocumentation: README.md in the source tree."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Decode every S7 PDU in capture files, one record per PDU, in capture order.
+    ///
+    /// Records: S7comm PDUs (proto "s7comm"), S7comm-plus frames ("s7comm-plus"),
+    /// COTP connection TPDUs CR/CC/DR/DC/ER ("cotp"), the first TLS payload of a
+    /// connection that switched to TLS after InitSSL ("tls"), and structural
+    /// violations ("finding", with layer, kind and byte offset). JSON keys are
+    /// listed in the README ("decode output").
+    Decode(DecodeArgs),
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OutFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// One line per record for people (like tshark's summary line).
+    Text,
+}
+
+/// Arguments of `decode`.
+#[derive(clap::Args, Debug)]
+pub struct DecodeArgs {
+    /// Capture files (pcap or pcapng). Each is decoded on its own, in the order given.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutFormat::Jsonl)]
+    pub format: OutFormat,
+    /// Print the engine's counters (packets, flows, gaps, caps hit, ...) to stderr at the end, as JSON.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("S7SENTRY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let code = match cli.cmd {
+        Cmd::Decode(a) => decode::run(&a),
+    };
+    ExitCode::from(code)
+}

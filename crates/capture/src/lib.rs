@@ -1,1 +1,256 @@
-//! placeholder
+//! # s7sentry-capture: packet sources over libpcap
+//!
+//! Every source yields [`Packet`]s borrowing the bytes libpcap hands over, with
+//! a 1-based frame number (the same number tshark shows) and a nanosecond
+//! timestamp. Three sources share the [`PacketSource`] trait:
+//!
+//! * [`FileSource`]: a pcap (either byte order, micro- or nanosecond) or pcapng file, via `pcap_open_offline`;
+//! * [`MemorySource`]: frames held in memory, for tests and benchmarks;
+//! * live capture lives in the binary's `live` command (issue 4) and uses the same trait.
+//!
+//! Read errors are never silent: a record libpcap cannot read ends the file with
+//! [`CaptureError::Read`], which names the file, the frame number and libpcap's words.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+
+/// Link-layer header type (a `LINKTYPE_*` value from the pcap spec).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LinkType(pub i32);
+
+impl LinkType {
+    /// BSD loopback (DLT_NULL).
+    pub const NULL: LinkType = LinkType(0);
+    /// Ethernet.
+    pub const ETHERNET: LinkType = LinkType(1);
+    /// Raw IP (LINKTYPE_RAW).
+    pub const RAW: LinkType = LinkType(101);
+    /// OpenBSD loopback.
+    pub const LOOP: LinkType = LinkType(108);
+    /// Linux cooked capture v1.
+    pub const LINUX_SLL: LinkType = LinkType(113);
+    /// Raw IPv4.
+    pub const IPV4: LinkType = LinkType(228);
+    /// Raw IPv6.
+    pub const IPV6: LinkType = LinkType(229);
+    /// Linux cooked capture v2.
+    pub const LINUX_SLL2: LinkType = LinkType(276);
+}
+
+/// Capture timestamp: seconds and nanoseconds since the Unix epoch (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp {
+    /// Whole seconds.
+    pub secs: i64,
+    /// Nanoseconds (0..1e9).
+    pub nanos: u32,
+}
+
+/// One captured frame, borrowing the source's buffer until the next call.
+#[derive(Debug, Clone, Copy)]
+pub struct Packet<'a> {
+    /// 1-based record number within its file (or since the start of a live capture).
+    pub frame: u64,
+    /// Capture time.
+    pub ts: Timestamp,
+    /// Link type of the interface that captured it.
+    pub linktype: LinkType,
+    /// Captured bytes (may be shorter than `orig_len` when a snap length was set).
+    pub data: &'a [u8],
+    /// Length of the frame on the wire.
+    pub orig_len: u32,
+}
+
+/// Errors from opening or reading a capture.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// The file could not be opened or is not a capture.
+    #[error("{path}: cannot open capture: {msg}")]
+    Open {
+        /// File.
+        path: PathBuf,
+        /// What libpcap (or the OS) said.
+        msg: String,
+    },
+    /// A record could not be read (truncated file, corrupt record header).
+    #[error("{path}: unreadable record after frame {after_frame}: {msg}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Number of the last frame that was read whole.
+        after_frame: u64,
+        /// What libpcap said.
+        msg: String,
+    },
+    /// A live interface problem.
+    #[error("{0}")]
+    Live(String),
+}
+
+/// Anything that yields packets.
+pub trait PacketSource {
+    /// Next packet; `Ok(None)` at the end of the source. After an `Err` the
+    /// source is finished (libpcap cannot resynchronise inside a file).
+    fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError>;
+    /// Human-readable name (file path or interface).
+    fn name(&self) -> &str;
+}
+
+/// A pcap or pcapng file read through libpcap.
+pub struct FileSource {
+    cap: pcap::Capture<pcap::Offline>,
+    path: PathBuf,
+    name: String,
+    frame: u64,
+    linktype: LinkType,
+    done: bool,
+}
+
+impl FileSource {
+    /// Open `path` (pcap or pcapng), asking libpcap for nanosecond timestamps.
+    pub fn open(path: &Path) -> Result<FileSource, CaptureError> {
+        // libpcap's own message for a missing file is fine ("No such file or directory").
+        let cap =
+            pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano).map_err(|e| {
+                CaptureError::Open {
+                    path: path.to_owned(),
+                    msg: clean_msg(&e.to_string()),
+                }
+            })?;
+        let linktype = LinkType(cap.get_datalink().0);
+        Ok(FileSource {
+            cap,
+            path: path.to_owned(),
+            name: path.display().to_string(),
+            frame: 0,
+            linktype,
+            done: false,
+        })
+    }
+
+    /// Link type of the file (of its first interface for pcapng).
+    pub fn linktype(&self) -> LinkType {
+        self.linktype
+    }
+
+    /// Frames read so far.
+    pub fn frames_read(&self) -> u64 {
+        self.frame
+    }
+}
+
+fn clean_msg(s: &str) -> String {
+    let s = s.trim();
+    let s = s.strip_prefix("libpcap error: ").unwrap_or(s);
+    s.to_string()
+}
+
+impl PacketSource for FileSource {
+    fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
+        if self.done {
+            return Ok(None);
+        }
+        match self.cap.next_packet() {
+            Ok(p) => {
+                self.frame += 1;
+                let tv = p.header.ts;
+                Ok(Some(Packet {
+                    frame: self.frame,
+                    // Opened with Precision::Nano: tv_usec holds nanoseconds.
+                    ts: Timestamp {
+                        secs: tv.tv_sec,
+                        nanos: tv.tv_usec.clamp(0, 999_999_999) as u32,
+                    },
+                    linktype: self.linktype,
+                    data: p.data,
+                    orig_len: p.header.len,
+                }))
+            }
+            Err(pcap::Error::NoMorePackets) => {
+                self.done = true;
+                Ok(None)
+            }
+            Err(e) => {
+                self.done = true;
+                Err(CaptureError::Read {
+                    path: self.path.clone(),
+                    after_frame: self.frame,
+                    msg: clean_msg(&e.to_string()),
+                })
+            }
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Frames held in memory (tests, benchmarks).
+pub struct MemorySource {
+    frames: Vec<(Timestamp, Vec<u8>)>,
+    linktype: LinkType,
+    next: usize,
+}
+
+impl MemorySource {
+    /// A source over `frames`, all of link type `linktype`.
+    pub fn new(linktype: LinkType, frames: Vec<(Timestamp, Vec<u8>)>) -> MemorySource {
+        MemorySource {
+            frames,
+            linktype,
+            next: 0,
+        }
+    }
+
+    /// Load a whole file into memory (for benchmarks that must not measure disk I/O).
+    pub fn load(path: &Path) -> Result<MemorySource, CaptureError> {
+        let mut f = FileSource::open(path)?;
+        let linktype = f.linktype();
+        let mut frames = Vec::new();
+        while let Some(p) = f.next_packet()? {
+            frames.push((p.ts, p.data.to_vec()));
+        }
+        Ok(MemorySource::new(linktype, frames))
+    }
+
+    /// Start again from the first frame.
+    pub fn rewind(&mut self) {
+        self.next = 0;
+    }
+
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Whether there are no frames.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Total captured bytes.
+    pub fn bytes(&self) -> u64 {
+        self.frames.iter().map(|f| f.1.len() as u64).sum()
+    }
+}
+
+impl PacketSource for MemorySource {
+    fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
+        let Some((ts, data)) = self.frames.get(self.next) else {
+            return Ok(None);
+        };
+        self.next += 1;
+        Ok(Some(Packet {
+            frame: self.next as u64,
+            ts: *ts,
+            linktype: self.linktype,
+            data,
+            orig_len: data.len() as u32,
+        }))
+    }
+
+    fn name(&self) -> &str {
+        "memory"
+    }
+}

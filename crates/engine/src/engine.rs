@@ -1,0 +1,428 @@
+//! The engine: one call per captured frame.
+
+use crate::config::EngineConfig;
+use crate::event::{tcp_flags, Direction, EndReason, Event, EventSink, Meta};
+use crate::flow::{FlowKey, FlowTable};
+use crate::link::{self, Sliced, TcpError};
+use crate::session;
+use crate::stats::Stats;
+use crate::stream::{gap_finding, Chunk, Framed};
+use crate::time::Ts;
+use s7sentry_proto::{Finding, FindingKind, Layer};
+
+/// One captured frame handed to the engine.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    /// 1-based record number in its capture.
+    pub frame: u64,
+    /// Capture time.
+    pub ts: Ts,
+    /// Link type (`LINKTYPE_*`).
+    pub linktype: i32,
+    /// Captured bytes.
+    pub data: &'a [u8],
+}
+
+/// Decoding engine: flow table, reassembly and dispatch. Single-threaded; shard
+/// flows across several engines for parallelism.
+pub struct Engine {
+    cfg: EngineConfig,
+    stats: Stats,
+    table: FlowTable,
+    total_buffered: usize,
+    next_sweep: Ts,
+    last_ts: Ts,
+    scratch: Vec<usize>,
+}
+
+impl Engine {
+    /// A new engine.
+    pub fn new(cfg: EngineConfig) -> Engine {
+        let table = FlowTable::new(cfg.max_flows);
+        Engine {
+            cfg,
+            stats: Stats::default(),
+            table,
+            total_buffered: 0,
+            next_sweep: Ts(i64::MIN),
+            last_ts: Ts(0),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Flows tracked now.
+    pub fn active_flows(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Bytes held in out-of-order buffers across all flows.
+    pub fn buffered_bytes(&self) -> usize {
+        self.total_buffered
+    }
+
+    /// Configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// Time of the last frame processed.
+    pub fn last_ts(&self) -> Ts {
+        self.last_ts
+    }
+
+    fn is_iso_port(&self, p: u16) -> bool {
+        self.cfg.ports.contains(&p)
+    }
+
+    /// Process one frame; events go to `sink` in order.
+    pub fn process(&mut self, fr: &Frame<'_>, sink: &mut dyn EventSink) {
+        self.stats.packets += 1;
+        self.stats.bytes += fr.data.len() as u64;
+        if fr.ts > self.last_ts {
+            self.last_ts = fr.ts;
+        }
+        self.process_inner(fr, sink);
+        if fr.ts >= self.next_sweep {
+            self.sweep(fr, sink);
+            self.next_sweep = fr.ts.plus_ms(1000);
+        }
+        sink.on_event(&Event::Tick { ts: fr.ts });
+    }
+
+    fn process_inner(&mut self, fr: &Frame<'_>, sink: &mut dyn EventSink) {
+        let ip = match link::slice(fr.linktype, fr.data) {
+            Sliced::Ip(ip) => ip,
+            Sliced::NonIp => {
+                self.stats.non_ip += 1;
+                return;
+            }
+            Sliced::UnsupportedLink => {
+                self.stats.unsupported_link += 1;
+                return;
+            }
+            Sliced::Bad(_) => {
+                self.stats.bad_headers += 1;
+                return;
+            }
+        };
+        let mut meta = Meta {
+            frame: fr.frame,
+            ts: fr.ts,
+            src: ip.src,
+            sport: 0,
+            dst: ip.dst,
+            dport: 0,
+            flow: 0,
+            dir: Direction::ToServer,
+        };
+        if let Some((offset, more)) = ip.fragment {
+            self.stats.ip_fragments += 1;
+            if offset == 0 && (ip.proto == 6 || ip.proto == 17) && ip.payload.len() >= 4 {
+                meta.sport = u16::from_be_bytes([ip.payload[0], ip.payload[1]]);
+                meta.dport = u16::from_be_bytes([ip.payload[2], ip.payload[3]]);
+                if self.is_iso_port(meta.sport) && !self.is_iso_port(meta.dport) {
+                    meta.dir = Direction::ToClient;
+                }
+            }
+            sink.on_event(&Event::IpFragment { meta, offset, more });
+            return;
+        }
+        if ip.proto != 6 {
+            self.stats.non_tcp += 1;
+            return;
+        }
+        let seg = match link::parse_tcp(ip.payload) {
+            Ok(s) => s,
+            Err(TcpError::ShortHeader { sport, dport, .. }) => {
+                self.stats.bad_headers += 1;
+                if self.is_iso_port(sport) || self.is_iso_port(dport) {
+                    meta.sport = sport;
+                    meta.dport = dport;
+                    if !self.is_iso_port(dport) {
+                        meta.dir = Direction::ToClient;
+                    }
+                    self.stats.findings += 1;
+                    let f = Finding::new(Layer::Tcp, FindingKind::BadTcpHeader, 12);
+                    sink.on_event(&Event::Finding {
+                        meta,
+                        finding: f,
+                        bytes: &ip.payload[..ip.payload.len().min(20)],
+                    });
+                }
+                return;
+            }
+            Err(_) => {
+                self.stats.bad_headers += 1;
+                return;
+            }
+        };
+        meta.sport = seg.sport;
+        meta.dport = seg.dport;
+        let to_server = self.is_iso_port(seg.dport);
+        if !to_server && !self.is_iso_port(seg.sport) {
+            self.stats.other_tcp += 1;
+            return;
+        }
+        self.stats.iso_segments += 1;
+        meta.dir = if to_server {
+            Direction::ToServer
+        } else {
+            Direction::ToClient
+        };
+        let key = if to_server {
+            FlowKey {
+                client: (ip.src, seg.sport),
+                server: (ip.dst, seg.dport),
+            }
+        } else {
+            FlowKey {
+                client: (ip.dst, seg.dport),
+                server: (ip.src, seg.sport),
+            }
+        };
+        let syn = seg.flags & tcp_flags::SYN != 0;
+        let fin = seg.flags & tcp_flags::FIN != 0;
+        let rst = seg.flags & tcp_flags::RST != 0;
+        let slot = match self.table.find(&key) {
+            Some(s) => s,
+            None if (syn && !rst) || !seg.payload.is_empty() => {
+                if self.table.is_full() {
+                    let protect = self.cfg.embryonic_idle_ms;
+                    if let Some(v) = self.table.victim(fr.ts, protect) {
+                        self.stats.flows_evicted += 1;
+                        self.end_flow(v, EndReason::Evicted, fr, sink);
+                    }
+                }
+                self.stats.flows_created += 1;
+                self.table.maintain();
+                self.table.insert(key, fr.ts)
+            }
+            None => {
+                sink.on_event(&Event::Tcp {
+                    meta,
+                    flags: seg.flags,
+                    payload_len: 0,
+                    seq: seg.seq,
+                    retransmission: false,
+                });
+                return;
+            }
+        };
+        let cfg = &self.cfg;
+        let stats = &mut self.stats;
+        let total = &mut self.total_buffered;
+        let Some(flow) = self.table.get_mut(slot) else {
+            return;
+        };
+        meta.flow = flow.id;
+        flow.last_seen = fr.ts;
+        let d = usize::from(!to_server);
+        let flags = &mut flow.flags;
+        if seg.flags & tcp_flags::ACK != 0 {
+            let other = &mut flow.dirs[1 - d];
+            other.tcp.peer_acked(seg.ack);
+            if other.tcp.gap_evident() {
+                // The peer acknowledged bytes the capture lost: release what the
+                // other direction holds now, in capture order, under its own frames.
+                let m = meta.reversed();
+                let crate::flow::DirState { tcp, framer, cotp } = other;
+                tcp.gap(cfg, stats, total, &mut |chunk, stats| {
+                    feed_chunk(cfg, stats, framer, cotp, flags, m, chunk, sink)
+                });
+            }
+        }
+        let ds = &mut flow.dirs[d];
+        if syn {
+            ds.tcp.syn(seg.seq);
+            ds.framer.reset();
+            ds.cotp.reset();
+        }
+        let mut retrans = false;
+        if !seg.payload.is_empty() {
+            flow.carried_data = true;
+            if !ds.tcp.is_synced() {
+                ds.framer.resync();
+            }
+            let crate::flow::DirState { tcp, framer, cotp } = ds;
+            let seq = if syn {
+                seg.seq.wrapping_add(1)
+            } else {
+                seg.seq
+            };
+            retrans = tcp.segment(
+                cfg,
+                stats,
+                total,
+                (fr.frame, fr.ts),
+                seq,
+                seg.payload,
+                &mut |chunk, stats| feed_chunk(cfg, stats, framer, cotp, flags, meta, chunk, sink),
+            );
+        }
+        if fin || rst {
+            let crate::flow::DirState { tcp, framer, cotp } = ds;
+            if fin {
+                tcp.fin = true;
+            }
+            tcp.gap(cfg, stats, total, &mut |chunk, stats| {
+                feed_chunk(cfg, stats, framer, cotp, flags, meta, chunk, sink)
+            });
+            if framer.has_partial() {
+                stats.findings += 1;
+                let f = Finding::new(Layer::Tpkt, FindingKind::IncompleteAtClose, 0);
+                sink.on_event(&Event::Finding {
+                    meta,
+                    finding: f,
+                    bytes: &[],
+                });
+                framer.reset();
+            }
+        }
+        sink.on_event(&Event::Tcp {
+            meta,
+            flags: seg.flags,
+            payload_len: seg.payload.len(),
+            seq: seg.seq,
+            retransmission: retrans,
+        });
+        let both_fin = flow.dirs[0].tcp.fin && flow.dirs[1].tcp.fin;
+        if rst || both_fin {
+            self.stats.flows_closed += 1;
+            self.end_flow(
+                slot,
+                if rst { EndReason::Rst } else { EndReason::Fin },
+                fr,
+                sink,
+            );
+        }
+    }
+
+    fn sweep(&mut self, fr: &Frame<'_>, sink: &mut dyn EventSink) {
+        let budget = (self.table.len() / 16).max(64);
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        self.table.expired(
+            fr.ts,
+            self.cfg.flow_idle_ms,
+            self.cfg.embryonic_idle_ms,
+            budget,
+            &mut out,
+        );
+        for &slot in &out {
+            self.stats.flows_expired += 1;
+            self.end_flow(slot, EndReason::Idle, fr, sink);
+        }
+        self.scratch = out;
+    }
+
+    fn end_flow(
+        &mut self,
+        slot: usize,
+        reason: EndReason,
+        fr: &Frame<'_>,
+        sink: &mut dyn EventSink,
+    ) {
+        let Some(mut f) = self.table.remove(slot) else {
+            return;
+        };
+        let meta = Meta {
+            frame: fr.frame,
+            ts: fr.ts,
+            src: f.key.client.0,
+            sport: f.key.client.1,
+            dst: f.key.server.0,
+            dport: f.key.server.1,
+            flow: f.id,
+            dir: Direction::ToServer,
+        };
+        let cfg = &self.cfg;
+        let stats = &mut self.stats;
+        let total = &mut self.total_buffered;
+        let flags = &mut f.flags;
+        for (k, d) in f.dirs.iter_mut().enumerate() {
+            // Deliver whatever is still held: nothing buffered is silently dropped.
+            let m = if k == 0 { meta } else { meta.reversed() };
+            let crate::flow::DirState { tcp, framer, cotp } = d;
+            tcp.gap(cfg, stats, total, &mut |chunk, stats| {
+                feed_chunk(cfg, stats, framer, cotp, flags, m, chunk, sink)
+            });
+            tcp.release(total);
+        }
+        sink.on_event(&Event::FlowEnd {
+            meta,
+            reason,
+            carried_pdus: f.flags.carried_pdus,
+        });
+    }
+
+    /// End of input: end every flow (reason `end_of_capture`) and emit a last tick.
+    pub fn finish(&mut self, sink: &mut dyn EventSink) {
+        let fr = Frame {
+            frame: 0,
+            ts: self.last_ts,
+            linktype: 1,
+            data: &[],
+        };
+        for slot in self.table.slots() {
+            self.end_flow(slot, EndReason::EndOfCapture, &fr, sink);
+        }
+        sink.on_event(&Event::Tick { ts: self.last_ts });
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn feed_chunk(
+    cfg: &EngineConfig,
+    stats: &mut Stats,
+    framer: &mut crate::stream::Framer,
+    cotp: &mut session::CotpDir,
+    flags: &mut session::FlowFlags,
+    meta: Meta,
+    chunk: Chunk<'_>,
+    sink: &mut dyn EventSink,
+) {
+    match chunk {
+        Chunk::Data(b, origin) => {
+            let meta = match origin {
+                Some((frame, ts)) => Meta { frame, ts, ..meta },
+                None => meta,
+            };
+            framer.feed(cfg, stats, b, &mut |fr, stats| match fr {
+                Framed::Tpkt(t) => session::on_tpkt(cfg, stats, flags, cotp, meta, t, sink),
+                Framed::Bad(f, bytes) => {
+                    stats.findings += 1;
+                    sink.on_event(&Event::Finding {
+                        meta,
+                        finding: f,
+                        bytes,
+                    });
+                }
+            })
+        }
+        Chunk::Gap { lost } => {
+            stats.findings += 1;
+            let _ = lost;
+            sink.on_event(&Event::Finding {
+                meta,
+                finding: gap_finding(lost),
+                bytes: &[],
+            });
+            framer.resync();
+            cotp.reset();
+        }
+        Chunk::Conflict { offset, payload } => {
+            stats.findings += 1;
+            let f = Finding::new(Layer::Tcp, FindingKind::OverlapConflict, offset);
+            sink.on_event(&Event::Finding {
+                meta,
+                finding: f,
+                bytes: payload,
+            });
+        }
+    }
+}

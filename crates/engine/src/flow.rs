@@ -1,0 +1,215 @@
+//! Bounded flow table.
+//!
+//! Flows live in a slab (`Vec<Option<Flow>>`) indexed through an ahash map
+//! keyed by the canonical 5-tuple (client, server). A FIFO of (slot, id) in
+//! creation order drives both idle expiry and eviction, with a second chance
+//! for flows that carried data recently: when the table is full, embryonic
+//! flows (SYN floods) go first and live HMI/engineering sessions survive.
+
+use crate::session::{CotpDir, FlowFlags};
+use crate::stream::{Framer, TcpDir};
+use crate::time::Ts;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+/// Canonical flow key: the server is the side on an ISO-on-TCP port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    /// Client address and port.
+    pub client: (IpAddr, u16),
+    /// Server (PLC) address and port.
+    pub server: (IpAddr, u16),
+}
+
+/// State of one direction.
+#[derive(Debug, Default)]
+pub struct DirState {
+    /// TCP reassembly.
+    pub tcp: TcpDir,
+    /// TPKT framing.
+    pub framer: Framer,
+    /// COTP reassembly.
+    pub cotp: CotpDir,
+}
+
+impl DirState {
+    /// Bytes held by this direction's buffers.
+    pub fn held(&self) -> usize {
+        self.tcp.held() + self.framer.held() + self.cotp.held()
+    }
+}
+
+/// One tracked connection.
+#[derive(Debug)]
+pub struct Flow {
+    /// Unique id (never reused).
+    pub id: u64,
+    /// Key.
+    pub key: FlowKey,
+    /// First packet time.
+    pub created: Ts,
+    /// Last packet time.
+    pub last_seen: Ts,
+    /// Whether any payload was seen (embryonic flows have none).
+    pub carried_data: bool,
+    /// Protocol facts.
+    pub flags: FlowFlags,
+    /// `[to_server, to_client]`.
+    pub dirs: [DirState; 2],
+}
+
+/// The table.
+pub struct FlowTable {
+    map: HashMap<FlowKey, usize, ahash::RandomState>,
+    slots: Vec<Option<Flow>>,
+    free: Vec<usize>,
+    order: VecDeque<(usize, u64)>,
+    next_id: u64,
+    cap: usize,
+}
+
+impl FlowTable {
+    /// A table holding at most `cap` flows.
+    pub fn new(cap: usize) -> FlowTable {
+        let cap = cap.max(1);
+        let pre = cap.min(4096);
+        FlowTable {
+            map: HashMap::with_capacity_and_hasher(pre, ahash::RandomState::new()),
+            slots: Vec::with_capacity(pre),
+            free: Vec::new(),
+            order: VecDeque::with_capacity(pre),
+            next_id: 1,
+            cap,
+        }
+    }
+
+    /// Flows tracked now.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Whether the table is at its cap.
+    pub fn is_full(&self) -> bool {
+        self.map.len() >= self.cap
+    }
+
+    /// Slot of `key`, if tracked.
+    pub fn find(&self, key: &FlowKey) -> Option<usize> {
+        self.map.get(key).copied()
+    }
+
+    /// Flow in `slot`.
+    pub fn get_mut(&mut self, slot: usize) -> Option<&mut Flow> {
+        self.slots.get_mut(slot).and_then(Option::as_mut)
+    }
+
+    /// Insert a new flow (caller made room). Returns its slot.
+    pub fn insert(&mut self, key: FlowKey, ts: Ts) -> usize {
+        let id = self.next_id;
+        self.next_id += 1;
+        let flow = Flow {
+            id,
+            key,
+            created: ts,
+            last_seen: ts,
+            carried_data: false,
+            flags: FlowFlags::default(),
+            dirs: Default::default(),
+        };
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s] = Some(flow);
+                s
+            }
+            None => {
+                self.slots.push(Some(flow));
+                self.slots.len() - 1
+            }
+        };
+        self.map.insert(key, slot);
+        self.order.push_back((slot, id));
+        slot
+    }
+
+    /// Remove the flow in `slot`.
+    pub fn remove(&mut self, slot: usize) -> Option<Flow> {
+        let f = self.slots.get_mut(slot)?.take()?;
+        self.map.remove(&f.key);
+        self.free.push(slot);
+        Some(f)
+    }
+
+    /// Pick a victim for eviction: the oldest flow in creation order, giving
+    /// flows that carried data within `protect_ms` a second chance.
+    pub fn victim(&mut self, now: Ts, protect_ms: u64) -> Option<usize> {
+        let mut requeued = 0;
+        while let Some((slot, id)) = self.order.pop_front() {
+            let Some(Some(f)) = self.slots.get(slot) else {
+                continue;
+            };
+            if f.id != id {
+                continue; // stale entry: the slot was reused
+            }
+            if f.carried_data && now.ms_since(f.last_seen) < protect_ms && requeued < 64 {
+                requeued += 1;
+                self.order.push_back((slot, id));
+                continue;
+            }
+            return Some(slot);
+        }
+        None
+    }
+
+    /// Flows idle beyond their timeout, examining at most `budget` queue entries.
+    pub fn expired(
+        &mut self,
+        now: Ts,
+        idle_ms: u64,
+        embryonic_ms: u64,
+        budget: usize,
+        out: &mut Vec<usize>,
+    ) {
+        for _ in 0..budget.min(self.order.len()) {
+            let Some((slot, id)) = self.order.pop_front() else {
+                break;
+            };
+            let Some(Some(f)) = self.slots.get(slot) else {
+                continue;
+            };
+            if f.id != id {
+                continue;
+            }
+            let limit = if f.carried_data {
+                idle_ms
+            } else {
+                embryonic_ms
+            };
+            if now.ms_since(f.last_seen) >= limit {
+                out.push(slot);
+            } else {
+                self.order.push_back((slot, id));
+            }
+        }
+    }
+
+    /// Every occupied slot.
+    pub fn slots(&self) -> Vec<usize> {
+        (0..self.slots.len())
+            .filter(|&s| self.slots[s].is_some())
+            .collect()
+    }
+
+    /// Compact the order queue when stale entries dominate it.
+    pub fn maintain(&mut self) {
+        if self.order.len() > 4 * self.map.len() + 1024 {
+            let slots = &self.slots;
+            self.order
+                .retain(|(s, id)| matches!(slots.get(*s), Some(Some(f)) if f.id == *id));
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Link, IP and TCP slicing.
+//!
+//! Link types: Ethernet (1, with 802.1Q / 802.1ad tags, up to three), Linux
+//! cooked capture v1 (113, 16-byte header) and v2 (276, 20-byte header), raw IP
+//! (101, 12, 14, 228, 229) and BSD loopback (0, 108). Link and IP headers are
+//! sliced by etherparse's lax slicer, which accepts IPv4 total length 0
+//! (segmentation offload on the capturing host). The TCP header is read here,
+//! by hand, so that a data offset below 5 is reported instead of rejected.
+
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket};
+use std::net::IpAddr;
+
+/// An IP packet (or fragment) found in a frame.
+#[derive(Debug, Clone, Copy)]
+pub struct IpPacket<'a> {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// IP protocol number of the payload.
+    pub proto: u8,
+    /// IP payload (TCP segment or fragment data).
+    pub payload: &'a [u8],
+    /// `Some((offset_bytes, more_fragments))` for a fragment.
+    pub fragment: Option<(u32, bool)>,
+}
+
+/// Outcome of slicing a frame.
+#[derive(Debug, Clone, Copy)]
+pub enum Sliced<'a> {
+    /// An IP packet.
+    Ip(IpPacket<'a>),
+    /// Not IP (ARP, LLDP, PROFINET DCP, ...).
+    NonIp,
+    /// Link type not supported.
+    UnsupportedLink,
+    /// Headers could not be sliced; byte offset of the problem in the frame.
+    Bad(usize),
+}
+
+const ETH_IPV4: u16 = 0x0800;
+const ETH_IPV6: u16 = 0x86DD;
+
+/// Slice `data` captured with link type `linktype`.
+pub fn slice(linktype: i32, data: &[u8]) -> Sliced<'_> {
+    let pkt = match linktype {
+        1 => match LaxSlicedPacket::from_ethernet(data) {
+            Ok(p) => p,
+            Err(_) => return Sliced::Bad(0),
+        },
+        113 | 276 => {
+            let (hdr, proto_at) = if linktype == 113 { (16, 14) } else { (20, 0) };
+            if data.len() < hdr {
+                return Sliced::Bad(0);
+            }
+            let et = u16::from_be_bytes([data[proto_at], data[proto_at + 1]]);
+            if et != ETH_IPV4 && et != ETH_IPV6 && et != 0x8100 && et != 0x88A8 {
+                return Sliced::NonIp;
+            }
+            LaxSlicedPacket::from_ether_type(EtherType(et), &data[hdr..])
+        }
+        101 | 12 | 14 | 228 | 229 => match LaxSlicedPacket::from_ip(data) {
+            Ok(p) => p,
+            Err(_) => return Sliced::Bad(0),
+        },
+        0 | 108 => {
+            if data.len() < 4 {
+                return Sliced::Bad(0);
+            }
+            match LaxSlicedPacket::from_ip(&data[4..]) {
+                Ok(p) => p,
+                Err(_) => return Sliced::Bad(4),
+            }
+        }
+        _ => return Sliced::UnsupportedLink,
+    };
+    match pkt.net {
+        Some(LaxNetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            let pl = v4.payload();
+            let frag = h.is_fragmenting_payload().then(|| {
+                (
+                    u32::from(h.fragments_offset().value()) * 8,
+                    h.more_fragments(),
+                )
+            });
+            Sliced::Ip(IpPacket {
+                src: IpAddr::V4(h.source_addr()),
+                dst: IpAddr::V4(h.destination_addr()),
+                proto: pl.ip_number.0,
+                payload: pl.payload,
+                fragment: frag,
+            })
+        }
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let h = v6.header();
+            let pl = v6.payload();
+            Sliced::Ip(IpPacket {
+                src: IpAddr::V6(h.source_addr()),
+                dst: IpAddr::V6(h.destination_addr()),
+                proto: pl.ip_number.0,
+                payload: pl.payload,
+                fragment: pl.fragmented.then_some((0, true)),
+            })
+        }
+        Some(LaxNetSlice::Arp(_)) => Sliced::NonIp,
+        None => match pkt.stop_err {
+            Some(_) => Sliced::Bad(0),
+            None => Sliced::NonIp,
+        },
+    }
+}
+
+/// A TCP segment read from an IP payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpSegment<'a> {
+    /// Source port.
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number.
+    pub ack: u32,
+    /// Data offset in 32-bit words (valid: 5..=15).
+    pub data_offset: u8,
+    /// Flags (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, ...).
+    pub flags: u8,
+    /// Payload after the header and options.
+    pub payload: &'a [u8],
+}
+
+/// Why a TCP header could not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpError {
+    /// Fewer than 20 bytes.
+    Truncated,
+    /// Data offset below 5 (CVE-2022-25622): ports and flags are still known.
+    ShortHeader {
+        /// Source port.
+        sport: u16,
+        /// Destination port.
+        dport: u16,
+        /// The data offset field.
+        data_offset: u8,
+    },
+    /// Data offset points past the end of the segment.
+    OptionsBeyondEnd,
+}
+
+/// Read a TCP header from an IP payload.
+pub fn parse_tcp(b: &[u8]) -> Result<TcpSegment<'_>, TcpError> {
+    if b.len() < 20 {
+        return Err(TcpError::Truncated);
+    }
+    let sport = u16::from_be_bytes([b[0], b[1]]);
+    let dport = u16::from_be_bytes([b[2], b[3]]);
+    let data_offset = b[12] >> 4;
+    if data_offset < 5 {
+        return Err(TcpError::ShortHeader {
+            sport,
+            dport,
+            data_offset,
+        });
+    }
+    let hl = usize::from(data_offset) * 4;
+    if hl > b.len() {
+        return Err(TcpError::OptionsBeyondEnd);
+    }
+    Ok(TcpSegment {
+        sport,
+        dport,
+        seq: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+        ack: u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
+        data_offset,
+        flags: b[13],
+        payload: &b[hl..],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eth_ipv4_tcp(vlans: &[u16], tcp_hdr_words: u8) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        for v in vlans {
+            f.extend_from_slice(&[0x81, 0x00, (v >> 8) as u8, *v as u8]);
+        }
+        f.extend_from_slice(&[0x08, 0x00]);
+        let tcp_len = 20usize;
+        let total = 20 + tcp_len + 3;
+        f.extend_from_slice(&[
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            1,
+            0x40,
+            0,
+            64,
+            6,
+            0,
+            0,
+        ]);
+        f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        let mut t = vec![0u8; 20];
+        t[0..2].copy_from_slice(&40000u16.to_be_bytes());
+        t[2..4].copy_from_slice(&102u16.to_be_bytes());
+        t[4..8].copy_from_slice(&7u32.to_be_bytes());
+        t[12] = tcp_hdr_words << 4;
+        t[13] = 0x18;
+        f.extend_from_slice(&t);
+        f.extend_from_slice(b"abc");
+        f
+    }
+
+    #[test]
+    fn ethernet_vlan_qinq() {
+        for vl in [&[][..], &[10], &[10, 20]] {
+            let f = eth_ipv4_tcp(vl, 5);
+            let Sliced::Ip(ip) = slice(1, &f) else {
+                panic!("{vl:?}")
+            };
+            assert_eq!(ip.proto, 6);
+            let t = parse_tcp(ip.payload).unwrap();
+            assert_eq!(
+                (t.sport, t.dport, t.seq, t.flags, t.payload),
+                (40000, 102, 7, 0x18, &b"abc"[..])
+            );
+        }
+    }
+
+    #[test]
+    fn short_tcp_header() {
+        let f = eth_ipv4_tcp(&[], 4);
+        let Sliced::Ip(ip) = slice(1, &f) else {
+            panic!()
+        };
+        assert_eq!(
+            parse_tcp(ip.payload),
+            Err(TcpError::ShortHeader {
+                sport: 40000,
+                dport: 102,
+                data_offset: 4
+            })
+        );
+    }
+
+    #[test]
+    fn sll2_and_raw() {
+        let f = eth_ipv4_tcp(&[], 5);
+        let ip = &f[14..];
+        let mut sll2 = vec![
+            0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        sll2.extend_from_slice(ip);
+        assert!(matches!(slice(276, &sll2), Sliced::Ip(_)));
+        let mut sll = vec![0u8; 14];
+        sll.extend_from_slice(&[0x08, 0x00]);
+        sll.extend_from_slice(ip);
+        assert!(matches!(slice(113, &sll), Sliced::Ip(_)));
+        assert!(matches!(slice(101, ip), Sliced::Ip(_)));
+        assert!(matches!(slice(147, ip), Sliced::UnsupportedLink));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(lt in proptest::sample::select(vec![0, 1, 12, 101, 108, 113, 228, 229, 276, 999]),
+                        b in proptest::collection::vec(proptest::num::u8::ANY, 0..120)) {
+            if let Sliced::Ip(ip) = slice(lt, &b) {
+                let _ = parse_tcp(ip.payload);
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! `s7sentry decode`.
+
+use crate::{DecodeArgs, OutFormat, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE};
+use s7sentry_capture::{FileSource, PacketSource};
+use s7sentry_engine::record::{DecodeWriter, Format};
+use s7sentry_engine::{Engine, EngineConfig, Frame, Ts};
+use std::io::{BufWriter, Write};
+
+/// Run `decode`; returns the exit status.
+pub fn run(a: &DecodeArgs) -> u8 {
+    let stdout = std::io::stdout().lock();
+    let fmt = match a.format {
+        OutFormat::Jsonl => Format::Jsonl,
+        OutFormat::Text => Format::Text,
+    };
+    let mut w = DecodeWriter::new(BufWriter::with_capacity(1 << 16, stdout), fmt);
+    let mut status = EXIT_OK;
+    let multi = a.files.len() > 1;
+    for path in &a.files {
+        let mut src = match FileSource::open(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("s7sentry: {e}");
+                status = status.max(EXIT_USAGE);
+                continue;
+            }
+        };
+        w.set_pcap(multi.then(|| path.display().to_string()));
+        let mut engine = Engine::new(EngineConfig::default());
+        loop {
+            match src.next_packet() {
+                Ok(Some(p)) => {
+                    let f = Frame {
+                        frame: p.frame,
+                        ts: Ts::new(p.ts.secs, p.ts.nanos),
+                        linktype: p.linktype.0,
+                        data: p.data,
+                    };
+                    engine.process(&f, &mut w);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    eprintln!("s7sentry: {e}");
+                    status = status.max(EXIT_PARTIAL);
+                    break;
+                }
+            }
+            if w.error.is_some() {
+                break;
+            }
+        }
+        engine.finish(&mut w);
+        if a.stats {
+            eprintln!("{}: {:?}", path.display(), engine.stats());
+        }
+        if w.error.is_some() {
+            break;
+        }
+    }
+    match w.finish() {
+        Ok(mut out) => {
+            let _ = out.flush();
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => {
+            eprintln!("s7sentry: cannot write output: {e}");
+            status = status.max(EXIT_PARTIAL);
+        }
+    }
+    status
+}

@@ -1,0 +1,302 @@
+//! Differential test against tshark's S7comm dissector.
+//!
+//! For every capture in `../shared/pcaps/public/`, `../shared/pcaps/generated/`
+//! and our own `pcaps/*/`, every S7comm PDU tshark decodes must appear in
+//! `s7sentry decode` output with the same header, function, item count,
+//! userdata group/subfunction and SZL id/index, in the same frame; and we must
+//! not report S7comm PDUs in frames where tshark sees none.
+//!
+//! Fields are compared per frame as ordered lists (tshark prints one value per
+//! PDU that has the field, comma-separated), so frames with several PDUs are
+//! compared PDU by PDU.
+//!
+//! Known tshark disagreements are excluded by name in `EXCLUDE`, each with the
+//! proof in a comment.
+
+mod common;
+
+use common::{shared_dir, tshark_available};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// (field in our JSON, tshark field)
+const FIELDS: &[(&str, &str)] = &[
+    ("rosctr", "s7comm.header.rosctr"),
+    ("pdu_ref", "s7comm.header.pduref"),
+    ("param_len", "s7comm.header.parlg"),
+    ("data_len", "s7comm.header.datlg"),
+    ("error_class", "s7comm.header.errcls"),
+    ("error_code", "s7comm.header.errcod"),
+    ("function", "s7comm.param.func"),
+    ("item_count", "s7comm.param.itemcount"),
+    ("ud_group", "s7comm.param.userdata.funcgroup"),
+    ("ud_subfunction", "s7comm.param.userdata.subfunc"),
+    ("szl_id", "s7comm.data.userdata.szl_id"),
+    ("szl_index", "s7comm.data.userdata.szl_index"),
+];
+
+/// Cases where tshark is demonstrably wrong: (capture file name, frame, field, reason).
+const EXCLUDE: &[(&str, u64, &str, &str)] = &[];
+
+type PerFrame = BTreeMap<u64, Vec<Vec<u64>>>;
+
+fn parse_num(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if let Some(h) = s.strip_prefix("0x") {
+        u64::from_str_radix(h, 16).ok()
+    } else {
+        s.parse().ok()
+    }
+}
+
+fn tshark_view(file: &Path) -> PerFrame {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r").arg(file).args([
+        "-Y",
+        "s7comm",
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]);
+    cmd.args(["-e", "frame.number"]);
+    for (_, t) in FIELDS {
+        cmd.args(["-e", t]);
+    }
+    let out = cmd.output().expect("run tshark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut m = PerFrame::new();
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let Some(frame) = cols.first().and_then(|c| parse_num(c)) else {
+            continue;
+        };
+        let vals = (0..FIELDS.len())
+            .map(|k| {
+                cols.get(k + 1)
+                    .map(|c| {
+                        c.split(',')
+                            .filter(|x| !x.is_empty())
+                            .filter_map(parse_num)
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+        m.insert(frame, vals);
+    }
+    m
+}
+
+fn our_view(file: &Path) -> PerFrame {
+    let out = Command::new(env!("CARGO_BIN_EXE_s7sentry"))
+        .arg("decode")
+        .arg(file)
+        .output()
+        .expect("run s7sentry");
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(1),
+        "{}: decode exited {:?}: {}",
+        file.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut m = PerFrame::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("valid JSON line");
+        if v["proto"] != "s7comm" {
+            continue;
+        }
+        let frame = v["frame"].as_u64().expect("frame");
+        let e = m
+            .entry(frame)
+            .or_insert_with(|| vec![Vec::new(); FIELDS.len()]);
+        for (k, (ours, _)) in FIELDS.iter().enumerate() {
+            if let Some(n) = v[*ours].as_u64() {
+                e[k].push(n);
+            }
+        }
+    }
+    m
+}
+
+fn captures() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    let shared = shared_dir();
+    for sub in ["pcaps/public", "pcaps/generated"] {
+        let d = shared.join(sub);
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let p = e.unwrap().path();
+            if matches!(
+                p.extension().and_then(|x| x.to_str()),
+                Some("pcap" | "pcapng")
+            ) {
+                v.push(p);
+            }
+        }
+    }
+    let own = Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps");
+    if let Ok(rd) = std::fs::read_dir(&own) {
+        for e in rd.flatten() {
+            if let Ok(rd2) = std::fs::read_dir(e.path()) {
+                for f in rd2.flatten() {
+                    let p = f.path();
+                    if matches!(
+                        p.extension().and_then(|x| x.to_str()),
+                        Some("pcap" | "pcapng")
+                    ) {
+                        v.push(p);
+                    }
+                }
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+fn compare(file: &Path) -> Vec<String> {
+    let name = file.file_name().unwrap().to_string_lossy().to_string();
+    let theirs = tshark_view(file);
+    let ours = our_view(file);
+    let mut errs = Vec::new();
+    for (frame, tv) in &theirs {
+        let Some(ov) = ours.get(frame) else {
+            errs.push(format!(
+                "{name} frame {frame}: tshark sees S7comm, s7sentry reports none"
+            ));
+            continue;
+        };
+        for (k, (field, _)) in FIELDS.iter().enumerate() {
+            if tv[k] != ov[k]
+                && !EXCLUDE
+                    .iter()
+                    .any(|(f, fr, fld, _)| *f == name && fr == frame && fld == field)
+            {
+                errs.push(format!(
+                    "{name} frame {frame} {field}: tshark {:?} s7sentry {:?}",
+                    tv[k], ov[k]
+                ));
+            }
+        }
+    }
+    let mut first_seen: Option<std::collections::HashSet<u64>> = None;
+    for frame in ours.keys() {
+        if !theirs.contains_key(frame) {
+            let proven = first_seen.get_or_insert_with(|| spurious_but_first_seen(file));
+            if !proven.contains(frame) {
+                errs.push(format!(
+                    "{name} frame {frame}: s7sentry reports S7comm, tshark sees none"
+                ));
+            }
+        }
+    }
+    errs
+}
+
+/// Frames tshark labels "TCP Spurious Retransmission" (and so does not dissect)
+/// although no earlier frame of the same connection and direction carried any of
+/// their bytes: the receiver's ACK merely reached the capture point before the
+/// data did. These bytes are seen for the first time in that frame, so decoding
+/// them there is right and tshark's silence is the error. Seen in
+/// iti__s7comm_clean.pcap (12 frames, e.g. 398: seq 5467 len 26, where the
+/// previous server segment 395 is a retransmission of 5441..5467) and
+/// agentcarter1__2.pcapng (frames 3574, 6934).
+fn spurious_but_first_seen(file: &Path) -> std::collections::HashSet<u64> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .args([
+            "-Y",
+            "tcp.len>0",
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "tcp.srcport",
+        ])
+        .args([
+            "-e",
+            "tcp.seq",
+            "-e",
+            "tcp.len",
+            "-e",
+            "tcp.analysis.spurious_retransmission",
+        ])
+        .output()
+        .expect("run tshark");
+    let mut seen: std::collections::HashMap<(u64, u64), Vec<(u64, u64)>> = Default::default();
+    let mut proven = std::collections::HashSet::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let c: Vec<&str> = line.split('\t').collect();
+        let n = |k: usize| c.get(k).and_then(|x| parse_num(x)).unwrap_or(0);
+        let (frame, stream, port, seq, len) = (n(0), n(1), n(2), n(3), n(4));
+        let ranges = seen.entry((stream, port)).or_default();
+        let spurious = c.get(5).is_some_and(|x| !x.is_empty());
+        if spurious && !ranges.iter().any(|&(s, e)| s < seq + len && seq < e) {
+            proven.insert(frame);
+        }
+        ranges.push((seq, seq + len));
+    }
+    proven
+}
+
+#[test]
+fn agrees_with_tshark_on_every_capture() {
+    assert!(
+        tshark_available(),
+        "tshark is required (scripts/deps test installs it)"
+    );
+    let files = captures();
+    assert!(
+        files.len() >= 58,
+        "expected the shared captures, found {}",
+        files.len()
+    );
+    let files = std::sync::Mutex::new(files);
+    let errs = std::sync::Mutex::new(Vec::new());
+    let pdus = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| loop {
+                let Some(f) = files.lock().unwrap().pop() else {
+                    break;
+                };
+                let e = compare(&f);
+                pdus.fetch_add(tshark_view_count(&f), std::sync::atomic::Ordering::Relaxed);
+                errs.lock().unwrap().extend(e);
+            });
+        }
+    });
+    let errs = errs.into_inner().unwrap();
+    let n = pdus.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(n > 30_000, "too few S7 frames compared: {n}");
+    assert!(
+        errs.is_empty(),
+        "{} disagreements (first 40):\n{}",
+        errs.len(),
+        errs.iter()
+            .take(std::env::var("DIFF_ALL").map(|_| usize::MAX).unwrap_or(40))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+fn tshark_view_count(_f: &Path) -> usize {
+    // Counted cheaply from the comparison's own tshark run would need plumbing;
+    // the frame count is re-derived here from a second, lighter tshark call.
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(_f)
+        .args(["-Y", "s7comm", "-T", "fields", "-e", "frame.number"])
+        .output();
+    out.map(|o| o.stdout.iter().filter(|&&b| b == b'\n').count())
+        .unwrap_or(0)
+}
