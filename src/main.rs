@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod decode;
+mod replay;
+mod settings;
 
 /// Exit status: everything was read.
 pub const EXIT_OK: u8 = 0;
@@ -45,6 +47,73 @@ enum Cmd {
     /// violations ("finding", with layer, kind and byte offset). JSON keys are
     /// listed in the README ("decode output").
     Decode(DecodeArgs),
+    /// Run the detection rules over capture files and write alerts as JSON lines.
+    ///
+    /// Each file is analysed on its own (fresh flow table and detector), in the
+    /// order given; time comes from the packets, so results do not depend on
+    /// replay speed. A summary goes to stderr at the end.
+    Replay(ReplayArgs),
+    /// Print the rule catalogue: id, category, default severity, what it matches, references.
+    Rules(RulesArgs),
+}
+
+/// Minimum severity for `--fail-on`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SeverityArg {
+    /// info and above.
+    Info,
+    /// low and above.
+    Low,
+    /// medium and above.
+    Medium,
+    /// high and above.
+    High,
+    /// critical only.
+    Critical,
+}
+
+impl From<SeverityArg> for s7sentry_engine::rules::Severity {
+    fn from(s: SeverityArg) -> Self {
+        use s7sentry_engine::rules::Severity as S;
+        match s {
+            SeverityArg::Info => S::Info,
+            SeverityArg::Low => S::Low,
+            SeverityArg::Medium => S::Medium,
+            SeverityArg::High => S::High,
+            SeverityArg::Critical => S::Critical,
+        }
+    }
+}
+
+/// Arguments of `replay`.
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    /// Capture files (pcap or pcapng).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Detection configuration (TOML): engineering hosts, known PLCs, thresholds, rule overrides.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Engineering stations, comma-separated addresses or CIDR ranges; replaces the config's list.
+    #[arg(long, value_name = "LIST")]
+    pub engineering_hosts: Option<String>,
+    /// Where to write alerts (JSON lines): a file path, or - for stdout (default).
+    #[arg(long, value_name = "PATH|-")]
+    pub alerts: Option<String>,
+    /// Exit with status 1 when an alert at or above this severity was raised.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<SeverityArg>,
+    /// No summary and no progress on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Arguments of `rules`.
+#[derive(clap::Args, Debug)]
+pub struct RulesArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+    pub format: OutFormat,
 }
 
 /// Output format.
@@ -88,6 +157,41 @@ fn main() -> ExitCode {
         .init();
     let code = match cli.cmd {
         Cmd::Decode(a) => decode::run(&a),
+        Cmd::Replay(a) => replay::run(&a),
+        Cmd::Rules(a) => print_rules(&a),
     };
     ExitCode::from(code)
+}
+
+fn print_rules(a: &RulesArgs) -> u8 {
+    use s7sentry_engine::rules::catalog::RULES;
+    let mut out = String::new();
+    for r in RULES {
+        if a.format == OutFormat::Jsonl {
+            let v = serde_json::json!({
+                "id": r.id, "category": r.category.name(), "severity": r.severity.name(),
+                "description": r.description, "cve": r.cve, "references": r.references,
+            });
+            out.push_str(&v.to_string());
+            out.push('\n');
+        } else {
+            out.push_str(&format!(
+                "{}\n  category: {}   default severity: {}\n  {}\n",
+                r.id,
+                r.category.name(),
+                r.severity.name(),
+                r.description
+            ));
+            if !r.cve.is_empty() {
+                out.push_str(&format!("  CVE: {}\n", r.cve.join(", ")));
+            }
+            if !r.references.is_empty() {
+                out.push_str(&format!("  references: {}\n", r.references.join("; ")));
+            }
+            out.push('\n');
+        }
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    EXIT_OK
 }

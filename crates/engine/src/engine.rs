@@ -404,9 +404,12 @@ fn feed_chunk(
                 }
             })
         }
-        Chunk::Gap { lost } => {
+        Chunk::Gap { lost, origin } => {
             stats.findings += 1;
-            let _ = lost;
+            let meta = match origin {
+                Some((frame, ts)) => Meta { frame, ts, ..meta },
+                None => meta,
+            };
             sink.on_event(&Event::Finding {
                 meta,
                 finding: gap_finding(lost),

@@ -27,6 +27,7 @@ pub mod event;
 pub mod flow;
 pub mod link;
 pub mod record;
+pub mod rules;
 pub mod session;
 pub mod stats;
 pub mod stream;

@@ -31,6 +31,8 @@ pub struct Stats {
     pub flows_evicted: u64,
     /// Segments wholly retransmitted.
     pub retransmissions: u64,
+    /// TCP keep-alive probes (one byte just below the next sequence number).
+    pub keepalives: u64,
     /// Overlaps whose bytes differ from the first copy (first copy kept).
     pub overlap_conflicts: u64,
     /// Capture gaps (lost segments) after which the stream was resynchronised.
@@ -82,6 +84,7 @@ impl Stats {
             flows_expired,
             flows_evicted,
             retransmissions,
+            keepalives,
             overlap_conflicts,
             gaps,
             gap_bytes,

@@ -36,6 +36,8 @@ pub enum Chunk<'a> {
     Gap {
         /// Number of bytes never seen.
         lost: u32,
+        /// (frame, time) of the held segment that follows the hole.
+        origin: Option<(u64, Ts)>,
     },
     /// A retransmission carried different bytes than the first copy.
     Conflict {
@@ -167,6 +169,17 @@ impl TcpDir {
         if payload.is_empty() {
             return false;
         }
+        if payload.len() == 1 && (!self.synced || seq == self.next_seq.wrapping_sub(1)) {
+            // TCP keep-alive probe: one byte (arbitrary content) just below the
+            // next expected sequence number. Not data, and not an overlap conflict.
+            if !self.synced {
+                self.synced = true;
+                self.next_seq = seq.wrapping_add(1);
+                self.midstream = true;
+            }
+            stats.keepalives += 1;
+            return true;
+        }
         if !self.synced {
             self.synced = true;
             self.next_seq = seq;
@@ -207,7 +220,7 @@ impl TcpDir {
                             let lost = seq.wrapping_sub(self.next_seq);
                             stats.gaps += 1;
                             stats.gap_bytes += u64::from(lost);
-                            deliver(Chunk::Gap { lost }, stats);
+                            deliver(Chunk::Gap { lost, origin: None }, stats);
                             self.next_seq = seq;
                         }
                         self.accept(cfg, stats, total_buffered, seq, payload, deliver);
@@ -309,11 +322,12 @@ impl TcpDir {
     ) {
         let Some(h) = self.ooo.first() else { return };
         let s = h.seq;
+        let origin = Some((h.frame, h.ts));
         let lost = s.wrapping_sub(self.next_seq);
         if lost > 0 && !seq_lt(s, self.next_seq) {
             stats.gaps += 1;
             stats.gap_bytes += u64::from(lost);
-            deliver(Chunk::Gap { lost }, stats);
+            deliver(Chunk::Gap { lost, origin }, stats);
             self.next_seq = s;
             self.hist_valid = 0;
         }

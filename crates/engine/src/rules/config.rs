@@ -1,0 +1,259 @@
+//! Detection configuration (TOML), with documented defaults.
+//!
+//! ```toml
+//! # Hosts allowed to perform control operations (addresses or CIDR ranges).
+//! engineering_hosts = ["10.10.3.30", "10.10.3.0/28"]
+//! # PLCs known in advance (optional; others are learned from traffic on port 102).
+//! known_plcs = ["10.10.1.10"]
+//!
+//! [thresholds]
+//! syn_per_second = 100
+//!
+//! [rules."flood.rst_storm"]
+//! enabled = false
+//!
+//! [rules."unauthorized_control.clock_set"]
+//! severity = "low"
+//! ```
+//!
+//! Unknown keys are errors, so a typo cannot silently disable a check.
+
+use super::alert::Severity;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+/// An address range `a.b.c.d/n` or `x::/n` (a bare address is a /32 or /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` is inside the range.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                let m = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(self.prefix))
+                };
+                u32::from(a) & m == u32::from(b) & m
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                let m = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(self.prefix))
+                };
+                u128::from(a) & m == u128::from(b) & m
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Cidr, String> {
+        let s = s.trim();
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("'{s}' is not an IP address or CIDR range"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|&n| n <= max)
+                .ok_or_else(|| format!("'{s}': prefix must be 0..={max}"))?,
+            None => max,
+        };
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Cidr, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parse a comma-separated list of addresses / CIDR ranges (`--engineering-hosts`).
+pub fn parse_cidr_list(s: &str) -> Result<Vec<Cidr>, String> {
+    s.split(',')
+        .filter(|x| !x.trim().is_empty())
+        .map(str::parse)
+        .collect()
+}
+
+/// Thresholds and timeouts. Each default is explained where it is defined.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    /// Window in which repeats of one rule between the same two hosts are
+    /// counted into one follow-up alert instead of one alert each (s). 60 s keeps a
+    /// 100 000-packet flood to a handful of lines while a new attack a minute later still alerts.
+    pub aggregate_seconds: u64,
+    /// SYNs per second toward one PLC port 102. An S7 PLC sees a handful of connects per
+    /// minute; 100/s is far above any HMI reconnect storm and far below a SYN flood.
+    pub syn_per_second: u32,
+    /// Half-open (SYN seen, never carried data) connections to one PLC. S7-1500 CPUs
+    /// accept 64..128 connections in total; 64 embryonic ones exhaust a small CPU.
+    pub half_open_per_plc: u32,
+    /// Concurrent ISO-on-TCP connections (COTP CR seen) from one source to one PLC.
+    /// An HMI or engineering station uses 1..4; CVE-2018-13815 needs many.
+    pub connections_per_source: u32,
+    /// Concurrent ISO-on-TCP connections to one PLC from all sources (S7-300: 12..32 resources).
+    pub connections_per_plc: u32,
+    /// New ISO-on-TCP connections from one source to one PLC within 10 s.
+    pub new_connections_per_10s: u32,
+    /// Setup-communication jobs to one PLC within 10 s (one per connection is normal).
+    pub setup_comm_per_10s: u32,
+    /// Write jobs per second from one client connection. Benchmark-grade polling
+    /// (the public libnodave bench capture) peaks at 243 writes/s; a write flood from a
+    /// second client is several hundred to thousands per second.
+    pub writes_per_second: u32,
+    /// Jobs of any kind per second from one client connection.
+    pub jobs_per_second: u32,
+    /// RST segments per second involving one PLC's port 102.
+    pub rst_per_second: u32,
+    /// Parallel unanswered jobs allowed above the negotiated AmQ before alerting. Real WinCC
+    /// stations pipeline one job beyond an AmQ of 1 (gymgit__wincc_s300_* captures), so 1.
+    pub amq_slack: u32,
+    /// PDU size in a setup-communication request above which it is absurd (S7 CPUs offer 240..960).
+    pub max_sane_pdu_size: u16,
+    /// AmQ (parallel jobs) in a setup-communication request above which it is absurd.
+    pub max_sane_amq: u16,
+    /// Read/write var: total bytes requested above this many times the negotiated PDU size.
+    pub var_request_factor: u32,
+    /// A request to a PLC unanswered this long (ms) counts toward loss of communication.
+    /// S7 jobs are answered within tens of ms; 3 s rides out a busy CPU scan.
+    pub response_timeout_ms: u64,
+    /// Further attempts (retransmissions, new jobs, SYNs, CRs) needed after the first
+    /// unanswered request before a silent PLC is declared unresponsive.
+    pub retries_before_outage: u32,
+    /// How far back (s) before an outage suspects are collected.
+    pub suspect_window_seconds: u64,
+    /// How long (ms) a control operation waits for the PLC's answer before it is
+    /// reported as unconfirmed.
+    pub confirm_timeout_ms: u64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            aggregate_seconds: 60,
+            syn_per_second: 100,
+            half_open_per_plc: 64,
+            connections_per_source: 8,
+            connections_per_plc: 48,
+            new_connections_per_10s: 16,
+            setup_comm_per_10s: 20,
+            writes_per_second: 300,
+            jobs_per_second: 1000,
+            rst_per_second: 50,
+            amq_slack: 1,
+            max_sane_pdu_size: 8192,
+            max_sane_amq: 255,
+            var_request_factor: 8,
+            response_timeout_ms: 3000,
+            retries_before_outage: 2,
+            suspect_window_seconds: 120,
+            confirm_timeout_ms: 5000,
+        }
+    }
+}
+
+/// Per-rule override.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleOverride {
+    /// Switch the rule off (`false`) or on.
+    pub enabled: Option<bool>,
+    /// Re-grade the rule.
+    pub severity: Option<Severity>,
+}
+
+/// The whole detection configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectConfig {
+    /// Engineering stations: control operations from them are `control_operation` (info).
+    pub engineering_hosts: Vec<Cidr>,
+    /// PLCs known in advance (others are learned as servers on port 102).
+    pub known_plcs: Vec<Cidr>,
+    /// Thresholds and timeouts.
+    pub thresholds: Thresholds,
+    /// Per-rule overrides, keyed by rule id.
+    pub rules: BTreeMap<String, RuleOverride>,
+}
+
+impl DetectConfig {
+    /// Parse TOML text; errors name the key and the problem.
+    pub fn from_toml(text: &str) -> Result<DetectConfig, String> {
+        let cfg: DetectConfig =
+            toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))?;
+        for id in cfg.rules.keys() {
+            if super::catalog::find(id).is_none() {
+                return Err(format!(
+                    "rules.\"{id}\": no such rule (see `s7sentry rules`)"
+                ));
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Whether `ip` is an engineering station.
+    pub fn is_engineering(&self, ip: IpAddr) -> bool {
+        self.engineering_hosts.iter().any(|c| c.contains(ip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr() {
+        let c: Cidr = "10.10.3.0/24".parse().unwrap();
+        assert!(c.contains("10.10.3.30".parse().unwrap()));
+        assert!(!c.contains("10.10.4.1".parse().unwrap()));
+        let h: Cidr = "10.10.3.30".parse().unwrap();
+        assert!(h.contains("10.10.3.30".parse().unwrap()));
+        assert!(!h.contains("10.10.3.31".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        assert!("fe80::/10"
+            .parse::<Cidr>()
+            .unwrap()
+            .contains("fe80::1".parse().unwrap()));
+        assert!("nonsense".parse::<Cidr>().is_err());
+    }
+
+    #[test]
+    fn config_errors_name_the_key() {
+        let e = DetectConfig::from_toml("engineering_hosts = [\"10.0.0.300\"]").unwrap_err();
+        assert!(e.contains("10.0.0.300"), "{e}");
+        let e = DetectConfig::from_toml("[thresholds]\nsyn_per_secnd = 5").unwrap_err();
+        assert!(e.contains("syn_per_secnd"), "{e}");
+        let e = DetectConfig::from_toml("[rules.\"flood.nope\"]\nenabled = false").unwrap_err();
+        assert!(e.contains("flood.nope"), "{e}");
+        let e = DetectConfig::from_toml("[rules.\"flood.rst_storm\"]\nseverity = \"huge\"")
+            .unwrap_err();
+        assert!(e.contains("severity") || e.contains("huge"), "{e}");
+        let c = DetectConfig::from_toml(
+            "engineering_hosts = [\"10.10.3.0/24\"]\n[thresholds]\nsyn_per_second = 5",
+        )
+        .unwrap();
+        assert_eq!(c.thresholds.syn_per_second, 5);
+        assert_eq!(c.thresholds.rst_per_second, 50);
+    }
+}

@@ -1,0 +1,201 @@
+//! Family `loss_of_communication`: the outcome signal.
+//!
+//! Siemens never published the bytes behind the S7-1500 crash advisories
+//! (CVE-2023-46156, CVE-2021-37185/37204/37205, CVE-2021-40365); what a
+//! crash leaves on the wire is a PLC that stops answering. A PLC that was
+//! answering and then leaves requests unanswered beyond the response timeout,
+//! while clients keep trying (further jobs, retransmissions, SYNs without
+//! SYN-ACK, CRs without CC), raises one alert per outage, listing the suspect
+//! packets that reached it in the preceding window. Any answer ends the
+//! outage with a `plc_recovered` record carrying its duration.
+
+use super::catalog::*;
+use super::{ev, Detector};
+use crate::event::{tcp_flags, Direction, Event, Meta};
+use crate::time::Ts;
+use s7sentry_proto::cotp::TpduCode;
+use s7sentry_proto::s7comm::Rosctr;
+use s7sentry_proto::s7plus::Opcode;
+use serde_json::json;
+use std::net::IpAddr;
+
+fn request(d: &mut Detector, meta: &Meta) {
+    let (plc, port) = meta.server();
+    let client = meta.client();
+    let p = d.plc(plc);
+    match p.pending_since {
+        None => {
+            p.pending_since = Some((meta.ts, meta.frame));
+            p.tries = 0;
+            p.clients_trying.clear();
+        }
+        Some(_) => p.tries += 1,
+    }
+    p.last_client = Some(client);
+    if !p.clients_trying.contains(&client.0) && p.clients_trying.len() < 16 {
+        p.clients_trying.push(client.0);
+    }
+    let _ = port;
+}
+
+fn answered(d: &mut Detector, meta: &Meta) {
+    let (plc, port) = meta.server();
+    let p = d.plc(plc);
+    p.answered_ever = true;
+    p.last_answer = meta.ts;
+    p.pending_since = None;
+    p.tries = 0;
+    p.clients_trying.clear();
+    if let Some((since, _alerted)) = p.outage.take() {
+        let secs = meta.ts.secs_since(since);
+        let msg = format!("PLC {plc}:{port} answers again after {secs:.1} s without answering");
+        let e = ev(&[
+            ("outage_seconds", json!((secs * 1000.0).round() / 1000.0)),
+            ("outage_start", json!(since.to_string())),
+        ]);
+        d.raise(LOSS_RECOVERED, meta, msg, e);
+    }
+}
+
+/// Handle one event.
+pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
+    match *e {
+        Event::Tcp {
+            meta,
+            flags,
+            payload_len,
+            retransmission,
+            ..
+        } => {
+            if meta.flow == 0 && flags & tcp_flags::SYN == 0 {
+                return;
+            }
+            match meta.dir {
+                Direction::ToServer => {
+                    let syn = flags & tcp_flags::SYN != 0 && flags & tcp_flags::ACK == 0;
+                    if syn || (retransmission && payload_len > 1) {
+                        request(d, &meta);
+                    }
+                }
+                Direction::ToClient => {
+                    let synack = flags & tcp_flags::SYN != 0 && flags & tcp_flags::ACK != 0;
+                    if synack || (payload_len > 1 && !retransmission) {
+                        answered(d, &meta);
+                    }
+                }
+            }
+        }
+        Event::Cotp { meta, cotp }
+            if meta.dir == Direction::ToServer && cotp.code == TpduCode::CR =>
+        {
+            request(d, &meta)
+        }
+        Event::S7 { meta, pdu, .. } if meta.dir == Direction::ToServer => {
+            let is_request =
+                pdu.header.rosctr == Rosctr::JOB || pdu.userdata().is_some_and(|u| u.ud_type == 1);
+            if is_request {
+                request(d, &meta);
+            }
+        }
+        Event::S7Plus {
+            meta,
+            frame,
+            continuation: false,
+            ..
+        } if meta.dir == Direction::ToServer => {
+            if frame.opcode == Some(Opcode::REQUEST) {
+                request(d, &meta);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Timer: declare outages.
+pub(crate) fn check(d: &mut Detector, now: Ts) {
+    let t = &d.cfg.thresholds;
+    let (timeout, retries, window) = (
+        t.response_timeout_ms,
+        t.retries_before_outage,
+        t.suspect_window_seconds,
+    );
+    let due: Vec<IpAddr> = d
+        .plcs
+        .iter()
+        .filter(|(_, p)| {
+            p.answered_ever
+                && p.outage.is_none()
+                && p.tries >= retries
+                && p.pending_since
+                    .is_some_and(|(t0, _)| now.ms_since(t0) >= timeout)
+        })
+        .map(|(ip, _)| *ip)
+        .collect();
+    for plc in due {
+        let frame = d.last_frame;
+        let Some(p) = d.plcs.get_mut(&plc) else {
+            continue;
+        };
+        let Some((t0, frame0)) = p.pending_since else {
+            continue;
+        };
+        p.outage = Some((t0, now));
+        let (client, cport) = p.last_client.unwrap_or((plc, 0));
+        let since_ms = now.ms_since(t0);
+        let from = t0.plus_ms(0).0 - (window as i64) * 1_000_000_000;
+        let suspects: Vec<_> = p
+            .suspects
+            .iter()
+            .filter(|s| s.ts.0 >= from && s.ts <= now)
+            .cloned()
+            .collect();
+        let tries = p.tries + 1;
+        let clients = p.clients_trying.len();
+        let silent_for = now.secs_since(p.last_answer);
+        let list: Vec<serde_json::Value> = suspects
+            .iter()
+            .map(|s| json!({"ts": s.ts.to_string(), "frame": s.frame, "src": s.src.to_string(), "rule": s.rule, "count": s.count}))
+            .collect();
+        let msg = if suspects.is_empty() {
+            format!(
+                "PLC {plc}:102 stopped answering: {tries} request(s) from {clients} client(s) unanswered for {:.1} s; no suspect traffic preceded it",
+                since_ms as f64 / 1000.0
+            )
+        } else {
+            let mut names: Vec<String> = suspects
+                .iter()
+                .map(|s| format!("{} from {}", s.rule, s.src))
+                .collect();
+            names.dedup();
+            names.truncate(4);
+            format!(
+                "PLC {plc}:102 stopped answering after suspect traffic ({}): {tries} request(s) from {clients} client(s) unanswered for {:.1} s — probable crash",
+                names.join(", "),
+                since_ms as f64 / 1000.0
+            )
+        };
+        let e = ev(&[
+            ("first_unanswered_frame", json!(frame0)),
+            ("first_unanswered_ts", json!(t0.to_string())),
+            ("unanswered_requests", json!(tries)),
+            ("clients_trying", json!(clients)),
+            (
+                "silent_seconds",
+                json!((silent_for * 1000.0).round() / 1000.0),
+            ),
+            ("probable_crash", json!(!suspects.is_empty())),
+            ("suspects", json!(list)),
+        ]);
+        let meta = Meta {
+            frame,
+            ts: now,
+            src: client,
+            sport: cport,
+            dst: plc,
+            dport: 102,
+            flow: 0,
+            dir: Direction::ToServer,
+        };
+        d.raise(LOSS_UNRESPONSIVE, &meta, msg, e);
+    }
+}

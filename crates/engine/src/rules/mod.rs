@@ -1,0 +1,600 @@
+//! Detection: turns engine [`Event`]s into [`Alert`]s.
+//!
+//! One module per rule family ([`malformed`], [`crash_pattern`], [`control`],
+//! [`flood`], [`loss`]); each is a set of small functions that *read* decoded
+//! PDUs and the per-flow / per-PLC state kept here — they never parse bytes.
+//! Time is packet time: timers (confirmation deadlines, loss of communication,
+//! aggregation windows) advance with [`Event::Tick`], so a replay raises the
+//! same alerts at any speed.
+//!
+//! Repeats are aggregated: the first occurrence of a rule between two hosts
+//! alerts at once; further occurrences within
+//! [`config::Thresholds::aggregate_seconds`] are counted and reported in one
+//! follow-up alert carrying the count.
+
+pub mod alert;
+pub mod catalog;
+pub mod config;
+pub mod control;
+pub mod crash_pattern;
+pub mod flood;
+pub mod loss;
+pub mod malformed;
+
+use crate::event::{Event, EventSink, Meta};
+use crate::time::Ts;
+pub use alert::{Alert, Category, Severity};
+use catalog::{RuleId, RULES};
+pub use config::DetectConfig;
+use serde_json::{json, Map, Value};
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
+
+/// Counter over fixed windows of `width` seconds.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Bucket {
+    window: i64,
+    count: u32,
+}
+
+impl Bucket {
+    /// Count one event at `ts` in windows of `width_s`; returns the count in the current window.
+    pub(crate) fn hit(&mut self, ts: Ts, width_s: i64) -> u32 {
+        let w = ts.secs().div_euclid(width_s.max(1));
+        if w != self.window {
+            self.window = w;
+            self.count = 0;
+        }
+        self.count += 1;
+        self.count
+    }
+}
+
+/// A control operation waiting for the PLC's answer.
+#[derive(Debug)]
+pub(crate) struct PendingOp {
+    pub rule: RuleId,
+    pub key: PairKey,
+    pub meta: Meta,
+    pub message: String,
+    pub evidence: Map<String, Value>,
+    pub deadline: Ts,
+}
+
+/// How a request is paired with its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PairKey {
+    /// S7comm Job -> Ack/Ack_Data with the same PDU reference.
+    Job(u16),
+    /// S7comm userdata request -> response of the same group and subfunction.
+    Userdata(u8, u8),
+    /// S7comm-plus request -> response with the same sequence number.
+    Plus(u16),
+}
+
+/// Per-connection detection state.
+#[derive(Debug, Default)]
+pub(crate) struct FlowState {
+    pub client: Option<(IpAddr, u16)>,
+    pub server: Option<(IpAddr, u16)>,
+    pub syn: bool,
+    pub embryonic: bool,
+    pub saw_cr: bool,
+    pub saw_cc: bool,
+    pub iso_counted: bool,
+    pub pdu_size: Option<u16>,
+    pub amq: Option<u16>,
+    pub outstanding: Vec<(u16, Ts)>,
+    pub amq_alerted: bool,
+    pub pending: Vec<PendingOp>,
+    pub writes: Bucket,
+    pub jobs: Bucket,
+    pub tls_reported: bool,
+    pub engineering_reported: bool,
+    pub tis_job_list: bool,
+    pub block_list: bool,
+}
+
+/// One suspect packet remembered for loss-of-communication correlation.
+#[derive(Debug, Clone)]
+pub(crate) struct Suspect {
+    pub ts: Ts,
+    pub frame: u64,
+    pub src: IpAddr,
+    pub rule: &'static str,
+    pub count: u32,
+}
+
+/// Per-PLC detection state.
+#[derive(Debug, Default)]
+pub(crate) struct PlcState {
+    pub answered_ever: bool,
+    pub last_answer: Ts,
+    pub pending_since: Option<(Ts, u64)>,
+    pub tries: u32,
+    pub last_client: Option<(IpAddr, u16)>,
+    pub clients_trying: Vec<IpAddr>,
+    pub outage: Option<(Ts, Ts)>,
+    pub suspects: VecDeque<Suspect>,
+    pub syn: Bucket,
+    pub rst: Bucket,
+    pub setup: Bucket,
+    pub half_open: u32,
+    pub iso_conns: u32,
+    pub sources: Vec<SourceState>,
+}
+
+/// Per (PLC, source) connection counts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SourceState {
+    pub ip: IpAddr,
+    pub conns: u32,
+    pub new: Bucket,
+}
+
+impl PlcState {
+    pub(crate) fn source(&mut self, ip: IpAddr) -> &mut SourceState {
+        if let Some(i) = self.sources.iter().position(|s| s.ip == ip) {
+            return &mut self.sources[i];
+        }
+        if self.sources.len() >= MAX_SOURCES_PER_PLC {
+            // Forget the source with the fewest open connections.
+            if let Some(i) = (0..self.sources.len()).min_by_key(|&i| self.sources[i].conns) {
+                self.sources.swap_remove(i);
+            }
+        }
+        self.sources.push(SourceState {
+            ip,
+            conns: 0,
+            new: Bucket::default(),
+        });
+        self.sources.last_mut().expect("just pushed")
+    }
+}
+
+const MAX_SOURCES_PER_PLC: usize = 256;
+const MAX_SUSPECTS: usize = 32;
+const MAX_PLCS: usize = 4096;
+const MAX_AGG: usize = 8192;
+pub(crate) const MAX_OUTSTANDING: usize = 64;
+pub(crate) const MAX_PENDING_OPS: usize = 32;
+
+#[derive(Debug)]
+struct AggEntry {
+    until: Ts,
+    count: u64,
+    last: Option<(Meta, String)>,
+    /// Severity override shared by every folded occurrence (None: rule severity).
+    grade: Option<Severity>,
+    graded_all: bool,
+}
+
+/// The detector: an [`EventSink`] that accumulates alerts; drain them with [`Detector::drain`].
+pub struct Detector {
+    pub(crate) cfg: DetectConfig,
+    enabled: Vec<bool>,
+    severity: Vec<Severity>,
+    pcap: String,
+    pub(crate) flows: FastMap<u64, FlowState>,
+    pub(crate) plcs: FastMap<IpAddr, PlcState>,
+    agg: FastMap<(RuleId, IpAddr, IpAddr), AggEntry>,
+    out: Vec<Alert>,
+    pub(crate) now: Ts,
+    last_frame: u64,
+    next_timer: Ts,
+    /// Alerts raised per rule (catalogue order), follow-ups included.
+    pub counts: Vec<u64>,
+    /// Occurrences folded into aggregated follow-ups, per rule.
+    pub suppressed: Vec<u64>,
+    grade: Option<Severity>,
+}
+
+impl Detector {
+    /// A detector with `cfg`.
+    pub fn new(cfg: DetectConfig) -> Detector {
+        let mut enabled = vec![true; RULES.len()];
+        let mut severity: Vec<Severity> = RULES.iter().map(|r| r.severity).collect();
+        for (id, o) in &cfg.rules {
+            if let Some(i) = catalog::find(id) {
+                if let Some(e) = o.enabled {
+                    enabled[i] = e;
+                }
+                if let Some(s) = o.severity {
+                    severity[i] = s;
+                }
+            }
+        }
+        Detector {
+            cfg,
+            enabled,
+            severity,
+            pcap: String::new(),
+            flows: FastMap::default(),
+            plcs: FastMap::default(),
+            agg: FastMap::default(),
+            out: Vec::new(),
+            now: Ts(i64::MIN),
+            last_frame: 0,
+            next_timer: Ts(i64::MIN),
+            counts: vec![0; RULES.len()],
+            suppressed: vec![0; RULES.len()],
+            grade: None,
+        }
+    }
+
+    /// Name written into the `pcap` field of following alerts.
+    pub fn set_source(&mut self, name: &str) {
+        self.pcap.clear();
+        self.pcap.push_str(name);
+    }
+
+    /// Take the alerts raised so far.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Alert> {
+        self.out.drain(..)
+    }
+
+    /// Whether alerts are waiting.
+    pub fn has_alerts(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Configuration.
+    pub fn config(&self) -> &DetectConfig {
+        &self.cfg
+    }
+
+    /// Evaluate every pending timer up to the last packet time and flush
+    /// aggregation windows (end of a capture).
+    pub fn finish(&mut self) {
+        let now = self.now;
+        self.timers(now, true);
+        let keys: Vec<_> = self.agg.keys().copied().collect();
+        for k in keys {
+            self.flush_agg(k);
+        }
+    }
+
+    /// Whether `ip` is a PLC: configured, or seen answering on port 102.
+    pub(crate) fn is_plc(&self, ip: IpAddr) -> bool {
+        self.cfg.known_plcs.iter().any(|c| c.contains(ip))
+            || self
+                .plcs
+                .get(&ip)
+                .is_some_and(|p| p.answered_ever || p.iso_conns > 0)
+    }
+
+    pub(crate) fn plc(&mut self, ip: IpAddr) -> &mut PlcState {
+        if self.plcs.len() >= MAX_PLCS && !self.plcs.contains_key(&ip) {
+            // Bounded: drop the PLC that answered least recently.
+            if let Some(victim) = self
+                .plcs
+                .iter()
+                .min_by_key(|(_, p)| p.last_answer)
+                .map(|(k, _)| *k)
+            {
+                self.plcs.remove(&victim);
+            }
+        }
+        self.plcs.entry(ip).or_default()
+    }
+
+    pub(crate) fn flow(&mut self, meta: &Meta) -> &mut FlowState {
+        let f = self.flows.entry(meta.flow).or_default();
+        if f.client.is_none() {
+            f.client = Some(meta.client());
+            f.server = Some(meta.server());
+        }
+        f
+    }
+
+    /// Raise an alert for rule `rule` about the packet `meta` (src/dst as on the wire).
+    pub(crate) fn raise(
+        &mut self,
+        rule: RuleId,
+        meta: &Meta,
+        message: String,
+        evidence: Map<String, Value>,
+    ) {
+        self.raise_as(rule, None, meta, message, evidence)
+    }
+
+    /// Raise with an explicit category (control rules: engineering hosts get `control_operation`).
+    pub(crate) fn raise_as(
+        &mut self,
+        rule: RuleId,
+        category: Option<Category>,
+        meta: &Meta,
+        message: String,
+        evidence: Map<String, Value>,
+    ) {
+        self.raise_keyed(rule, category, meta, meta, message, evidence)
+    }
+
+    /// Raise with an explicit category and severity (e.g. a refused upload is recorded at `info`).
+    pub(crate) fn raise_graded(
+        &mut self,
+        rule: RuleId,
+        category: Category,
+        severity: Severity,
+        meta: &Meta,
+        message: String,
+        evidence: Map<String, Value>,
+    ) {
+        self.grade = Some(severity);
+        self.raise_keyed(rule, Some(category), meta, meta, message, evidence);
+        self.grade = None;
+    }
+
+    /// Raise, aggregating on `key_meta`'s (src, dst) instead of `meta`'s.
+    pub(crate) fn raise_keyed(
+        &mut self,
+        rule: RuleId,
+        category: Option<Category>,
+        meta: &Meta,
+        key_meta: &Meta,
+        message: String,
+        evidence: Map<String, Value>,
+    ) {
+        if !self.enabled[rule] {
+            return;
+        }
+        let info = &RULES[rule];
+        let category = category.unwrap_or(info.category);
+        // Remember suspects for loss-of-communication correlation.
+        if matches!(
+            category,
+            Category::Malformed
+                | Category::CrashPattern
+                | Category::UnauthorizedControl
+                | Category::Flood
+        ) {
+            let (plc, _) = meta.server();
+            let now = meta.ts;
+            let src = meta.client().0;
+            let p = self.plc(plc);
+            match p.suspects.back_mut() {
+                Some(s) if s.rule == info.id && s.src == src => {
+                    s.count += 1;
+                    s.ts = now;
+                    s.frame = meta.frame;
+                }
+                _ => {
+                    if p.suspects.len() >= MAX_SUSPECTS {
+                        p.suspects.pop_front();
+                    }
+                    p.suspects.push_back(Suspect {
+                        ts: now,
+                        frame: meta.frame,
+                        src,
+                        rule: info.id,
+                        count: 1,
+                    });
+                }
+            }
+        }
+        let aggregate = !matches!(
+            category,
+            Category::LossOfCommunication | Category::Uninspectable
+        );
+        let key = (rule, key_meta.src, key_meta.dst);
+        if aggregate {
+            if let Some(e) = self.agg.get_mut(&key) {
+                if meta.ts < e.until {
+                    e.count += 1;
+                    e.last = Some((*meta, message));
+                    e.graded_all &= self.grade.is_some();
+                    e.grade = e.grade.max(self.grade);
+                    self.suppressed[rule] += 1;
+                    return;
+                }
+                self.flush_agg(key);
+            }
+            if self.agg.len() >= MAX_AGG {
+                if let Some(k) = self
+                    .agg
+                    .iter()
+                    .min_by_key(|(_, e)| e.until)
+                    .map(|(k, _)| *k)
+                {
+                    self.flush_agg(k);
+                }
+            }
+            let until = meta
+                .ts
+                .plus_ms(self.cfg.thresholds.aggregate_seconds * 1000);
+            self.agg.insert(
+                key,
+                AggEntry {
+                    until,
+                    count: 0,
+                    last: None,
+                    grade: None,
+                    graded_all: true,
+                },
+            );
+        }
+        self.emit(rule, category, meta, message, evidence);
+    }
+
+    fn emit(
+        &mut self,
+        rule: RuleId,
+        category: Category,
+        meta: &Meta,
+        message: String,
+        evidence: Map<String, Value>,
+    ) {
+        let info = &RULES[rule];
+        let severity = if category == Category::ControlOperation {
+            Severity::Info
+        } else {
+            self.grade.unwrap_or(self.severity[rule])
+        };
+        self.counts[rule] += 1;
+        self.out.push(Alert {
+            ts: meta.ts,
+            frame: meta.frame,
+            pcap: self.pcap.clone(),
+            rule: info.id,
+            category,
+            severity,
+            src: meta.src,
+            sport: meta.sport,
+            dst: meta.dst,
+            dport: meta.dport,
+            message,
+            cve: info.cve,
+            evidence,
+        });
+    }
+
+    fn flush_agg(&mut self, key: (RuleId, IpAddr, IpAddr)) {
+        let Some(e) = self.agg.remove(&key) else {
+            return;
+        };
+        if e.count == 0 {
+            return;
+        }
+        let Some((meta, last_msg)) = e.last else {
+            return;
+        };
+        let rule = key.0;
+        let info = &RULES[rule];
+        let category = if info.category == Category::UnauthorizedControl
+            && self.cfg.is_engineering(meta.client().0)
+        {
+            Category::ControlOperation
+        } else {
+            info.category
+        };
+        let window = self.cfg.thresholds.aggregate_seconds;
+        let msg = format!(
+            "{} more occurrence(s) within {window} s of the first; last: {last_msg}",
+            e.count
+        );
+        let mut ev = Map::new();
+        ev.insert("count".into(), json!(e.count));
+        ev.insert("aggregated".into(), json!(true));
+        self.grade = if e.graded_all { e.grade } else { None };
+        self.emit(rule, category, &meta, msg, ev);
+        self.grade = None;
+    }
+
+    /// Run timers if packet time advanced enough.
+    fn tick(&mut self, ts: Ts) {
+        if ts > self.now {
+            self.now = ts;
+        }
+        if self.now >= self.next_timer {
+            self.timers(self.now, false);
+            self.next_timer = self.now.plus_ms(100);
+        }
+    }
+
+    fn timers(&mut self, now: Ts, end: bool) {
+        control::expire_pending(self, now, end);
+        loss::check(self, now);
+        if !self.agg.is_empty() {
+            let due: Vec<_> = self
+                .agg
+                .iter()
+                .filter(|(_, e)| e.until <= now)
+                .map(|(k, _)| *k)
+                .collect();
+            for k in due {
+                self.flush_agg(k);
+            }
+        }
+    }
+}
+
+/// Evidence helpers.
+pub(crate) fn hex(b: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(b.len().min(64) * 2);
+    for x in &b[..b.len().min(64)] {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}
+
+pub(crate) fn ev(pairs: &[(&str, Value)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect()
+}
+
+impl EventSink for Detector {
+    fn on_event(&mut self, e: &Event<'_>) {
+        match e {
+            Event::Tick { ts } => {
+                self.tick(*ts);
+                return;
+            }
+            Event::Tcp { meta, .. }
+            | Event::Cotp { meta, .. }
+            | Event::S7 { meta, .. }
+            | Event::S7Plus { meta, .. }
+            | Event::Tls { meta, .. }
+            | Event::Finding { meta, .. }
+            | Event::IpFragment { meta, .. } => {
+                if meta.ts > self.now {
+                    self.now = meta.ts;
+                }
+                self.last_frame = meta.frame;
+            }
+            Event::FlowEnd { .. } => {}
+        }
+        match e {
+            Event::Cotp { meta, cotp } => {
+                let f = self.flow(meta);
+                match cotp.code {
+                    s7sentry_proto::cotp::TpduCode::CR => f.saw_cr = true,
+                    s7sentry_proto::cotp::TpduCode::CC => f.saw_cc = true,
+                    _ => {}
+                }
+            }
+            Event::Tls {
+                meta,
+                first: true,
+                len,
+            } => {
+                let f = self.flow(meta);
+                if !f.tls_reported {
+                    f.tls_reported = true;
+                    let (plc, _) = meta.server();
+                    let msg = format!(
+                        "S7comm-plus connection {}:{} -> {}:{} switched to TLS after InitSSL: its content cannot be inspected",
+                        meta.client().0,
+                        meta.client().1,
+                        plc,
+                        meta.server().1
+                    );
+                    self.raise(
+                        catalog::TLS,
+                        meta,
+                        msg,
+                        ev(&[
+                            ("layer", json!("s7comm-plus")),
+                            ("first_tls_payload_len", json!(len)),
+                        ]),
+                    );
+                }
+            }
+            _ => {}
+        }
+        malformed::on_event(self, e);
+        crash_pattern::on_event(self, e);
+        control::on_event(self, e);
+        flood::on_event(self, e);
+        loss::on_event(self, e);
+        if let Event::FlowEnd { meta, .. } = e {
+            flood::flow_end(self, meta);
+            control::flow_end(self, meta);
+            self.flows.remove(&meta.flow);
+        }
+    }
+}

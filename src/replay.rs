@@ -1,0 +1,201 @@
+//! `s7sentry replay`: run the detection engine over capture files.
+
+use crate::{settings, ReplayArgs, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE};
+use s7sentry_capture::{FileSource, PacketSource};
+use s7sentry_engine::rules::{catalog::RULES, Alert, Detector, Severity};
+use s7sentry_engine::{Engine, EngineConfig, Event, EventSink, Frame, Stats, Ts};
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::time::Instant;
+
+/// Counts what the summary reports, then hands every event to the detector.
+struct Tee<'a> {
+    det: &'a mut Detector,
+    findings: [u64; 7],
+}
+
+impl EventSink for Tee<'_> {
+    fn on_event(&mut self, e: &Event<'_>) {
+        match e {
+            Event::Finding { finding, .. } => self.findings[finding.layer as usize] += 1,
+            Event::IpFragment { .. } => self.findings[s7sentry_proto::Layer::Ip as usize] += 1,
+            _ => {}
+        }
+        self.det.on_event(e);
+    }
+}
+
+const LAYERS: [&str; 7] = ["link", "ip", "tcp", "tpkt", "cotp", "s7comm", "s7comm-plus"];
+
+fn write_alerts(
+    out: &mut dyn Write,
+    det: &mut Detector,
+    worst: &mut Option<Severity>,
+    n: &mut u64,
+) -> std::io::Result<()> {
+    for a in det.drain() {
+        write_alert(out, &a)?;
+        *n += 1;
+        if worst.is_none_or(|w| a.severity > w) {
+            *worst = Some(a.severity);
+        }
+    }
+    Ok(())
+}
+
+fn write_alert(out: &mut dyn Write, a: &Alert) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, a).map_err(std::io::Error::other)?;
+    out.write_all(b"\n")
+}
+
+/// Run `replay`; returns the exit status.
+pub fn run(a: &ReplayArgs) -> u8 {
+    let cfg = match settings::load(a.config.as_deref(), a.engineering_hosts.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("s7sentry: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut out: Box<dyn Write> = match a.alerts.as_deref() {
+        None | Some("-") => Box::new(BufWriter::with_capacity(1 << 16, std::io::stdout().lock())),
+        Some(p) => match File::create(p) {
+            Ok(f) => Box::new(BufWriter::new(f)),
+            Err(e) => {
+                eprintln!("s7sentry: --alerts {p}: {e}");
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let progress = std::io::stderr().is_terminal() && !a.quiet;
+    let mut status = EXIT_OK;
+    let mut total = Stats::default();
+    let mut findings = [0u64; 7];
+    let mut counts = vec![0u64; RULES.len()];
+    let mut alerts = 0u64;
+    let mut unreadable = 0u64;
+    let mut worst: Option<Severity> = None;
+    let started = Instant::now();
+    for path in &a.files {
+        let mut src = match FileSource::open(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("s7sentry: {e}");
+                status = status.max(EXIT_USAGE);
+                continue;
+            }
+        };
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut det = Detector::new(cfg.clone());
+        det.set_source(&path.display().to_string());
+        let mut tee = Tee {
+            det: &mut det,
+            findings: [0; 7],
+        };
+        let mut read_bytes = 0u64;
+        let mut last_progress = Instant::now();
+        loop {
+            match src.next_packet() {
+                Ok(Some(p)) => {
+                    read_bytes += p.data.len() as u64 + 16;
+                    let f = Frame {
+                        frame: p.frame,
+                        ts: Ts::new(p.ts.secs, p.ts.nanos),
+                        linktype: p.linktype.0,
+                        data: p.data,
+                    };
+                    engine.process(&f, &mut tee);
+                    if tee.det.has_alerts() {
+                        if let Err(e) = write_alerts(&mut out, tee.det, &mut worst, &mut alerts) {
+                            eprintln!("s7sentry: cannot write alerts: {e}");
+                            return EXIT_PARTIAL;
+                        }
+                    }
+                    if progress && p.frame % 65536 == 0 && last_progress.elapsed().as_millis() > 250
+                    {
+                        last_progress = Instant::now();
+                        let pct = if size > 0 {
+                            (read_bytes * 100 / size).min(100)
+                        } else {
+                            0
+                        };
+                        eprint!("\r{}: {} packets ({pct}%)   ", path.display(), p.frame);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    eprintln!("s7sentry: {e}");
+                    unreadable += 1;
+                    status = status.max(EXIT_PARTIAL);
+                    break;
+                }
+            }
+        }
+        engine.finish(&mut tee);
+        tee.det.finish();
+        for (k, v) in tee.findings.iter().enumerate() {
+            findings[k] += v;
+        }
+        if let Err(e) = write_alerts(&mut out, &mut det, &mut worst, &mut alerts) {
+            eprintln!("s7sentry: cannot write alerts: {e}");
+            return EXIT_PARTIAL;
+        }
+        for (k, v) in det.counts.iter().enumerate() {
+            counts[k] += v;
+        }
+        total.merge(engine.stats());
+        if progress {
+            eprint!("\r\x1b[K");
+        }
+    }
+    if let Err(e) = out.flush() {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("s7sentry: cannot write alerts: {e}");
+            status = status.max(EXIT_PARTIAL);
+        }
+    }
+    if !a.quiet {
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        eprintln!("s7sentry replay summary");
+        eprintln!(
+            "  packets {}  bytes {}  elapsed {:.3} s  {:.0} packets/s",
+            total.packets,
+            total.bytes,
+            secs,
+            total.packets as f64 / secs
+        );
+        eprintln!(
+            "  PDUs: s7comm {}  s7comm-plus {}  tls {}  (tpkt {}, iso-on-tcp segments {}, flows {})",
+            total.s7comm_pdus, total.s7plus_frames, total.tls_payloads, total.tpkts, total.iso_segments, total.flows_created
+        );
+        let f: Vec<String> = findings
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v > 0)
+            .map(|(k, v)| format!("{} {v}", LAYERS[k]))
+            .collect();
+        eprintln!(
+            "  findings by layer: {}",
+            if f.is_empty() {
+                "none".into()
+            } else {
+                f.join(", ")
+            }
+        );
+        eprintln!(
+            "  capture: unreadable records {unreadable}  gaps {} ({} bytes)  ip fragments {}  flows evicted {}",
+            total.gaps, total.gap_bytes, total.ip_fragments, total.flows_evicted
+        );
+        eprintln!("  alerts {alerts}");
+        for (k, v) in counts.iter().enumerate().filter(|(_, v)| **v > 0) {
+            eprintln!("    {:<42} {v}", RULES[k].id);
+        }
+    }
+    if let (Some(th), Some(w)) = (a.fail_on, worst) {
+        if w >= th.into() && status == EXIT_OK {
+            return EXIT_PARTIAL;
+        }
+    }
+    status
+}
