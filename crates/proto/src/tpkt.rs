@@ -51,15 +51,31 @@ pub fn parse_tpkt_header(i: &[u8]) -> TpktResult<'_, TpktHeader> {
     if i.len() < HEADER_LEN {
         return Err(Err::Incomplete(Needed::new(HEADER_LEN - i.len())));
     }
-    let h = TpktHeader { version: i[0], reserved: i[1], length: u16::from_be_bytes([i[2], i[3]]) };
+    let h = TpktHeader {
+        version: i[0],
+        reserved: i[1],
+        length: u16::from_be_bytes([i[2], i[3]]),
+    };
     if h.version != VERSION {
-        return Err(Err::Failure(Finding::new(Layer::Tpkt, FindingKind::BadVersion, 0)));
+        return Err(Err::Failure(Finding::new(
+            Layer::Tpkt,
+            FindingKind::BadVersion,
+            0,
+        )));
     }
     if h.reserved != 0 {
-        return Err(Err::Failure(Finding::new(Layer::Tpkt, FindingKind::BadReserved, 1)));
+        return Err(Err::Failure(Finding::new(
+            Layer::Tpkt,
+            FindingKind::BadReserved,
+            1,
+        )));
     }
     if h.length < MIN_LEN {
-        return Err(Err::Failure(Finding::new(Layer::Tpkt, FindingKind::LengthTooShort, 2)));
+        return Err(Err::Failure(Finding::new(
+            Layer::Tpkt,
+            FindingKind::LengthTooShort,
+            2,
+        )));
     }
     Ok((&i[HEADER_LEN..], h))
 }
@@ -110,7 +126,14 @@ mod tests {
     fn whole_frame() {
         let (rest, t) = parse_tpkt(STOP).unwrap();
         assert!(rest.is_empty());
-        assert_eq!(t.header, TpktHeader { version: 3, reserved: 0, length: 0x21 });
+        assert_eq!(
+            t.header,
+            TpktHeader {
+                version: 3,
+                reserved: 0,
+                length: 0x21
+            }
+        );
         assert_eq!(t.payload.len(), 0x21 - 4);
         assert_eq!(t.payload[0], 0x02);
     }

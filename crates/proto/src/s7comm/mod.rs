@@ -10,13 +10,42 @@
 //! ```
 //!
 //! [`parse_s7comm`] is a complete parser over one reassembled S7 PDU. The header
-//! must be whole and the lengths must fit, otherwise the PDU is rejected with a
-//! [`Finding`]. Problems *inside* the parameter or data part do not reject the
-//! PDU: it is returned with the header and whatever was decoded, and
-//! [`S7Pdu::finding`] names the first violation (malformed is data, not a drop).
+//! must be whole, otherwise the PDU is rejected with a [`Finding`]. Every other
+//! problem (lengths that do not add up, unknown ROSCTR or function, items that
+//! do not fit) keeps the PDU: it is returned with the header and whatever was
+//! decoded, and [`S7Pdu::finding`] names the first violation (malformed is
+//! data, not a drop).
+//!
+//! The accessors [`S7Pdu::function`], [`S7Pdu::item_count`], [`S7Pdu::userdata`]
+//! and [`S7Pdu::szl`] return exactly what tshark 4.0 shows in
+//! `s7comm.param.func`, `s7comm.param.itemcount`,
+//! `s7comm.param.userdata.funcgroup`/`.subfunc` and
+//! `s7comm.data.userdata.szl_id`/`.szl_index`; their documentation lists the
+//! few places where a stateless parser must differ. Typed access to the rest
+//! goes through [`S7Pdu::params`], [`S7Pdu::var_items`], [`S7Pdu::data_items`],
+//! [`S7Pdu::szl_response`] and friends.
 
 use crate::finding::{Finding, FindingKind, Layer};
 use crate::util::be16;
+
+pub mod codes;
+pub mod items;
+pub mod params;
+pub mod userdata;
+
+pub use codes::{
+    Area, BlockType, DataTransportSize, ErrorClass, ErrorCode, OperatingMode, ReturnCode, SyntaxId,
+    TransportSize, UserdataGroup, UserdataType,
+};
+pub use items::{DataItem, DataItems, ReturnCodes, S7AnyAddress, VarItem, VarItems};
+pub use params::{
+    BlockControl, BlockName, FileName, Params, PiArgs, PiBlocks, PiService, PiStrings, PlcStop,
+    SetupComm,
+};
+pub use userdata::{
+    ComponentRecord, ModuleIdRecord, ModuleVersion, S7Timestamp, SzlRecords, SzlRef, SzlResponse,
+    UserdataData, UserdataHeader,
+};
 
 /// S7comm protocol identifier.
 pub const PROTOCOL_ID: u8 = 0x32;
@@ -139,38 +168,38 @@ impl S7Header {
     pub const fn is_empty(&self) -> bool {
         false
     }
-}
 
-/// Userdata parameter head (ROSCTR 7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UserdataHeader {
-    /// Parameter head length byte (4 or 8).
-    pub param_head_len: u8,
-    /// Method (0x11 request, 0x12 response).
-    pub method: u8,
-    /// Type: 0 push, 1 request, 2 response (bits 7..6 of byte 5).
-    pub ud_type: u8,
-    /// Function group (bits 5..0 of byte 5).
-    pub group: u8,
-    /// Subfunction.
-    pub subfunction: u8,
-    /// Sequence number.
-    pub seq: u8,
-    /// Data unit reference (8-byte heads only).
-    pub data_unit_ref: Option<u8>,
-    /// Last data unit: 0 yes, 1 no (8-byte heads only).
-    pub last_unit: Option<u8>,
-    /// Error code (8-byte heads only).
-    pub error_code: Option<u16>,
-}
+    /// Error class (Ack / Ack_Data only).
+    pub const fn error_class(&self) -> Option<ErrorClass> {
+        match self.error {
+            Some((c, _)) => Some(ErrorClass(c)),
+            None => None,
+        }
+    }
 
-/// SZL (system status list) id and index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SzlRef {
-    /// SZL id.
-    pub id: u16,
-    /// SZL index.
-    pub index: u16,
+    /// Class and code combined into one 16-bit code (`class << 8 | code`), when non-zero.
+    pub const fn error_code(&self) -> Option<ErrorCode> {
+        match self.error {
+            Some((0, 0)) | None => None,
+            Some((c, e)) => Some(ErrorCode(((c as u16) << 8) | e as u16)),
+        }
+    }
+
+    /// Encode the header (10 or 12 bytes); returns the buffer and the length used.
+    pub fn to_bytes(&self) -> ([u8; HEADER_LEN_ACK], usize) {
+        let mut b = [0u8; HEADER_LEN_ACK];
+        b[0] = PROTOCOL_ID;
+        b[1] = self.rosctr.0;
+        b[2..4].copy_from_slice(&self.redundancy_id.to_be_bytes());
+        b[4..6].copy_from_slice(&self.pdu_ref.to_be_bytes());
+        b[6..8].copy_from_slice(&self.param_len.to_be_bytes());
+        b[8..10].copy_from_slice(&self.data_len.to_be_bytes());
+        if let Some((c, e)) = self.error {
+            b[10] = c;
+            b[11] = e;
+        }
+        (b, self.len())
+    }
 }
 
 /// One S7comm PDU borrowing its parameter and data bytes.
@@ -186,12 +215,20 @@ pub struct S7Pdu<'a> {
     pub finding: Option<Finding>,
 }
 
-/// Parse one S7comm PDU (complete parser).
+/// Parse one S7comm PDU (complete parser over one reassembled COTP DT payload).
 ///
-/// Errors (offsets from the PDU start): `Truncated` (header not whole),
-/// `UnknownProtocol` (byte 0 not 0x32), `LengthMismatch` (header lengths do not
-/// match the bytes present; offset 6). An unknown ROSCTR is *not* an error: the
-/// PDU is returned with `finding = UnknownRosctr`.
+/// Errors (offsets from the PDU start): `Truncated` (header not whole) and
+/// `UnknownProtocol` (byte 0 not 0x32). Everything else keeps the PDU and sets
+/// [`S7Pdu::finding`] to the first violation: `LengthMismatch` at offset 6 when
+/// the header's parameter and data lengths do not add up to the bytes present
+/// (the parts are then cut to the bytes that exist, as tshark shows them, and
+/// nothing else is checked), `UnknownRosctr` (offset 1),
+/// `UnknownFunction`, `Truncated` / `LengthBeyondEnd` inside the parameter,
+/// `ItemCountMismatch` (an item count that promises more items than the
+/// parameter or data part holds), `BadItem` (an item cut short or inconsistent),
+/// `LengthMismatch` (bytes left over after the last item, a userdata length
+/// field that disagrees with the data part, SZL records that do not fill the
+/// answer).
 pub fn parse_s7comm(i: &[u8]) -> Result<S7Pdu<'_>, Finding> {
     let err = |k, o| Finding::new(Layer::S7comm, k, o);
     if i.is_empty() {
@@ -204,7 +241,11 @@ pub fn parse_s7comm(i: &[u8]) -> Result<S7Pdu<'_>, Finding> {
         return Err(err(FindingKind::Truncated, i.len()));
     }
     let rosctr = Rosctr(i[1]);
-    let hlen = if rosctr.has_error() { HEADER_LEN_ACK } else { HEADER_LEN };
+    let hlen = if rosctr.has_error() {
+        HEADER_LEN_ACK
+    } else {
+        HEADER_LEN
+    };
     if i.len() < hlen {
         return Err(err(FindingKind::Truncated, i.len()));
     }
@@ -216,95 +257,369 @@ pub fn parse_s7comm(i: &[u8]) -> Result<S7Pdu<'_>, Finding> {
         data_len: be16(i, 8).unwrap_or(0),
         error: rosctr.has_error().then(|| (i[10], i[11])),
     };
-    let need = hlen + usize::from(header.param_len) + usize::from(header.data_len);
-    if need != i.len() {
-        return Err(err(FindingKind::LengthMismatch, 6));
-    }
-    let param = &i[hlen..hlen + usize::from(header.param_len)];
-    let data = &i[hlen + usize::from(header.param_len)..];
-    let mut pdu = S7Pdu { header, param, data, finding: None };
-    if rosctr.name().is_none() {
-        pdu.finding = Some(err(FindingKind::UnknownRosctr, 1));
-    }
+    let pend = (hlen + usize::from(header.param_len)).min(i.len());
+    let dend = (pend + usize::from(header.data_len)).min(i.len());
+    let mut pdu = S7Pdu {
+        header,
+        param: &i[hlen..pend],
+        data: &i[pend..dend],
+        finding: None,
+    };
+    pdu.finding = if dend != i.len()
+        || pend - hlen != usize::from(header.param_len)
+        || dend - pend != usize::from(header.data_len)
+    {
+        // Like tshark, keep the header and whatever parameter/data bytes exist.
+        Some(err(FindingKind::LengthMismatch, 6))
+    } else {
+        pdu.check()
+    };
     Ok(pdu)
 }
 
 impl<'a> S7Pdu<'a> {
-    /// Function code of a Job / Ack_Data (first parameter byte); `None` for Userdata and empty parameters.
-    pub fn function(&self) -> Option<Function> {
-        if self.header.rosctr == Rosctr::USERDATA {
-            return None;
-        }
-        self.param.first().map(|&b| Function(b))
+    /// Offset of the parameter part from the PDU start.
+    pub const fn param_offset(&self) -> usize {
+        self.header.len()
     }
 
-    /// Item count of Read/Write Var (second parameter byte).
-    pub fn item_count(&self) -> Option<u8> {
-        match self.function()? {
-            Function::READ_VAR | Function::WRITE_VAR => self.param.get(1).copied(),
+    /// Offset of the data part from the PDU start.
+    pub const fn data_offset(&self) -> usize {
+        self.header.len() + self.param.len()
+    }
+
+    /// First structural violation inside parameter or data (what `parse_s7comm` stores in `finding`).
+    pub fn check(&self) -> Option<Finding> {
+        let err = |k, o| Some(Finding::new(Layer::S7comm, k, o));
+        let (po, doff) = (self.param_offset(), self.data_offset());
+        match self.header.rosctr {
+            Rosctr::JOB | Rosctr::ACK_DATA => {
+                let job = self.header.rosctr == Rosctr::JOB;
+                if self.param.is_empty() {
+                    return if job {
+                        err(FindingKind::Truncated, po)
+                    } else {
+                        None
+                    };
+                }
+                let (p, f) = params::decode(self.header.rosctr, self.param, po);
+                if f.is_some() {
+                    return f;
+                }
+                let count = match p {
+                    Params::ReadVar { item_count, .. } | Params::WriteVar { item_count, .. } => {
+                        item_count
+                    }
+                    _ => return None,
+                };
+                let read = matches!(p, Params::ReadVar { .. });
+                if job {
+                    if let Some(f) = items::check_var_items(&self.param[2..], count, po + 2) {
+                        return Some(f);
+                    }
+                    if read {
+                        (!self.data.is_empty())
+                            .then(|| Finding::new(Layer::S7comm, FindingKind::LengthMismatch, doff))
+                    } else {
+                        items::check_data_items(self.data, count, doff)
+                    }
+                } else if self.header.error_code().is_some() && self.data.is_empty() {
+                    None
+                } else if read {
+                    items::check_data_items(self.data, count, doff)
+                } else {
+                    items::check_return_codes(self.data, count, doff)
+                }
+            }
+            Rosctr::ACK => None,
+            Rosctr::USERDATA => userdata::check(self.param, self.data, po, doff),
+            _ => err(FindingKind::UnknownRosctr, 1),
+        }
+    }
+
+    /// Function code, exactly where tshark 4.0 shows `s7comm.param.func`: the
+    /// first parameter byte of a Job or Ack_Data with a non-empty parameter part.
+    /// `None` for Ack, Userdata (tshark 4.0 shows no function there) and
+    /// undefined ROSCTRs.
+    pub fn function(&self) -> Option<Function> {
+        match self.header.rosctr {
+            Rosctr::JOB | Rosctr::ACK_DATA => self.param.first().map(|&b| Function(b)),
             _ => None,
         }
     }
 
-    /// Userdata parameter head, for ROSCTR 7.
+    /// Item count, exactly where tshark 4.0 shows `s7comm.param.itemcount`:
+    ///
+    /// * Read Var / Write Var Job and Ack_Data: the second parameter byte
+    ///   (`None` when the parameter is only one byte long);
+    /// * Userdata cyclic services (group 2, subfunctions 1, 5, 7, and 8 = RDREC
+    ///   in requests and responses): the item count in the data part (second
+    ///   payload byte), for a unit not followed by more units whose data length
+    ///   field is at least 2;
+    /// * `None` everywhere else (setup communication, block functions, ...).
+    pub fn item_count(&self) -> Option<u8> {
+        match self.header.rosctr {
+            Rosctr::JOB | Rosctr::ACK_DATA => match self.function()? {
+                Function::READ_VAR | Function::WRITE_VAR => self.param.get(1).copied(),
+                _ => None,
+            },
+            Rosctr::USERDATA => {
+                let u = self.userdata()?;
+                let cyclic = match u.subfunction {
+                    1 | 5 | 7 => true,
+                    8 => u.is_request() || u.is_response(),
+                    _ => false,
+                };
+                if u.group != 2 || !cyclic || u.more_units() {
+                    return None;
+                }
+                let d = UserdataData::from_data(self.data)?;
+                if d.length < 2 {
+                    return None;
+                }
+                d.payload.get(1).copied()
+            }
+            _ => None,
+        }
+    }
+
+    /// Userdata parameter head, for ROSCTR 7 with at least 8 parameter bytes.
+    ///
+    /// `group` / `ud_type` follow current Wireshark (bits 5..0 / 7..6 of the
+    /// type-group byte). tshark 4.0 splits that byte into nibbles instead
+    /// (`s7comm.param.userdata.funcgroup` = low 4 bits, type = high 4 bits);
+    /// both agree for every group below 0x10, i.e. everything but NC
+    /// programming (0x3F, 4.0 shows 15) and data record routing (0x20, 4.0
+    /// shows 0). [`UserdataHeader::legacy_group`] gives the 4.0 value, and
+    /// [`UserdataHeader::legacy_subfunction`] the 4.0 `subfunc` (absent for the
+    /// nibble group 0, mode transition).
     pub fn userdata(&self) -> Option<UserdataHeader> {
         if self.header.rosctr != Rosctr::USERDATA {
             return None;
         }
-        let p = self.param;
-        if p.len() < 8 {
+        UserdataHeader::from_param(self.param)
+    }
+
+    /// Userdata data part head and payload, for ROSCTR 7 with at least 4 data bytes.
+    pub fn userdata_data(&self) -> Option<UserdataData<'a>> {
+        if self.header.rosctr != Rosctr::USERDATA {
             return None;
         }
-        let long = p[3] == 8 && p.len() >= 12;
-        Some(UserdataHeader {
-            param_head_len: p[3],
-            method: p[4],
-            ud_type: (p[5] & 0xC0) >> 6,
-            group: p[5] & 0x3F,
-            subfunction: p[6],
-            seq: p[7],
-            data_unit_ref: long.then(|| p[8]),
-            last_unit: long.then(|| p[9]),
-            error_code: if long { be16(p, 10) } else { None },
+        UserdataData::from_data(self.data)
+    }
+
+    /// SZL id and index of a read-SZL userdata PDU (group 4, subfunction 1),
+    /// exactly where tshark 4.0 shows `s7comm.data.userdata.szl_id` / `.szl_index`:
+    ///
+    /// * requests: always (when the data holds them);
+    /// * responses: only with return code 0xFF (success) and only in a unit
+    ///   that is not followed by more units (`last unit = 1` units show none);
+    /// * `None` when the data part's length field is below 2.
+    ///
+    /// For the closing unit of a fragmented answer
+    /// ([`UserdataHeader::is_continuation`]) tshark reassembles the units and
+    /// shows the id and index of the reassembled data, i.e. of the first unit.
+    /// This accessor reads the data part as it is given: it matches tshark when
+    /// the caller hands in the reassembled view (first unit's data followed by
+    /// the later units' payloads, the closing unit's parameter), and returns
+    /// whatever the first payload bytes say on a raw closing unit.
+    pub fn szl(&self) -> Option<SzlRef> {
+        let u = self.userdata()?;
+        if u.group != 4 || u.subfunction != codes::SUBF_CPU_READ_SZL || u.more_units() {
+            return None;
+        }
+        let d = UserdataData::from_data(self.data)?;
+        if d.length < 2 {
+            return None;
+        }
+        let ok = match u.ud_type {
+            1 => true,
+            2 => d.return_code == ReturnCode::SUCCESS,
+            _ => false,
+        };
+        if !ok {
+            return None;
+        }
+        Some(SzlRef {
+            id: be16(d.payload, 0)?,
+            index: be16(d.payload, 2)?,
         })
     }
 
-    /// SZL id and index of a read-SZL userdata PDU (group 4, subfunction 1).
-    pub fn szl(&self) -> Option<SzlRef> {
+    /// The SZL answer (list head and records) of a successful read-SZL response.
+    /// Meaningful on a unit that starts a list, and on the reassembled view of a
+    /// fragmented answer (see [`S7Pdu::szl`]); the records of a first unit that
+    /// is followed by more units are cut at the unit's end.
+    pub fn szl_response(&self) -> Option<SzlResponse<'a>> {
         let u = self.userdata()?;
-        if u.group != 4 || u.subfunction != 1 {
+        if u.group != 4 || u.subfunction != codes::SUBF_CPU_READ_SZL || !u.is_response() {
             return None;
         }
-        let d = self.data;
-        // data: return code, transport size, length(2), then SZL id, index
-        if d.len() < 8 || d[0] != 0xFF {
+        let d = self.userdata_data()?;
+        if d.return_code != ReturnCode::SUCCESS {
             return None;
         }
-        Some(SzlRef { id: be16(d, 4)?, index: be16(d, 6)? })
+        SzlResponse::from_payload(d.payload)
+    }
+
+    /// Typed parameter part.
+    pub fn params(&self) -> Params<'a> {
+        match self.header.rosctr {
+            Rosctr::JOB | Rosctr::ACK_DATA => {
+                params::decode(self.header.rosctr, self.param, self.param_offset()).0
+            }
+            Rosctr::USERDATA => match self.userdata() {
+                Some(u) => Params::Userdata(u),
+                None if self.param.is_empty() => Params::None,
+                None => Params::Unknown(self.param),
+            },
+            _ if self.param.is_empty() => Params::None,
+            _ => Params::Unknown(self.param),
+        }
+    }
+
+    /// Variable specifications of a Read/Write Var job (empty otherwise).
+    pub fn var_items(&self) -> VarItems<'a> {
+        if self.header.rosctr != Rosctr::JOB {
+            return VarItems::empty();
+        }
+        match (self.function(), self.param.get(1)) {
+            (Some(Function::READ_VAR | Function::WRITE_VAR), Some(&n)) => {
+                VarItems::new(&self.param[2..], n)
+            }
+            _ => VarItems::empty(),
+        }
+    }
+
+    /// Data items of a Read Var Ack_Data or a Write Var Job (empty otherwise).
+    pub fn data_items(&self) -> DataItems<'a> {
+        let f = self.function();
+        let n = self.param.get(1).copied().unwrap_or(0);
+        match (self.header.rosctr, f) {
+            (Rosctr::ACK_DATA, Some(Function::READ_VAR))
+            | (Rosctr::JOB, Some(Function::WRITE_VAR)) => DataItems::new(self.data, n),
+            _ => DataItems::empty(),
+        }
+    }
+
+    /// Per-item return codes of a Write Var Ack_Data (empty otherwise).
+    pub fn write_results(&self) -> ReturnCodes<'a> {
+        let n = self.param.get(1).copied().unwrap_or(0);
+        match (self.header.rosctr, self.function()) {
+            (Rosctr::ACK_DATA, Some(Function::WRITE_VAR)) => ReturnCodes::new(self.data, n),
+            _ => ReturnCodes::new(&[], 0),
+        }
+    }
+
+    /// Number of bytes requested by the S7ANY items of a Read/Write Var job
+    /// (items of other syntaxes and unknown transport sizes count 0).
+    pub fn requested_bytes(&self) -> u64 {
+        self.var_items()
+            .filter_map(|i| i.any().and_then(|a| a.byte_len()))
+            .map(u64::from)
+            .sum()
+    }
+
+    /// Setup communication parameters (Job or Ack_Data).
+    pub fn setup_comm(&self) -> Option<SetupComm> {
+        match self.params() {
+            Params::SetupComm(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// PI service parameters (Job or Ack_Data).
+    pub fn pi_service(&self) -> Option<PiService<'a>> {
+        match self.params() {
+            Params::PiService(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Block up/download parameters (functions 0x1A..0x1F).
+    pub fn block_control(&self) -> Option<BlockControl<'a>> {
+        match self.params() {
+            Params::RequestDownload(b)
+            | Params::DownloadBlock(b)
+            | Params::DownloadEnded(b)
+            | Params::StartUpload(b)
+            | Params::Upload(b)
+            | Params::EndUpload(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The PLC block named by an up/download job's file name.
+    pub fn block(&self) -> Option<BlockName> {
+        self.block_control()?.block()
+    }
+
+    /// Block bytes of a Download-block or Upload Ack_Data (data part after its
+    /// length and 2 unknown bytes).
+    pub fn block_data(&self) -> Option<&'a [u8]> {
+        match (self.header.rosctr, self.function()?) {
+            (Rosctr::ACK_DATA, Function::DOWNLOAD_BLOCK | Function::UPLOAD) => self.data.get(4..),
+            _ => None,
+        }
+    }
+
+    /// The error the PLC answered: the header error of an Ack / Ack_Data, else
+    /// the error code of an 8-byte userdata head; `None` when zero or absent.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        self.header
+            .error_code()
+            .or_else(|| self.userdata().and_then(|u| u.error()))
+    }
+
+    /// Whether this is a userdata PDU of function group `group`, subfunction `sub`.
+    pub fn is_userdata(&self, group: UserdataGroup, sub: u8) -> bool {
+        self.userdata()
+            .is_some_and(|u| u.group == group.0 && u.subfunction == sub)
+    }
+
+    /// Userdata programmer command "memory reset" (group 1, subfunction 0x0C).
+    pub fn is_memory_reset(&self) -> bool {
+        self.is_userdata(UserdataGroup::PROGRAMMER, codes::SUBF_PROG_MEMORY_RESET)
+    }
+
+    /// Userdata "set clock" (group 7, subfunction 2 or 4).
+    pub fn is_clock_set(&self) -> bool {
+        self.is_userdata(UserdataGroup::TIME, codes::SUBF_TIME_SET)
+            || self.is_userdata(UserdataGroup::TIME, codes::SUBF_TIME_SET2)
+    }
+
+    /// Userdata "PLC password" (group 5, subfunction 1).
+    pub fn is_password(&self) -> bool {
+        self.is_userdata(UserdataGroup::SECURITY, codes::SUBF_SEC_PASSWORD)
+    }
+
+    /// Userdata "read SZL" (group 4, subfunction 1).
+    pub fn is_read_szl(&self) -> bool {
+        self.is_userdata(UserdataGroup::CPU, codes::SUBF_CPU_READ_SZL)
+    }
+
+    /// The clock value of a set-clock request or a successful read-clock response.
+    pub fn clock(&self) -> Option<S7Timestamp> {
+        let u = self.userdata()?;
+        let carries = u.group == UserdataGroup::TIME.0
+            && match u.subfunction {
+                codes::SUBF_TIME_SET | codes::SUBF_TIME_SET2 => u.is_request(),
+                codes::SUBF_TIME_READ | codes::SUBF_TIME_READ_FOLLOWING => u.is_response(),
+                _ => false,
+            };
+        let d = self.userdata_data()?;
+        if !carries || d.return_code != ReturnCode::SUCCESS {
+            return None;
+        }
+        S7Timestamp::from_bytes(d.payload)
+    }
+
+    /// Operating mode announced by a mode-transition userdata push (group 0).
+    pub fn mode_transition(&self) -> Option<OperatingMode> {
+        let u = self.userdata()?;
+        (u.group == 0 && u.is_push()).then_some(OperatingMode(u.subfunction))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// gymgit__snap7_s300_stop.pcap frame 1 (S7 part of the CPU STOP job).
-    const STOP: &[u8] = b"\x32\x01\x00\x00\x06\x00\x00\x10\x00\x00\x29\x00\x00\x00\x00\x00\x09P_PROGRAM";
-
-    #[test]
-    fn plc_stop() {
-        let p = parse_s7comm(STOP).unwrap();
-        assert_eq!(p.header.rosctr, Rosctr::JOB);
-        assert_eq!(p.header.pdu_ref, 0x0600);
-        assert_eq!(p.header.param_len, 16);
-        assert_eq!(p.function(), Some(Function::PLC_STOP));
-        assert_eq!(p.finding, None);
-    }
-
-    #[test]
-    fn prefixes_error() {
-        for n in 0..STOP.len() {
-            assert!(parse_s7comm(&STOP[..n]).is_err());
-        }
-    }
-}
+mod tests;
