@@ -174,7 +174,7 @@ pub(crate) fn expire_pending(d: &mut Detector, now: Ts, end: bool) {
             }
         }
     }
-    due.sort_by_key(|p| (p.meta.ts, p.meta.frame));
+    due.sort_by_key(|p| (p.meta.ts, p.meta.frame, p.meta.flow));
     let ms = d.cfg.thresholds.confirm_timeout_ms;
     for op in due {
         let why = if op.deadline <= now {
@@ -471,23 +471,16 @@ mod plus {
             PlusFunction(0x0556) => Some("BeginSequence (start of an engineering transaction)"),
             PlusFunction(0x0560) => Some("EndSequence (end of an engineering transaction)"),
             PlusFunction::DELETE_OBJECT => {
-                let id = delete_object_id(fr)?;
+                let id = fr.delete_object_id()?;
                 (id >= 0x0001_0000).then_some("DeleteObject of a program-transfer object")
             }
             _ => None,
         }
     }
 
-    /// Target object of a DeleteObject request (first field of its payload).
-    fn delete_object_id(fr: &PlusFrame<'_>) -> Option<u32> {
-        let p = fr.payload()?;
-        Some(u32::from_be_bytes(p.get(..4)?.try_into().ok()?))
-    }
-
-    /// Return value of a response, when decoded.
+    /// Return value of a response, when decoded (0 = success).
     pub(super) fn return_value(fr: &PlusFrame<'_>) -> Option<u64> {
-        let _ = fr;
-        None
+        fr.return_value()
     }
 }
 

@@ -119,7 +119,7 @@ pub(crate) fn check(d: &mut Detector, now: Ts) {
         t.retries_before_outage,
         t.suspect_window_seconds,
     );
-    let due: Vec<IpAddr> = d
+    let mut due: Vec<IpAddr> = d
         .plcs
         .iter()
         .filter(|(_, p)| {
@@ -131,6 +131,7 @@ pub(crate) fn check(d: &mut Detector, now: Ts) {
         })
         .map(|(ip, _)| *ip)
         .collect();
+    due.sort();
     for plc in due {
         let frame = d.last_frame;
         let Some(p) = d.plcs.get_mut(&plc) else {

@@ -250,7 +250,7 @@ impl Detector {
     pub fn finish(&mut self) {
         let now = self.now;
         self.timers(now, true);
-        let keys: Vec<_> = self.agg.keys().copied().collect();
+        let keys = self.agg_keys_due(None);
         for k in keys {
             self.flush_agg(k);
         }
@@ -448,6 +448,32 @@ impl Detector {
             cve: info.cve,
             evidence,
         });
+    }
+
+    /// Aggregation windows ending by `now` (all when `None`), in a deterministic
+    /// order: by the frame of their last occurrence, then rule.
+    fn agg_keys_due(&self, now: Option<Ts>) -> Vec<(RuleId, IpAddr, IpAddr)> {
+        let mut due: Vec<_> = self
+            .agg
+            .iter()
+            .filter(|(_, e)| now.is_none_or(|n| e.until <= n))
+            .map(|(k, e)| {
+                (
+                    e.last
+                        .as_ref()
+                        .map(|(m, _)| (m.ts, m.frame))
+                        .unwrap_or_default(),
+                    *k,
+                )
+            })
+            .collect();
+        due.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then(a.1 .0.cmp(&b.1 .0))
+                .then(a.1 .1.cmp(&b.1 .1))
+                .then(a.1 .2.cmp(&b.1 .2))
+        });
+        due.into_iter().map(|(_, k)| k).collect()
     }
 
     fn flush_agg(&mut self, key: (RuleId, IpAddr, IpAddr)) {
