@@ -89,10 +89,7 @@ pub fn run(a: &ReplayArgs) -> u8 {
         let mut engine = Engine::new(EngineConfig::default());
         let mut det = Detector::new(cfg.clone());
         det.set_source(&path.display().to_string());
-        let mut tee = Tee {
-            det: &mut det,
-            findings: [0; 7],
-        };
+        let mut tee = Tee { det: &mut det, findings: [0; 7] };
         let mut read_bytes = 0u64;
         let mut last_progress = Instant::now();
         loop {
@@ -112,14 +109,9 @@ pub fn run(a: &ReplayArgs) -> u8 {
                             return EXIT_PARTIAL;
                         }
                     }
-                    if progress && p.frame % 65536 == 0 && last_progress.elapsed().as_millis() > 250
-                    {
+                    if progress && p.frame % 65536 == 0 && last_progress.elapsed().as_millis() > 250 {
                         last_progress = Instant::now();
-                        let pct = if size > 0 {
-                            (read_bytes * 100 / size).min(100)
-                        } else {
-                            0
-                        };
+                        let pct = (read_bytes * 100).checked_div(size).unwrap_or(0).min(100);
                         eprint!("\r{}: {} packets ({pct}%)   ", path.display(), p.frame);
                     }
                 }
@@ -167,22 +159,16 @@ pub fn run(a: &ReplayArgs) -> u8 {
         );
         eprintln!(
             "  PDUs: s7comm {}  s7comm-plus {}  tls {}  (tpkt {}, iso-on-tcp segments {}, flows {})",
-            total.s7comm_pdus, total.s7plus_frames, total.tls_payloads, total.tpkts, total.iso_segments, total.flows_created
+            total.s7comm_pdus,
+            total.s7plus_frames,
+            total.tls_payloads,
+            total.tpkts,
+            total.iso_segments,
+            total.flows_created
         );
-        let f: Vec<String> = findings
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| **v > 0)
-            .map(|(k, v)| format!("{} {v}", LAYERS[k]))
-            .collect();
-        eprintln!(
-            "  findings by layer: {}",
-            if f.is_empty() {
-                "none".into()
-            } else {
-                f.join(", ")
-            }
-        );
+        let f: Vec<String> =
+            findings.iter().enumerate().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{} {v}", LAYERS[k])).collect();
+        eprintln!("  findings by layer: {}", if f.is_empty() { "none".into() } else { f.join(", ") });
         eprintln!(
             "  capture: unreadable records {unreadable}  gaps {} ({} bytes)  ip fragments {}  flows evicted {}",
             total.gaps, total.gap_bytes, total.ip_fragments, total.flows_evicted

@@ -6,21 +6,16 @@ use std::path::Path;
 
 /// Read `--config FILE` (if any) and apply `--engineering-hosts` on top.
 /// Errors are one line naming the file / option and the problem.
-pub fn load(
-    config: Option<&Path>,
-    engineering_hosts: Option<&str>,
-) -> Result<DetectConfig, String> {
+pub fn load(config: Option<&Path>, engineering_hosts: Option<&str>) -> Result<DetectConfig, String> {
     let mut cfg = match config {
         Some(p) => {
-            let text =
-                std::fs::read_to_string(p).map_err(|e| format!("config {}: {e}", p.display()))?;
+            let text = std::fs::read_to_string(p).map_err(|e| format!("config {}: {e}", p.display()))?;
             DetectConfig::from_toml(&text).map_err(|e| format!("config {}: {e}", p.display()))?
         }
         None => DetectConfig::default(),
     };
     if let Some(list) = engineering_hosts {
-        cfg.engineering_hosts =
-            parse_cidr_list(list).map_err(|e| format!("--engineering-hosts: {e}"))?;
+        cfg.engineering_hosts = parse_cidr_list(list).map_err(|e| format!("--engineering-hosts: {e}"))?;
     }
     Ok(cfg)
 }

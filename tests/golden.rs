@@ -18,10 +18,7 @@ fn cases() -> Vec<(String, PathBuf)> {
         if !d.is_dir() {
             continue;
         }
-        let cap = ["capture.pcap", "capture.pcapng"]
-            .iter()
-            .map(|n| d.join(n))
-            .find(|p| p.exists());
+        let cap = ["capture.pcap", "capture.pcapng"].iter().map(|n| d.join(n)).find(|p| p.exists());
         if let Some(c) = cap {
             v.push((d.file_name().unwrap().to_string_lossy().to_string(), c));
         }
@@ -62,11 +59,7 @@ fn replay(cap: &Path) -> String {
 fn every_case_raises_exactly_its_expected_alerts() {
     let bless = std::env::var_os("S7SENTRY_BLESS").is_some();
     let cases = cases();
-    assert!(
-        cases.len() >= 50,
-        "expected the generated cases in pcaps/, found {}",
-        cases.len()
-    );
+    assert!(cases.len() >= 50, "expected the generated cases in pcaps/, found {}", cases.len());
     let mut failures = Vec::new();
     for (name, cap) in &cases {
         let got = replay(cap);
@@ -75,22 +68,13 @@ fn every_case_raises_exactly_its_expected_alerts() {
             std::fs::write(&exp_path, &got).unwrap();
             continue;
         }
-        let want = std::fs::read_to_string(&exp_path).unwrap_or_else(|_| {
-            panic!(
-                "{} missing (bless with S7SENTRY_BLESS=1)",
-                exp_path.display()
-            )
-        });
+        let want = std::fs::read_to_string(&exp_path)
+            .unwrap_or_else(|_| panic!("{} missing (bless with S7SENTRY_BLESS=1)", exp_path.display()));
         if got != want {
             failures.push(format!("== {name}\n-- expected\n{want}-- got\n{got}"));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} case(s) differ:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} case(s) differ:\n{}", failures.len(), failures.join("\n"));
 }
 
 /// Every attack case must raise at least one alert of the category its name
@@ -99,19 +83,12 @@ fn every_case_raises_exactly_its_expected_alerts() {
 fn attack_cases_alert_and_benign_twins_stay_quiet() {
     for (name, cap) in cases() {
         let got = replay(&cap);
-        let rows: Vec<Vec<&str>> = got
-            .lines()
-            .skip(1)
-            .map(|l| l.split('\t').collect())
-            .collect();
+        let rows: Vec<Vec<&str>> = got.lines().skip(1).map(|l| l.split('\t').collect()).collect();
         if name.starts_with("benign_") {
             let loud: Vec<_> = rows.iter().filter(|r| r[3] != "info").collect();
             assert!(loud.is_empty(), "{name}: benign case raised {loud:?}");
         } else if name.starts_with("attack_") {
-            assert!(
-                rows.iter().any(|r| r[3] != "info"),
-                "{name}: attack case raised nothing above info"
-            );
+            assert!(rows.iter().any(|r| r[3] != "info"), "{name}: attack case raised nothing above info");
         }
     }
 }

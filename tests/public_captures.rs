@@ -18,16 +18,36 @@ use std::path::Path;
 use std::process::Command;
 
 const BENIGN: &[&str] = &[
-    "agentcarter1__1", "agentcarter1__2", "agentcarter1__barkink1", "agentcarter1__fst", "agentcarter1__stabil_haberlesme",
-    "ctsamples__Plant1_S7comm", "emreekin__CotpAnalog", "emreekin__cotp", "gar7ic__cooler", "gymgit__snap7_s300_readVar",
-    "gymgit__snap7_s300_setupCommunication", "gymgit__step7_s300_readDiagData", "gymgit__step7_s300_readVarTab",
-    "gymgit__step7_s300_rwVarTab", "gymgit__wincc_s300_setup-alarm-read-write", "gymgit__wincc_s300_setup-alarm-read",
-    "gymgit__wincc_s400_production", "icsnpp__s7ident", "iti__modbusBig", "iti__s7comm_clean",
-    "s7commwireshark__S7-1511_db2_var1_HMI", "s7commwireshark__S7-1511_db3_var1_HMI", "s7commwireshark__S7-1511_db6w0_HMI",
+    "agentcarter1__1",
+    "agentcarter1__2",
+    "agentcarter1__barkink1",
+    "agentcarter1__fst",
+    "agentcarter1__stabil_haberlesme",
+    "ctsamples__Plant1_S7comm",
+    "emreekin__CotpAnalog",
+    "emreekin__cotp",
+    "gar7ic__cooler",
+    "gymgit__snap7_s300_readVar",
+    "gymgit__snap7_s300_setupCommunication",
+    "gymgit__step7_s300_readDiagData",
+    "gymgit__step7_s300_readVarTab",
+    "gymgit__step7_s300_rwVarTab",
+    "gymgit__wincc_s300_setup-alarm-read-write",
+    "gymgit__wincc_s300_setup-alarm-read",
+    "gymgit__wincc_s400_production",
+    "icsnpp__s7ident",
+    "iti__modbusBig",
+    "iti__s7comm_clean",
+    "s7commwireshark__S7-1511_db2_var1_HMI",
+    "s7commwireshark__S7-1511_db3_var1_HMI",
+    "s7commwireshark__S7-1511_db6w0_HMI",
     "s7commwireshark__V13_1200_TP1200sim_MW100_Int_SPS_5s_MW102_Int_SPS_10s_MW102_ab_1000_Timer_sync",
-    "s7commwireshark__s7-1200-hmi", "s7wiki-extra__1-S7comm-VarService-Read-DB1DBD0",
-    "wireshark-wiki__s7comm_program_blocklist_onlineview", "wireshark-wiki__s7comm_reading_plc_status",
-    "wireshark-wiki__s7comm_varservice_libnodavedemo", "wireshark-wiki__s7comm_varservice_libnodavedemo_bench",
+    "s7commwireshark__s7-1200-hmi",
+    "s7wiki-extra__1-S7comm-VarService-Read-DB1DBD0",
+    "wireshark-wiki__s7comm_program_blocklist_onlineview",
+    "wireshark-wiki__s7comm_reading_plc_status",
+    "wireshark-wiki__s7comm_varservice_libnodavedemo",
+    "wireshark-wiki__s7comm_varservice_libnodavedemo_bench",
 ];
 
 const ENGINEERING: &[&str] = &[
@@ -83,17 +103,8 @@ fn alerts(file: &Path, eng: Option<&str>) -> Vec<serde_json::Value> {
         c.args(["--engineering-hosts", e]);
     }
     let out = c.arg(file).output().expect("run s7sentry");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("alert JSON"))
-        .collect()
+    assert_eq!(out.status.code(), Some(0), "{}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("alert JSON")).collect()
 }
 
 fn loud(a: &[serde_json::Value]) -> Vec<String> {
@@ -121,10 +132,7 @@ fn engineering_captures_are_unauthorized_unless_from_the_engineering_station() {
     for stem in ENGINEERING {
         let f = file_for(stem);
         let a = alerts(&f, None);
-        let unauth: Vec<_> = a
-            .iter()
-            .filter(|x| x["category"] == "unauthorized_control")
-            .collect();
+        let unauth: Vec<_> = a.iter().filter(|x| x["category"] == "unauthorized_control").collect();
         if NO_CONTROL_ON_WIRE.contains(stem) {
             if !loud(&a).is_empty() {
                 bad.push(format!("{stem}: expected no alert, got {:?}", loud(&a)));
@@ -132,16 +140,11 @@ fn engineering_captures_are_unauthorized_unless_from_the_engineering_station() {
             continue;
         }
         if unauth.is_empty() {
-            bad.push(format!(
-                "{stem}: no unauthorized_control alert without engineering hosts"
-            ));
+            bad.push(format!("{stem}: no unauthorized_control alert without engineering hosts"));
             continue;
         }
         // The engineering station(s): the clients performing the operations.
-        let es: BTreeSet<String> = unauth
-            .iter()
-            .map(|x| x["src"].as_str().unwrap().to_string())
-            .collect();
+        let es: BTreeSet<String> = unauth.iter().map(|x| x["src"].as_str().unwrap().to_string()).collect();
         let list = es.into_iter().collect::<Vec<_>>().join(",");
         let a2 = alerts(&f, Some(&list));
         let wrong: Vec<_> = a2
@@ -153,9 +156,7 @@ fn engineering_captures_are_unauthorized_unless_from_the_engineering_station() {
             bad.push(format!("{stem} with engineering hosts {list}: {wrong:?}"));
         }
         if !a2.iter().any(|x| x["category"] == "control_operation") {
-            bad.push(format!(
-                "{stem} with engineering hosts {list}: no control_operation record"
-            ));
+            bad.push(format!("{stem} with engineering hosts {list}: no control_operation record"));
         }
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
@@ -165,10 +166,7 @@ fn engineering_captures_are_unauthorized_unless_from_the_engineering_station() {
 fn emulator_captures_exercise_malformed_and_write_flood() {
     let d = shared_dir().join("pcaps/generated");
     let rules = |f: &str| -> BTreeSet<String> {
-        alerts(&d.join(f), None)
-            .iter()
-            .map(|x| x["rule"].as_str().unwrap().to_string())
-            .collect()
+        alerts(&d.join(f), None).iter().map(|x| x["rule"].as_str().unwrap().to_string()).collect()
     };
     // python-snap7's CPU-state probe: Read Var with parameter length 1 and no item count.
     assert!(rules("gen_snap7_stop_start.pcap").contains("malformed.s7comm"));
@@ -179,11 +177,6 @@ fn emulator_captures_exercise_malformed_and_write_flood() {
     assert!(rules("gen_snap7_write_burst.pcap").contains("flood.requests"));
     // TLS after InitSSL: reported once as uninspectable, never malformed.
     let tls = alerts(&d.join("gen_s7commplus_v2_tls.pcap"), None);
-    assert_eq!(
-        tls.iter()
-            .filter(|x| x["rule"] == "uninspectable.tls")
-            .count(),
-        1
-    );
+    assert_eq!(tls.iter().filter(|x| x["rule"] == "uninspectable.tls").count(), 1);
     assert!(!tls.iter().any(|x| x["category"] == "malformed"));
 }

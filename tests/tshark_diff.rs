@@ -36,8 +36,27 @@ const FIELDS: &[(&str, &str)] = &[
     ("szl_index", "s7comm.data.userdata.szl_index"),
 ];
 
-/// Cases where tshark is demonstrably wrong: (capture file name, frame, field, reason).
-const EXCLUDE: &[(&str, u64, &str, &str)] = &[];
+/// Cases where tshark is demonstrably wrong: (capture, frame, field or "*" for
+/// the whole frame, reason). Each case's README in pcaps/ describes the bytes.
+const EXCLUDE: &[(&str, u64, &str, &str)] = &[
+    // Frames 16-19 reorder segments (17 is the server's out-of-order tail of the
+    // Ack_Data begun in 16's missing predecessor, 19 completes a Job whose first
+    // part 18 arrived after it). tshark 4.0 leaves "reassemble out-of-order
+    // segments" off by default and never dissects these PDUs; the bytes are all
+    // present, so decoding them where they complete is right.
+    ("pcaps/decode_retrans_ooo", 17, "*", "tshark does not reassemble out-of-order segments"),
+    ("pcaps/decode_retrans_ooo", 19, "*", "tshark does not reassemble out-of-order segments"),
+    // Frame 11 carries bytes 0..25 of a Write Var, frame 12 bytes 15..37 (its
+    // 25..37 first seen here: the PDU is complete), frame 13 re-sends 25..37 with
+    // other bytes. tshark labels 12 "Out-Of-Order" and 13 "Retransmission" and
+    // never dissects the Write Var at all: an evasion that works on tshark.
+    ("pcaps/attack_overlap", 12, "*", "tshark drops the PDU completed by an overlapping segment"),
+    // A DT whose length indicator is 4 instead of 2: tshark switches to a
+    // class-2 layout and stops; a receiver that skips LI+1 bytes (as the
+    // standard says) finds the Setup Communication, so the sensor decodes it
+    // and also reports the bad length indicator.
+    ("pcaps/attack_malformed_cotp", 20, "*", "tshark does not look past a DT with LI 4"),
+];
 
 type PerFrame = BTreeMap<u64, Vec<Vec<u64>>>;
 
@@ -52,16 +71,7 @@ fn parse_num(s: &str) -> Option<u64> {
 
 fn tshark_view(file: &Path) -> PerFrame {
     let mut cmd = Command::new("tshark");
-    cmd.arg("-r").arg(file).args([
-        "-Y",
-        "s7comm",
-        "-T",
-        "fields",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=,",
-    ]);
+    cmd.arg("-r").arg(file).args(["-Y", "s7comm", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,"]);
     cmd.args(["-e", "frame.number"]);
     for (_, t) in FIELDS {
         cmd.args(["-e", t]);
@@ -77,12 +87,7 @@ fn tshark_view(file: &Path) -> PerFrame {
         let vals = (0..FIELDS.len())
             .map(|k| {
                 cols.get(k + 1)
-                    .map(|c| {
-                        c.split(',')
-                            .filter(|x| !x.is_empty())
-                            .filter_map(parse_num)
-                            .collect()
-                    })
+                    .map(|c| c.split(',').filter(|x| !x.is_empty()).filter_map(parse_num).collect())
                     .unwrap_or_default()
             })
             .collect();
@@ -92,11 +97,7 @@ fn tshark_view(file: &Path) -> PerFrame {
 }
 
 fn our_view(file: &Path) -> PerFrame {
-    let out = Command::new(env!("CARGO_BIN_EXE_s7sentry"))
-        .arg("decode")
-        .arg(file)
-        .output()
-        .expect("run s7sentry");
+    let out = Command::new(env!("CARGO_BIN_EXE_s7sentry")).arg("decode").arg(file).output().expect("run s7sentry");
     assert!(
         out.status.code() == Some(0) || out.status.code() == Some(1),
         "{}: decode exited {:?}: {}",
@@ -111,9 +112,7 @@ fn our_view(file: &Path) -> PerFrame {
             continue;
         }
         let frame = v["frame"].as_u64().expect("frame");
-        let e = m
-            .entry(frame)
-            .or_insert_with(|| vec![Vec::new(); FIELDS.len()]);
+        let e = m.entry(frame).or_insert_with(|| vec![Vec::new(); FIELDS.len()]);
         for (k, (ours, _)) in FIELDS.iter().enumerate() {
             if let Some(n) = v[*ours].as_u64() {
                 e[k].push(n);
@@ -130,10 +129,7 @@ fn captures() -> Vec<PathBuf> {
         let d = shared.join(sub);
         for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
             let p = e.unwrap().path();
-            if matches!(
-                p.extension().and_then(|x| x.to_str()),
-                Some("pcap" | "pcapng")
-            ) {
+            if matches!(p.extension().and_then(|x| x.to_str()), Some("pcap" | "pcapng")) {
                 v.push(p);
             }
         }
@@ -144,10 +140,7 @@ fn captures() -> Vec<PathBuf> {
             if let Ok(rd2) = std::fs::read_dir(e.path()) {
                 for f in rd2.flatten() {
                     let p = f.path();
-                    if matches!(
-                        p.extension().and_then(|x| x.to_str()),
-                        Some("pcap" | "pcapng")
-                    ) {
+                    if matches!(p.extension().and_then(|x| x.to_str()), Some("pcap" | "pcapng")) {
                         v.push(p);
                     }
                 }
@@ -159,27 +152,22 @@ fn captures() -> Vec<PathBuf> {
 }
 
 fn compare(file: &Path) -> Vec<String> {
-    let name = file.file_name().unwrap().to_string_lossy().to_string();
+    let mut name = file.file_name().unwrap().to_string_lossy().to_string();
+    if name.starts_with("capture.") {
+        // Our own cases: pcaps/<case>/capture.pcap
+        name = format!("pcaps/{}", file.parent().unwrap().file_name().unwrap().to_string_lossy());
+    }
     let theirs = tshark_view(file);
     let ours = our_view(file);
     let mut errs = Vec::new();
     for (frame, tv) in &theirs {
         let Some(ov) = ours.get(frame) else {
-            errs.push(format!(
-                "{name} frame {frame}: tshark sees S7comm, s7sentry reports none"
-            ));
+            errs.push(format!("{name} frame {frame}: tshark sees S7comm, s7sentry reports none"));
             continue;
         };
         for (k, (field, _)) in FIELDS.iter().enumerate() {
-            if tv[k] != ov[k]
-                && !EXCLUDE
-                    .iter()
-                    .any(|(f, fr, fld, _)| *f == name && fr == frame && fld == field)
-            {
-                errs.push(format!(
-                    "{name} frame {frame} {field}: tshark {:?} s7sentry {:?}",
-                    tv[k], ov[k]
-                ));
+            if tv[k] != ov[k] && !EXCLUDE.iter().any(|(f, fr, fld, _)| *f == name && fr == frame && fld == field) {
+                errs.push(format!("{name} frame {frame} {field}: tshark {:?} s7sentry {:?}", tv[k], ov[k]));
             }
         }
     }
@@ -187,10 +175,9 @@ fn compare(file: &Path) -> Vec<String> {
     for frame in ours.keys() {
         if !theirs.contains_key(frame) {
             let proven = first_seen.get_or_insert_with(|| spurious_but_first_seen(file));
-            if !proven.contains(frame) {
-                errs.push(format!(
-                    "{name} frame {frame}: s7sentry reports S7comm, tshark sees none"
-                ));
+            let excluded = EXCLUDE.iter().any(|(f, fr, fld, _)| *f == name && fr == frame && *fld == "*");
+            if !proven.contains(frame) && !excluded {
+                errs.push(format!("{name} frame {frame}: s7sentry reports S7comm, tshark sees none"));
             }
         }
     }
@@ -209,26 +196,8 @@ fn spurious_but_first_seen(file: &Path) -> std::collections::HashSet<u64> {
     let out = Command::new("tshark")
         .arg("-r")
         .arg(file)
-        .args([
-            "-Y",
-            "tcp.len>0",
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-            "-e",
-            "tcp.stream",
-            "-e",
-            "tcp.srcport",
-        ])
-        .args([
-            "-e",
-            "tcp.seq",
-            "-e",
-            "tcp.len",
-            "-e",
-            "tcp.analysis.spurious_retransmission",
-        ])
+        .args(["-Y", "tcp.len>0", "-T", "fields", "-e", "frame.number", "-e", "tcp.stream", "-e", "tcp.srcport"])
+        .args(["-e", "tcp.seq", "-e", "tcp.len", "-e", "tcp.analysis.spurious_retransmission"])
         .output()
         .expect("run tshark");
     let mut seen: std::collections::HashMap<(u64, u64), Vec<(u64, u64)>> = Default::default();
@@ -249,16 +218,9 @@ fn spurious_but_first_seen(file: &Path) -> std::collections::HashSet<u64> {
 
 #[test]
 fn agrees_with_tshark_on_every_capture() {
-    assert!(
-        tshark_available(),
-        "tshark is required (scripts/deps test installs it)"
-    );
+    assert!(tshark_available(), "tshark is required (scripts/deps test installs it)");
     let files = captures();
-    assert!(
-        files.len() >= 58,
-        "expected the shared captures, found {}",
-        files.len()
-    );
+    assert!(files.len() >= 58, "expected the shared captures, found {}", files.len());
     let files = std::sync::Mutex::new(files);
     let errs = std::sync::Mutex::new(Vec::new());
     let pdus = std::sync::atomic::AtomicUsize::new(0);
@@ -292,11 +254,7 @@ fn agrees_with_tshark_on_every_capture() {
 fn tshark_view_count(_f: &Path) -> usize {
     // Counted cheaply from the comparison's own tshark run would need plumbing;
     // the frame count is re-derived here from a second, lighter tshark call.
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(_f)
-        .args(["-Y", "s7comm", "-T", "fields", "-e", "frame.number"])
-        .output();
-    out.map(|o| o.stdout.iter().filter(|&&b| b == b'\n').count())
-        .unwrap_or(0)
+    let out =
+        Command::new("tshark").arg("-r").arg(_f).args(["-Y", "s7comm", "-T", "fields", "-e", "frame.number"]).output();
+    out.map(|o| o.stdout.iter().filter(|&&b| b == b'\n').count()).unwrap_or(0)
 }

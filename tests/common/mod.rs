@@ -19,16 +19,10 @@ pub fn shared_dir() -> PathBuf {
 
 /// Whether tshark is installed.
 pub fn tshark_available() -> bool {
-    std::process::Command::new("tshark")
-        .arg("-v")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+    std::process::Command::new("tshark").arg("-v").output().map(|o| o.status.success()).unwrap_or(false)
 }
 
 /// Path of a file under the repo's `pcaps/`.
 pub fn own_pcap(case: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("pcaps")
-        .join(case)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps").join(case)
 }

@@ -110,22 +110,10 @@ impl FileSource {
     /// Open `path` (pcap or pcapng), asking libpcap for nanosecond timestamps.
     pub fn open(path: &Path) -> Result<FileSource, CaptureError> {
         // libpcap's own message for a missing file is fine ("No such file or directory").
-        let cap =
-            pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano).map_err(|e| {
-                CaptureError::Open {
-                    path: path.to_owned(),
-                    msg: clean_msg(&e.to_string()),
-                }
-            })?;
+        let cap = pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano)
+            .map_err(|e| CaptureError::Open { path: path.to_owned(), msg: clean_msg(&e.to_string()) })?;
         let linktype = LinkType(cap.get_datalink().0);
-        Ok(FileSource {
-            cap,
-            path: path.to_owned(),
-            name: path.display().to_string(),
-            frame: 0,
-            linktype,
-            done: false,
-        })
+        Ok(FileSource { cap, path: path.to_owned(), name: path.display().to_string(), frame: 0, linktype, done: false })
     }
 
     /// Link type of the file (of its first interface for pcapng).
@@ -157,10 +145,7 @@ impl PacketSource for FileSource {
                 Ok(Some(Packet {
                     frame: self.frame,
                     // Opened with Precision::Nano: tv_usec holds nanoseconds.
-                    ts: Timestamp {
-                        secs: tv.tv_sec,
-                        nanos: tv.tv_usec.clamp(0, 999_999_999) as u32,
-                    },
+                    ts: Timestamp { secs: tv.tv_sec, nanos: tv.tv_usec.clamp(0, 999_999_999) as u32 },
                     linktype: self.linktype,
                     data: p.data,
                     orig_len: p.header.len,
@@ -196,11 +181,7 @@ pub struct MemorySource {
 impl MemorySource {
     /// A source over `frames`, all of link type `linktype`.
     pub fn new(linktype: LinkType, frames: Vec<(Timestamp, Vec<u8>)>) -> MemorySource {
-        MemorySource {
-            frames,
-            linktype,
-            next: 0,
-        }
+        MemorySource { frames, linktype, next: 0 }
     }
 
     /// Load a whole file into memory (for benchmarks that must not measure disk I/O).

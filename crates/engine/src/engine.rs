@@ -33,6 +33,7 @@ pub struct Engine {
     next_sweep: Ts,
     last_ts: Ts,
     scratch: Vec<usize>,
+    defrag: crate::defrag::Defrag,
 }
 
 impl Engine {
@@ -46,6 +47,7 @@ impl Engine {
             total_buffered: 0,
             next_sweep: Ts(i64::MIN),
             last_ts: Ts(0),
+            defrag: Default::default(),
             scratch: Vec::new(),
         }
     }
@@ -130,8 +132,27 @@ impl Engine {
                 }
             }
             sink.on_event(&Event::IpFragment { meta, offset, more });
+            if ip.src.is_ipv4() {
+                let (res, conflict) =
+                    self.defrag.add(fr.ts, ip.src, ip.dst, ip.proto, ip.id, offset as usize, more, ip.payload);
+                if conflict {
+                    self.stats.findings += 1;
+                    let f = Finding::new(Layer::Ip, FindingKind::OverlapConflict, offset as usize);
+                    sink.on_event(&Event::Finding { meta, finding: f, bytes: ip.payload });
+                }
+                if let crate::defrag::Added::Complete(buf) = res {
+                    self.stats.ip_reassembled += 1;
+                    let whole = link::IpPacket { payload: &buf, fragment: None, ..ip };
+                    let meta = Meta { sport: 0, dport: 0, dir: Direction::ToServer, ..meta };
+                    self.process_ip(fr, whole, meta, sink);
+                }
+            }
             return;
         }
+        self.process_ip(fr, ip, meta, sink);
+    }
+
+    fn process_ip(&mut self, fr: &Frame<'_>, ip: link::IpPacket<'_>, mut meta: Meta, sink: &mut dyn EventSink) {
         if ip.proto != 6 {
             self.stats.non_tcp += 1;
             return;
@@ -148,11 +169,7 @@ impl Engine {
                     }
                     self.stats.findings += 1;
                     let f = Finding::new(Layer::Tcp, FindingKind::BadTcpHeader, 12);
-                    sink.on_event(&Event::Finding {
-                        meta,
-                        finding: f,
-                        bytes: &ip.payload[..ip.payload.len().min(20)],
-                    });
+                    sink.on_event(&Event::Finding { meta, finding: f, bytes: &ip.payload[..ip.payload.len().min(20)] });
                 }
                 return;
             }
@@ -169,21 +186,11 @@ impl Engine {
             return;
         }
         self.stats.iso_segments += 1;
-        meta.dir = if to_server {
-            Direction::ToServer
-        } else {
-            Direction::ToClient
-        };
+        meta.dir = if to_server { Direction::ToServer } else { Direction::ToClient };
         let key = if to_server {
-            FlowKey {
-                client: (ip.src, seg.sport),
-                server: (ip.dst, seg.dport),
-            }
+            FlowKey { client: (ip.src, seg.sport), server: (ip.dst, seg.dport) }
         } else {
-            FlowKey {
-                client: (ip.dst, seg.dport),
-                server: (ip.src, seg.sport),
-            }
+            FlowKey { client: (ip.dst, seg.dport), server: (ip.src, seg.sport) }
         };
         let syn = seg.flags & tcp_flags::SYN != 0;
         let fin = seg.flags & tcp_flags::FIN != 0;
@@ -249,20 +256,10 @@ impl Engine {
                 ds.framer.resync();
             }
             let crate::flow::DirState { tcp, framer, cotp } = ds;
-            let seq = if syn {
-                seg.seq.wrapping_add(1)
-            } else {
-                seg.seq
-            };
-            retrans = tcp.segment(
-                cfg,
-                stats,
-                total,
-                (fr.frame, fr.ts),
-                seq,
-                seg.payload,
-                &mut |chunk, stats| feed_chunk(cfg, stats, framer, cotp, flags, meta, chunk, sink),
-            );
+            let seq = if syn { seg.seq.wrapping_add(1) } else { seg.seq };
+            retrans = tcp.segment(cfg, stats, total, (fr.frame, fr.ts), seq, seg.payload, &mut |chunk, stats| {
+                feed_chunk(cfg, stats, framer, cotp, flags, meta, chunk, sink)
+            });
         }
         if fin || rst {
             let crate::flow::DirState { tcp, framer, cotp } = ds;
@@ -275,11 +272,7 @@ impl Engine {
             if framer.has_partial() {
                 stats.findings += 1;
                 let f = Finding::new(Layer::Tpkt, FindingKind::IncompleteAtClose, 0);
-                sink.on_event(&Event::Finding {
-                    meta,
-                    finding: f,
-                    bytes: &[],
-                });
+                sink.on_event(&Event::Finding { meta, finding: f, bytes: &[] });
                 framer.reset();
             }
         }
@@ -293,12 +286,7 @@ impl Engine {
         let both_fin = flow.dirs[0].tcp.fin && flow.dirs[1].tcp.fin;
         if rst || both_fin {
             self.stats.flows_closed += 1;
-            self.end_flow(
-                slot,
-                if rst { EndReason::Rst } else { EndReason::Fin },
-                fr,
-                sink,
-            );
+            self.end_flow(slot, if rst { EndReason::Rst } else { EndReason::Fin }, fr, sink);
         }
     }
 
@@ -306,13 +294,7 @@ impl Engine {
         let budget = (self.table.len() / 16).max(64);
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
-        self.table.expired(
-            fr.ts,
-            self.cfg.flow_idle_ms,
-            self.cfg.embryonic_idle_ms,
-            budget,
-            &mut out,
-        );
+        self.table.expired(fr.ts, self.cfg.flow_idle_ms, self.cfg.embryonic_idle_ms, budget, &mut out);
         for &slot in &out {
             self.stats.flows_expired += 1;
             self.end_flow(slot, EndReason::Idle, fr, sink);
@@ -320,13 +302,7 @@ impl Engine {
         self.scratch = out;
     }
 
-    fn end_flow(
-        &mut self,
-        slot: usize,
-        reason: EndReason,
-        fr: &Frame<'_>,
-        sink: &mut dyn EventSink,
-    ) {
+    fn end_flow(&mut self, slot: usize, reason: EndReason, fr: &Frame<'_>, sink: &mut dyn EventSink) {
         let Some(mut f) = self.table.remove(slot) else {
             return;
         };
@@ -348,26 +324,15 @@ impl Engine {
             // Deliver whatever is still held: nothing buffered is silently dropped.
             let m = if k == 0 { meta } else { meta.reversed() };
             let crate::flow::DirState { tcp, framer, cotp } = d;
-            tcp.gap(cfg, stats, total, &mut |chunk, stats| {
-                feed_chunk(cfg, stats, framer, cotp, flags, m, chunk, sink)
-            });
+            tcp.gap(cfg, stats, total, &mut |chunk, stats| feed_chunk(cfg, stats, framer, cotp, flags, m, chunk, sink));
             tcp.release(total);
         }
-        sink.on_event(&Event::FlowEnd {
-            meta,
-            reason,
-            carried_pdus: f.flags.carried_pdus,
-        });
+        sink.on_event(&Event::FlowEnd { meta, reason, carried_pdus: f.flags.carried_pdus });
     }
 
     /// End of input: end every flow (reason `end_of_capture`) and emit a last tick.
     pub fn finish(&mut self, sink: &mut dyn EventSink) {
-        let fr = Frame {
-            frame: 0,
-            ts: self.last_ts,
-            linktype: 1,
-            data: &[],
-        };
+        let fr = Frame { frame: 0, ts: self.last_ts, linktype: 1, data: &[] };
         for slot in self.table.slots() {
             self.end_flow(slot, EndReason::EndOfCapture, &fr, sink);
         }
@@ -396,11 +361,7 @@ fn feed_chunk(
                 Framed::Tpkt(t) => session::on_tpkt(cfg, stats, flags, cotp, meta, t, sink),
                 Framed::Bad(f, bytes) => {
                     stats.findings += 1;
-                    sink.on_event(&Event::Finding {
-                        meta,
-                        finding: f,
-                        bytes,
-                    });
+                    sink.on_event(&Event::Finding { meta, finding: f, bytes });
                 }
             })
         }
@@ -410,22 +371,14 @@ fn feed_chunk(
                 Some((frame, ts)) => Meta { frame, ts, ..meta },
                 None => meta,
             };
-            sink.on_event(&Event::Finding {
-                meta,
-                finding: gap_finding(lost),
-                bytes: &[],
-            });
+            sink.on_event(&Event::Finding { meta, finding: gap_finding(lost), bytes: &[] });
             framer.resync();
             cotp.reset();
         }
         Chunk::Conflict { offset, payload } => {
             stats.findings += 1;
             let f = Finding::new(Layer::Tcp, FindingKind::OverlapConflict, offset);
-            sink.on_event(&Event::Finding {
-                meta,
-                finding: f,
-                bytes: payload,
-            });
+            sink.on_event(&Event::Finding { meta, finding: f, bytes: payload });
         }
     }
 }

@@ -166,14 +166,7 @@ impl FlowTable {
     }
 
     /// Flows idle beyond their timeout, examining at most `budget` queue entries.
-    pub fn expired(
-        &mut self,
-        now: Ts,
-        idle_ms: u64,
-        embryonic_ms: u64,
-        budget: usize,
-        out: &mut Vec<usize>,
-    ) {
+    pub fn expired(&mut self, now: Ts, idle_ms: u64, embryonic_ms: u64, budget: usize, out: &mut Vec<usize>) {
         for _ in 0..budget.min(self.order.len()) {
             let Some((slot, id)) = self.order.pop_front() else {
                 break;
@@ -184,11 +177,7 @@ impl FlowTable {
             if f.id != id {
                 continue;
             }
-            let limit = if f.carried_data {
-                idle_ms
-            } else {
-                embryonic_ms
-            };
+            let limit = if f.carried_data { idle_ms } else { embryonic_ms };
             if now.ms_since(f.last_seen) >= limit {
                 out.push(slot);
             } else {
@@ -199,17 +188,14 @@ impl FlowTable {
 
     /// Every occupied slot.
     pub fn slots(&self) -> Vec<usize> {
-        (0..self.slots.len())
-            .filter(|&s| self.slots[s].is_some())
-            .collect()
+        (0..self.slots.len()).filter(|&s| self.slots[s].is_some()).collect()
     }
 
     /// Compact the order queue when stale entries dominate it.
     pub fn maintain(&mut self) {
         if self.order.len() > 4 * self.map.len() + 1024 {
             let slots = &self.slots;
-            self.order
-                .retain(|(s, id)| matches!(slots.get(*s), Some(Some(f)) if f.id == *id));
+            self.order.retain(|(s, id)| matches!(slots.get(*s), Some(Some(f)) if f.id == *id));
         }
     }
 }

@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod defrag;
 pub mod engine;
 pub mod event;
 pub mod flow;

@@ -23,6 +23,8 @@ pub struct IpPacket<'a> {
     pub payload: &'a [u8],
     /// `Some((offset_bytes, more_fragments))` for a fragment.
     pub fragment: Option<(u32, bool)>,
+    /// IPv4 identification (0 for IPv6).
+    pub id: u32,
 }
 
 /// Outcome of slicing a frame.
@@ -78,18 +80,15 @@ pub fn slice(linktype: i32, data: &[u8]) -> Sliced<'_> {
         Some(LaxNetSlice::Ipv4(v4)) => {
             let h = v4.header();
             let pl = v4.payload();
-            let frag = h.is_fragmenting_payload().then(|| {
-                (
-                    u32::from(h.fragments_offset().value()) * 8,
-                    h.more_fragments(),
-                )
-            });
+            let frag =
+                h.is_fragmenting_payload().then(|| (u32::from(h.fragments_offset().value()) * 8, h.more_fragments()));
             Sliced::Ip(IpPacket {
                 src: IpAddr::V4(h.source_addr()),
                 dst: IpAddr::V4(h.destination_addr()),
                 proto: pl.ip_number.0,
                 payload: pl.payload,
                 fragment: frag,
+                id: u32::from(h.identification()),
             })
         }
         Some(LaxNetSlice::Ipv6(v6)) => {
@@ -101,6 +100,7 @@ pub fn slice(linktype: i32, data: &[u8]) -> Sliced<'_> {
                 proto: pl.ip_number.0,
                 payload: pl.payload,
                 fragment: pl.fragmented.then_some((0, true)),
+                id: 0,
             })
         }
         Some(LaxNetSlice::Arp(_)) => Sliced::NonIp,
@@ -157,11 +157,7 @@ pub fn parse_tcp(b: &[u8]) -> Result<TcpSegment<'_>, TcpError> {
     let dport = u16::from_be_bytes([b[2], b[3]]);
     let data_offset = b[12] >> 4;
     if data_offset < 5 {
-        return Err(TcpError::ShortHeader {
-            sport,
-            dport,
-            data_offset,
-        });
+        return Err(TcpError::ShortHeader { sport, dport, data_offset });
     }
     let hl = usize::from(data_offset) * 4;
     if hl > b.len() {
@@ -190,20 +186,7 @@ mod tests {
         f.extend_from_slice(&[0x08, 0x00]);
         let tcp_len = 20usize;
         let total = 20 + tcp_len + 3;
-        f.extend_from_slice(&[
-            0x45,
-            0,
-            (total >> 8) as u8,
-            total as u8,
-            0,
-            1,
-            0x40,
-            0,
-            64,
-            6,
-            0,
-            0,
-        ]);
+        f.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0x40, 0, 64, 6, 0, 0]);
         f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
         let mut t = vec![0u8; 20];
         t[0..2].copy_from_slice(&40000u16.to_be_bytes());
@@ -220,41 +203,25 @@ mod tests {
     fn ethernet_vlan_qinq() {
         for vl in [&[][..], &[10], &[10, 20]] {
             let f = eth_ipv4_tcp(vl, 5);
-            let Sliced::Ip(ip) = slice(1, &f) else {
-                panic!("{vl:?}")
-            };
+            let Sliced::Ip(ip) = slice(1, &f) else { panic!("{vl:?}") };
             assert_eq!(ip.proto, 6);
             let t = parse_tcp(ip.payload).unwrap();
-            assert_eq!(
-                (t.sport, t.dport, t.seq, t.flags, t.payload),
-                (40000, 102, 7, 0x18, &b"abc"[..])
-            );
+            assert_eq!((t.sport, t.dport, t.seq, t.flags, t.payload), (40000, 102, 7, 0x18, &b"abc"[..]));
         }
     }
 
     #[test]
     fn short_tcp_header() {
         let f = eth_ipv4_tcp(&[], 4);
-        let Sliced::Ip(ip) = slice(1, &f) else {
-            panic!()
-        };
-        assert_eq!(
-            parse_tcp(ip.payload),
-            Err(TcpError::ShortHeader {
-                sport: 40000,
-                dport: 102,
-                data_offset: 4
-            })
-        );
+        let Sliced::Ip(ip) = slice(1, &f) else { panic!() };
+        assert_eq!(parse_tcp(ip.payload), Err(TcpError::ShortHeader { sport: 40000, dport: 102, data_offset: 4 }));
     }
 
     #[test]
     fn sll2_and_raw() {
         let f = eth_ipv4_tcp(&[], 5);
         let ip = &f[14..];
-        let mut sll2 = vec![
-            0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0,
-        ];
+        let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0];
         sll2.extend_from_slice(ip);
         assert!(matches!(slice(276, &sll2), Sliced::Ip(_)));
         let mut sll = vec![0u8; 14];

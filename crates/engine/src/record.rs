@@ -198,12 +198,7 @@ impl<'a> Record<'a> {
     /// The record for an event, if the event is one that `decode` prints.
     pub fn from_event(ev: &Event<'a>) -> Option<Record<'a>> {
         Some(match *ev {
-            Event::S7 {
-                meta,
-                pdu,
-                fragment,
-                ..
-            } => {
+            Event::S7 { meta, pdu, fragment, .. } => {
                 let mut r = Record::base(&meta, "s7comm");
                 let h = &pdu.header;
                 r.rosctr = Some(h.rosctr.0);
@@ -226,21 +221,13 @@ impl<'a> Record<'a> {
                     r.ud_subfunction = Some(u.subfunction);
                     r.ud_seq = Some(u.seq);
                 }
-                if let Some(z) = pdu
-                    .szl()
-                    .filter(|_| fragment != crate::event::UdFragment::More)
-                {
+                if let Some(z) = pdu.szl().filter(|_| fragment != crate::event::UdFragment::More) {
                     r.szl_id = Some(z.id);
                     r.szl_index = Some(z.index);
                 }
                 r
             }
-            Event::S7Plus {
-                meta,
-                frame,
-                continuation,
-                ..
-            } => {
+            Event::S7Plus { meta, frame, continuation, .. } => {
                 let mut r = Record::base(&meta, "s7comm-plus");
                 r.version = Some(frame.version.0);
                 r.opcode = frame.opcode.map(|o| o.0);
@@ -323,10 +310,7 @@ impl<'a> Record<'a> {
             kv("sub", &sf);
         }
         if let Some(v) = self.szl_id {
-            kv(
-                "szl",
-                &format_args!("0x{v:04x}/0x{:04x}", self.szl_index.unwrap_or(0)),
-            );
+            kv("szl", &format_args!("0x{v:04x}/0x{:04x}", self.szl_index.unwrap_or(0)));
         }
         if let (Some(c), Some(k)) = (self.error_class, self.error_code) {
             if c != 0 || k != 0 {
@@ -384,13 +368,7 @@ pub struct DecodeWriter<W: Write> {
 impl<W: Write> DecodeWriter<W> {
     /// Write to `out` in `format`.
     pub fn new(out: W, format: Format) -> Self {
-        DecodeWriter {
-            out,
-            format,
-            pcap: None,
-            records: 0,
-            error: None,
-        }
+        DecodeWriter { out, format, pcap: None, records: 0, error: None }
     }
     /// Tag following records with a file name (multi-file runs).
     pub fn set_pcap(&mut self, name: Option<String>) {

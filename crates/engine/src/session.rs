@@ -112,39 +112,19 @@ pub fn on_tpkt(
                 dir.frag_overflow = false;
             } else {
                 let pdu = std::mem::take(&mut dir.frag);
-                dispatch(
-                    stats,
-                    flags,
-                    &mut dir.plus_continuation,
-                    &mut dir.ud,
-                    meta,
-                    &pdu,
-                    sink,
-                );
+                dispatch(stats, flags, &mut dir.plus_continuation, &mut dir.ud, meta, &pdu, sink);
                 dir.frag = pdu;
                 dir.frag.clear();
             }
         }
         return;
     }
-    dispatch(
-        stats,
-        flags,
-        &mut dir.plus_continuation,
-        &mut dir.ud,
-        meta,
-        c.user_data,
-        sink,
-    );
+    dispatch(stats, flags, &mut dir.plus_continuation, &mut dir.ud, meta, c.user_data, sink);
 }
 
 fn finding(stats: &mut Stats, sink: &mut dyn EventSink, meta: Meta, f: Finding, bytes: &[u8]) {
     stats.findings += 1;
-    sink.on_event(&Event::Finding {
-        meta,
-        finding: f,
-        bytes,
-    });
+    sink.on_event(&Event::Finding { meta, finding: f, bytes });
 }
 
 /// Dispatch one reassembled COTP DT payload.
@@ -162,11 +142,7 @@ fn dispatch(
         let was = flags.tls;
         flags.tls = true;
         stats.tls_payloads += 1;
-        sink.on_event(&Event::Tls {
-            meta,
-            len: pdu.len(),
-            first: !was,
-        });
+        sink.on_event(&Event::Tls { meta, len: pdu.len(), first: !was });
         return;
     }
     match first {
@@ -174,10 +150,7 @@ fn dispatch(
             Ok(p) => {
                 stats.s7comm_pdus += 1;
                 flags.carried_pdus = true;
-                match p
-                    .userdata()
-                    .and_then(|u| Some((u.group, u.subfunction, u.data_unit_ref?, u.last_unit?)))
-                {
+                match p.userdata().and_then(|u| Some((u.group, u.subfunction, u.data_unit_ref?, u.last_unit?))) {
                     Some((g, sf, dref, last)) if last != 0 => {
                         // A fragment with more to come: keep its data.
                         let key = (g, sf, dref);
@@ -188,12 +161,7 @@ fn dispatch(
                             ud.buf.extend_from_slice(p.data.get(4..).unwrap_or(&[]));
                         }
                         ud.key = Some(key);
-                        sink.on_event(&Event::S7 {
-                            meta,
-                            pdu: &p,
-                            raw: pdu,
-                            fragment: UdFragment::More,
-                        });
+                        sink.on_event(&Event::S7 { meta, pdu: &p, raw: pdu, fragment: UdFragment::More });
                     }
                     Some((g, sf, dref, _)) if ud.key == Some((g, sf, dref)) => {
                         if ud.buf.len() + p.data.len() <= MAX_USERDATA_REASSEMBLY {
@@ -202,21 +170,11 @@ fn dispatch(
                         ud.key = None;
                         let joined = std::mem::take(&mut ud.buf);
                         let view = s7comm::S7Pdu { data: &joined, ..p };
-                        sink.on_event(&Event::S7 {
-                            meta,
-                            pdu: &view,
-                            raw: pdu,
-                            fragment: UdFragment::Last,
-                        });
+                        sink.on_event(&Event::S7 { meta, pdu: &view, raw: pdu, fragment: UdFragment::Last });
                         ud.buf = joined;
                         ud.buf.clear();
                     }
-                    _ => sink.on_event(&Event::S7 {
-                        meta,
-                        pdu: &p,
-                        raw: pdu,
-                        fragment: UdFragment::None,
-                    }),
+                    _ => sink.on_event(&Event::S7 { meta, pdu: &p, raw: pdu, fragment: UdFragment::None }),
                 }
                 if let Some(f) = p.finding {
                     finding(stats, sink, meta, f, pdu);
@@ -236,10 +194,7 @@ fn dispatch(
                     fr.seq = None;
                     fr.session_id = None;
                     fr.digest_len = None;
-                    if fr
-                        .finding
-                        .is_some_and(|f| f.kind != FindingKind::BadVersion)
-                    {
+                    if fr.finding.is_some_and(|f| f.kind != FindingKind::BadVersion) {
                         fr.finding = None;
                     }
                 }
@@ -250,24 +205,13 @@ fn dispatch(
                 if fr.function == Some(s7plus::PlusFunction::INIT_SSL) {
                     flags.init_ssl = true;
                 }
-                sink.on_event(&Event::S7Plus {
-                    meta,
-                    frame: &fr,
-                    raw: pdu,
-                    continuation,
-                });
+                sink.on_event(&Event::S7Plus { meta, frame: &fr, raw: pdu, continuation });
                 if let Some(f) = fr.finding {
                     finding(stats, sink, meta, f, pdu);
                 }
             }
             Err(f) => finding(stats, sink, meta, f, pdu),
         },
-        _ => finding(
-            stats,
-            sink,
-            meta,
-            Finding::new(Layer::S7comm, FindingKind::UnknownProtocol, 0),
-            pdu,
-        ),
+        _ => finding(stats, sink, meta, Finding::new(Layer::S7comm, FindingKind::UnknownProtocol, 0), pdu),
     }
 }

@@ -21,6 +21,8 @@ pub struct Stats {
     pub bad_headers: u64,
     /// IP fragments seen.
     pub ip_fragments: u64,
+    /// IPv4 datagrams reassembled from fragments (and then decoded).
+    pub ip_reassembled: u64,
     /// Flows created.
     pub flows_created: u64,
     /// Flows ended by FIN/RST.

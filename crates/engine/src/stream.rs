@@ -189,8 +189,7 @@ impl TcpDir {
         if rel > 0 {
             // Future data: hold it.
             stats.ooo_segments += 1;
-            let over_cap = self.ooo.len() >= cfg.max_ooo_segments
-                || self.ooo_bytes + payload.len() > cfg.max_ooo_bytes;
+            let over_cap = self.ooo.len() >= cfg.max_ooo_segments || self.ooo_bytes + payload.len() > cfg.max_ooo_bytes;
             let global = *total_buffered + payload.len() > cfg.max_total_buffered;
             if over_cap {
                 stats.ooo_cap_hits += 1;
@@ -200,12 +199,7 @@ impl TcpDir {
             }
             if !over_cap && !global {
                 let pos = self.ooo.partition_point(|h| seq_lt(h.seq, seq));
-                let held = Held {
-                    seq,
-                    data: payload.to_vec(),
-                    frame: origin.0,
-                    ts: origin.1,
-                };
+                let held = Held { seq, data: payload.to_vec(), frame: origin.0, ts: origin.1 };
                 self.ooo.insert(pos, held);
                 self.ooo_bytes += payload.len();
                 *total_buffered += payload.len();
@@ -250,13 +244,7 @@ impl TcpDir {
         let old = &payload[..overlap.min(payload.len())];
         if let Some(off) = self.conflicts(seq, old) {
             stats.overlap_conflicts += 1;
-            deliver(
-                Chunk::Conflict {
-                    offset: off,
-                    payload,
-                },
-                stats,
-            );
+            deliver(Chunk::Conflict { offset: off, payload }, stats);
         }
         if overlap >= payload.len() {
             return true;
@@ -282,12 +270,7 @@ impl TcpDir {
             if seq_lt(self.next_seq, h.seq) {
                 break;
             }
-            let Held {
-                seq: s,
-                data,
-                frame,
-                ts,
-            } = self.ooo.remove(0);
+            let Held { seq: s, data, frame, ts } = self.ooo.remove(0);
             let origin = own_origin.then_some((frame, ts));
             self.ooo_bytes -= data.len();
             *total_buffered = total_buffered.saturating_sub(data.len());
@@ -295,13 +278,7 @@ impl TcpDir {
             let old = &data[..overlap.min(data.len())];
             if let Some(off) = self.conflicts(s, old) {
                 stats.overlap_conflicts += 1;
-                deliver(
-                    Chunk::Conflict {
-                        offset: off,
-                        payload: &data,
-                    },
-                    stats,
-                );
+                deliver(Chunk::Conflict { offset: off, payload: &data }, stats);
             }
             if overlap < data.len() {
                 let new = &data[overlap..];
@@ -351,7 +328,8 @@ impl TcpDir {
 pub enum Framed<'a> {
     /// One whole TPKT (header included).
     Tpkt(&'a [u8]),
-    /// A TPKT header violation; framing resumes at the next plausible header.
+    /// A TPKT header violation: the reserved byte (framing goes on), or a version
+    /// or length that cannot start a TPKT (framing resumes at the next plausible header).
     Bad(Finding, &'a [u8]),
 }
 
@@ -414,8 +392,11 @@ impl Framer {
                 return;
             }
             match tpkt::parse_tpkt(&self.buf) {
-                Ok(_) => {
+                Ok((_, t)) => {
                     stats.tpkts += 1;
+                    if let Some(f) = t.header.lint() {
+                        out(Framed::Bad(f, &self.buf[..tpkt::HEADER_LEN]), stats);
+                    }
                     out(Framed::Tpkt(&self.buf), stats);
                     self.buf.clear();
                 }
@@ -501,9 +482,12 @@ impl Framer {
                 continue;
             }
             match tpkt::parse_tpkt(rest) {
-                Ok((after, _)) => {
+                Ok((after, t)) => {
                     let n = rest.len() - after.len();
                     stats.tpkts += 1;
+                    if let Some(f) = t.header.lint() {
+                        out(Framed::Bad(f, &rest[..tpkt::HEADER_LEN]), stats);
+                    }
                     out(Framed::Tpkt(&rest[..n]), stats);
                     pos += n;
                 }

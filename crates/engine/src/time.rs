@@ -41,13 +41,7 @@ impl fmt::Display for Ts {
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-            sod / 3600,
-            (sod / 60) % 60,
-            sod % 60
-        )
+        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z", sod / 3600, (sod / 60) % 60, sod % 60)
     }
 }
 
@@ -71,17 +65,8 @@ mod tests {
     #[test]
     fn rfc3339() {
         assert_eq!(Ts::new(0, 0).to_string(), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(
-            Ts::new(1_767_225_600, 123_456_789).to_string(),
-            "2026-01-01T00:00:00.123456Z"
-        );
-        assert_eq!(
-            Ts::new(951_782_400, 0).to_string(),
-            "2000-02-29T00:00:00.000000Z"
-        );
-        assert_eq!(
-            Ts::new(1_709_164_799, 999_999_999).to_string(),
-            "2024-02-28T23:59:59.999999Z"
-        );
+        assert_eq!(Ts::new(1_767_225_600, 123_456_789).to_string(), "2026-01-01T00:00:00.123456Z");
+        assert_eq!(Ts::new(951_782_400, 0).to_string(), "2000-02-29T00:00:00.000000Z");
+        assert_eq!(Ts::new(1_709_164_799, 999_999_999).to_string(), "2024-02-28T23:59:59.999999Z");
     }
 }

@@ -96,13 +96,7 @@ impl<S: PacketSink> Out<'_, S> {
         self.seg.clear();
         net::push_tcp(&mut self.seg, IpAddr::V4(src), IpAddr::V4(dst), h, payload);
         self.buf.clear();
-        net::push_ethernet(
-            &mut self.buf,
-            net::mac_for(dst.into()),
-            net::mac_for(src.into()),
-            &[],
-            net::ETHERTYPE_IPV4,
-        );
+        net::push_ethernet(&mut self.buf, net::mac_for(dst.into()), net::mac_for(src.into()), &[], net::ETHERTYPE_IPV4);
         let ih = Ipv4Header {
             src: src.octets(),
             dst: dst.octets(),
@@ -133,13 +127,7 @@ impl<S: PacketSink> Out<'_, S> {
 }
 
 fn syn_flood<S: PacketSink>(sink: &mut S, frames: u64) -> io::Result<u64> {
-    let mut out = Out {
-        sink,
-        buf: Vec::with_capacity(128),
-        seg: Vec::with_capacity(64),
-        written: 0,
-        limit: frames,
-    };
+    let mut out = Out { sink, buf: Vec::with_capacity(128), seg: Vec::with_capacity(64), written: 0, limit: frames };
     let mut rng = SplitMix64::new(0x5EED_F100D);
     let plcs: Vec<Ipv4Addr> = (1..=4).map(|i| Ipv4Addr::new(10, 10, 1, i)).collect();
     let mut ts = START_NS;
@@ -241,35 +229,17 @@ impl Plant {
                 &s7::szl_0011_records(crate::cases::hosts::ORDER_NO, crate::cases::hosts::FIRMWARE),
             ),
         };
-        Self {
-            mixed,
-            conns,
-            t,
-            rng,
-            frame: Vec::with_capacity(512),
-        }
+        Self { mixed, conns, t, rng, frame: Vec::with_capacity(512) }
     }
 
     /// Send `payload` on connection `k` in direction `d` at `ts`; 10 % of sends are split in two segments.
-    fn send<S: PacketSink>(
-        &mut self,
-        out: &mut Out<'_, S>,
-        ts: u64,
-        k: usize,
-        d: Dir,
-    ) -> io::Result<u64> {
+    fn send<S: PacketSink>(&mut self, out: &mut Out<'_, S>, ts: u64, k: usize, d: Dir) -> io::Result<u64> {
         let len = self.frame.len();
         let split = len > 2 && self.rng.below(10) == 0;
-        let cut = if split {
-            1 + self.rng.below(len as u64 - 1) as usize
-        } else {
-            len
-        };
+        let cut = if split { 1 + self.rng.below(len as u64 - 1) as usize } else { len };
         let c = &mut self.conns[k];
         let (src, dst, sp, dp, seq, ack, win, ttl) = match d {
-            Dir::C2S => (
-                c.client, c.server, c.cport, 102, c.c_seq, c.s_seq, 64240, 128,
-            ),
+            Dir::C2S => (c.client, c.server, c.cport, 102, c.c_seq, c.s_seq, 64240, 128),
             Dir::S2C => (c.server, c.client, 102, c.cport, c.s_seq, c.c_seq, 8192, 30),
         };
         let mut ts = ts;
@@ -353,15 +323,7 @@ impl Plant {
         // SYN (seq = ISN), SYN-ACK, ACK; the stored sequence numbers are the ISNs.
         let c = &mut self.conns[k];
         let (cisn, sisn) = (c.c_seq, c.s_seq);
-        let h = TcpHeader {
-            sport: c.cport,
-            dport: 102,
-            seq: cisn,
-            ack: 0,
-            flags: SYN,
-            window: 64240,
-            data_offset: 5,
-        };
+        let h = TcpHeader { sport: c.cport, dport: 102, seq: cisn, ack: 0, flags: SYN, window: 64240, data_offset: 5 };
         let (cl, sv) = (c.client, c.server);
         out.tcp4(ts, cl, sv, 1, 128, &h, &[])?;
         let h = TcpHeader {
@@ -401,13 +363,7 @@ impl Plant {
     }
 
     /// One request/answer pair from templates; returns the time after the answer.
-    fn exchange<S: PacketSink>(
-        &mut self,
-        out: &mut Out<'_, S>,
-        ts: u64,
-        k: usize,
-        which: u8,
-    ) -> io::Result<u64> {
+    fn exchange<S: PacketSink>(&mut self, out: &mut Out<'_, S>, ts: u64, k: usize, which: u8) -> io::Result<u64> {
         let r = self.next_ref(k);
         let (q, a) = match which {
             0 => (&self.t.read_job, &self.t.read_ack),
@@ -438,13 +394,8 @@ impl Plant {
     }
 
     fn run<S: PacketSink>(mut self, sink: &mut S, frames: u64) -> io::Result<u64> {
-        let mut out = Out {
-            sink,
-            buf: Vec::with_capacity(2048),
-            seg: Vec::with_capacity(2048),
-            written: 0,
-            limit: frames,
-        };
+        let mut out =
+            Out { sink, buf: Vec::with_capacity(2048), seg: Vec::with_capacity(2048), written: 0, limit: frames };
         let n = self.conns.len();
         let mut shift = 0u64;
         let mut next_episode = 5_000u64;
@@ -458,11 +409,7 @@ impl Plant {
                     continue;
                 }
                 let t = self.exchange(&mut out, ts, k, 0)?;
-                let t = if cycle % 5 == 4 {
-                    self.exchange(&mut out, t + 20_000, k, 1)?
-                } else {
-                    t
-                };
+                let t = if cycle % 5 == 4 { self.exchange(&mut out, t + 20_000, k, 1)? } else { t };
                 if (cycle + k as u64) % 50 == 7 {
                     self.exchange(&mut out, t + 20_000, k, 2)?;
                 }
@@ -483,12 +430,7 @@ impl Plant {
     }
 
     /// Write attack episode number `e` starting at `start`; returns its duration in ns.
-    fn episode<S: PacketSink>(
-        &mut self,
-        out: &mut Out<'_, S>,
-        start: u64,
-        e: u32,
-    ) -> io::Result<u64> {
+    fn episode<S: PacketSink>(&mut self, out: &mut Out<'_, S>, start: u64, e: u32) -> io::Result<u64> {
         let tr = attack_episode(e, self.rng.next_u64());
         let first = tr.frames.first().map_or(START_NS, |f| f.ts_ns);
         let mut last = 0;
@@ -526,11 +468,7 @@ pub fn attack_episode(e: u32, seed: u64) -> Trace {
             s.connect(&mut tr, 1);
             for pw in ["admin", "1234", "siemens", "s7-1500"] {
                 let (r, q) = (s.next_ref(), s.next_seq());
-                s.xchg(
-                    &mut tr,
-                    &s7::password_req(r, q, pw),
-                    &s7::password_resp(r, q, 0xD602),
-                );
+                s.xchg(&mut tr, &s7::password_req(r, q, pw), &s7::password_resp(r, q, 0xD602));
             }
             s.close_fin(&mut tr);
         }
@@ -559,15 +497,7 @@ pub fn attack_episode(e: u32, seed: u64) -> Trace {
         5 => {
             s.handshake(&mut tr);
             let p = s7::cr(0x0051, &[1, 0], &[1, 1]);
-            s.c.raw_segment(
-                &mut tr,
-                Dir::C2S,
-                s.c.c_next,
-                s.c.s_next,
-                PSH | ACK,
-                &p[..8],
-                4,
-            );
+            s.c.raw_segment(&mut tr, Dir::C2S, s.c.c_next, s.c.s_next, PSH | ACK, &p[..8], 4);
             s.c.rst(&mut tr, Dir::C2S);
         }
         6 => {
@@ -582,12 +512,7 @@ pub fn attack_episode(e: u32, seed: u64) -> Trace {
             s.create_object(&mut tr, "LAPTOP-7QK3ZP");
             let (seq, sess) = (s.next_plus_seq(), s.plus_session);
             let q = s7plus::set_operating_state(seq, sess, 1);
-            s.c.send_plan(
-                &mut tr,
-                Dir::C2S,
-                &q,
-                &[Piece::seg(0, 10), Piece::seg(10, q.len())],
-            );
+            s.c.send_plan(&mut tr, Dir::C2S, &q, &[Piece::seg(0, 10), Piece::seg(10, q.len())]);
             s.answer(&mut tr, &s7plus::set_variable_resp(seq));
             s.close_fin(&mut tr);
         }

@@ -22,29 +22,18 @@ const USAGE: &str = "usage:
   s7sentry-pcapgen big --kind benign|mixed|synflood [--frames N] [--pcapng] --out FILE";
 
 fn opt(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
 }
 
 fn run(args: &[String]) -> Result<(), String> {
-    let cmd = args
-        .first()
-        .map(String::as_str)
-        .ok_or_else(|| USAGE.to_string())?;
+    let cmd = args.first().map(String::as_str).ok_or_else(|| USAGE.to_string())?;
     let err = |e: std::io::Error| e.to_string();
     match cmd {
         "all" => {
             let out = PathBuf::from(opt(args, "--out").ok_or("all: --out DIR is required")?);
             let cs = cases::write_all(&out).map_err(err)?;
             let total: usize = cs.iter().map(|c| c.bytes.len()).sum();
-            eprintln!(
-                "wrote {} cases ({} bytes of captures) to {}",
-                cs.len(),
-                total,
-                out.display()
-            );
+            eprintln!("wrote {} cases ({} bytes of captures) to {}", cs.len(), total, out.display());
             Ok(())
         }
         "case" => {
@@ -69,37 +58,21 @@ fn run(args: &[String]) -> Result<(), String> {
             Ok(())
         }
         "big" => {
-            let kind =
-                opt(args, "--kind").ok_or("big: --kind benign|mixed|synflood is required")?;
+            let kind = opt(args, "--kind").ok_or("big: --kind benign|mixed|synflood is required")?;
             let kind = Kind::parse(&kind).ok_or_else(|| format!("big: unknown kind {kind}"))?;
             let frames = match opt(args, "--frames") {
-                Some(n) => n
-                    .parse::<u64>()
-                    .map_err(|e| format!("big: --frames: {e}"))?,
+                Some(n) => n.parse::<u64>().map_err(|e| format!("big: --frames: {e}"))?,
                 None => kind.default_frames(),
             };
             let out = PathBuf::from(opt(args, "--out").ok_or("big: --out FILE is required")?);
-            let fmt = if args.iter().any(|a| a == "--pcapng") {
-                Format::Pcapng
-            } else {
-                Format::CLASSIC
-            };
-            let file =
-                std::fs::File::create(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+            let fmt = if args.iter().any(|a| a == "--pcapng") { Format::Pcapng } else { Format::CLASSIC };
+            let file = std::fs::File::create(&out).map_err(|e| format!("{}: {e}", out.display()))?;
             let t0 = Instant::now();
-            let mut w = AnyWriter::new(
-                BufWriter::with_capacity(1 << 20, file),
-                LinkType::Ethernet,
-                fmt,
-            )
-            .map_err(err)?;
+            let mut w =
+                AnyWriter::new(BufWriter::with_capacity(1 << 20, file), LinkType::Ethernet, fmt).map_err(err)?;
             let n = big::generate(&mut w, kind, frames).map_err(err)?;
             w.into_inner().map_err(err)?;
-            eprintln!(
-                "wrote {n} frames to {} in {:.2} s",
-                out.display(),
-                t0.elapsed().as_secs_f64()
-            );
+            eprintln!("wrote {n} frames to {} in {:.2} s", out.display(), t0.elapsed().as_secs_f64());
             Ok(())
         }
         "-h" | "--help" | "help" => {

@@ -66,29 +66,17 @@ pub struct VlanTag {
 impl VlanTag {
     /// An 802.1Q tag with VLAN id `vid` and priority `pcp`.
     pub const fn dot1q(vid: u16, pcp: u8) -> Self {
-        Self {
-            tpid: TPID_8021Q,
-            tci: ((pcp as u16) << 13) | (vid & 0x0FFF),
-        }
+        Self { tpid: TPID_8021Q, tci: ((pcp as u16) << 13) | (vid & 0x0FFF) }
     }
     /// An 802.1ad service tag (outer tag of a QinQ pair).
     pub const fn dot1ad(vid: u16, pcp: u8) -> Self {
-        Self {
-            tpid: TPID_8021AD,
-            tci: ((pcp as u16) << 13) | (vid & 0x0FFF),
-        }
+        Self { tpid: TPID_8021AD, tci: ((pcp as u16) << 13) | (vid & 0x0FFF) }
     }
 }
 
 /// Ethernet II header: `dst(6) src(6) [tpid(2) tci(2)]* ethertype(2)`.
 /// Tags are written in order, outermost first.
-pub fn push_ethernet(
-    out: &mut Vec<u8>,
-    dst: [u8; 6],
-    src: [u8; 6],
-    tags: &[VlanTag],
-    ethertype: u16,
-) {
+pub fn push_ethernet(out: &mut Vec<u8>, dst: [u8; 6], src: [u8; 6], tags: &[VlanTag], ethertype: u16) {
     out.extend_from_slice(&dst);
     out.extend_from_slice(&src);
     for t in tags {
@@ -172,15 +160,7 @@ pub fn push_ipv4(out: &mut Vec<u8>, h: &Ipv4Header) {
 }
 
 /// IPv6 fixed header, 40 bytes: `6 | traffic class 0 | flow label | payload len | next header | hop limit | src | dst`.
-pub fn push_ipv6(
-    out: &mut Vec<u8>,
-    src: [u8; 16],
-    dst: [u8; 16],
-    next: u8,
-    hop: u8,
-    payload_len: u16,
-    flow: u32,
-) {
+pub fn push_ipv6(out: &mut Vec<u8>, src: [u8; 16], dst: [u8; 16], next: u8, hop: u8, payload_len: u16, flow: u32) {
     out.extend_from_slice(&(0x6000_0000u32 | (flow & 0x000F_FFFF)).to_be_bytes());
     out.extend_from_slice(&payload_len.to_be_bytes());
     out.push(next);
@@ -327,15 +307,7 @@ mod tests {
 
     fn tcp_verifies(src: IpAddr, dst: IpAddr) {
         let mut v = Vec::new();
-        let h = TcpHeader {
-            sport: 49152,
-            dport: 102,
-            seq: 1,
-            ack: 2,
-            flags: PSH | ACK,
-            window: 8192,
-            data_offset: 5,
-        };
+        let h = TcpHeader { sport: 49152, dport: 102, seq: 1, ack: 2, flags: PSH | ACK, window: 8192, data_offset: 5 };
         push_tcp(&mut v, src, dst, &h, b"\x03\x00\x00\x07\x02\xf0\x80");
         let acc = sum16(pseudo_sum(src, dst, IPPROTO_TCP, v.len() as u32), &v);
         assert_eq!(fold(acc), 0);
@@ -344,10 +316,7 @@ mod tests {
 
     #[test]
     fn tcp_checksum_verifies_v4_and_v6() {
-        tcp_verifies(
-            Ipv4Addr::new(10, 10, 2, 20).into(),
-            Ipv4Addr::new(10, 10, 1, 10).into(),
-        );
+        tcp_verifies(Ipv4Addr::new(10, 10, 2, 20).into(), Ipv4Addr::new(10, 10, 1, 10).into());
         tcp_verifies(
             "fd00:10:10:2::20".parse::<Ipv6Addr>().unwrap().into(),
             "fd00:10:10:1::10".parse::<Ipv6Addr>().unwrap().into(),
@@ -384,24 +353,9 @@ mod tests {
     #[test]
     fn vlan_tags_and_macs() {
         let mut v = Vec::new();
-        push_ethernet(
-            &mut v,
-            [1; 6],
-            [2; 6],
-            &[VlanTag::dot1ad(100, 0), VlanTag::dot1q(20, 3)],
-            ETHERTYPE_IPV4,
-        );
-        assert_eq!(
-            &v[12..],
-            &[0x88, 0xa8, 0x00, 100, 0x81, 0x00, 0x60, 20, 0x08, 0x00]
-        );
-        assert_eq!(
-            mac_for(Ipv4Addr::new(10, 10, 1, 10).into()),
-            [0, 0x1b, 0x1b, 10, 1, 10]
-        );
-        assert_eq!(
-            mac_for(Ipv4Addr::new(10, 10, 2, 20).into()),
-            [2, 0, 10, 10, 2, 20]
-        );
+        push_ethernet(&mut v, [1; 6], [2; 6], &[VlanTag::dot1ad(100, 0), VlanTag::dot1q(20, 3)], ETHERTYPE_IPV4);
+        assert_eq!(&v[12..], &[0x88, 0xa8, 0x00, 100, 0x81, 0x00, 0x60, 20, 0x08, 0x00]);
+        assert_eq!(mac_for(Ipv4Addr::new(10, 10, 1, 10).into()), [0, 0x1b, 0x1b, 10, 1, 10]);
+        assert_eq!(mac_for(Ipv4Addr::new(10, 10, 2, 20).into()), [2, 0, 10, 10, 2, 20]);
     }
 }

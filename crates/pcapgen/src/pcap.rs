@@ -263,24 +263,14 @@ mod tests {
 
     #[test]
     fn classic_header_and_record_le_micro() {
-        let mut w = PcapWriter::new(
-            Vec::new(),
-            LinkType::Ethernet,
-            Endian::Little,
-            TsResolution::Micro,
-        )
-        .unwrap();
-        w.write_packet(1_767_225_600_000_123_456, &[1, 2, 3])
-            .unwrap();
+        let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet, Endian::Little, TsResolution::Micro).unwrap();
+        w.write_packet(1_767_225_600_000_123_456, &[1, 2, 3]).unwrap();
         let v = w.into_inner().unwrap();
         assert_eq!(&v[0..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
         assert_eq!(u16::from_le_bytes([v[4], v[5]]), 2);
         assert_eq!(u16::from_le_bytes([v[6], v[7]]), 4);
         assert_eq!(u32::from_le_bytes(v[20..24].try_into().unwrap()), 1);
-        assert_eq!(
-            u32::from_le_bytes(v[24..28].try_into().unwrap()),
-            1_767_225_600
-        );
+        assert_eq!(u32::from_le_bytes(v[24..28].try_into().unwrap()), 1_767_225_600);
         assert_eq!(u32::from_le_bytes(v[28..32].try_into().unwrap()), 123);
         assert_eq!(u32::from_le_bytes(v[32..36].try_into().unwrap()), 3);
         assert_eq!(&v[40..], &[1, 2, 3]);
@@ -288,13 +278,7 @@ mod tests {
 
     #[test]
     fn classic_header_be_nano() {
-        let mut w = PcapWriter::new(
-            Vec::new(),
-            LinkType::LinuxSll2,
-            Endian::Big,
-            TsResolution::Nano,
-        )
-        .unwrap();
+        let mut w = PcapWriter::new(Vec::new(), LinkType::LinuxSll2, Endian::Big, TsResolution::Nano).unwrap();
         w.write_packet(5_000_000_007, &[9]).unwrap();
         let v = w.into_inner().unwrap();
         assert_eq!(&v[0..4], &[0xa1, 0xb2, 0x3c, 0x4d]);
@@ -315,10 +299,7 @@ mod tests {
             let t = u32::from_le_bytes(v[off..off + 4].try_into().unwrap());
             let len = u32::from_le_bytes(v[off + 4..off + 8].try_into().unwrap()) as usize;
             assert_eq!(len % 4, 0);
-            assert_eq!(
-                u32::from_le_bytes(v[off + len - 4..off + len].try_into().unwrap()) as usize,
-                len
-            );
+            assert_eq!(u32::from_le_bytes(v[off + len - 4..off + len].try_into().unwrap()) as usize, len);
             types.push(t);
             off += len;
         }

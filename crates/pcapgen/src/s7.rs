@@ -42,13 +42,7 @@ pub mod param {
 
 /// COTP connection TPDU (CR 0xE0 or CC 0xD0), without TPKT:
 /// `LI | code | dst-ref(2) | src-ref(2) | class/options | (code len value)*`. LI = 6 + parameters.
-pub fn cotp_connect(
-    code: u8,
-    dst_ref: u16,
-    src_ref: u16,
-    class: u8,
-    params: &[(u8, &[u8])],
-) -> Vec<u8> {
+pub fn cotp_connect(code: u8, dst_ref: u16, src_ref: u16, class: u8, params: &[(u8, &[u8])]) -> Vec<u8> {
     let mut body = vec![code];
     body.extend_from_slice(&dst_ref.to_be_bytes());
     body.extend_from_slice(&src_ref.to_be_bytes());
@@ -77,11 +71,7 @@ pub fn cr(src_ref: u16, calling: &[u8], called: &[u8]) -> Vec<u8> {
         0,
         src_ref,
         0,
-        &[
-            (param::TPDU_SIZE, &[0x0A]),
-            (param::CALLING_TSAP, calling),
-            (param::CALLED_TSAP, called),
-        ],
+        &[(param::TPDU_SIZE, &[0x0A]), (param::CALLING_TSAP, calling), (param::CALLED_TSAP, called)],
     ))
 }
 
@@ -92,11 +82,7 @@ pub fn cc(dst_ref: u16, src_ref: u16, calling: &[u8], called: &[u8]) -> Vec<u8> 
         dst_ref,
         src_ref,
         0,
-        &[
-            (param::TPDU_SIZE, &[0x0A]),
-            (param::CALLING_TSAP, calling),
-            (param::CALLED_TSAP, called),
-        ],
+        &[(param::TPDU_SIZE, &[0x0A]), (param::CALLING_TSAP, calling), (param::CALLED_TSAP, called)],
     ))
 }
 
@@ -137,11 +123,7 @@ pub fn dt_pdu(s7pdu: &[u8]) -> Vec<u8> {
 pub fn dt_fragmented(s7pdu: &[u8], cuts: &[usize]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut s = 0;
-    let ends: Vec<usize> = cuts
-        .iter()
-        .copied()
-        .chain(std::iter::once(s7pdu.len()))
-        .collect();
+    let ends: Vec<usize> = cuts.iter().copied().chain(std::iter::once(s7pdu.len())).collect();
     for (i, &e) in ends.iter().enumerate() {
         out.extend(dt(i + 1 == ends.len(), i as u8, &s7pdu[s..e]));
         s = e;
@@ -152,27 +134,11 @@ pub fn dt_fragmented(s7pdu: &[u8], cuts: &[usize]) -> Vec<u8> {
 /// S7comm PDU: header `32 rosctr 0000 pdu-ref param-len data-len [error class, error code]`
 /// (the error bytes for ROSCTR 2 and 3 only), then parameter and data.
 pub fn s7_pdu(rosctr: u8, pdu_ref: u16, param: &[u8], data: &[u8], err: u16) -> Vec<u8> {
-    s7_pdu_lens(
-        rosctr,
-        pdu_ref,
-        param.len() as u16,
-        data.len() as u16,
-        param,
-        data,
-        err,
-    )
+    s7_pdu_lens(rosctr, pdu_ref, param.len() as u16, data.len() as u16, param, data, err)
 }
 
 /// Like [`s7_pdu`] with the declared lengths chosen by the caller (for malformed cases).
-pub fn s7_pdu_lens(
-    rosctr: u8,
-    pdu_ref: u16,
-    plen: u16,
-    dlen: u16,
-    param: &[u8],
-    data: &[u8],
-    err: u16,
-) -> Vec<u8> {
+pub fn s7_pdu_lens(rosctr: u8, pdu_ref: u16, plen: u16, dlen: u16, param: &[u8], data: &[u8], err: u16) -> Vec<u8> {
     let mut v = vec![0x32, rosctr, 0, 0];
     v.extend_from_slice(&pdu_ref.to_be_bytes());
     v.extend_from_slice(&plen.to_be_bytes());
@@ -198,13 +164,7 @@ pub fn ack_data(pdu_ref: u16, param: &[u8], data: &[u8]) -> Vec<u8> {
 /// Ack_Data frame with an error: `class` (e.g. 0x85, 0xD6 family codes sit in `code`)
 /// written as the 2-byte error field `class code`.
 pub fn ack_data_err(pdu_ref: u16, class: u8, code: u8, param: &[u8], data: &[u8]) -> Vec<u8> {
-    dt_pdu(&s7_pdu(
-        ACK_DATA,
-        pdu_ref,
-        param,
-        data,
-        u16::from_be_bytes([class, code]),
-    ))
+    dt_pdu(&s7_pdu(ACK_DATA, pdu_ref, param, data, u16::from_be_bytes([class, code])))
 }
 
 /// Userdata frame (ROSCTR 7).
@@ -268,36 +228,15 @@ pub struct AnyItem {
 impl AnyItem {
     /// `count` bytes of DB `db` from byte `byte`.
     pub const fn db_bytes(db: u16, byte: u32, count: u16) -> Self {
-        Self {
-            ts: tsize::BYTE,
-            count,
-            db,
-            area: area::DB,
-            byte,
-            bit: 0,
-        }
+        Self { ts: tsize::BYTE, count, db, area: area::DB, byte, bit: 0 }
     }
     /// One word of DB `db` at byte `byte` (e.g. DB1.DBW4).
     pub const fn db_word(db: u16, byte: u32) -> Self {
-        Self {
-            ts: tsize::WORD,
-            count: 1,
-            db,
-            area: area::DB,
-            byte,
-            bit: 0,
-        }
+        Self { ts: tsize::WORD, count: 1, db, area: area::DB, byte, bit: 0 }
     }
     /// `count` bytes of area `area` (I, Q, M) from byte `byte`.
     pub const fn area_bytes(area: u8, byte: u32, count: u16) -> Self {
-        Self {
-            ts: tsize::BYTE,
-            count,
-            db: 0,
-            area,
-            byte,
-            bit: 0,
-        }
+        Self { ts: tsize::BYTE, count, db: 0, area, byte, bit: 0 }
     }
     /// Serialise the 12 bytes.
     pub fn bytes(&self) -> [u8; 12] {
@@ -305,9 +244,7 @@ impl AnyItem {
         let c = self.count.to_be_bytes();
         let d = self.db.to_be_bytes();
         let a = addr.to_be_bytes();
-        [
-            0x12, 0x0A, 0x10, self.ts, c[0], c[1], d[0], d[1], self.area, a[1], a[2], a[3],
-        ]
+        [0x12, 0x0A, 0x10, self.ts, c[0], c[1], d[0], d[1], self.area, a[1], a[2], a[3]]
     }
     /// Size in bytes of the value this item addresses.
     pub fn value_len(&self) -> usize {
@@ -365,13 +302,7 @@ pub fn read_var_job(pdu_ref: u16, items: &[AnyItem]) -> Vec<u8> {
 pub fn read_var_ack(pdu_ref: u16, values: &[&[u8]]) -> Vec<u8> {
     let mut data = Vec::new();
     for (i, v) in values.iter().enumerate() {
-        data_item(
-            &mut data,
-            0xFF,
-            dsize::BYTE_WORD_DWORD,
-            v,
-            i + 1 == values.len(),
-        );
+        data_item(&mut data, 0xFF, dsize::BYTE_WORD_DWORD, v, i + 1 == values.len());
     }
     ack_data(pdu_ref, &[0x04, values.len() as u8], &data)
 }
@@ -380,13 +311,7 @@ pub fn read_var_ack(pdu_ref: u16, values: &[&[u8]]) -> Vec<u8> {
 pub fn write_var_job(pdu_ref: u16, items: &[AnyItem], values: &[&[u8]]) -> Vec<u8> {
     let mut data = Vec::new();
     for (i, v) in values.iter().enumerate() {
-        data_item(
-            &mut data,
-            0x00,
-            dsize::BYTE_WORD_DWORD,
-            v,
-            i + 1 == values.len(),
-        );
+        data_item(&mut data, 0x00, dsize::BYTE_WORD_DWORD, v, i + 1 == values.len());
     }
     job(pdu_ref, &var_param(0x05, items), &data)
 }
@@ -535,20 +460,7 @@ pub fn ud_req_param(group: u8, sub: u8, seq: u8) -> Vec<u8> {
 /// data-unit ref | last unit (00) | error code(2)`.
 pub fn ud_resp_param(group: u8, sub: u8, seq: u8, err: u16) -> Vec<u8> {
     let e = err.to_be_bytes();
-    vec![
-        0x00,
-        0x01,
-        0x12,
-        0x08,
-        0x12,
-        0x80 | group,
-        sub,
-        seq,
-        0x00,
-        0x00,
-        e[0],
-        e[1],
-    ]
+    vec![0x00, 0x01, 0x12, 0x08, 0x12, 0x80 | group, sub, seq, 0x00, 0x00, e[0], e[1]]
 }
 
 /// Userdata data part: `return code | transport size | length(2) | payload`.
@@ -568,22 +480,11 @@ pub fn ud_no_data() -> Vec<u8> {
 pub fn szl_req(pdu_ref: u16, seq: u8, id: u16, index: u16) -> Vec<u8> {
     let mut p = id.to_be_bytes().to_vec();
     p.extend_from_slice(&index.to_be_bytes());
-    userdata(
-        pdu_ref,
-        &ud_req_param(group::CPU, 0x01, seq),
-        &ud_data(0xFF, 0x09, &p),
-    )
+    userdata(pdu_ref, &ud_req_param(group::CPU, 0x01, seq), &ud_data(0xFF, 0x09, &p))
 }
 
 /// Read SZL response frame: data `FF 09 len | SZL-ID | index | record length(2) | record count(2) | records`.
-pub fn szl_resp(
-    pdu_ref: u16,
-    seq: u8,
-    id: u16,
-    index: u16,
-    rec_len: u16,
-    records: &[Vec<u8>],
-) -> Vec<u8> {
+pub fn szl_resp(pdu_ref: u16, seq: u8, id: u16, index: u16, rec_len: u16, records: &[Vec<u8>]) -> Vec<u8> {
     let mut p = id.to_be_bytes().to_vec();
     p.extend_from_slice(&index.to_be_bytes());
     p.extend_from_slice(&rec_len.to_be_bytes());
@@ -591,11 +492,7 @@ pub fn szl_resp(
     for r in records {
         p.extend_from_slice(r);
     }
-    userdata(
-        pdu_ref,
-        &ud_resp_param(group::CPU, 0x01, seq, 0),
-        &ud_data(0xFF, 0x09, &p),
-    )
+    userdata(pdu_ref, &ud_resp_param(group::CPU, 0x01, seq, 0), &ud_data(0xFF, 0x09, &p))
 }
 
 fn padded(text: &str, n: usize, fill: u8) -> Vec<u8> {
@@ -619,26 +516,14 @@ pub fn szl_0011_records(order_no: &str, fw: (u8, u8, u8)) -> Vec<Vec<u8>> {
     vec![
         rec(0x0001, order_no, 0x0000, 0x0001, 0x0001),
         rec(0x0006, order_no, 0x0000, 0x0001, 0x0001),
-        rec(
-            0x0007,
-            "",
-            0x0000,
-            u16::from_be_bytes([b'V', fw.0]),
-            u16::from_be_bytes([fw.1, fw.2]),
-        ),
+        rec(0x0007, "", 0x0000, u16::from_be_bytes([b'V', fw.0]), u16::from_be_bytes([fw.1, fw.2])),
     ]
 }
 
 /// SZL 0x001C (component identification) records, 34 bytes each: `index(2) | text (32, NUL padded)`.
 /// Index 1 automation system name, 2 module name, 3 plant designation, 4 copyright,
 /// 5 serial number, 7 module type name.
-pub fn szl_001c_records(
-    system: &str,
-    module: &str,
-    plant: &str,
-    serial: &str,
-    type_name: &str,
-) -> Vec<Vec<u8>> {
+pub fn szl_001c_records(system: &str, module: &str, plant: &str, serial: &str, type_name: &str) -> Vec<Vec<u8>> {
     let rec = |idx: u16, text: &str| {
         let mut r = idx.to_be_bytes().to_vec();
         r.extend(padded(text, 32, 0));
@@ -678,38 +563,22 @@ pub fn s7_time(y: u32, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: u32, weekda
 
 /// Read clock request (group 7 subfunction 1) frame.
 pub fn clock_read_req(pdu_ref: u16, seq: u8) -> Vec<u8> {
-    userdata(
-        pdu_ref,
-        &ud_req_param(group::TIME, 0x01, seq),
-        &ud_no_data(),
-    )
+    userdata(pdu_ref, &ud_req_param(group::TIME, 0x01, seq), &ud_no_data())
 }
 
 /// Read clock response frame: data `FF 09 00 0A | 10-byte time`.
 pub fn clock_read_resp(pdu_ref: u16, seq: u8, time: &[u8]) -> Vec<u8> {
-    userdata(
-        pdu_ref,
-        &ud_resp_param(group::TIME, 0x01, seq, 0),
-        &ud_data(0xFF, 0x09, time),
-    )
+    userdata(pdu_ref, &ud_resp_param(group::TIME, 0x01, seq, 0), &ud_data(0xFF, 0x09, time))
 }
 
 /// Set clock request (group 7 subfunction 2) frame: data `FF 09 00 0A | 10-byte time`.
 pub fn clock_set_req(pdu_ref: u16, seq: u8, time: &[u8]) -> Vec<u8> {
-    userdata(
-        pdu_ref,
-        &ud_req_param(group::TIME, 0x02, seq),
-        &ud_data(0xFF, 0x09, time),
-    )
+    userdata(pdu_ref, &ud_req_param(group::TIME, 0x02, seq), &ud_data(0xFF, 0x09, time))
 }
 
 /// Set clock response frame (data `0A 00 00 00`).
 pub fn clock_set_resp(pdu_ref: u16, seq: u8) -> Vec<u8> {
-    userdata(
-        pdu_ref,
-        &ud_resp_param(group::TIME, 0x02, seq, 0),
-        &ud_no_data(),
-    )
+    userdata(pdu_ref, &ud_resp_param(group::TIME, 0x02, seq, 0), &ud_no_data())
 }
 
 /// The 8-byte S7 password encoding: pad to 8 with spaces, XOR the first two bytes with 0x55 and
@@ -721,49 +590,29 @@ pub fn encode_password(pw: &str) -> [u8; 8] {
     }
     let mut e = [0u8; 8];
     for i in 0..8 {
-        e[i] = if i < 2 {
-            p[i] ^ 0x55
-        } else {
-            p[i] ^ 0x55 ^ e[i - 2]
-        };
+        e[i] = if i < 2 { p[i] ^ 0x55 } else { p[i] ^ 0x55 ^ e[i - 2] };
     }
     e
 }
 
 /// PLC password request (group 5 subfunction 1) frame: data `FF 09 00 08 | encoded password`.
 pub fn password_req(pdu_ref: u16, seq: u8, pw: &str) -> Vec<u8> {
-    userdata(
-        pdu_ref,
-        &ud_req_param(group::SECURITY, 0x01, seq),
-        &ud_data(0xFF, 0x09, &encode_password(pw)),
-    )
+    userdata(pdu_ref, &ud_req_param(group::SECURITY, 0x01, seq), &ud_data(0xFF, 0x09, &encode_password(pw)))
 }
 
 /// PLC password response frame; `err` 0 accepted, 0xD602 wrong password.
 pub fn password_resp(pdu_ref: u16, seq: u8, err: u16) -> Vec<u8> {
-    userdata(
-        pdu_ref,
-        &ud_resp_param(group::SECURITY, 0x01, seq, err),
-        &ud_no_data(),
-    )
+    userdata(pdu_ref, &ud_resp_param(group::SECURITY, 0x01, seq, err), &ud_no_data())
 }
 
 /// Memory reset request (group 1 programmer commands, subfunction 0x0C) frame.
 pub fn memory_reset_req(pdu_ref: u16, seq: u8) -> Vec<u8> {
-    userdata(
-        pdu_ref,
-        &ud_req_param(group::PROG, 0x0C, seq),
-        &ud_no_data(),
-    )
+    userdata(pdu_ref, &ud_req_param(group::PROG, 0x0C, seq), &ud_no_data())
 }
 
 /// Memory reset response frame.
 pub fn memory_reset_resp(pdu_ref: u16, seq: u8) -> Vec<u8> {
-    userdata(
-        pdu_ref,
-        &ud_resp_param(group::PROG, 0x0C, seq, 0),
-        &ud_no_data(),
-    )
+    userdata(pdu_ref, &ud_resp_param(group::PROG, 0x0C, seq, 0), &ud_no_data())
 }
 
 #[cfg(test)]
@@ -792,19 +641,13 @@ mod tests {
     fn setup_comm_matches_isf() {
         // ISF: 32 01 0000 0200 0008 0000 F0 00 0002 0002 01E0
         let p = s7_pdu(JOB, 0x0200, &setup_comm_param(2, 2, 480), &[], 0);
-        assert_eq!(
-            p,
-            vec![0x32, 1, 0, 0, 2, 0, 0, 8, 0, 0, 0xF0, 0, 0, 2, 0, 2, 1, 0xE0]
-        );
+        assert_eq!(p, vec![0x32, 1, 0, 0, 2, 0, 0, 8, 0, 0, 0xF0, 0, 0, 2, 0, 2, 1, 0xE0]);
     }
 
     #[test]
     fn any_item_and_lengths_consistent() {
         let i = AnyItem::db_word(1, 4);
-        assert_eq!(
-            i.bytes(),
-            [0x12, 0x0A, 0x10, 0x04, 0, 1, 0, 1, 0x84, 0, 0, 0x20]
-        );
+        assert_eq!(i.bytes(), [0x12, 0x0A, 0x10, 0x04, 0, 1, 0, 1, 0x84, 0, 0, 0x20]);
         let f = read_var_ack(5, &[&[1, 2, 3], &[4]]);
         // TPKT length = 4 + 3 + 12 + plen + dlen
         let plen = u16::from_be_bytes([f[13], f[14]]) as usize;
@@ -818,11 +661,7 @@ mod tests {
         let e = encode_password("secret");
         let mut d = [0u8; 8];
         for i in 0..8 {
-            d[i] = if i < 2 {
-                e[i] ^ 0x55
-            } else {
-                e[i] ^ 0x55 ^ e[i - 2]
-            };
+            d[i] = if i < 2 { e[i] ^ 0x55 } else { e[i] ^ 0x55 ^ e[i - 2] };
         }
         assert_eq!(&d, b"secret  ");
     }
@@ -843,9 +682,6 @@ mod tests {
         assert_eq!(eots, vec![false, false, true]);
         assert_eq!(joined, pdu);
         assert_eq!(block_file(block::OB, 1, 'P'), "_0800001P");
-        assert_eq!(
-            s7_time(2026, 1, 1, 12, 34, 56, 789, 5),
-            vec![0, 0x20, 0x26, 1, 1, 0x12, 0x34, 0x56, 0x78, 0x95]
-        );
+        assert_eq!(s7_time(2026, 1, 1, 12, 34, 56, 789, 5), vec![0, 0x20, 0x26, 1, 1, 0x12, 0x34, 0x56, 0x78, 0x95]);
     }
 }

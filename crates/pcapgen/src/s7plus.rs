@@ -188,10 +188,7 @@ pub const OPERATING_STATE_REQ: u32 = 2167;
 /// SetVariable frame writing `CPUexecUnit.OperatingStateREQ` (object 52, attribute 2167):
 /// value 1 = stop, 3 = run. Version V2 as ISF sends it.
 pub fn set_operating_state(seq: u16, session: u32, value: u8) -> Vec<u8> {
-    frame(
-        V2,
-        &set_variable_data(seq, session, CPU_EXEC_UNIT, OPERATING_STATE_REQ, value),
-    )
+    frame(V2, &set_variable_data(seq, session, CPU_EXEC_UNIT, OPERATING_STATE_REQ, value))
 }
 
 /// SetVariable response frame (V2): return value 0, fill.
@@ -205,12 +202,7 @@ pub fn set_variable_resp(seq: u16) -> Vec<u8> {
 /// V3 GetMultiVariables request frame: integrity part `20 | digest(32)`, header
 /// (flags 0x34), link id `00000000`, item count VLQ, field count VLQ, per item an address
 /// `04 | area VLQ | 0A | offset VLQ | 02`, fill `00000000`.
-pub fn get_multi_v3_req(
-    seq: u16,
-    session: u32,
-    digest: &[u8; 32],
-    items: &[(u32, u32)],
-) -> Vec<u8> {
+pub fn get_multi_v3_req(seq: u16, session: u32, digest: &[u8; 32], items: &[(u32, u32)]) -> Vec<u8> {
     let mut d = vec![32];
     d.extend_from_slice(digest);
     d.extend(req_header(func::GET_MULTI_VARIABLES, seq, session, 0x34));

@@ -91,11 +91,7 @@ impl Trace {
     pub fn note(&mut self, first: usize, text: impl Into<String>) {
         let last = self.last_no();
         if last >= first {
-            self.notes.push(Note {
-                first,
-                last,
-                text: text.into(),
-            });
+            self.notes.push(Note { first, last, text: text.into() });
         }
     }
 
@@ -124,11 +120,7 @@ impl Trace {
                 let nums = &map[p][n.first - 1..n.last];
                 let first = *nums.iter().min().unwrap_or(&0);
                 let last = *nums.iter().max().unwrap_or(&0);
-                out.notes.push(Note {
-                    first,
-                    last,
-                    text: n.text.clone(),
-                });
+                out.notes.push(Note { first, last, text: n.text.clone() });
             }
         }
         out.notes.sort_by_key(|n| (n.first, n.last));
@@ -159,20 +151,14 @@ impl Trace {
     /// Next IPv4 identification value of a host (per-host counter, deterministic start).
     pub fn next_ip_id(&mut self, src: IpAddr) -> u16 {
         let b = net::ip16(src);
-        let e = self
-            .ip_ids
-            .entry(src)
-            .or_insert_with(|| u16::from_be_bytes([b[14], b[15]]).wrapping_mul(251));
+        let e = self.ip_ids.entry(src).or_insert_with(|| u16::from_be_bytes([b[14], b[15]]).wrapping_mul(251));
         *e = e.wrapping_add(1);
         *e
     }
 
     /// Append a raw link-layer frame at the current time.
     pub fn push_raw(&mut self, data: Vec<u8>) {
-        self.frames.push(Frame {
-            ts_ns: self.now_ns,
-            data,
-        });
+        self.frames.push(Frame { ts_ns: self.now_ns, data });
         self.now_ns += self.step_ns;
     }
 
@@ -198,19 +184,8 @@ impl Trace {
 /// Write the link-layer header for a packet `src -> dst` into `out`.
 /// For the cooked (SLL) types the packet type is 4 (sent by us) when `src` is in `local`,
 /// 0 (to us) when `dst` is, and 3 (to another host) otherwise.
-pub fn wrap_link(
-    out: &mut Vec<u8>,
-    link: LinkType,
-    tags: &[VlanTag],
-    src: IpAddr,
-    dst: IpAddr,
-    local: &[IpAddr],
-) {
-    let et = if src.is_ipv4() {
-        net::ETHERTYPE_IPV4
-    } else {
-        net::ETHERTYPE_IPV6
-    };
+pub fn wrap_link(out: &mut Vec<u8>, link: LinkType, tags: &[VlanTag], src: IpAddr, dst: IpAddr, local: &[IpAddr]) {
+    let et = if src.is_ipv4() { net::ETHERTYPE_IPV4 } else { net::ETHERTYPE_IPV6 };
     let pkttype = if local.contains(&src) {
         4
     } else if local.contains(&dst) {
@@ -219,9 +194,7 @@ pub fn wrap_link(
         3
     };
     match link {
-        LinkType::Ethernet => {
-            net::push_ethernet(out, net::mac_for(dst), net::mac_for(src), tags, et)
-        }
+        LinkType::Ethernet => net::push_ethernet(out, net::mac_for(dst), net::mac_for(src), tags, et),
         LinkType::LinuxSll => net::push_sll(out, pkttype, net::mac_for(src), et),
         LinkType::LinuxSll2 => net::push_sll2(out, et, 2, pkttype as u8, net::mac_for(src)),
         LinkType::RawIp => {}
@@ -246,15 +219,7 @@ pub fn ip_packet(tr: &mut Trace, src: IpAddr, dst: IpAddr, proto: u8, payload: &
             };
             net::push_ipv4(&mut p, &h);
         }
-        (s, d) => net::push_ipv6(
-            &mut p,
-            net::ip16(s),
-            net::ip16(d),
-            proto,
-            ttl_for(s),
-            payload.len() as u16,
-            0,
-        ),
+        (s, d) => net::push_ipv6(&mut p, net::ip16(s), net::ip16(d), proto, ttl_for(s), payload.len() as u16, 0),
     }
     p.extend_from_slice(payload);
     p
@@ -296,30 +261,15 @@ pub struct Piece {
 impl Piece {
     /// Segment carrying bytes `start..end` of the message.
     pub fn seg(start: usize, end: usize) -> Self {
-        Self {
-            start,
-            end,
-            replace: None,
-            omit: false,
-        }
+        Self { start, end, replace: None, omit: false }
     }
     /// Segment at offset `start` carrying `bytes` instead of the message's own bytes.
     pub fn alt(start: usize, bytes: Vec<u8>) -> Self {
-        Self {
-            start,
-            end: start + bytes.len(),
-            replace: Some(bytes),
-            omit: false,
-        }
+        Self { start, end: start + bytes.len(), replace: Some(bytes), omit: false }
     }
     /// Segment `start..end` that the sender sent but the capture missed.
     pub fn gap(start: usize, end: usize) -> Self {
-        Self {
-            start,
-            end,
-            replace: None,
-            omit: true,
-        }
+        Self { start, end, replace: None, omit: true }
     }
 }
 
@@ -359,14 +309,7 @@ pub struct TcpConn {
 impl TcpConn {
     /// New connection; nothing is sent yet. Sequence numbers start at the ISNs
     /// (call [`handshake`](Self::handshake), or [`established`](Self::established) for a capture without one).
-    pub fn new(
-        client: IpAddr,
-        cport: u16,
-        server: IpAddr,
-        sport: u16,
-        c_isn: u32,
-        s_isn: u32,
-    ) -> Self {
+    pub fn new(client: IpAddr, cport: u16, server: IpAddr, sport: u16, c_isn: u32, s_isn: u32) -> Self {
         Self {
             client,
             cport,
@@ -413,29 +356,12 @@ impl TcpConn {
     /// Emit one TCP segment with explicit fields (nothing is advanced).
     /// `data_offset` is normally 5; smaller values forge a too-short header.
     #[allow(clippy::too_many_arguments)]
-    pub fn raw_segment(
-        &self,
-        tr: &mut Trace,
-        d: Dir,
-        seq: u32,
-        ack: u32,
-        flags: u8,
-        payload: &[u8],
-        data_offset: u8,
-    ) {
+    pub fn raw_segment(&self, tr: &mut Trace, d: Dir, seq: u32, ack: u32, flags: u8, payload: &[u8], data_offset: u8) {
         let (src, sp, dst, dp, win) = match d {
             Dir::C2S => (self.client, self.cport, self.server, self.sport, self.c_win),
             Dir::S2C => (self.server, self.sport, self.client, self.cport, self.s_win),
         };
-        let h = TcpHeader {
-            sport: sp,
-            dport: dp,
-            seq,
-            ack,
-            flags,
-            window: win,
-            data_offset,
-        };
+        let h = TcpHeader { sport: sp, dport: dp, seq, ack, flags, window: win, data_offset };
         let mut seg = Vec::with_capacity(20 + payload.len());
         net::push_tcp(&mut seg, src, dst, &h, payload);
         let ip = ip_packet(tr, src, dst, net::IPPROTO_TCP, &seg);
@@ -444,11 +370,7 @@ impl TcpConn {
 
     /// Emit a segment from `d` at sequence `seq`, acknowledging everything the peer sent.
     pub fn segment_at(&self, tr: &mut Trace, d: Dir, seq: u32, flags: u8, payload: &[u8]) {
-        let ack = if flags & ACK != 0 {
-            self.next(d.rev())
-        } else {
-            0
-        };
+        let ack = if flags & ACK != 0 { self.next(d.rev()) } else { 0 };
         self.raw_segment(tr, d, seq, ack, flags, payload, 5);
     }
 
@@ -460,15 +382,7 @@ impl TcpConn {
 
     /// Server SYN-ACK (seq = server ISN, ack = client ISN + 1).
     pub fn syn_ack(&mut self, tr: &mut Trace) {
-        self.raw_segment(
-            tr,
-            Dir::S2C,
-            self.s_isn,
-            self.c_isn.wrapping_add(1),
-            SYN | ACK,
-            &[],
-            5,
-        );
+        self.raw_segment(tr, Dir::S2C, self.s_isn, self.c_isn.wrapping_add(1), SYN | ACK, &[], 5);
         self.s_next = self.s_isn.wrapping_add(1);
     }
 
@@ -600,23 +514,12 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn conn() -> TcpConn {
-        TcpConn::new(
-            Ipv4Addr::new(10, 10, 2, 20).into(),
-            49200,
-            Ipv4Addr::new(10, 10, 1, 10).into(),
-            102,
-            1000,
-            5000,
-        )
+        TcpConn::new(Ipv4Addr::new(10, 10, 2, 20).into(), 49200, Ipv4Addr::new(10, 10, 1, 10).into(), 102, 1000, 5000)
     }
 
     fn seq_ack(f: &Frame) -> (u32, u32, u8) {
         let t = &f.data[34..];
-        (
-            u32::from_be_bytes(t[4..8].try_into().unwrap()),
-            u32::from_be_bytes(t[8..12].try_into().unwrap()),
-            t[13],
-        )
+        (u32::from_be_bytes(t[4..8].try_into().unwrap()), u32::from_be_bytes(t[8..12].try_into().unwrap()), t[13])
     }
 
     #[test]
@@ -646,16 +549,7 @@ mod tests {
         let mut tr = Trace::new(LinkType::Ethernet);
         let mut c = conn().established();
         let data = [1u8, 2, 3, 4, 5, 6];
-        c.send_plan(
-            &mut tr,
-            Dir::C2S,
-            &data,
-            &[
-                Piece::seg(3, 6),
-                Piece::gap(0, 3),
-                Piece::alt(2, vec![9, 9]),
-            ],
-        );
+        c.send_plan(&mut tr, Dir::C2S, &data, &[Piece::seg(3, 6), Piece::gap(0, 3), Piece::alt(2, vec![9, 9])]);
         assert_eq!(tr.frames.len(), 2);
         assert_eq!(seq_ack(&tr.frames[0]).0, 1004);
         assert_eq!(seq_ack(&tr.frames[1]).0, 1003);

@@ -36,13 +36,8 @@ fn bundled_captures_match_generator() {
     let generated = list(&tmp);
     for rel in &generated {
         let a = std::fs::read(tmp.join(rel)).unwrap();
-        let b = std::fs::read(bundled.join(rel)).unwrap_or_else(|e| {
-            panic!(
-                "pcaps/{}: {e}; regenerate with `{}`",
-                rel.display(),
-                cases::REGEN
-            )
-        });
+        let b = std::fs::read(bundled.join(rel))
+            .unwrap_or_else(|e| panic!("pcaps/{}: {e}; regenerate with `{}`", rel.display(), cases::REGEN));
         assert!(
             a == b,
             "pcaps/{} differs from the generator's output; regenerate with `{}`",
@@ -57,10 +52,7 @@ fn bundled_captures_match_generator() {
         let p = e.unwrap().path();
         if p.is_dir() {
             let n = p.file_name().unwrap().to_string_lossy().to_string();
-            assert!(
-                names.contains(&n.as_str()),
-                "pcaps/{n} is not a generator case (stale?)"
-            );
+            assert!(names.contains(&n.as_str()), "pcaps/{n} is not a generator case (stale?)");
         }
     }
     std::fs::remove_dir_all(&tmp).unwrap();
@@ -80,12 +72,7 @@ fn size_budget() {
     let cs = cases::all();
     let total: usize = cs.iter().map(|c| c.bytes.len()).sum();
     for c in &cs {
-        assert!(
-            c.bytes.len() < 1_000_000,
-            "{} is {} bytes",
-            c.name,
-            c.bytes.len()
-        );
+        assert!(c.bytes.len() < 1_000_000, "{} is {} bytes", c.name, c.bytes.len());
     }
     assert!(total < 5_000_000, "all captures together are {total} bytes");
 }
@@ -176,52 +163,24 @@ fn every_capture_reparses_with_valid_checksums() {
             let ip = ip_of(*link, d);
             let (src, dst, l4, frag) = match ip[0] >> 4 {
                 4 => {
-                    assert_eq!(
-                        net::checksum(&ip[..20]),
-                        0,
-                        "{} frame {}: IPv4 checksum",
-                        c.name,
-                        i + 1
-                    );
+                    assert_eq!(net::checksum(&ip[..20]), 0, "{} frame {}: IPv4 checksum", c.name, i + 1);
                     let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
-                    assert_eq!(
-                        total,
-                        ip.len(),
-                        "{} frame {}: IPv4 total length",
-                        c.name,
-                        i + 1
-                    );
+                    assert_eq!(total, ip.len(), "{} frame {}: IPv4 total length", c.name, i + 1);
                     let ff = u16::from_be_bytes([ip[6], ip[7]]);
                     let s: [u8; 4] = ip[12..16].try_into().unwrap();
                     let t: [u8; 4] = ip[16..20].try_into().unwrap();
-                    (
-                        IpAddr::from(Ipv4Addr::from(s)),
-                        IpAddr::from(Ipv4Addr::from(t)),
-                        &ip[20..],
-                        ff & 0x3FFF != 0,
-                    )
+                    (IpAddr::from(Ipv4Addr::from(s)), IpAddr::from(Ipv4Addr::from(t)), &ip[20..], ff & 0x3FFF != 0)
                 }
                 6 => {
                     let s: [u8; 16] = ip[8..24].try_into().unwrap();
                     let t: [u8; 16] = ip[24..40].try_into().unwrap();
-                    (
-                        IpAddr::from(Ipv6Addr::from(s)),
-                        IpAddr::from(Ipv6Addr::from(t)),
-                        &ip[40..],
-                        false,
-                    )
+                    (IpAddr::from(Ipv6Addr::from(s)), IpAddr::from(Ipv6Addr::from(t)), &ip[40..], false)
                 }
                 v => panic!("{} frame {}: IP version {v}", c.name, i + 1),
             };
             if !frag {
                 let acc = net::sum16(net::pseudo_sum(src, dst, 6, l4.len() as u32), l4);
-                assert_eq!(
-                    net::fold(acc),
-                    0,
-                    "{} frame {}: TCP checksum",
-                    c.name,
-                    i + 1
-                );
+                assert_eq!(net::fold(acc), 0, "{} frame {}: TCP checksum", c.name, i + 1);
             }
         }
     }

@@ -71,9 +71,9 @@ impl TpduCode {
     /// Length of the fixed part after LI (code byte included), class 0 layouts.
     const fn fixed_len(self) -> Option<u8> {
         Some(match self.0 {
-            0xE0 | 0xD0 | 0x80 => 6, // code, dst-ref, src-ref, class/option | reason
-            0xC0 => 5,               // code, dst-ref, src-ref
-            0xF0 => 2,               // code, EOT|NR
+            0xE0 | 0xD0 | 0x80 => 6,               // code, dst-ref, src-ref, class/option | reason
+            0xC0 => 5,                             // code, dst-ref, src-ref
+            0xF0 => 2,                             // code, EOT|NR
             0x10 | 0x20 | 0x50 | 0x60 | 0x70 => 4, // code, dst-ref, NR / cause
             _ => return None,
         })
@@ -244,15 +244,11 @@ impl<'a> Cotp<'a> {
     }
     /// Calling (source) TSAP of a CR / CC.
     pub fn src_tsap(&self) -> Option<Tsap<'a>> {
-        self.is_connection()
-            .then(|| self.param(param::CALLING_TSAP).map(Tsap))
-            .flatten()
+        self.is_connection().then(|| self.param(param::CALLING_TSAP).map(Tsap)).flatten()
     }
     /// Called (destination) TSAP of a CR / CC.
     pub fn dst_tsap(&self) -> Option<Tsap<'a>> {
-        self.is_connection()
-            .then(|| self.param(param::CALLED_TSAP).map(Tsap))
-            .flatten()
+        self.is_connection().then(|| self.param(param::CALLED_TSAP).map(Tsap)).flatten()
     }
     /// Negotiated TPDU size in bytes (parameter 0xC0, `2^n`), if present and sane.
     pub fn tpdu_size(&self) -> Option<u32> {
@@ -299,9 +295,7 @@ impl<'a> Cotp<'a> {
                 None
             }
             TpduCode::DT => None,
-            _ if !self.user_data.is_empty() => {
-                f(FindingKind::TrailingBytes, 1 + usize::from(self.li))
-            }
+            _ if !self.user_data.is_empty() => f(FindingKind::TrailingBytes, 1 + usize::from(self.li)),
             _ => None,
         }
     }
@@ -322,9 +316,7 @@ fn nom_off(total: &[u8], e: NomErr<'_>) -> usize {
 /// (a TLV runs past LI, offset of that parameter).
 pub fn parse_cotp(i: &[u8]) -> Result<Cotp<'_>, Finding> {
     let err = |k, o| Finding::new(Layer::Cotp, k, o);
-    let (rest, (li, b1)) = (be_u8, be_u8)
-        .parse(i)
-        .map_err(|_: NomErr<'_>| err(FindingKind::LengthTooShort, 0))?;
+    let (rest, (li, b1)) = (be_u8, be_u8).parse(i).map_err(|_: NomErr<'_>| err(FindingKind::LengthTooShort, 0))?;
     let code = TpduCode::from_byte(b1);
     let fixed_len = code.fixed_len().ok_or(err(FindingKind::UnknownTpdu, 1))?;
     let hdr_end = 1 + usize::from(li);
@@ -337,42 +329,22 @@ pub fn parse_cotp(i: &[u8]) -> Result<Cotp<'_>, Finding> {
     let fixed_bytes = &rest[..usize::from(fixed_len) - 1];
     let fixed = match code {
         TpduCode::CR | TpduCode::CC | TpduCode::DR => {
-            let (_, (dst_ref, src_ref, x)) =
-                (be_u16, be_u16, be_u8)
-                    .parse(fixed_bytes)
-                    .map_err(|e: NomErr<'_>| {
-                        err(FindingKind::Truncated, 2 + nom_off(fixed_bytes, e))
-                    })?;
+            let (_, (dst_ref, src_ref, x)) = (be_u16, be_u16, be_u8)
+                .parse(fixed_bytes)
+                .map_err(|e: NomErr<'_>| err(FindingKind::Truncated, 2 + nom_off(fixed_bytes, e)))?;
             if code == TpduCode::DR {
-                Fixed::DisconnectRequest {
-                    dst_ref,
-                    src_ref,
-                    reason: x,
-                }
+                Fixed::DisconnectRequest { dst_ref, src_ref, reason: x }
             } else {
-                Fixed::Connection {
-                    dst_ref,
-                    src_ref,
-                    class_option: x,
-                }
+                Fixed::Connection { dst_ref, src_ref, class_option: x }
             }
         }
         TpduCode::DC => Fixed::DisconnectConfirm {
             dst_ref: be16(fixed_bytes, 0).unwrap_or(0),
             src_ref: be16(fixed_bytes, 2).unwrap_or(0),
         },
-        TpduCode::DT => Fixed::Data {
-            eot: fixed_bytes[0] & 0x80 != 0,
-            nr: fixed_bytes[0] & 0x7f,
-        },
-        TpduCode::ER => Fixed::Error {
-            dst_ref: be16(fixed_bytes, 0).unwrap_or(0),
-            cause: fixed_bytes[2],
-        },
-        _ => Fixed::Numbered {
-            dst_ref: be16(fixed_bytes, 0).unwrap_or(0),
-            nr: fixed_bytes[2],
-        },
+        TpduCode::DT => Fixed::Data { eot: fixed_bytes[0] & 0x80 != 0, nr: fixed_bytes[0] & 0x7f },
+        TpduCode::ER => Fixed::Error { dst_ref: be16(fixed_bytes, 0).unwrap_or(0), cause: fixed_bytes[2] },
+        _ => Fixed::Numbered { dst_ref: be16(fixed_bytes, 0).unwrap_or(0), nr: fixed_bytes[2] },
     };
     let params_start = 1 + usize::from(fixed_len);
     let params = &i[params_start..hdr_end];
@@ -388,14 +360,7 @@ pub fn parse_cotp(i: &[u8]) -> Result<Cotp<'_>, Finding> {
             p = &p[2 + usize::from(p[1])..];
         }
     }
-    Ok(Cotp {
-        li,
-        code,
-        cdt: b1 & 0x0F,
-        fixed,
-        params,
-        user_data: &i[hdr_end..],
-    })
+    Ok(Cotp { li, code, cdt: b1 & 0x0F, fixed, params, user_data: &i[hdr_end..] })
 }
 
 #[cfg(test)]
@@ -405,21 +370,13 @@ mod tests {
     /// Classic S7 CR (research §2.3, ISF): TSAP 0x0100 -> 0x0102, TPDU size 1024.
     const CR: &[u8] = b"\x11\xe0\x00\x00\x00\x14\x00\xc1\x02\x01\x00\xc2\x02\x01\x02\xc0\x01\x0a";
     /// S7comm-plus CR to SIMATIC-ROOT-ES (research §2.2).
-    const CR_PLUS: &[u8] =
-        b"\x1e\xe0\x00\x00\x00\x01\x00\xc1\x02\x06\x00\xc2\x0fSIMATIC-ROOT-ES\xc0\x01\x0a";
+    const CR_PLUS: &[u8] = b"\x1e\xe0\x00\x00\x00\x01\x00\xc1\x02\x06\x00\xc2\x0fSIMATIC-ROOT-ES\xc0\x01\x0a";
 
     #[test]
     fn connect_request() {
         let c = parse_cotp(CR).unwrap();
         assert_eq!(c.code, TpduCode::CR);
-        assert_eq!(
-            c.fixed,
-            Fixed::Connection {
-                dst_ref: 0,
-                src_ref: 0x14,
-                class_option: 0
-            }
-        );
+        assert_eq!(c.fixed, Fixed::Connection { dst_ref: 0, src_ref: 0x14, class_option: 0 });
         assert_eq!(c.src_tsap().unwrap().as_u16(), Some(0x0100));
         assert_eq!(c.dst_tsap().unwrap().rack_slot(), Some((1, 0, 2)));
         assert_eq!(c.tpdu_size(), Some(1024));
@@ -449,49 +406,25 @@ mod tests {
         let c = parse_cotp(b"\x04\xf0\x80\x00\x00\x32").unwrap();
         assert_eq!(c.lint().unwrap().kind, FindingKind::BadLengthIndicator);
         let c = parse_cotp(b"\x06\x80\x00\x01\x00\x02\x80XYZ").unwrap();
-        assert_eq!(
-            c.lint(),
-            Some(Finding::new(Layer::Cotp, FindingKind::TrailingBytes, 7))
-        );
+        assert_eq!(c.lint(), Some(Finding::new(Layer::Cotp, FindingKind::TrailingBytes, 7)));
         let c = parse_cotp(b"\x06\xe0\x00\x00\x00\x01\x00").unwrap();
         assert_eq!(c.lint().unwrap().kind, FindingKind::MissingTsap);
         let mut big = vec![0u8, 0xe0, 0, 0, 0, 1, 0, 0xc1, 2, 1, 0, 0xc2, 40];
         big.extend_from_slice(&[b'A'; 40]);
         big[0] = (big.len() - 1) as u8;
         let c = parse_cotp(&big).unwrap();
-        assert_eq!(
-            c.lint(),
-            Some(Finding::new(Layer::Cotp, FindingKind::OversizedTsap, 12))
-        );
+        assert_eq!(c.lint(), Some(Finding::new(Layer::Cotp, FindingKind::OversizedTsap, 12)));
     }
 
     #[test]
     fn errors() {
         let k = |b: &[u8]| parse_cotp(b).unwrap_err();
-        assert_eq!(
-            k(b"\x02"),
-            Finding::new(Layer::Cotp, FindingKind::LengthTooShort, 0)
-        );
-        assert_eq!(
-            k(b"\x02\x30\x80"),
-            Finding::new(Layer::Cotp, FindingKind::UnknownTpdu, 1)
-        );
-        assert_eq!(
-            k(b"\x09\xf0\x80"),
-            Finding::new(Layer::Cotp, FindingKind::LengthBeyondEnd, 0)
-        );
-        assert_eq!(
-            k(b"\x01\xf0"),
-            Finding::new(Layer::Cotp, FindingKind::BadLengthIndicator, 0)
-        );
-        assert_eq!(
-            k(b"\x03\x80\x00\x00\x00"),
-            Finding::new(Layer::Cotp, FindingKind::BadLengthIndicator, 0)
-        );
-        assert_eq!(
-            k(b"\x08\xe0\x00\x00\x00\x01\x00\xc1\x05"),
-            Finding::new(Layer::Cotp, FindingKind::BadParameter, 7)
-        );
+        assert_eq!(k(b"\x02"), Finding::new(Layer::Cotp, FindingKind::LengthTooShort, 0));
+        assert_eq!(k(b"\x02\x30\x80"), Finding::new(Layer::Cotp, FindingKind::UnknownTpdu, 1));
+        assert_eq!(k(b"\x09\xf0\x80"), Finding::new(Layer::Cotp, FindingKind::LengthBeyondEnd, 0));
+        assert_eq!(k(b"\x01\xf0"), Finding::new(Layer::Cotp, FindingKind::BadLengthIndicator, 0));
+        assert_eq!(k(b"\x03\x80\x00\x00\x00"), Finding::new(Layer::Cotp, FindingKind::BadLengthIndicator, 0));
+        assert_eq!(k(b"\x08\xe0\x00\x00\x00\x01\x00\xc1\x05"), Finding::new(Layer::Cotp, FindingKind::BadParameter, 7));
     }
 
     #[test]

@@ -141,19 +141,12 @@ pub struct Finding {
 impl Finding {
     /// Build a finding.
     pub const fn new(layer: Layer, kind: FindingKind, offset: usize) -> Self {
-        Finding {
-            layer,
-            kind,
-            offset,
-        }
+        Finding { layer, kind, offset }
     }
 
     /// The same finding, with `base` added to its offset (to re-base an inner layer's offset).
     pub const fn shifted(self, base: usize) -> Self {
-        Finding {
-            offset: self.offset + base,
-            ..self
-        }
+        Finding { offset: self.offset + base, ..self }
     }
 }
 

@@ -288,11 +288,8 @@ pub fn parse_s7plus(i: &[u8]) -> Result<PlusFrame<'_>, Finding> {
         }
         return Ok(f);
     }
-    f.has_trailer = tail.len() == TRAILER_LEN
-        && tail[0] == PROTOCOL_ID
-        && tail[1] == version.0
-        && tail[2] == 0
-        && tail[3] == 0;
+    f.has_trailer =
+        tail.len() == TRAILER_LEN && tail[0] == PROTOCOL_ID && tail[1] == version.0 && tail[2] == 0 && tail[3] == 0;
     let tail_finding = match tail.len() {
         0 => None,
         TRAILER_LEN if f.has_trailer => None,
@@ -311,9 +308,7 @@ pub fn parse_s7plus(i: &[u8]) -> Result<PlusFrame<'_>, Finding> {
             }
             Some(&op) if Opcode(op).name().is_some() => {}
             None => {}
-            Some(_) if f.finding.is_none() => {
-                f.finding = Some(err(FindingKind::BadDigestLength, HEADER_LEN))
-            }
+            Some(_) if f.finding.is_none() => f.finding = Some(err(FindingKind::BadDigestLength, HEADER_LEN)),
             Some(_) => {}
         }
     }
@@ -376,9 +371,7 @@ impl<'a> PlusFrame<'a> {
 
     /// Target object id of a DeleteObject request (the first field of its payload).
     pub fn delete_object_id(&self) -> Option<u32> {
-        if self.opcode != Some(Opcode::REQUEST)
-            || self.function != Some(PlusFunction::DELETE_OBJECT)
-        {
+        if self.opcode != Some(Opcode::REQUEST) || self.function != Some(PlusFunction::DELETE_OBJECT) {
             return None;
         }
         be32(self.payload()?, 0)
@@ -409,8 +402,7 @@ impl<'a> PlusFrame<'a> {
 
     /// Decode a SetVariable request (opcode 0x31, function 0x04F2).
     pub fn set_variable(&self) -> Option<SetVariable<'a>> {
-        if self.opcode != Some(Opcode::REQUEST) || self.function != Some(PlusFunction::SET_VARIABLE)
-        {
+        if self.opcode != Some(Opcode::REQUEST) || self.function != Some(PlusFunction::SET_VARIABLE) {
             return None;
         }
         SetVariable::from_payload(self.payload()?)
@@ -503,12 +495,7 @@ impl<'a> SetVariable<'a> {
             }
         }
         let value = PlusValue::from_bytes(p.get(off..)?)?;
-        Some(SetVariable {
-            object_id,
-            address_count,
-            attribute_id: attribute_id?,
-            value,
-        })
+        Some(SetVariable { object_id, address_count, attribute_id: attribute_id?, value })
     }
 }
 
@@ -529,20 +516,12 @@ impl<'a> PlusValue<'a> {
     pub fn from_bytes(b: &'a [u8]) -> Option<PlusValue<'a>> {
         let (&flags, rest) = b.split_first()?;
         let (&datatype, rest) = rest.split_first()?;
-        let len = if flags == 0 {
-            scalar_len(datatype, rest)
-        } else {
-            None
-        };
+        let len = if flags == 0 { scalar_len(datatype, rest) } else { None };
         let raw = match len {
             Some(n) => rest.get(..n)?,
             None => rest,
         };
-        Some(PlusValue {
-            flags,
-            datatype,
-            raw,
-        })
+        Some(PlusValue { flags, datatype, raw })
     }
 
     /// Name of the datatype, `None` when unknown.
@@ -652,20 +631,12 @@ pub fn find_order_number(b: &[u8]) -> Option<OrderNumber<'_>> {
     }
     let firmware = match rest {
         [b';', b'V', r @ ..] => {
-            let n = r
-                .iter()
-                .take_while(|c| c.is_ascii_digit() || **c == b'.')
-                .count();
-            (n > 0)
-                .then(|| core::str::from_utf8(&rest[1..2 + n]).ok())
-                .flatten()
+            let n = r.iter().take_while(|c| c.is_ascii_digit() || **c == b'.').count();
+            (n > 0).then(|| core::str::from_utf8(&rest[1..2 + n]).ok()).flatten()
         }
         _ => None,
     };
-    Some(OrderNumber {
-        order_number,
-        firmware,
-    })
+    Some(OrderNumber { order_number, firmware })
 }
 
 /// Read an unsigned 32-bit VLQ: returns the value and the bytes used (1..=5;
@@ -717,11 +688,7 @@ fn read_vlq_signed(b: &[u8], max: usize) -> Option<(i64, usize)> {
             return Some((v.wrapping_shl(8) | i64::from(o), max));
         }
         if i == 0 {
-            v = if o & 0x40 != 0 {
-                -64 | i64::from(o & 0x3F)
-            } else {
-                i64::from(o & 0x3F)
-            };
+            v = if o & 0x40 != 0 { -64 | i64::from(o & 0x3F) } else { i64::from(o & 0x3F) };
         } else {
             v = v.wrapping_shl(7) | i64::from(o & 0x7F);
         }

@@ -10,8 +10,10 @@
 //! [`parse_tpkt`] is a *streaming* parser: on a short input it returns
 //! `Err(nom::Err::Incomplete(Needed::Size(n)))` with the number of bytes still
 //! missing; the caller keeps the bytes and calls again when more have arrived.
-//! A header that cannot start a TPKT (version, reserved, length < [`MIN_LEN`])
-//! is reported as `Err(nom::Err::Failure(Finding))`.
+//! A header that cannot start a TPKT (version other than 3, length < [`MIN_LEN`])
+//! is reported as `Err(nom::Err::Failure(Finding))`. A non-zero reserved byte
+//! does not stop framing (the length still delimits the packet, and a receiver
+//! that ignores the byte would process it): [`TpktHeader::lint`] reports it.
 
 use crate::finding::{Finding, FindingKind, Layer};
 use nom::{Err, IResult, Needed};
@@ -34,6 +36,13 @@ pub struct TpktHeader {
     pub length: u16,
 }
 
+impl TpktHeader {
+    /// Conformance violation that does not prevent framing: reserved byte not 0.
+    pub fn lint(&self) -> Option<Finding> {
+        (self.reserved != 0).then(|| Finding::new(Layer::Tpkt, FindingKind::BadReserved, 1))
+    }
+}
+
 /// A TPKT packet borrowing its payload (the COTP TPDU).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tpkt<'a> {
@@ -51,31 +60,12 @@ pub fn parse_tpkt_header(i: &[u8]) -> TpktResult<'_, TpktHeader> {
     if i.len() < HEADER_LEN {
         return Err(Err::Incomplete(Needed::new(HEADER_LEN - i.len())));
     }
-    let h = TpktHeader {
-        version: i[0],
-        reserved: i[1],
-        length: u16::from_be_bytes([i[2], i[3]]),
-    };
+    let h = TpktHeader { version: i[0], reserved: i[1], length: u16::from_be_bytes([i[2], i[3]]) };
     if h.version != VERSION {
-        return Err(Err::Failure(Finding::new(
-            Layer::Tpkt,
-            FindingKind::BadVersion,
-            0,
-        )));
-    }
-    if h.reserved != 0 {
-        return Err(Err::Failure(Finding::new(
-            Layer::Tpkt,
-            FindingKind::BadReserved,
-            1,
-        )));
+        return Err(Err::Failure(Finding::new(Layer::Tpkt, FindingKind::BadVersion, 0)));
     }
     if h.length < MIN_LEN {
-        return Err(Err::Failure(Finding::new(
-            Layer::Tpkt,
-            FindingKind::LengthTooShort,
-            2,
-        )));
+        return Err(Err::Failure(Finding::new(Layer::Tpkt, FindingKind::LengthTooShort, 2)));
     }
     Ok((&i[HEADER_LEN..], h))
 }
@@ -126,14 +116,7 @@ mod tests {
     fn whole_frame() {
         let (rest, t) = parse_tpkt(STOP).unwrap();
         assert!(rest.is_empty());
-        assert_eq!(
-            t.header,
-            TpktHeader {
-                version: 3,
-                reserved: 0,
-                length: 0x21
-            }
-        );
+        assert_eq!(t.header, TpktHeader { version: 3, reserved: 0, length: 0x21 });
         assert_eq!(t.payload.len(), 0x21 - 4);
         assert_eq!(t.payload[0], 0x02);
     }
@@ -167,8 +150,16 @@ mod tests {
             o => panic!("{o:?}"),
         };
         assert_eq!(f(b"\x02\x00\x00\x21"), (FindingKind::BadVersion, 0));
-        assert_eq!(f(b"\x03\x01\x00\x21"), (FindingKind::BadReserved, 1));
         assert_eq!(f(b"\x03\x00\x00\x06"), (FindingKind::LengthTooShort, 2));
+    }
+
+    #[test]
+    fn reserved_byte_is_a_lint_not_a_failure() {
+        let mut b = STOP.to_vec();
+        b[1] = 1;
+        let (_, t) = parse_tpkt(&b).unwrap();
+        assert_eq!(t.header.lint(), Some(Finding::new(Layer::Tpkt, FindingKind::BadReserved, 1)));
+        assert_eq!(parse_tpkt(STOP).unwrap().1.header.lint(), None);
     }
 
     #[test]

@@ -167,12 +167,7 @@ mod tests {
             assert_eq!(find(r.id), Some(i), "{}", r.id);
             let fam = r.id.split('.').next().unwrap();
             let ok = fam == "control" || fam == r.category.name();
-            assert!(
-                ok,
-                "{}: family {fam} vs category {}",
-                r.id,
-                r.category.name()
-            );
+            assert!(ok, "{}: family {fam} vs category {}", r.id, r.category.name());
         }
         assert_eq!(RULES[CTL_STOP].id, "control.cpu_stop");
         assert_eq!(RULES[TLS].id, "uninspectable.tls");

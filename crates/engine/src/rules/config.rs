@@ -36,19 +36,11 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(a), IpAddr::V4(b)) => {
-                let m = if self.prefix == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - u32::from(self.prefix))
-                };
+                let m = if self.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix)) };
                 u32::from(a) & m == u32::from(b) & m
             }
             (IpAddr::V6(a), IpAddr::V6(b)) => {
-                let m = if self.prefix == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - u32::from(self.prefix))
-                };
+                let m = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
                 u128::from(a) & m == u128::from(b) & m
             }
             _ => false,
@@ -64,16 +56,12 @@ impl FromStr for Cidr {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: IpAddr = a
-            .parse()
-            .map_err(|_| format!("'{s}' is not an IP address or CIDR range"))?;
+        let addr: IpAddr = a.parse().map_err(|_| format!("'{s}' is not an IP address or CIDR range"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match p {
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|&n| n <= max)
-                .ok_or_else(|| format!("'{s}': prefix must be 0..={max}"))?,
+            Some(p) => {
+                p.parse::<u8>().ok().filter(|&n| n <= max).ok_or_else(|| format!("'{s}': prefix must be 0..={max}"))?
+            }
             None => max,
         };
         Ok(Cidr { addr, prefix })
@@ -89,10 +77,7 @@ impl<'de> Deserialize<'de> for Cidr {
 
 /// Parse a comma-separated list of addresses / CIDR ranges (`--engineering-hosts`).
 pub fn parse_cidr_list(s: &str) -> Result<Vec<Cidr>, String> {
-    s.split(',')
-        .filter(|x| !x.trim().is_empty())
-        .map(str::parse)
-        .collect()
+    s.split(',').filter(|x| !x.trim().is_empty()).map(str::parse).collect()
 }
 
 /// Thresholds and timeouts. Each default is explained where it is defined.
@@ -200,13 +185,10 @@ pub struct DetectConfig {
 impl DetectConfig {
     /// Parse TOML text; errors name the key and the problem.
     pub fn from_toml(text: &str) -> Result<DetectConfig, String> {
-        let cfg: DetectConfig =
-            toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))?;
+        let cfg: DetectConfig = toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))?;
         for id in cfg.rules.keys() {
             if super::catalog::find(id).is_none() {
-                return Err(format!(
-                    "rules.\"{id}\": no such rule (see `s7sentry rules`)"
-                ));
+                return Err(format!("rules.\"{id}\": no such rule (see `s7sentry rules`)"));
             }
         }
         Ok(cfg)
@@ -231,10 +213,7 @@ mod tests {
         assert!(h.contains("10.10.3.30".parse().unwrap()));
         assert!(!h.contains("10.10.3.31".parse().unwrap()));
         assert!("10.0.0.0/33".parse::<Cidr>().is_err());
-        assert!("fe80::/10"
-            .parse::<Cidr>()
-            .unwrap()
-            .contains("fe80::1".parse().unwrap()));
+        assert!("fe80::/10".parse::<Cidr>().unwrap().contains("fe80::1".parse().unwrap()));
         assert!("nonsense".parse::<Cidr>().is_err());
     }
 
@@ -246,13 +225,10 @@ mod tests {
         assert!(e.contains("syn_per_secnd"), "{e}");
         let e = DetectConfig::from_toml("[rules.\"flood.nope\"]\nenabled = false").unwrap_err();
         assert!(e.contains("flood.nope"), "{e}");
-        let e = DetectConfig::from_toml("[rules.\"flood.rst_storm\"]\nseverity = \"huge\"")
-            .unwrap_err();
+        let e = DetectConfig::from_toml("[rules.\"flood.rst_storm\"]\nseverity = \"huge\"").unwrap_err();
         assert!(e.contains("severity") || e.contains("huge"), "{e}");
-        let c = DetectConfig::from_toml(
-            "engineering_hosts = [\"10.10.3.0/24\"]\n[thresholds]\nsyn_per_second = 5",
-        )
-        .unwrap();
+        let c = DetectConfig::from_toml("engineering_hosts = [\"10.10.3.0/24\"]\n[thresholds]\nsyn_per_second = 5")
+            .unwrap();
         assert_eq!(c.thresholds.syn_per_second, 5);
         assert_eq!(c.thresholds.rst_per_second, 50);
     }

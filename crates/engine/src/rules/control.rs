@@ -17,20 +17,12 @@ use serde_json::{json, Map, Value};
 
 /// Userdata group 1 (programmer commands) subfunctions that matter here.
 const TIS_READ_JOB_LIST: u8 = 0x10;
-const TIS_CHANGING: &[(u8, &str)] = &[
-    (0x09, "force"),
-    (0x0A, "breakpoint"),
-    (0x0B, "exit HOLD"),
-    (0x12, "replace job"),
-];
+const TIS_CHANGING: &[(u8, &str)] =
+    &[(0x09, "force"), (0x0A, "breakpoint"), (0x0B, "exit HOLD"), (0x12, "replace job")];
 
 /// `OB1`, `DB10`, ... (type as STEP 7 names it, then the number).
 fn block_str(b: &s7sentry_proto::s7comm::BlockName) -> String {
-    let t = b
-        .block_type
-        .name()
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("0x{:04x}", b.block_type.0));
+    let t = b.block_type.name().map(str::to_string).unwrap_or_else(|| format!("0x{:04x}", b.block_type.0));
     match b.number {
         Some(n) => format!("{t}{n}"),
         None => t,
@@ -54,43 +46,17 @@ fn who(d: &Detector, meta: &Meta) -> &'static str {
 }
 
 /// Queue an operation until the PLC answers.
-fn pend(
-    d: &mut Detector,
-    rule: RuleId,
-    key: PairKey,
-    meta: &Meta,
-    message: String,
-    evidence: Map<String, Value>,
-) {
+fn pend(d: &mut Detector, rule: RuleId, key: PairKey, meta: &Meta, message: String, evidence: Map<String, Value>) {
     let deadline = meta.ts.plus_ms(d.cfg.thresholds.confirm_timeout_ms);
     let f = d.flow(meta);
     if f.pending.len() >= MAX_PENDING_OPS {
         let old = f.pending.remove(0);
-        finalize(
-            d,
-            old,
-            "unconfirmed (too many operations waiting for answers)".into(),
-            None,
-        );
+        finalize(d, old, "unconfirmed (too many operations waiting for answers)".into(), None);
         let f = d.flow(meta);
-        f.pending.push(PendingOp {
-            rule,
-            key,
-            meta: *meta,
-            message,
-            evidence,
-            deadline,
-        });
+        f.pending.push(PendingOp { rule, key, meta: *meta, message, evidence, deadline });
         return;
     }
-    f.pending.push(PendingOp {
-        rule,
-        key,
-        meta: *meta,
-        message,
-        evidence,
-        deadline,
-    });
+    f.pending.push(PendingOp { rule, key, meta: *meta, message, evidence, deadline });
 }
 
 fn finalize(d: &mut Detector, op: PendingOp, outcome: String, answer: Option<&Meta>) {
@@ -105,14 +71,7 @@ fn finalize(d: &mut Detector, op: PendingOp, outcome: String, answer: Option<&Me
     if op.rule == CTL_UPLOAD && refused && category == Category::UnauthorizedControl {
         // A refused upload took nothing out of the PLC: identification tools (s7ident,
         // plcscan) try SDB0 and are refused. Recorded, at info.
-        d.raise_graded(
-            op.rule,
-            category,
-            super::Severity::Info,
-            &op.meta,
-            msg,
-            evidence,
-        );
+        d.raise_graded(op.rule, category, super::Severity::Info, &op.meta, msg, evidence);
     } else {
         d.raise_as(op.rule, Some(category), &op.meta, msg, evidence);
     }
@@ -147,17 +106,8 @@ fn answer(d: &mut Detector, meta: &Meta, key: PairKey, outcome: String, wrong_pa
             who(d, &op_meta)
         );
         let category = category_for(d, op_meta.client().0);
-        let evidence = super::ev(&[
-            ("answer_frame", json!(meta.frame)),
-            ("error", json!("0xd602")),
-        ]);
-        d.raise_as(
-            CTL_PASSWORD_REJECTED,
-            Some(category),
-            &op_meta,
-            msg,
-            evidence,
-        );
+        let evidence = super::ev(&[("answer_frame", json!(meta.frame)), ("error", json!("0xd602"))]);
+        d.raise_as(CTL_PASSWORD_REJECTED, Some(category), &op_meta, msg, evidence);
     }
 }
 
@@ -194,12 +144,7 @@ pub(crate) fn flow_end(d: &mut Detector, meta: &Meta) {
     let mut ops = std::mem::take(&mut f.pending);
     ops.sort_by_key(|p| p.meta.frame);
     for op in ops {
-        finalize(
-            d,
-            op,
-            "unconfirmed, connection ended before the PLC answered".into(),
-            None,
-        );
+        finalize(d, op, "unconfirmed, connection ended before the PLC answered".into(), None);
     }
 }
 
@@ -234,17 +179,12 @@ fn s7_job(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
     match f {
         Function::PLC_STOP => {
             let svc = match pdu.params() {
-                s7sentry_proto::s7comm::Params::PlcStop(s) => {
-                    String::from_utf8_lossy(s.service).into_owned()
-                }
+                s7sentry_proto::s7comm::Params::PlcStop(s) => String::from_utf8_lossy(s.service).into_owned(),
                 _ => String::new(),
             };
             let mut e = base("plc_stop");
             e.insert("service".into(), json!(svc));
-            let msg = format!(
-                "CPU STOP ({svc}) sent by {} ({host}) to PLC {}",
-                meta.src, meta.dst
-            );
+            let msg = format!("CPU STOP ({svc}) sent by {} ({host}) to PLC {}", meta.src, meta.dst);
             pend(d, CTL_STOP, key, meta, msg, e);
         }
         Function::PI_SERVICE => {
@@ -265,22 +205,12 @@ fn s7_job(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
                 b"_DELE" => CTL_DELETE,
                 _ => CTL_PI,
             };
-            let what = if blocks.is_empty() {
-                String::new()
-            } else {
-                format!(" on {}", blocks.join(", "))
-            };
-            let msg = format!(
-                "PI service {name} ({desc}){what} sent by {} ({host}) to PLC {}",
-                meta.src, meta.dst
-            );
+            let what = if blocks.is_empty() { String::new() } else { format!(" on {}", blocks.join(", ")) };
+            let msg = format!("PI service {name} ({desc}){what} sent by {} ({host}) to PLC {}", meta.src, meta.dst);
             pend(d, rule, key, meta, msg, e);
         }
         Function::REQUEST_DOWNLOAD | Function::START_UPLOAD => {
-            let block = pdu
-                .block()
-                .map(|b| block_str(&b))
-                .unwrap_or_else(|| "unknown block".into());
+            let block = pdu.block().map(|b| block_str(&b)).unwrap_or_else(|| "unknown block".into());
             let (rule, verb, name) = if f == Function::REQUEST_DOWNLOAD {
                 (CTL_DOWNLOAD, "download of", "request_download")
             } else {
@@ -288,10 +218,7 @@ fn s7_job(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
             };
             let mut e = base(name);
             e.insert("block".into(), json!(block));
-            let msg = format!(
-                "Block {verb} {block} by {} ({host}) to PLC {}",
-                meta.src, meta.dst
-            );
+            let msg = format!("Block {verb} {block} by {} ({host}) to PLC {}", meta.src, meta.dst);
             pend(d, rule, key, meta, msg, e);
         }
         _ => {}
@@ -312,23 +239,15 @@ fn s7_userdata_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8
     ]);
     let host = who(d, meta);
     if pdu.is_memory_reset() {
-        let msg = format!(
-            "Memory reset requested by {} ({host}) on PLC {}",
-            meta.src, meta.dst
-        );
+        let msg = format!("Memory reset requested by {} ({host}) on PLC {}", meta.src, meta.dst);
         pend(d, CTL_MRES, key, meta, msg, e);
     } else if pdu.is_clock_set() {
         let msg = format!("PLC clock set by {} ({host}) on PLC {}", meta.src, meta.dst);
         pend(d, CTL_CLOCK, key, meta, msg, e);
     } else if pdu.is_password() {
-        let msg = format!(
-            "PLC password sent by {} ({host}) to PLC {}",
-            meta.src, meta.dst
-        );
+        let msg = format!("PLC password sent by {} ({host}) to PLC {}", meta.src, meta.dst);
         pend(d, CTL_PASSWORD, key, meta, msg, e);
-    } else if (u.group == 1 && u.subfunction == TIS_READ_JOB_LIST)
-        || (u.group == 3 && matches!(u.subfunction, 1 | 2))
-    {
+    } else if (u.group == 1 && u.subfunction == TIS_READ_JOB_LIST) || (u.group == 3 && matches!(u.subfunction, 1 | 2)) {
         // Going online with STEP 7 / TIA Portal queries the programmer job list and
         // reads the block directory (to compare online and offline programs) on the
         // same connection. Diagnostics alone (job list) or a block viewer alone
@@ -344,10 +263,7 @@ fn s7_userdata_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8
         }
     } else if u.group == 1 {
         if let Some((_, name)) = TIS_CHANGING.iter().find(|(s, _)| *s == u.subfunction) {
-            let msg = format!(
-                "Programmer command '{name}' sent by {} ({host}) to PLC {}",
-                meta.src, meta.dst
-            );
+            let msg = format!("Programmer command '{name}' sent by {} ({host}) to PLC {}", meta.src, meta.dst);
             pend(d, CTL_PROGRAMMER, key, meta, msg, e);
         }
     }
@@ -356,24 +272,12 @@ fn s7_userdata_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8
 fn s7_answer(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>) {
     if matches!(pdu.header.rosctr, Rosctr::ACK | Rosctr::ACK_DATA) {
         let err = pdu.error_code();
-        answer(
-            d,
-            meta,
-            PairKey::Job(pdu.header.pdu_ref),
-            outcome_of(err),
-            false,
-        );
+        answer(d, meta, PairKey::Job(pdu.header.pdu_ref), outcome_of(err), false);
     } else if let Some(u) = pdu.userdata() {
         if u.ud_type == 2 {
             let err = u.error();
             let wrong = err == Some(ErrorCode::WRONG_PASSWORD);
-            answer(
-                d,
-                meta,
-                PairKey::Userdata(u.group, u.subfunction),
-                outcome_of(err),
-                wrong,
-            );
+            answer(d, meta, PairKey::Userdata(u.group, u.subfunction), outcome_of(err), wrong);
         }
     }
 }
@@ -385,13 +289,7 @@ fn plus_request(d: &mut Detector, meta: &Meta, fr: &PlusFrame<'_>, raw: &[u8]) {
     let Some(seq) = fr.seq else { return };
     let key = PairKey::Plus(seq);
     let host = who(d, meta);
-    let base = || {
-        ev(&[
-            ("layer", json!("s7comm-plus")),
-            ("seq", json!(seq)),
-            ("hex", json!(hex(raw))),
-        ])
-    };
+    let base = || ev(&[("layer", json!("s7comm-plus")), ("seq", json!(seq)), ("hex", json!(hex(raw)))]);
     if let Some(state) = plus::operating_state_request(fr) {
         let what = match state {
             1 => "STOP".to_string(),
@@ -403,27 +301,15 @@ fn plus_request(d: &mut Detector, meta: &Meta, fr: &PlusFrame<'_>, raw: &[u8]) {
         e.insert("object".into(), json!(52));
         e.insert("attribute".into(), json!(2167));
         e.insert("value".into(), json!(state));
-        let msg = format!(
-            "S7comm-plus CPU {what} request sent by {} ({host}) to PLC {}",
-            meta.src, meta.dst
-        );
+        let msg = format!("S7comm-plus CPU {what} request sent by {} ({host}) to PLC {}", meta.src, meta.dst);
         pend(d, CTL_PLUS_STATE, key, meta, msg, e);
     } else if plus::is_legitimation(fr) {
-        let msg = format!(
-            "S7comm-plus legitimation (password) sent by {} ({host}) to PLC {}",
-            meta.src, meta.dst
-        );
+        let msg = format!("S7comm-plus legitimation (password) sent by {} ({host}) to PLC {}", meta.src, meta.dst);
         pend(d, CTL_PASSWORD, key, meta, msg, base());
     } else if let Some(what) = plus::program_change(fr) {
         let mut e = base();
-        e.insert(
-            "function".into(),
-            json!(fr.function.and_then(|f| f.name()).unwrap_or("?")),
-        );
-        let msg = format!(
-            "S7comm-plus {what} by {} ({host}) on PLC {}",
-            meta.src, meta.dst
-        );
+        e.insert("function".into(), json!(fr.function.and_then(|f| f.name()).unwrap_or("?")));
+        let msg = format!("S7comm-plus {what} by {} ({host}) on PLC {}", meta.src, meta.dst);
         pend(d, CTL_PLUS_PROGRAM, key, meta, msg, e);
     }
 }
@@ -455,9 +341,7 @@ mod plus {
     /// SetVariable on the session's legitimation attributes (1846 Legitimate, 304 ServerSessionResponse).
     pub(super) fn is_legitimation(fr: &PlusFrame<'_>) -> bool {
         fr.function == Some(PlusFunction::SET_VARIABLE)
-            && fr
-                .set_variable()
-                .is_some_and(|s| matches!(s.attribute_id, 1846 | 304))
+            && fr.set_variable().is_some_and(|s| matches!(s.attribute_id, 1846 | 304))
     }
 
     /// An engineering transaction: what it is, in words.
@@ -495,29 +379,15 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             },
             Direction::ToClient => s7_answer(d, &meta, pdu),
         },
-        Event::S7Plus {
-            meta,
-            frame,
-            raw,
-            continuation,
-        } if !continuation => match meta.dir {
+        Event::S7Plus { meta, frame, raw, continuation } if !continuation => match meta.dir {
             Direction::ToServer => plus_request(d, &meta, frame, raw),
             Direction::ToClient => plus_answer(d, &meta, frame),
         },
         Event::Cotp { meta, cotp } if meta.dir == Direction::ToServer => {
             if let Some(t) = cotp.dst_tsap().and_then(|t| t.as_text()) {
                 if t == "SIMATIC-ROOT-ES" {
-                    let e = ev(&[
-                        ("layer", json!("cotp")),
-                        ("tpdu", json!("CR")),
-                        ("dst_tsap", json!(t)),
-                    ]);
-                    engineering_session(
-                        d,
-                        &meta,
-                        "COTP connect to TSAP SIMATIC-ROOT-ES (TIA Portal)",
-                        e,
-                    );
+                    let e = ev(&[("layer", json!("cotp")), ("tpdu", json!("CR")), ("dst_tsap", json!(t))]);
+                    engineering_session(d, &meta, "COTP connect to TSAP SIMATIC-ROOT-ES (TIA Portal)", e);
                 }
             }
         }

@@ -19,11 +19,7 @@ use serde_json::json;
 /// Handle one event.
 pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
     match *e {
-        Event::Finding {
-            meta,
-            finding,
-            bytes,
-        } => match (finding.layer, finding.kind) {
+        Event::Finding { meta, finding, bytes } => match (finding.layer, finding.kind) {
             (Layer::Tcp, FindingKind::BadTcpHeader) => {
                 let off = bytes.get(12).map(|b| b >> 4).unwrap_or(0);
                 let msg = format!(
@@ -42,9 +38,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 ]);
                 d.raise(CRASH_TCP_SHORT, &meta, msg, evidence);
             }
-            (Layer::Cotp, FindingKind::TrailingBytes)
-                if bytes.get(1).is_some_and(|b| b & 0xF0 == 0x80) =>
-            {
+            (Layer::Cotp, FindingKind::TrailingBytes) if bytes.get(1).is_some_and(|b| b & 0xF0 == 0x80) => {
                 let extra = &bytes[finding.offset.min(bytes.len())..];
                 let msg = format!(
                     "COTP Disconnect Request from {} to {}:{} carries {} byte(s) beyond its header",
@@ -53,11 +47,8 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     meta.dport,
                     extra.len()
                 );
-                let evidence = ev(&[
-                    ("layer", json!("cotp")),
-                    ("offset", json!(finding.offset)),
-                    ("hex", json!(hex(bytes))),
-                ]);
+                let evidence =
+                    ev(&[("layer", json!("cotp")), ("offset", json!(finding.offset)), ("hex", json!(hex(bytes)))]);
                 if extra == [0] {
                     // python-snap7 (3.x) closes every connection with a DR padded by one zero
                     // byte (see ../shared/pcaps/generated): still reported, but graded low.
@@ -76,43 +67,31 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             }
             _ => {}
         },
-        Event::Cotp { meta, cotp } => {
-            if cotp.code == TpduCode::DR {
-                let saw_cc = d.flows.get(&meta.flow).is_some_and(|f| f.saw_cc);
-                if !saw_cc {
-                    let msg = format!(
-                        "COTP Disconnect Request from {} to {}:{} before any Connect Confirm on the connection",
-                        meta.src, meta.dst, meta.dport
-                    );
-                    let evidence = ev(&[
-                        ("layer", json!("cotp")),
-                        ("tpdu", json!("DR")),
-                        ("before_cc", json!(true)),
-                    ]);
-                    d.raise(CRASH_COTP_DR, &meta, msg, evidence);
-                }
+        Event::Cotp { meta, cotp } if cotp.code == TpduCode::DR => {
+            let saw_cc = d.flows.get(&meta.flow).is_some_and(|f| f.saw_cc);
+            if !saw_cc {
+                let msg = format!(
+                    "COTP Disconnect Request from {} to {}:{} before any Connect Confirm on the connection",
+                    meta.src, meta.dst, meta.dport
+                );
+                let evidence = ev(&[("layer", json!("cotp")), ("tpdu", json!("DR")), ("before_cc", json!(true))]);
+                d.raise(CRASH_COTP_DR, &meta, msg, evidence);
             }
         }
         Event::IpFragment { meta, offset, more } => {
-            let to_plc = d.is_plc(meta.dst)
-                || d.cfg.known_plcs.iter().any(|c| c.contains(meta.dst))
-                || meta.dport == 102;
+            let to_plc =
+                d.is_plc(meta.dst) || d.cfg.known_plcs.iter().any(|c| c.contains(meta.dst)) || meta.dport == 102;
             if to_plc {
                 let msg = format!(
                     "IP fragment (offset {offset}, more fragments: {more}) from {} toward PLC {}",
                     meta.src, meta.dst
                 );
-                let evidence = ev(&[
-                    ("layer", json!("ip")),
-                    ("fragment_offset", json!(offset)),
-                    ("more_fragments", json!(more)),
-                ]);
+                let evidence =
+                    ev(&[("layer", json!("ip")), ("fragment_offset", json!(offset)), ("more_fragments", json!(more))]);
                 d.raise(CRASH_IP_FRAG, &meta, msg, evidence);
             }
         }
-        Event::S7 { meta, pdu, raw, .. }
-            if meta.dir == Direction::ToServer && pdu.header.rosctr == Rosctr::JOB =>
-        {
+        Event::S7 { meta, pdu, raw, .. } if meta.dir == Direction::ToServer && pdu.header.rosctr == Rosctr::JOB => {
             let t = &d.cfg.thresholds;
             match pdu.function() {
                 Some(Function::SETUP_COMM) => {
@@ -143,11 +122,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     let Some(count) = pdu.item_count() else {
                         return;
                     };
-                    let pdu_size = d
-                        .flows
-                        .get(&meta.flow)
-                        .and_then(|s| s.pdu_size)
-                        .unwrap_or(960);
+                    let pdu_size = d.flows.get(&meta.flow).and_then(|s| s.pdu_size).unwrap_or(960);
                     // Header (10) + function and count (2) + 12 bytes per S7ANY item must fit the PDU.
                     let max_items = (usize::from(pdu_size).saturating_sub(10 + 2)) / 12;
                     let requested = pdu.requested_bytes();
@@ -157,9 +132,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     } else if usize::from(count) > max_items.max(1) {
                         Some(format!("{count} items, more than a {pdu_size}-byte PDU can carry ({max_items})"))
                     } else if f == Function::READ_VAR && requested > factor * u64::from(pdu_size) {
-                        Some(format!(
-                            "{requested} bytes requested with a negotiated PDU size of {pdu_size}"
-                        ))
+                        Some(format!("{requested} bytes requested with a negotiated PDU size of {pdu_size}"))
                     } else {
                         None
                     };

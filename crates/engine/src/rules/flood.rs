@@ -18,20 +18,11 @@ use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Raise a PLC-wide alert: aggregated per PLC, whatever the (possibly spoofed) source.
-fn raise_plc(
-    d: &mut Detector,
-    rule: RuleId,
-    meta: &Meta,
-    msg: String,
-    e: serde_json::Map<String, serde_json::Value>,
-) {
+fn raise_plc(d: &mut Detector, rule: RuleId, meta: &Meta, msg: String, e: serde_json::Map<String, serde_json::Value>) {
     let m = *meta;
     // The alert names the packet that crossed the threshold; the aggregation key uses the
     // unspecified address as source so that 5 000 spoofed sources give one alert.
-    let keyed = Meta {
-        src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        ..m
-    };
+    let keyed = Meta { src: IpAddr::V4(Ipv4Addr::UNSPECIFIED), ..m };
     d.raise_keyed(rule, None, &m, &keyed, msg, e);
 }
 
@@ -39,12 +30,7 @@ fn raise_plc(
 pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
     let t = d.cfg.thresholds.clone();
     match *e {
-        Event::Tcp {
-            meta,
-            flags,
-            payload_len,
-            ..
-        } => {
+        Event::Tcp { meta, flags, payload_len, .. } => {
             let (plc, _) = meta.server();
             let syn = flags & tcp_flags::SYN != 0 && flags & tcp_flags::ACK == 0;
             if meta.dir == Direction::ToServer && syn && meta.flow != 0 {
@@ -65,26 +51,12 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                         "SYN flood toward PLC {plc}:102: {n} SYNs within one second (threshold {})",
                         t.syn_per_second
                     );
-                    raise_plc(
-                        d,
-                        FLOOD_SYN,
-                        &meta,
-                        msg,
-                        ev(&[("syn_per_second", json!(n))]),
-                    );
+                    raise_plc(d, FLOOD_SYN, &meta, msg, ev(&[("syn_per_second", json!(n))]));
                 }
                 if first && half > t.half_open_per_plc {
-                    let msg = format!(
-                        "{half} half-open connections to PLC {plc}:102 (threshold {})",
-                        t.half_open_per_plc
-                    );
-                    raise_plc(
-                        d,
-                        FLOOD_HALF_OPEN,
-                        &meta,
-                        msg,
-                        ev(&[("half_open", json!(half))]),
-                    );
+                    let msg =
+                        format!("{half} half-open connections to PLC {plc}:102 (threshold {})", t.half_open_per_plc);
+                    raise_plc(d, FLOOD_HALF_OPEN, &meta, msg, ev(&[("half_open", json!(half))]));
                 }
             }
             if payload_len > 0 && meta.flow != 0 {
@@ -103,19 +75,11 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                         "RST storm on PLC {plc}:102: {n} resets within one second (threshold {})",
                         t.rst_per_second
                     );
-                    raise_plc(
-                        d,
-                        FLOOD_RST,
-                        &meta,
-                        msg,
-                        ev(&[("rst_per_second", json!(n))]),
-                    );
+                    raise_plc(d, FLOOD_RST, &meta, msg, ev(&[("rst_per_second", json!(n))]));
                 }
             }
         }
-        Event::Cotp { meta, cotp }
-            if meta.dir == Direction::ToServer && cotp.code == TpduCode::CR =>
-        {
+        Event::Cotp { meta, cotp } if meta.dir == Direction::ToServer && cotp.code == TpduCode::CR => {
             let f = d.flow(&meta);
             if f.iso_counted {
                 return;
@@ -130,15 +94,16 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             s.conns += 1;
             let (conns, new) = (s.conns, s.new.hit(meta.ts, 10));
             if conns > t.connections_per_source {
-                let msg = format!("{conns} concurrent ISO-on-TCP connections from {client} to PLC {plc} (threshold {})", t.connections_per_source);
-                d.raise(
-                    FLOOD_CONN,
-                    &meta,
-                    msg,
-                    ev(&[("concurrent_from_source", json!(conns))]),
+                let msg = format!(
+                    "{conns} concurrent ISO-on-TCP connections from {client} to PLC {plc} (threshold {})",
+                    t.connections_per_source
                 );
+                d.raise(FLOOD_CONN, &meta, msg, ev(&[("concurrent_from_source", json!(conns))]));
             } else if new > t.new_connections_per_10s {
-                let msg = format!("{new} new ISO-on-TCP connections from {client} to PLC {plc} within 10 s (threshold {})", t.new_connections_per_10s);
+                let msg = format!(
+                    "{new} new ISO-on-TCP connections from {client} to PLC {plc} within 10 s (threshold {})",
+                    t.new_connections_per_10s
+                );
                 d.raise(FLOOD_CONN, &meta, msg, ev(&[("new_in_10s", json!(new))]));
             }
             if total > t.connections_per_plc {
@@ -146,13 +111,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     "{total} concurrent ISO-on-TCP connections to PLC {plc} (threshold {})",
                     t.connections_per_plc
                 );
-                raise_plc(
-                    d,
-                    FLOOD_CONN,
-                    &meta,
-                    msg,
-                    ev(&[("concurrent_to_plc", json!(total))]),
-                );
+                raise_plc(d, FLOOD_CONN, &meta, msg, ev(&[("concurrent_to_plc", json!(total))]));
             }
         }
         Event::S7 { meta, pdu, .. } => {
@@ -166,22 +125,12 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                             "{n} Setup Communication jobs to PLC {plc} within 10 s (threshold {})",
                             t.setup_comm_per_10s
                         );
-                        raise_plc(
-                            d,
-                            FLOOD_SETUP,
-                            &meta,
-                            msg,
-                            ev(&[("setup_comm_in_10s", json!(n))]),
-                        );
+                        raise_plc(d, FLOOD_SETUP, &meta, msg, ev(&[("setup_comm_in_10s", json!(n))]));
                     }
                 }
                 let f = d.flow(&meta);
                 let jobs = f.jobs.hit(meta.ts, 1);
-                let writes = if func == Some(Function::WRITE_VAR) {
-                    f.writes.hit(meta.ts, 1)
-                } else {
-                    0
-                };
+                let writes = if func == Some(Function::WRITE_VAR) { f.writes.hit(meta.ts, 1) } else { 0 };
                 // Parallel jobs beyond the granted AmQ (answers older than the response timeout are
                 // assumed lost, not outstanding).
                 let horizon = meta.ts.0 - (t.response_timeout_ms as i64) * 1_000_000;
@@ -196,33 +145,22 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     f.amq_alerted = true;
                     let a = amq.unwrap_or(0);
                     let msg = format!("{parallel} unanswered jobs in parallel from {} to PLC {plc}, above the AmQ of {a} the PLC granted", meta.src);
-                    d.raise(
-                        FLOOD_AMQ,
-                        &meta,
-                        msg,
-                        ev(&[("parallel_jobs", json!(parallel)), ("amq", json!(a))]),
-                    );
+                    d.raise(FLOOD_AMQ, &meta, msg, ev(&[("parallel_jobs", json!(parallel)), ("amq", json!(a))]));
                 }
                 if writes > t.writes_per_second {
-                    let msg = format!("Write flood: {writes} write jobs within one second from {} to PLC {plc} (threshold {})", meta.src, t.writes_per_second);
-                    d.raise(
-                        FLOOD_REQ,
-                        &meta,
-                        msg,
-                        ev(&[("writes_per_second", json!(writes))]),
+                    let msg = format!(
+                        "Write flood: {writes} write jobs within one second from {} to PLC {plc} (threshold {})",
+                        meta.src, t.writes_per_second
                     );
+                    d.raise(FLOOD_REQ, &meta, msg, ev(&[("writes_per_second", json!(writes))]));
                 } else if jobs > t.jobs_per_second {
-                    let msg = format!("Request flood: {jobs} jobs within one second from {} to PLC {plc} (threshold {})", meta.src, t.jobs_per_second);
-                    d.raise(
-                        FLOOD_REQ,
-                        &meta,
-                        msg,
-                        ev(&[("jobs_per_second", json!(jobs))]),
+                    let msg = format!(
+                        "Request flood: {jobs} jobs within one second from {} to PLC {plc} (threshold {})",
+                        meta.src, t.jobs_per_second
                     );
+                    d.raise(FLOOD_REQ, &meta, msg, ev(&[("jobs_per_second", json!(jobs))]));
                 }
-            } else if meta.dir == Direction::ToClient
-                && matches!(pdu.header.rosctr, Rosctr::ACK | Rosctr::ACK_DATA)
-            {
+            } else if meta.dir == Direction::ToClient && matches!(pdu.header.rosctr, Rosctr::ACK | Rosctr::ACK_DATA) {
                 let setup = pdu.setup_comm();
                 let f = d.flow(&meta);
                 let r = pdu.header.pdu_ref;

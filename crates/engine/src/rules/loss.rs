@@ -60,13 +60,7 @@ fn answered(d: &mut Detector, meta: &Meta) {
 /// Handle one event.
 pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
     match *e {
-        Event::Tcp {
-            meta,
-            flags,
-            payload_len,
-            retransmission,
-            ..
-        } => {
+        Event::Tcp { meta, flags, payload_len, retransmission, .. } => {
             if meta.flow == 0 && flags & tcp_flags::SYN == 0 {
                 return;
             }
@@ -85,27 +79,17 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 }
             }
         }
-        Event::Cotp { meta, cotp }
-            if meta.dir == Direction::ToServer && cotp.code == TpduCode::CR =>
-        {
-            request(d, &meta)
-        }
+        Event::Cotp { meta, cotp } if meta.dir == Direction::ToServer && cotp.code == TpduCode::CR => request(d, &meta),
         Event::S7 { meta, pdu, .. } if meta.dir == Direction::ToServer => {
-            let is_request =
-                pdu.header.rosctr == Rosctr::JOB || pdu.userdata().is_some_and(|u| u.ud_type == 1);
+            let is_request = pdu.header.rosctr == Rosctr::JOB || pdu.userdata().is_some_and(|u| u.ud_type == 1);
             if is_request {
                 request(d, &meta);
             }
         }
-        Event::S7Plus {
-            meta,
-            frame,
-            continuation: false,
-            ..
-        } if meta.dir == Direction::ToServer => {
-            if frame.opcode == Some(Opcode::REQUEST) {
-                request(d, &meta);
-            }
+        Event::S7Plus { meta, frame, continuation: false, .. }
+            if meta.dir == Direction::ToServer && frame.opcode == Some(Opcode::REQUEST) =>
+        {
+            request(d, &meta)
         }
         _ => {}
     }
@@ -114,11 +98,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
 /// Timer: declare outages.
 pub(crate) fn check(d: &mut Detector, now: Ts) {
     let t = &d.cfg.thresholds;
-    let (timeout, retries, window) = (
-        t.response_timeout_ms,
-        t.retries_before_outage,
-        t.suspect_window_seconds,
-    );
+    let (timeout, retries, window) = (t.response_timeout_ms, t.retries_before_outage, t.suspect_window_seconds);
     let mut due: Vec<IpAddr> = d
         .plcs
         .iter()
@@ -126,8 +106,7 @@ pub(crate) fn check(d: &mut Detector, now: Ts) {
             p.answered_ever
                 && p.outage.is_none()
                 && p.tries >= retries
-                && p.pending_since
-                    .is_some_and(|(t0, _)| now.ms_since(t0) >= timeout)
+                && p.pending_since.is_some_and(|(t0, _)| now.ms_since(t0) >= timeout)
         })
         .map(|(ip, _)| *ip)
         .collect();
@@ -144,12 +123,7 @@ pub(crate) fn check(d: &mut Detector, now: Ts) {
         let (client, cport) = p.last_client.unwrap_or((plc, 0));
         let since_ms = now.ms_since(t0);
         let from = t0.plus_ms(0).0 - (window as i64) * 1_000_000_000;
-        let suspects: Vec<_> = p
-            .suspects
-            .iter()
-            .filter(|s| s.ts.0 >= from && s.ts <= now)
-            .cloned()
-            .collect();
+        let suspects: Vec<_> = p.suspects.iter().filter(|s| s.ts.0 >= from && s.ts <= now).cloned().collect();
         let tries = p.tries + 1;
         let clients = p.clients_trying.len();
         let silent_for = now.secs_since(p.last_answer);
@@ -163,10 +137,7 @@ pub(crate) fn check(d: &mut Detector, now: Ts) {
                 since_ms as f64 / 1000.0
             )
         } else {
-            let mut names: Vec<String> = suspects
-                .iter()
-                .map(|s| format!("{} from {}", s.rule, s.src))
-                .collect();
+            let mut names: Vec<String> = suspects.iter().map(|s| format!("{} from {}", s.rule, s.src)).collect();
             names.dedup();
             names.truncate(4);
             format!(
@@ -180,23 +151,12 @@ pub(crate) fn check(d: &mut Detector, now: Ts) {
             ("first_unanswered_ts", json!(t0.to_string())),
             ("unanswered_requests", json!(tries)),
             ("clients_trying", json!(clients)),
-            (
-                "silent_seconds",
-                json!((silent_for * 1000.0).round() / 1000.0),
-            ),
+            ("silent_seconds", json!((silent_for * 1000.0).round() / 1000.0)),
             ("probable_crash", json!(!suspects.is_empty())),
             ("suspects", json!(list)),
         ]);
-        let meta = Meta {
-            frame,
-            ts: now,
-            src: client,
-            sport: cport,
-            dst: plc,
-            dport: 102,
-            flow: 0,
-            dir: Direction::ToServer,
-        };
+        let meta =
+            Meta { frame, ts: now, src: client, sport: cport, dst: plc, dport: 102, flow: 0, dir: Direction::ToServer };
         d.raise(LOSS_UNRESPONSIVE, &meta, msg, e);
     }
 }

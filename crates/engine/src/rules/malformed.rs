@@ -21,11 +21,7 @@ pub(crate) fn rule_for(layer: Layer, kind: FindingKind, bytes: &[u8]) -> Option<
         (Layer::Tpkt, FindingKind::IncompleteAtClose) => MAL_INCOMPLETE,
         (Layer::Tpkt, _) => MAL_TPKT,
         // A DR with trailing bytes is the CVE-2025-40944 pattern (crash_pattern).
-        (Layer::Cotp, FindingKind::TrailingBytes)
-            if bytes.get(1).is_some_and(|b| b & 0xF0 == 0x80) =>
-        {
-            return None
-        }
+        (Layer::Cotp, FindingKind::TrailingBytes) if bytes.get(1).is_some_and(|b| b & 0xF0 == 0x80) => return None,
         (Layer::Cotp, _) => MAL_COTP,
         (Layer::S7comm, FindingKind::UnknownProtocol) => MAL_UNKNOWN_PROTO,
         (Layer::S7comm, _) => MAL_S7,
@@ -36,12 +32,7 @@ pub(crate) fn rule_for(layer: Layer, kind: FindingKind, bytes: &[u8]) -> Option<
 
 /// Handle one event.
 pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
-    let Event::Finding {
-        meta,
-        finding,
-        bytes,
-    } = e
-    else {
+    let Event::Finding { meta, finding, bytes } = e else {
         return;
     };
     let Some(rule) = rule_for(finding.layer, finding.kind, bytes) else {

@@ -145,11 +145,7 @@ impl PlcState {
                 self.sources.swap_remove(i);
             }
         }
-        self.sources.push(SourceState {
-            ip,
-            conns: 0,
-            new: Bucket::default(),
-        });
+        self.sources.push(SourceState { ip, conns: 0, new: Bucket::default() });
         self.sources.last_mut().expect("just pushed")
     }
 }
@@ -259,21 +255,13 @@ impl Detector {
     /// Whether `ip` is a PLC: configured, or seen answering on port 102.
     pub(crate) fn is_plc(&self, ip: IpAddr) -> bool {
         self.cfg.known_plcs.iter().any(|c| c.contains(ip))
-            || self
-                .plcs
-                .get(&ip)
-                .is_some_and(|p| p.answered_ever || p.iso_conns > 0)
+            || self.plcs.get(&ip).is_some_and(|p| p.answered_ever || p.iso_conns > 0)
     }
 
     pub(crate) fn plc(&mut self, ip: IpAddr) -> &mut PlcState {
         if self.plcs.len() >= MAX_PLCS && !self.plcs.contains_key(&ip) {
             // Bounded: drop the PLC that answered least recently.
-            if let Some(victim) = self
-                .plcs
-                .iter()
-                .min_by_key(|(_, p)| p.last_answer)
-                .map(|(k, _)| *k)
-            {
+            if let Some(victim) = self.plcs.iter().min_by_key(|(_, p)| p.last_answer).map(|(k, _)| *k) {
                 self.plcs.remove(&victim);
             }
         }
@@ -290,13 +278,7 @@ impl Detector {
     }
 
     /// Raise an alert for rule `rule` about the packet `meta` (src/dst as on the wire).
-    pub(crate) fn raise(
-        &mut self,
-        rule: RuleId,
-        meta: &Meta,
-        message: String,
-        evidence: Map<String, Value>,
-    ) {
+    pub(crate) fn raise(&mut self, rule: RuleId, meta: &Meta, message: String, evidence: Map<String, Value>) {
         self.raise_as(rule, None, meta, message, evidence)
     }
 
@@ -345,10 +327,7 @@ impl Detector {
         // Remember suspects for loss-of-communication correlation.
         if matches!(
             category,
-            Category::Malformed
-                | Category::CrashPattern
-                | Category::UnauthorizedControl
-                | Category::Flood
+            Category::Malformed | Category::CrashPattern | Category::UnauthorizedControl | Category::Flood
         ) {
             let (plc, _) = meta.server();
             let now = meta.ts;
@@ -364,20 +343,11 @@ impl Detector {
                     if p.suspects.len() >= MAX_SUSPECTS {
                         p.suspects.pop_front();
                     }
-                    p.suspects.push_back(Suspect {
-                        ts: now,
-                        frame: meta.frame,
-                        src,
-                        rule: info.id,
-                        count: 1,
-                    });
+                    p.suspects.push_back(Suspect { ts: now, frame: meta.frame, src, rule: info.id, count: 1 });
                 }
             }
         }
-        let aggregate = !matches!(
-            category,
-            Category::LossOfCommunication | Category::Uninspectable
-        );
+        let aggregate = !matches!(category, Category::LossOfCommunication | Category::Uninspectable);
         let key = (rule, key_meta.src, key_meta.dst);
         if aggregate {
             if let Some(e) = self.agg.get_mut(&key) {
@@ -392,40 +362,17 @@ impl Detector {
                 self.flush_agg(key);
             }
             if self.agg.len() >= MAX_AGG {
-                if let Some(k) = self
-                    .agg
-                    .iter()
-                    .min_by_key(|(_, e)| e.until)
-                    .map(|(k, _)| *k)
-                {
+                if let Some(k) = self.agg.iter().min_by_key(|(_, e)| e.until).map(|(k, _)| *k) {
                     self.flush_agg(k);
                 }
             }
-            let until = meta
-                .ts
-                .plus_ms(self.cfg.thresholds.aggregate_seconds * 1000);
-            self.agg.insert(
-                key,
-                AggEntry {
-                    until,
-                    count: 0,
-                    last: None,
-                    grade: None,
-                    graded_all: true,
-                },
-            );
+            let until = meta.ts.plus_ms(self.cfg.thresholds.aggregate_seconds * 1000);
+            self.agg.insert(key, AggEntry { until, count: 0, last: None, grade: None, graded_all: true });
         }
         self.emit(rule, category, meta, message, evidence);
     }
 
-    fn emit(
-        &mut self,
-        rule: RuleId,
-        category: Category,
-        meta: &Meta,
-        message: String,
-        evidence: Map<String, Value>,
-    ) {
+    fn emit(&mut self, rule: RuleId, category: Category, meta: &Meta, message: String, evidence: Map<String, Value>) {
         let info = &RULES[rule];
         let severity = if category == Category::ControlOperation {
             Severity::Info
@@ -457,22 +404,9 @@ impl Detector {
             .agg
             .iter()
             .filter(|(_, e)| now.is_none_or(|n| e.until <= n))
-            .map(|(k, e)| {
-                (
-                    e.last
-                        .as_ref()
-                        .map(|(m, _)| (m.ts, m.frame))
-                        .unwrap_or_default(),
-                    *k,
-                )
-            })
+            .map(|(k, e)| (e.last.as_ref().map(|(m, _)| (m.ts, m.frame)).unwrap_or_default(), *k))
             .collect();
-        due.sort_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then(a.1 .0.cmp(&b.1 .0))
-                .then(a.1 .1.cmp(&b.1 .1))
-                .then(a.1 .2.cmp(&b.1 .2))
-        });
+        due.sort_by(|a, b| a.0.cmp(&b.0).then(a.1 .0.cmp(&b.1 .0)).then(a.1 .1.cmp(&b.1 .1)).then(a.1 .2.cmp(&b.1 .2)));
         due.into_iter().map(|(_, k)| k).collect()
     }
 
@@ -488,18 +422,13 @@ impl Detector {
         };
         let rule = key.0;
         let info = &RULES[rule];
-        let category = if info.category == Category::UnauthorizedControl
-            && self.cfg.is_engineering(meta.client().0)
-        {
+        let category = if info.category == Category::UnauthorizedControl && self.cfg.is_engineering(meta.client().0) {
             Category::ControlOperation
         } else {
             info.category
         };
         let window = self.cfg.thresholds.aggregate_seconds;
-        let msg = format!(
-            "{} more occurrence(s) within {window} s of the first; last: {last_msg}",
-            e.count
-        );
+        let msg = format!("{} more occurrence(s) within {window} s of the first; last: {last_msg}", e.count);
         let mut ev = Map::new();
         ev.insert("count".into(), json!(e.count));
         ev.insert("aggregated".into(), json!(true));
@@ -523,12 +452,7 @@ impl Detector {
         control::expire_pending(self, now, end);
         loss::check(self, now);
         if !self.agg.is_empty() {
-            let due: Vec<_> = self
-                .agg
-                .iter()
-                .filter(|(_, e)| e.until <= now)
-                .map(|(k, _)| *k)
-                .collect();
+            let due: Vec<_> = self.agg.iter().filter(|(_, e)| e.until <= now).map(|(k, _)| *k).collect();
             for k in due {
                 self.flush_agg(k);
             }
@@ -547,10 +471,7 @@ pub(crate) fn hex(b: &[u8]) -> String {
 }
 
 pub(crate) fn ev(pairs: &[(&str, Value)]) -> Map<String, Value> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), v.clone()))
-        .collect()
+    pairs.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect()
 }
 
 impl EventSink for Detector {
@@ -583,11 +504,7 @@ impl EventSink for Detector {
                     _ => {}
                 }
             }
-            Event::Tls {
-                meta,
-                first: true,
-                len,
-            } => {
+            Event::Tls { meta, first: true, len } => {
                 let f = self.flow(meta);
                 if !f.tls_reported {
                     f.tls_reported = true;
@@ -603,10 +520,7 @@ impl EventSink for Detector {
                         catalog::TLS,
                         meta,
                         msg,
-                        ev(&[
-                            ("layer", json!("s7comm-plus")),
-                            ("first_tls_payload_len", json!(len)),
-                        ]),
+                        ev(&[("layer", json!("s7comm-plus")), ("first_tls_payload_len", json!(len))]),
                     );
                 }
             }

@@ -21,10 +21,7 @@ pub const CASES: &[(&str, Builder)] = &[
     ("attack_pi_services", attack_pi_services),
     ("benign_pi_services_from_es", benign_pi_services_from_es),
     ("attack_block_download", attack_block_download),
-    (
-        "benign_block_download_from_es",
-        benign_block_download_from_es,
-    ),
+    ("benign_block_download_from_es", benign_block_download_from_es),
     ("attack_block_upload", attack_block_upload),
     ("benign_block_upload_from_es", benign_block_upload_from_es),
     ("attack_memory_reset", attack_memory_reset),
@@ -106,10 +103,7 @@ fn engineering_case(
     s.open(&mut t, 1);
     t.note(
         a,
-        format!(
-            "{} → PLC 10.10.1.10:102: TCP handshake, COTP CR (PG TSAPs 01 00 → 01 01) and CC",
-            actor.label()
-        ),
+        format!("{} → PLC 10.10.1.10:102: TCP handshake, COTP CR (PG TSAPs 01 00 → 01 01) and CC", actor.label()),
     );
     let a = t.next_no();
     s.setup_ask(&mut t, (1, 1, 480), (1, 1, 480));
@@ -160,10 +154,7 @@ fn benign_cpu_stop_from_es() -> Case {
 fn cpu_start_body(t: &mut Trace, s: &mut Session, _a: Actor) {
     let a = t.next_no();
     s.job(t, &s7::pi_param(&[], b"P_PROGRAM"), &[0x28]);
-    t.note(
-        a,
-        "S7 Job PI-Service (0x28) \"P_PROGRAM\" (start / warm restart) and its Ack_Data",
-    );
+    t.note(a, "S7 Job PI-Service (0x28) \"P_PROGRAM\" (start / warm restart) and its Ack_Data");
 }
 
 fn attack_cpu_start() -> Case {
@@ -180,47 +171,26 @@ fn benign_cpu_start_from_es() -> Case {
         Actor::Es,
         0xA4,
         cpu_start_body,
-        Texts {
-            what: "engineering station starts the CPU (PI P_PROGRAM)",
-            expected: TWIN,
-            tshark: CLEAN_S7,
-        },
+        Texts { what: "engineering station starts the CPU (PI P_PROGRAM)", expected: TWIN, tshark: CLEAN_S7 },
     )
 }
 
 fn pi_body(t: &mut Trace, s: &mut Session, _a: Actor) {
     let a = t.next_no();
     s.job(t, &s7::pi_param(b"EP", b"_MODU"), &[0x28]);
-    t.note(
-        a,
-        "PI-Service \"_MODU\" (copy RAM to ROM, argument \"EP\") and Ack_Data",
-    );
+    t.note(a, "PI-Service \"_MODU\" (copy RAM to ROM, argument \"EP\") and Ack_Data");
     t.wait_ms(300);
     let a = t.next_no();
     s.job(t, &s7::pi_param(&[], b"_GARB"), &[0x28]);
     t.note(a, "PI-Service \"_GARB\" (compress memory) and Ack_Data");
     t.wait_ms(300);
     let a = t.next_no();
-    s.job(
-        t,
-        &s7::pi_param(&s7::pi_blocks_arg(&[(block::FC, 10)]), b"_INSE"),
-        &[0x28],
-    );
-    t.note(
-        a,
-        "PI-Service \"_INSE\" with block argument 01 00 \"0C00010P\" (activate FC 10) and Ack_Data",
-    );
+    s.job(t, &s7::pi_param(&s7::pi_blocks_arg(&[(block::FC, 10)]), b"_INSE"), &[0x28]);
+    t.note(a, "PI-Service \"_INSE\" with block argument 01 00 \"0C00010P\" (activate FC 10) and Ack_Data");
     t.wait_ms(300);
     let a = t.next_no();
-    s.job(
-        t,
-        &s7::pi_param(&s7::pi_blocks_arg(&[(block::DB, 5)]), b"_DELE"),
-        &[0x28],
-    );
-    t.note(
-        a,
-        "PI-Service \"_DELE\" with block argument \"0A00005P\" (delete DB 5) and Ack_Data",
-    );
+    s.job(t, &s7::pi_param(&s7::pi_blocks_arg(&[(block::DB, 5)]), b"_DELE"), &[0x28]);
+    t.note(a, "PI-Service \"_DELE\" with block argument \"0A00005P\" (delete DB 5) and Ack_Data");
 }
 
 fn attack_pi_services() -> Case {
@@ -237,11 +207,7 @@ fn benign_pi_services_from_es() -> Case {
         Actor::Es,
         0xA6,
         pi_body,
-        Texts {
-            what: "engineering station runs _MODU, _GARB, _INSE, _DELE",
-            expected: TWIN,
-            tshark: CLEAN_S7,
-        },
+        Texts { what: "engineering station runs _MODU, _GARB, _INSE, _DELE", expected: TWIN, tshark: CLEAN_S7 },
     )
 }
 
@@ -249,7 +215,10 @@ fn download_body(t: &mut Trace, s: &mut Session, _a: Actor) {
     let file = s7::block_file(block::FC, 10, 'P');
     let a = t.next_no();
     s.job(t, &s7::request_download_param(&file, 256, 128), &[0x1A]);
-    t.note(a, "Request Download (0x1A) job for \"_0C00010P\" (FC 10, load memory 256 bytes, MC7 128 bytes) and its Ack_Data");
+    t.note(
+        a,
+        "Request Download (0x1A) job for \"_0C00010P\" (FC 10, load memory 256 bytes, MC7 128 bytes) and its Ack_Data",
+    );
     let a = t.next_no();
     let sizes = [100usize, 100, 56];
     for (i, n) in sizes.iter().enumerate() {
@@ -257,19 +226,11 @@ fn download_body(t: &mut Trace, s: &mut Session, _a: Actor) {
         s.plc_ref += 1;
         let d = s.delay();
         t.wait_us(d);
-        s.c.send(
-            t,
-            Dir::S2C,
-            &s7::job(r, &s7::download_block_param(&file), &[]),
-        );
+        s.c.send(t, Dir::S2C, &s7::job(r, &s7::download_block_param(&file), &[]));
         t.wait_us(800);
         let status = if i + 1 < sizes.len() { 0x01 } else { 0x00 };
         let bytes = s.values(*n);
-        s.c.send(
-            t,
-            Dir::C2S,
-            &s7::ack_data(r, &[0x1B, status], &s7::block_data(&bytes)),
-        );
+        s.c.send(t, Dir::C2S, &s7::ack_data(r, &[0x1B, status], &s7::block_data(&bytes)));
     }
     t.note(a, "the PLC pulls the block: three Download Block (0x1B) jobs PLC → client, each answered by an Ack_Data carrying 100, 100 and 56 bytes (function status \"more data\" on the first two)");
     let a = t.next_no();
@@ -277,21 +238,13 @@ fn download_body(t: &mut Trace, s: &mut Session, _a: Actor) {
     s.plc_ref += 1;
     let d = s.delay();
     t.wait_us(d);
-    s.c.send(
-        t,
-        Dir::S2C,
-        &s7::job(r, &s7::download_ended_param(&file), &[]),
-    );
+    s.c.send(t, Dir::S2C, &s7::job(r, &s7::download_ended_param(&file), &[]));
     t.wait_us(800);
     s.c.send(t, Dir::C2S, &s7::ack_data(r, &[0x1C], &[]));
     t.note(a, "Download Ended (0x1C) job PLC → client and its Ack_Data");
     t.wait_ms(100);
     let a = t.next_no();
-    s.job(
-        t,
-        &s7::pi_param(&s7::pi_blocks_arg(&[(block::FC, 10)]), b"_INSE"),
-        &[0x28],
-    );
+    s.job(t, &s7::pi_param(&s7::pi_blocks_arg(&[(block::FC, 10)]), b"_INSE"), &[0x28]);
     t.note(a, "PI-Service \"_INSE\" activating FC 10, Ack_Data");
 }
 
@@ -309,11 +262,7 @@ fn benign_block_download_from_es() -> Case {
         Actor::Es,
         0xA8,
         download_body,
-        Texts {
-            what: "engineering station downloads FC 10 (same PDUs)",
-            expected: TWIN,
-            tshark: CLEAN_S7,
-        },
+        Texts { what: "engineering station downloads FC 10 (same PDUs)", expected: TWIN, tshark: CLEAN_S7 },
     )
 }
 
@@ -321,11 +270,7 @@ fn upload_body(t: &mut Trace, s: &mut Session, _a: Actor) {
     let file = s7::block_file(block::OB, 1, 'A');
     let id = 7;
     let a = t.next_no();
-    s.job(
-        t,
-        &s7::start_upload_param(&file),
-        &s7::start_upload_ack_param(id, 312),
-    );
+    s.job(t, &s7::start_upload_param(&file), &s7::start_upload_ack_param(id, 312));
     t.note(a, "Start Upload (0x1D) job for \"_0800001A\" (OB 1 from the active file system) and its Ack_Data (upload id 7, block length \"0000312\")");
     let a = t.next_no();
     let sizes = [120usize, 120, 72];
@@ -333,27 +278,26 @@ fn upload_body(t: &mut Trace, s: &mut Session, _a: Actor) {
         let r = s.next_ref();
         let status = if i + 1 < sizes.len() { 0x01 } else { 0x00 };
         let bytes = s.values(*n);
-        s.xchg(
-            t,
-            &s7::job(r, &s7::upload_param(id), &[]),
-            &s7::ack_data(r, &[0x1E, status], &s7::block_data(&bytes)),
-        );
+        s.xchg(t, &s7::job(r, &s7::upload_param(id), &[]), &s7::ack_data(r, &[0x1E, status], &s7::block_data(&bytes)));
     }
-    t.note(
-        a,
-        "three Upload (0x1E) jobs, answered with 120, 120 and 72 bytes of the block",
-    );
+    t.note(a, "three Upload (0x1E) jobs, answered with 120, 120 and 72 bytes of the block");
     let a = t.next_no();
     s.job(t, &s7::end_upload_param(id), &[0x1F]);
     t.note(a, "End Upload (0x1F) job and Ack_Data");
 }
 
 fn attack_block_upload() -> Case {
-    engineering_case("attack_block_upload", Actor::Attacker, 0xA9, upload_body, Texts {
-        what: "attacker uploads (steals) OB 1: Start Upload, 3 Upload, End Upload",
-        expected: "alert block upload (OB 1, 312 bytes) from 10.10.9.99",
-        tshark: "decodes Start upload / Upload / End upload with \"Block:[OB 1]\". No malformed marker.",
-    })
+    engineering_case(
+        "attack_block_upload",
+        Actor::Attacker,
+        0xA9,
+        upload_body,
+        Texts {
+            what: "attacker uploads (steals) OB 1: Start Upload, 3 Upload, End Upload",
+            expected: "alert block upload (OB 1, 312 bytes) from 10.10.9.99",
+            tshark: "decodes Start upload / Upload / End upload with \"Block:[OB 1]\". No malformed marker.",
+        },
+    )
 }
 
 fn benign_block_upload_from_es() -> Case {
@@ -362,11 +306,7 @@ fn benign_block_upload_from_es() -> Case {
         Actor::Es,
         0xAA,
         upload_body,
-        Texts {
-            what: "engineering station uploads OB 1 (same PDUs)",
-            expected: TWIN,
-            tshark: CLEAN_S7,
-        },
+        Texts { what: "engineering station uploads OB 1 (same PDUs)", expected: TWIN, tshark: CLEAN_S7 },
     )
 }
 
@@ -391,21 +331,14 @@ fn benign_memory_reset_from_es() -> Case {
         Actor::Es,
         0xAC,
         reset_body,
-        Texts {
-            what: "engineering station resets memory (same PDUs)",
-            expected: TWIN,
-            tshark: CLEAN_S7,
-        },
+        Texts { what: "engineering station resets memory (same PDUs)", expected: TWIN, tshark: CLEAN_S7 },
     )
 }
 
 fn clock_body(t: &mut Trace, s: &mut Session, a: Actor) {
     let n = t.next_no();
     s.clock_read(t);
-    t.note(
-        n,
-        "Userdata read clock (group 7 subfunction 1) and response",
-    );
+    t.note(n, "Userdata read clock (group 7 subfunction 1) and response");
     t.wait_ms(200);
     let n = t.next_no();
     let time = if a == Actor::Attacker {
@@ -414,11 +347,7 @@ fn clock_body(t: &mut Trace, s: &mut Session, a: Actor) {
         s7::s7_time(2026, 1, 1, 0, 0, 2, 0, 5)
     };
     let (r, q) = (s.next_ref(), s.next_seq());
-    s.xchg(
-        t,
-        &s7::clock_set_req(r, q, &time),
-        &s7::clock_set_resp(r, q),
-    );
+    s.xchg(t, &s7::clock_set_req(r, q, &time), &s7::clock_set_resp(r, q));
     let what = if a == Actor::Attacker {
         "Userdata set clock (group 7 subfunction 2) to 2019-05-01 03:00:00 and its response"
     } else {
@@ -428,11 +357,17 @@ fn clock_body(t: &mut Trace, s: &mut Session, a: Actor) {
 }
 
 fn attack_clock_set() -> Case {
-    engineering_case("attack_clock_set", Actor::Attacker, 0xAD, clock_body, Texts {
-        what: "attacker reads the clock, then sets it to 2019-05-01",
-        expected: "alert clock set (userdata group 7 subfunction 2) from 10.10.9.99",
-        tshark: "decodes \"Time functions\" read clock / set clock with the BCD timestamps. No malformed marker.",
-    })
+    engineering_case(
+        "attack_clock_set",
+        Actor::Attacker,
+        0xAD,
+        clock_body,
+        Texts {
+            what: "attacker reads the clock, then sets it to 2019-05-01",
+            expected: "alert clock set (userdata group 7 subfunction 2) from 10.10.9.99",
+            tshark: "decodes \"Time functions\" read clock / set clock with the BCD timestamps. No malformed marker.",
+        },
+    )
 }
 
 fn benign_clock_set_from_es() -> Case {
@@ -441,23 +376,13 @@ fn benign_clock_set_from_es() -> Case {
         Actor::Es,
         0xAE,
         clock_body,
-        Texts {
-            what: "engineering station reads and syncs the clock",
-            expected: TWIN,
-            tshark: CLEAN_S7,
-        },
+        Texts { what: "engineering station reads and syncs the clock", expected: TWIN, tshark: CLEAN_S7 },
     )
 }
 
 fn password_body(t: &mut Trace, s: &mut Session, a: Actor) {
     let tries: &[(&str, u16)] = if a == Actor::Attacker {
-        &[
-            ("admin", 0xD602),
-            ("123456", 0xD602),
-            ("siemens", 0xD602),
-            ("password", 0xD602),
-            ("Pl4nt#1", 0),
-        ]
+        &[("admin", 0xD602), ("123456", 0xD602), ("siemens", 0xD602), ("password", 0xD602), ("Pl4nt#1", 0)]
     } else {
         &[("Pl4nt#1", 0)]
     };
@@ -465,16 +390,8 @@ fn password_body(t: &mut Trace, s: &mut Session, a: Actor) {
         t.wait_ms(120);
         let n = t.next_no();
         let (r, q) = (s.next_ref(), s.next_seq());
-        s.xchg(
-            t,
-            &s7::password_req(r, q, pw),
-            &s7::password_resp(r, q, *err),
-        );
-        let res = if *err == 0 {
-            "accepted (error 0x0000)"
-        } else {
-            "rejected with error 0xD602 (wrong password)"
-        };
+        s.xchg(t, &s7::password_req(r, q, pw), &s7::password_resp(r, q, *err));
+        let res = if *err == 0 { "accepted (error 0x0000)" } else { "rejected with error 0xD602 (wrong password)" };
         t.note(n, format!("Userdata PLC password (group 5 subfunction 1, \"{pw}\" encoded) and the response: {res}"));
     }
 }
@@ -493,11 +410,7 @@ fn benign_password_from_es() -> Case {
         Actor::Es,
         0xB0,
         password_body,
-        Texts {
-            what: "engineering station enters the right password once",
-            expected: TWIN,
-            tshark: CLEAN_S7,
-        },
+        Texts { what: "engineering station enters the right password once", expected: TWIN, tshark: CLEAN_S7 },
     )
 }
 
@@ -510,49 +423,32 @@ fn plus_stop_case(name: &'static str, actor: Actor, seed: u64, texts: Texts) -> 
         bg.wait_ms(500);
         h.poll(&mut bg, i);
     }
-    bg.note(
-        a,
-        "background: HMI 10.10.2.21 polls PLC 10.10.1.11 every 500 ms",
-    );
+    bg.note(a, "background: HMI 10.10.2.21 polls PLC 10.10.1.11 every 500 ms");
     let mut t = Trace::at(LinkType::Ethernet, 1_100);
     let mut s = Session::new(actor.ip(), actor.port(), PLC2, seed);
     let a = t.next_no();
     s.open_plus(&mut t, "SIMATIC-ROOT-ES");
-    t.note(a, format!("{} → PLC 10.10.1.11: TCP handshake, COTP CR (calling 06 00, called \"SIMATIC-ROOT-ES\") and CC", actor.label()));
-    let a = t.next_no();
-    let who = if actor == Actor::Attacker {
-        "LAPTOP-7QK3ZP"
-    } else {
-        "ENG-WS-01"
-    };
-    s.create_object(&mut t, who);
     t.note(
         a,
         format!(
-            "S7comm-plus V1 CreateObject (client name \"{who}\") and response with the session id"
+            "{} → PLC 10.10.1.11: TCP handshake, COTP CR (calling 06 00, called \"SIMATIC-ROOT-ES\") and CC",
+            actor.label()
         ),
     );
+    let a = t.next_no();
+    let who = if actor == Actor::Attacker { "LAPTOP-7QK3ZP" } else { "ENG-WS-01" };
+    s.create_object(&mut t, who);
+    t.note(a, format!("S7comm-plus V1 CreateObject (client name \"{who}\") and response with the session id"));
     t.wait_ms(300);
     let a = t.next_no();
     let (seq, sess) = (s.next_plus_seq(), s.plus_session);
-    s.xchg(
-        &mut t,
-        &s7plus::set_operating_state(seq, sess, 1),
-        &s7plus::set_variable_resp(seq),
-    );
+    s.xchg(&mut t, &s7plus::set_operating_state(seq, sess, 1), &s7plus::set_variable_resp(seq));
     t.note(a, "V2 SetVariable (0x04F2) object 52 attribute 2167 (90 77, CPUexecUnit.OperatingStateREQ) := 1 (STOP), and its response");
     t.wait_ms(5_000);
     let a = t.next_no();
     let seq = s.next_plus_seq();
-    s.xchg(
-        &mut t,
-        &s7plus::set_operating_state(seq, sess, 3),
-        &s7plus::set_variable_resp(seq),
-    );
-    t.note(
-        a,
-        "5 s later: SetVariable object 52 attribute 2167 := 3 (RUN), and its response",
-    );
+    s.xchg(&mut t, &s7plus::set_operating_state(seq, sess, 3), &s7plus::set_variable_resp(seq));
+    t.note(a, "5 s later: SetVariable object 52 attribute 2167 := 3 (RUN), and its response");
     let a = t.next_no();
     t.wait_ms(200);
     s.close_fin(&mut t);
@@ -628,24 +524,10 @@ fn attack_malformed_tpkt() -> Case {
     let good = s7::read_var_job(0x0500, &[AnyItem::db_bytes(1, 0, 8)]);
     let mut v2 = good.clone();
     v2[0] = 2;
-    malformed_conn(
-        &mut tr,
-        40_501,
-        rng.next_u64(),
-        Pre::Setup,
-        &v2,
-        "a Read Var job whose TPKT version byte is 0x02",
-    );
+    malformed_conn(&mut tr, 40_501, rng.next_u64(), Pre::Setup, &v2, "a Read Var job whose TPKT version byte is 0x02");
     let mut r1 = good.clone();
     r1[1] = 1;
-    malformed_conn(
-        &mut tr,
-        40_502,
-        rng.next_u64(),
-        Pre::Setup,
-        &r1,
-        "a Read Var job whose TPKT reserved byte is 0x01",
-    );
+    malformed_conn(&mut tr, 40_502, rng.next_u64(), Pre::Setup, &r1, "a Read Var job whose TPKT reserved byte is 0x01");
     malformed_conn(
         &mut tr,
         40_503,
@@ -693,13 +575,7 @@ fn attack_malformed_cotp() -> Case {
         &s7::tpkt(&li4),
         "a COTP DT with LI 4 instead of 2 (two extra header bytes before the S7 PDU)",
     );
-    let no_tsap = s7::tpkt(&s7::cotp_connect(
-        0xE0,
-        0,
-        0x0031,
-        0,
-        &[(s7::param::TPDU_SIZE, &[0x0A])],
-    ));
+    let no_tsap = s7::tpkt(&s7::cotp_connect(0xE0, 0, 0x0031, 0, &[(s7::param::TPDU_SIZE, &[0x0A])]));
     malformed_conn(
         &mut tr,
         40_514,
@@ -714,11 +590,7 @@ fn attack_malformed_cotp() -> Case {
         0,
         0x0032,
         0,
-        &[
-            (s7::param::TPDU_SIZE, &[0x0A]),
-            (s7::param::CALLING_TSAP, &[0x01, 0x00]),
-            (s7::param::CALLED_TSAP, &big),
-        ],
+        &[(s7::param::TPDU_SIZE, &[0x0A]), (s7::param::CALLING_TSAP, &[0x01, 0x00]), (s7::param::CALLED_TSAP, &big)],
     ));
     malformed_conn(
         &mut tr,
@@ -740,14 +612,15 @@ fn attack_malformed_s7() -> Case {
     let mut rng = SplitMix64::new(0xD3);
     let p = s7::setup_comm_param(1, 1, 480);
     let bad_len = s7::dt_pdu(&s7::s7_pdu_lens(s7::JOB, 0x0700, 8, 8, &p, &[], 0));
-    malformed_conn(&mut tr, 40_521, rng.next_u64(), Pre::Cotp, &bad_len, "a Setup Communication job declaring data length 8 with no data bytes (parameter + data length ≠ what remains)");
-    let ros5 = s7::dt_pdu(&s7::s7_pdu(
-        0x05,
-        0x0701,
-        &s7::var_param(0x04, &[AnyItem::db_bytes(1, 0, 4)]),
-        &[],
-        0,
-    ));
+    malformed_conn(
+        &mut tr,
+        40_521,
+        rng.next_u64(),
+        Pre::Cotp,
+        &bad_len,
+        "a Setup Communication job declaring data length 8 with no data bytes (parameter + data length ≠ what remains)",
+    );
+    let ros5 = s7::dt_pdu(&s7::s7_pdu(0x05, 0x0701, &s7::var_param(0x04, &[AnyItem::db_bytes(1, 0, 4)]), &[], 0));
     malformed_conn(
         &mut tr,
         40_522,
@@ -768,8 +641,7 @@ fn attack_malformed_s7() -> Case {
         "a Read Var job announcing 10 items but carrying 1",
     );
     let p45 = s7::dt_pdu(&[
-        0x45, 0x01, 0x00, 0x00, 0x07, 0x03, 0x00, 0x08, 0x00, 0x00, 0xF0, 0x00, 0x00, 0x01, 0x00,
-        0x01, 0x01, 0xE0,
+        0x45, 0x01, 0x00, 0x00, 0x07, 0x03, 0x00, 0x08, 0x00, 0x00, 0xF0, 0x00, 0x00, 0x01, 0x00, 0x01, 0x01, 0xE0,
     ]);
     malformed_conn(
         &mut tr,
@@ -789,28 +661,11 @@ fn attack_malformed_s7() -> Case {
 fn attack_malformed_s7plus() -> Case {
     let mut tr = Trace::new(LinkType::Ethernet);
     let mut rng = SplitMix64::new(0xD4);
-    let mut d = s7plus::req_header(
-        s7plus::func::CREATE_OBJECT,
-        1,
-        s7plus::NULL_SERVER_SESSION,
-        0x36,
-    );
+    let mut d = s7plus::req_header(s7plus::func::CREATE_OBJECT, 1, s7plus::NULL_SERVER_SESSION, 0x36);
     d.extend_from_slice(&[0, 0, 1, 0x1D, 0, 4, 0, 0, 0, 0, 0]);
     let v7 = s7::dt_pdu(&s7plus::pdu(0x07, &d, true));
-    malformed_conn(
-        &mut tr,
-        40_531,
-        rng.next_u64(),
-        Pre::Plus,
-        &v7,
-        "an S7comm-plus frame with version 0x07",
-    );
-    let long = s7::dt_pdu(&s7plus::pdu_raw(
-        s7plus::V1,
-        d.len() as u16 + 200,
-        &d,
-        Some(s7plus::V1),
-    ));
+    malformed_conn(&mut tr, 40_531, rng.next_u64(), Pre::Plus, &v7, "an S7comm-plus frame with version 0x07");
+    let long = s7::dt_pdu(&s7plus::pdu_raw(s7plus::V1, d.len() as u16 + 200, &d, Some(s7plus::V1)));
     malformed_conn(
         &mut tr,
         40_532,
@@ -821,15 +676,8 @@ fn attack_malformed_s7plus() -> Case {
     );
     let mut d3 = vec![20u8];
     d3.extend(rng.bytes(20));
-    d3.extend(s7plus::req_header(
-        s7plus::func::GET_MULTI_VARIABLES,
-        2,
-        0x0380,
-        0x34,
-    ));
-    d3.extend_from_slice(&[
-        0, 0, 0, 0, 1, 4, 4, 0x8A, 0x8E, 0x80, 0x01, 0x0A, 0, 2, 0, 0, 0, 0,
-    ]);
+    d3.extend(s7plus::req_header(s7plus::func::GET_MULTI_VARIABLES, 2, 0x0380, 0x34));
+    d3.extend_from_slice(&[0, 0, 0, 0, 1, 4, 4, 0x8A, 0x8E, 0x80, 0x01, 0x0A, 0, 2, 0, 0, 0, 0]);
     let v3 = s7plus::frame(s7plus::V3, &d3);
     malformed_conn(
         &mut tr,
@@ -862,13 +710,7 @@ fn attack_incomplete_tpkt() -> Case {
     s.c.send(&mut tr, Dir::C2S, &req[..12]);
     tr.wait_us(300);
     s.c.ack(&mut tr, Dir::S2C);
-    tr.note(
-        a,
-        format!(
-            "the first 12 bytes of a {}-byte TPKT (Read Var job), ACKed by the PLC",
-            req.len()
-        ),
-    );
+    tr.note(a, format!("the first 12 bytes of a {}-byte TPKT (Read Var job), ACKed by the PLC", req.len()));
     let a = tr.next_no();
     tr.wait_ms(1_000);
     s.close_fin(&mut tr);
@@ -893,12 +735,7 @@ fn attack_overlap() -> Case {
     alt[n - 1] = 0xFF;
     let a = tr.next_no();
     tr.wait_ms(100);
-    s.c.send_plan(
-        &mut tr,
-        Dir::C2S,
-        &req,
-        &[Piece::seg(0, n), Piece::alt(0, alt)],
-    );
+    s.c.send_plan(&mut tr, Dir::C2S, &req, &[Piece::seg(0, n), Piece::alt(0, alt)]);
     s.answer(&mut tr, &resp);
     tr.note(a, "Write Var DB1.DBW4 := 0x0000, then a full retransmission of the same sequence range whose value bytes say 0x7FFF; Ack_Data");
     let (req, resp) = s.write_frames(&[AnyItem::db_word(1, 6)], &[&[0x00, 0x10]]);
@@ -907,12 +744,7 @@ fn attack_overlap() -> Case {
     alt[n - 15 - 9] ^= 0x01; // DB number low byte inside the S7ANY item: DB1 -> DB0
     let a = tr.next_no();
     tr.wait_ms(100);
-    s.c.send_plan(
-        &mut tr,
-        Dir::C2S,
-        &req,
-        &[Piece::seg(0, 25), Piece::alt(15, alt), Piece::seg(25, n)],
-    );
+    s.c.send_plan(&mut tr, Dir::C2S, &req, &[Piece::seg(0, 25), Piece::alt(15, alt), Piece::seg(25, n)]);
     s.answer(&mut tr, &resp);
     tr.note(a, "Write Var DB1.DBW6: bytes 0..25, then a segment from byte 15 whose bytes differ inside the S7ANY address, then bytes 25..; Ack_Data");
     let a = tr.next_no();
@@ -935,13 +767,7 @@ fn attack_cotp_dr() -> Case {
     let a = tr.next_no();
     tr.wait_ms(100);
     let junk = s.values(24);
-    let dr = s7::dr(
-        s.cotp_plc,
-        s.cotp_client,
-        0x80,
-        &[0xE0, 0x04, 0xDE, 0xAD, 0xBE, 0xEF],
-        &junk,
-    );
+    let dr = s7::dr(s.cotp_plc, s.cotp_client, 0x80, &[0xE0, 0x04, 0xDE, 0xAD, 0xBE, 0xEF], &junk);
     s.send(&mut tr, &dr);
     let d = s.delay();
     tr.wait_us(d);
@@ -977,15 +803,7 @@ fn attack_tcp_short_header() -> Case {
     for (i, doff) in [4u8, 4, 4, 2].iter().enumerate() {
         tr.wait_ms(50);
         let seq = s.c.c_next.wrapping_add(i as u32 * 8);
-        s.c.raw_segment(
-            &mut tr,
-            Dir::C2S,
-            seq,
-            s.c.s_next,
-            net::PSH | net::ACK,
-            &payload[..8],
-            *doff,
-        );
+        s.c.raw_segment(&mut tr, Dir::C2S, seq, s.c.s_next, net::PSH | net::ACK, &payload[..8], *doff);
     }
     tr.note(a, "four segments toward port 102 whose TCP data offset is 4, 4, 4 and 2 words (header length 16 and 8 bytes, below the 20-byte minimum), each followed by 8 bytes");
     let a = tr.next_no();
@@ -1010,15 +828,9 @@ fn attack_ip_fragments() -> Case {
     let a = tr.next_no();
     tr.wait_ms(50);
     s.c.send_ip_fragmented(&mut tr, Dir::C2S, &job, 8);
-    tr.note(
-        a,
-        "a Setup Communication job in 8-byte IPv4 fragments (tiny fragments)",
-    );
+    tr.note(a, "a Setup Communication job in 8-byte IPv4 fragments (tiny fragments)");
     let a = tr.next_no();
-    s.answer(
-        &mut tr,
-        &s7::ack_data(r, &s7::setup_comm_param(1, 1, 480), &[]),
-    );
+    s.answer(&mut tr, &s7::ack_data(r, &s7::setup_comm_param(1, 1, 480), &[]));
     tr.note(a, "its Ack_Data");
     let mut rng = SplitMix64::new(0xDB);
     let a = tr.next_no();
@@ -1036,9 +848,7 @@ fn attack_ip_fragments() -> Case {
             data_offset: 5,
         };
         let body = rng.bytes(52);
-        let (IpAddr::V4(src), IpAddr::V4(dst)) = (ATTACKER, PLC1) else {
-            unreachable!()
-        };
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (ATTACKER, PLC1) else { unreachable!() };
         net::push_tcp(&mut seg, ATTACKER, PLC1, &h, &body);
         let base = Ipv4Header {
             src: src.octets(),
@@ -1070,22 +880,12 @@ fn attack_var_items() -> Case {
     let a = tr.next_no();
     s.open(&mut tr, 1);
     s.setup(&mut tr, 1, 240);
-    tr.note(
-        a,
-        "attacker: handshake, CR/CC, Setup Communication negotiating PDU size 240",
-    );
+    tr.note(a, "attacker: handshake, CR/CC, Setup Communication negotiating PDU size 240");
     let a = tr.next_no();
     tr.wait_ms(100);
     let r = s.next_ref();
-    s.xchg(
-        &mut tr,
-        &s7::job(r, &[0x04, 0x00], &[]),
-        &s7::ack_data_err(r, 0x81, 0x04, &[0x04, 0x00], &[]),
-    );
-    tr.note(
-        a,
-        "Read Var job with item count 0; the PLC answers Ack_Data error class 0x81 code 0x04",
-    );
+    s.xchg(&mut tr, &s7::job(r, &[0x04, 0x00], &[]), &s7::ack_data_err(r, 0x81, 0x04, &[0x04, 0x00], &[]));
+    tr.note(a, "Read Var job with item count 0; the PLC answers Ack_Data error class 0x81 code 0x04");
     let a = tr.next_no();
     tr.wait_ms(100);
     let r = s.next_ref();
@@ -1114,10 +914,7 @@ fn attack_setup_comm() -> Case {
     tr.note(a, "attacker: handshake, CR/CC");
     let a = tr.next_no();
     s.setup_ask(&mut tr, (65535, 65535, 65535), (3, 3, 960));
-    tr.note(
-        a,
-        "Setup Communication asking AmQ 65535/65535 and PDU 65535; the PLC grants AmQ 3/3, PDU 960",
-    );
+    tr.note(a, "Setup Communication asking AmQ 65535/65535 and PDU 65535; the PLC grants AmQ 3/3, PDU 960");
     let a = tr.next_no();
     tr.wait_ms(100);
     s.read(&mut tr, &[AnyItem::db_bytes(1, 0, 16)]);
@@ -1158,7 +955,10 @@ fn benign_plant() -> Case {
             ],
         );
     }
-    t2.note(a, "HMI 10.10.2.21 connects to PLC 10.10.1.11 and reads DB3 (64 bytes), IB0 and QB0 (8 bytes each) every second");
+    t2.note(
+        a,
+        "HMI 10.10.2.21 connects to PLC 10.10.1.11 and reads DB3 (64 bytes), IB0 and QB0 (8 bytes each) every second",
+    );
     let mut t3 = Trace::at(LinkType::Ethernet, 20_000);
     let mut es = Session::new(ES, 50_113, PLC1, 0xE3);
     let a = t3.next_no();

@@ -31,34 +31,21 @@ pub const CASES: &[(&str, Builder)] = &[
     ("s7plus_tls", s7plus_tls),
 ];
 
-const CLEAN: &str =
-    "decodes every frame as TPKT/COTP/S7comm with no expert warning and no malformed marker.";
+const CLEAN: &str = "decodes every frame as TPKT/COTP/S7comm with no expert warning and no malformed marker.";
 
 /// Handshake, CR/CC (OP TSAPs), Setup Communication, `cycles` polls every `interval_ms`,
 /// optional SZL 0x0011 + 0x001C reads, DR/DC and FIN close; with notes.
-pub(super) fn hmi_session(
-    tr: &mut Trace,
-    s: &mut Session,
-    cycles: usize,
-    interval_ms: u64,
-    szl: bool,
-) {
+pub(super) fn hmi_session(tr: &mut Trace, s: &mut Session, cycles: usize, interval_ms: u64, szl: bool) {
     let (c, p, cp) = (s.c.client, s.c.server, s.c.cport);
     let a = tr.next_no();
     s.handshake(tr);
     tr.note(a, format!("TCP handshake {c}:{cp} → {p}:102"));
     let a = tr.next_no();
     s.cotp_connect(tr, 2);
-    tr.note(
-        a,
-        "COTP CR (calling TSAP 02 00, called 02 01, TPDU size 1024) and CC",
-    );
+    tr.note(a, "COTP CR (calling TSAP 02 00, called 02 01, TPDU size 1024) and CC");
     let a = tr.next_no();
     s.setup(tr, 1, 480);
-    tr.note(
-        a,
-        "S7 Setup Communication job and Ack_Data (AmQ 1/1, PDU 480)",
-    );
+    tr.note(a, "S7 Setup Communication job and Ack_Data (AmQ 1/1, PDU 480)");
     let a = tr.next_no();
     for i in 0..cycles {
         tr.wait_ms(interval_ms);
@@ -77,7 +64,10 @@ pub(super) fn hmi_session(
         let a = tr.next_no();
         tr.wait_ms(interval_ms);
         s.szl_0011(tr);
-        tr.note(a, "userdata Read SZL 0x0011 index 0 and its response (order number 6ES7 516-3AN01-0AB0, firmware V2.9.4)");
+        tr.note(
+            a,
+            "userdata Read SZL 0x0011 index 0 and its response (order number 6ES7 516-3AN01-0AB0, firmware V2.9.4)",
+        );
         let a = tr.next_no();
         s.szl_001c(tr);
         tr.note(a, "Read SZL 0x001C (component identification: station, module PLC_1, plant id, serial number)");
@@ -85,10 +75,7 @@ pub(super) fn hmi_session(
     let a = tr.next_no();
     tr.wait_ms(interval_ms);
     s.close_dr(tr);
-    tr.note(
-        a,
-        "COTP DR (reason 0x80 normal) from the HMI, DC from the PLC, TCP FIN/FIN/ACK",
-    );
+    tr.note(a, "COTP DR (reason 0x80 normal) from the HMI, DC from the PLC, TCP FIN/FIN/ACK");
 }
 
 fn decode_basic() -> Case {
@@ -125,10 +112,7 @@ fn decode_segmented() -> Case {
     s.c.send_cut(&mut tr, Dir::C2S, &cr, &[1]);
     tr.wait_us(900);
     s.c.send_cut(&mut tr, Dir::S2C, &cc, &[2]);
-    tr.note(
-        a,
-        "COTP CR split after TPKT byte 1 (2 segments), CC split after TPKT byte 2 (2 segments)",
-    );
+    tr.note(a, "COTP CR split after TPKT byte 1 (2 segments), CC split after TPKT byte 2 (2 segments)");
     let r = s.next_ref();
     let job = s7::job(r, &s7::setup_comm_param(3, 3, 480), &[]);
     let ack = s7::ack_data(r, &s7::setup_comm_param(3, 3, 480), &[]);
@@ -160,10 +144,7 @@ fn decode_segmented() -> Case {
     s.c.send(&mut tr, Dir::C2S, &jobs);
     tr.wait_us(2500);
     s.c.send(&mut tr, Dir::S2C, &acks);
-    tr.note(
-        a,
-        "three Read Var jobs coalesced in one segment, the three Ack_Data coalesced in one segment",
-    );
+    tr.note(a, "three Read Var jobs coalesced in one segment, the three Ack_Data coalesced in one segment");
     // Two TPKTs whose boundary falls inside a segment.
     let a = tr.next_no();
     tr.wait_ms(100);
@@ -259,38 +240,26 @@ fn decode_retrans_ooo() -> Case {
     tr.wait_ms(100);
     s.c.send(&mut tr, Dir::C2S, &req);
     tr.wait_us(2000);
-    s.c.send_plan(
-        &mut tr,
-        Dir::S2C,
-        &resp,
-        &[Piece::seg(20, resp.len()), Piece::seg(0, 20)],
-    );
+    s.c.send_plan(&mut tr, Dir::S2C, &resp, &[Piece::seg(20, resp.len()), Piece::seg(0, 20)]);
     tr.note(a, "Read Var job; its Ack_Data in two segments delivered out of order (bytes 20.. first, then 0..20)");
     // Overlap with identical bytes.
     let (req, resp) = s.read_frames(&POLL_ITEMS);
     let a = tr.next_no();
     tr.wait_ms(100);
-    s.c.send_plan(
-        &mut tr,
-        Dir::C2S,
-        &req,
-        &[Piece::seg(0, 20), Piece::seg(10, req.len())],
-    );
+    s.c.send_plan(&mut tr, Dir::C2S, &req, &[Piece::seg(0, 20), Piece::seg(10, req.len())]);
     tr.wait_us(2000);
     s.c.send(&mut tr, Dir::S2C, &resp);
-    tr.note(a, "Read Var job in two segments overlapping by 10 bytes (bytes 10..20 sent twice, identical), then the Ack_Data");
+    tr.note(
+        a,
+        "Read Var job in two segments overlapping by 10 bytes (bytes 10..20 sent twice, identical), then the Ack_Data",
+    );
     // Duplicate answer.
     let (req, resp) = s.read_frames(&POLL_ITEMS);
     let a = tr.next_no();
     tr.wait_ms(100);
     s.c.send(&mut tr, Dir::C2S, &req);
     tr.wait_us(2000);
-    s.c.send_plan(
-        &mut tr,
-        Dir::S2C,
-        &resp,
-        &[Piece::seg(0, resp.len()), Piece::seg(0, resp.len())],
-    );
+    s.c.send_plan(&mut tr, Dir::S2C, &resp, &[Piece::seg(0, resp.len()), Piece::seg(0, resp.len())]);
     tr.note(a, "Read Var job; its Ack_Data segment sent twice with identical bytes (PLC-side retransmission)");
     // Overlap with different bytes (evasion).
     let (req, resp) = s.write_frames(&[AnyItem::db_word(1, 4)], &[&[0x00, 0x01]]);
@@ -357,26 +326,23 @@ fn decode_gap() -> Case {
     s.c.send(&mut tr, Dir::C2S, &req);
     tr.wait_us(2000);
     s.c.send_plan(&mut tr, Dir::S2C, &resp, &[Piece::gap(0, resp.len())]);
-    tr.note(
-        a,
-        "Read Var job whose Ack_Data segment (PLC → HMI) is missing from the capture",
-    );
+    tr.note(a, "Read Var job whose Ack_Data segment (PLC → HMI) is missing from the capture");
     let a = tr.next_no();
     for i in 0..2 {
         tr.wait_ms(100);
         s.poll(&mut tr, i);
     }
-    tr.note(
-        a,
-        "two poll cycles; the HMI's next segment acknowledges the missing bytes",
-    );
+    tr.note(a, "two poll cycles; the HMI's next segment acknowledges the missing bytes");
     let (req, resp) = s.read_frames(&POLL_ITEMS);
     let a = tr.next_no();
     tr.wait_ms(100);
     s.c.send_plan(&mut tr, Dir::C2S, &req, &[Piece::gap(0, req.len())]);
     tr.wait_us(2000);
     s.c.send(&mut tr, Dir::S2C, &resp);
-    tr.note(a, "Ack_Data from the PLC whose Read Var job (HMI → PLC) is missing from the capture (the PLC acknowledges it)");
+    tr.note(
+        a,
+        "Ack_Data from the PLC whose Read Var job (HMI → PLC) is missing from the capture (the PLC acknowledges it)",
+    );
     let a = tr.next_no();
     for i in 0..3 {
         tr.wait_ms(100);
@@ -409,12 +375,7 @@ fn decode_midstream() -> Case {
     let a = tr.next_no();
     s.c.send_plan(&mut tr, Dir::C2S, &req, &[Piece::gap(0, req.len())]);
     tr.wait_us(2000);
-    s.c.send_plan(
-        &mut tr,
-        Dir::S2C,
-        &resp,
-        &[Piece::gap(0, 10), Piece::seg(10, resp.len())],
-    );
+    s.c.send_plan(&mut tr, Dir::S2C, &resp, &[Piece::gap(0, 10), Piece::seg(10, resp.len())]);
     tr.note(
         a,
         "the capture starts inside an established connection (no handshake, no CR, no setup): the first segment is bytes 10.. of a Read Var Ack_Data (it begins inside the S7 header)",
@@ -424,10 +385,7 @@ fn decode_midstream() -> Case {
         tr.wait_ms(100);
         s.poll(&mut tr, i);
     }
-    tr.note(
-        a,
-        "10 normal poll cycles (Read Var, and Write Var DB1.DBW4 in cycles 5 and 10)",
-    );
+    tr.note(a, "10 normal poll cycles (Read Var, and Write Var DB1.DBW4 in cycles 5 and 10)");
     let a = tr.next_no();
     tr.wait_ms(100);
     s.close_fin(&mut tr);
@@ -450,23 +408,17 @@ fn decode_vlan() -> Case {
     s1.c = s1.c.clone().with_tags(vec![VlanTag::dot1q(10, 0)]);
     let a = t1.next_no();
     hmi_session(&mut t1, &mut s1, 5, 100, false);
-    t1.note(
-        a,
-        "connection 1 (HMI → PLC 10.10.1.10, interleaved with connection 2), every frame 802.1Q-tagged VLAN 10",
-    );
+    t1.note(a, "connection 1 (HMI → PLC 10.10.1.10, interleaved with connection 2), every frame 802.1Q-tagged VLAN 10");
     let mut t2 = Trace::at(LinkType::Ethernet, 250);
     let mut s2 = Session::new(ES, 50001, PLC2, 0xB7);
-    s2.c =
-        s2.c.clone()
-            .with_tags(vec![VlanTag::dot1ad(100, 0), VlanTag::dot1q(20, 0)]);
+    s2.c = s2.c.clone().with_tags(vec![VlanTag::dot1ad(100, 0), VlanTag::dot1q(20, 0)]);
     let a = t2.next_no();
     hmi_session(&mut t2, &mut s2, 5, 90, true);
     t2.note(a, "connection 2 (engineering station → PLC 10.10.1.11), every frame QinQ-tagged (outer 802.1ad 0x88a8 VLAN 100, inner 802.1Q VLAN 20)");
     let mut tr = Trace::merge(vec![t1, t2]);
     // The per-connection notes are too fine-grained once interleaved: keep the two summaries
     // and the ones of connection 2's SZL reads.
-    tr.notes
-        .retain(|n| n.text.starts_with("connection") || n.text.contains("SZL"));
+    tr.notes.retain(|n| n.text.starts_with("connection") || n.text.contains("SZL"));
     finish(
         "decode_vlan",
         &tr,
@@ -671,10 +623,7 @@ fn s7plus_basic() -> Case {
     let mut s = Session::new(HMI, 49208, PLC1, 0xB9);
     let a = tr.next_no();
     s.open_plus(&mut tr, "SIMATIC-ROOT-HMI");
-    tr.note(
-        a,
-        "TCP handshake, then COTP CR (calling TSAP 06 00, called TSAP \"SIMATIC-ROOT-HMI\") and CC",
-    );
+    tr.note(a, "TCP handshake, then COTP CR (calling TSAP 06 00, called TSAP \"SIMATIC-ROOT-HMI\") and CC");
     let a = tr.next_no();
     s.create_object(&mut tr, "HMI-PANEL-01");
     tr.note(a, "S7comm-plus V1 CreateObject request (session 288, ServerSession in container 285) and response with the new session id");
@@ -683,19 +632,11 @@ fn s7plus_basic() -> Case {
         tr.wait_ms(200);
         let seq = s.next_plus_seq();
         let (d1, d2) = (s.digest(), s.digest());
-        let req = s7plus::get_multi_v3_req(
-            seq,
-            s.plus_session,
-            &d1,
-            &[(0x8A0E_0001, 0), (0x8A0E_0001, 4)],
-        );
+        let req = s7plus::get_multi_v3_req(seq, s.plus_session, &d1, &[(0x8A0E_0001, 0), (0x8A0E_0001, 4)]);
         let resp = s7plus::get_multi_v3_resp(seq, &d2, &[i * 10, 500 + i]);
         s.xchg(&mut tr, &req, &resp);
     }
-    tr.note(
-        a,
-        "four V3 GetMultiVariables requests and responses, each with a 32-byte integrity digest",
-    );
+    tr.note(a, "four V3 GetMultiVariables requests and responses, each with a 32-byte integrity digest");
     let a = tr.next_no();
     tr.wait_ms(500);
     s.send(&mut tr, &s7plus::keep_alive(1));
@@ -706,11 +647,7 @@ fn s7plus_basic() -> Case {
     let seq = s.next_plus_seq();
     let (d1, d2) = (s.digest(), s.digest());
     let sess = s.plus_session;
-    s.xchg(
-        &mut tr,
-        &s7plus::delete_object_req(seq, sess, &d1),
-        &s7plus::delete_object_resp(seq, &d2),
-    );
+    s.xchg(&mut tr, &s7plus::delete_object_req(seq, sess, &d1), &s7plus::delete_object_resp(seq, &d2));
     tr.note(a, "V3 DeleteObject of the session and its response");
     let a = tr.next_no();
     s.close_fin(&mut tr);
@@ -735,15 +672,8 @@ fn s7plus_tls() -> Case {
     tr.note(a, "TCP handshake, COTP CR to \"SIMATIC-ROOT-HMI\" and CC");
     let a = tr.next_no();
     let seq = s.next_plus_seq();
-    s.xchg(
-        &mut tr,
-        &s7plus::init_ssl_req(seq),
-        &s7plus::init_ssl_resp(seq),
-    );
-    tr.note(
-        a,
-        "S7comm-plus V1 InitSSL (function 0x05B3) request and response",
-    );
+    s.xchg(&mut tr, &s7plus::init_ssl_req(seq), &s7plus::init_ssl_resp(seq));
+    tr.note(a, "S7comm-plus V1 InitSSL (function 0x05B3) request and response");
     let a = tr.next_no();
     let mut hello = vec![0x01, 0x00, 0x00, 0xC0, 0x03, 0x03];
     hello.extend(s.values(0xC0 - 2));
@@ -768,25 +698,15 @@ fn s7plus_tls() -> Case {
         tr.wait_ms(200);
         let q = s.values(0x60);
         let p = s.values(0x90);
-        s.xchg(
-            &mut tr,
-            &s7plus::tls_record(0x17, &q),
-            &s7plus::tls_record(0x17, &p),
-        );
+        s.xchg(&mut tr, &s7plus::tls_record(0x17, &q), &s7plus::tls_record(0x17, &p));
     }
-    tr.note(
-        a,
-        "six exchanges of TLS application data records (17 03 03 …) in COTP DT",
-    );
+    tr.note(a, "six exchanges of TLS application data records (17 03 03 …) in COTP DT");
     let a = tr.next_no();
     tr.wait_ms(200);
     let alert = s.values(26);
     s.send(&mut tr, &s7plus::tls_record(0x15, &alert));
     s.close_fin(&mut tr);
-    tr.note(
-        a,
-        "TLS alert record (close_notify, encrypted) and TCP FIN close",
-    );
+    tr.note(a, "TLS alert record (close_notify, encrypted) and TCP FIN close");
     finish(
         "s7plus_tls",
         &tr,

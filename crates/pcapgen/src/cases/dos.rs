@@ -109,10 +109,7 @@ fn attack_setup_comm_flood() -> Case {
         tr.wait_us(5_500);
         s.setup(&mut tr, 1, 480);
     }
-    tr.note(
-        a,
-        "150 Setup Communication jobs on this one connection within 1 s, each answered",
-    );
+    tr.note(a, "150 Setup Communication jobs on this one connection within 1 s, each answered");
     let mut rng = SplitMix64::new(0xF6);
     let a = tr.next_no();
     for i in 0..30u16 {
@@ -139,10 +136,7 @@ fn attack_amq_exceeded() -> Case {
     let mut s = Session::new(ATTACKER, 43_200, PLC1, 0xF7);
     let a = tr.next_no();
     s.connect(&mut tr, 1);
-    tr.note(
-        a,
-        "attacker: handshake, CR/CC, Setup Communication negotiating AmQ calling 1 / called 1",
-    );
+    tr.note(a, "attacker: handshake, CR/CC, Setup Communication negotiating AmQ calling 1 / called 1");
     let a = tr.next_no();
     tr.wait_ms(100);
     s.read(&mut tr, &POLL_ITEMS);
@@ -166,11 +160,17 @@ fn attack_amq_exceeded() -> Case {
     tr.wait_ms(100);
     s.close_fin(&mut tr);
     tr.note(a, "FIN close");
-    finish("attack_amq_exceeded", &tr, Format::CLASSIC, Texts {
-        what: "AmQ calling 1 negotiated, then 8 jobs in flight before any answer",
-        expected: "AmQ-exceeded alert: 8 outstanding jobs on a flow whose negotiated AmQ is 1 (10.10.9.99 → 10.10.1.10)",
-        tshark: CLEAN_S7,
-    })
+    finish(
+        "attack_amq_exceeded",
+        &tr,
+        Format::CLASSIC,
+        Texts {
+            what: "AmQ calling 1 negotiated, then 8 jobs in flight before any answer",
+            expected:
+                "AmQ-exceeded alert: 8 outstanding jobs on a flow whose negotiated AmQ is 1 (10.10.9.99 → 10.10.1.10)",
+            tshark: CLEAN_S7,
+        },
+    )
 }
 
 fn attack_write_flood() -> Case {
@@ -180,20 +180,14 @@ fn attack_write_flood() -> Case {
     s.delay_us = (700, 1_000);
     let a = t.next_no();
     s.connect(&mut t, 1);
-    t.note(
-        a,
-        "second client 10.10.9.99: handshake, CR/CC, Setup Communication",
-    );
+    t.note(a, "second client 10.10.9.99: handshake, CR/CC, Setup Communication");
     let a = t.next_no();
     for _ in 0..500 {
         t.wait_us(1_100);
         let v = s.values(2);
         s.write(&mut t, &[AnyItem::db_word(1, 4)], &[&v]);
     }
-    t.note(
-        a,
-        "500 Write Var DB1.DBW4 jobs with changing values in about 1 s, each answered",
-    );
+    t.note(a, "500 Write Var DB1.DBW4 jobs with changing values in about 1 s, each answered");
     let a = t.next_no();
     t.wait_ms(50);
     s.close_fin(&mut t);
@@ -276,26 +270,14 @@ fn attack_plc_crash() -> Case {
     let mut s = Session::new(ATTACKER, 44_000, PLC1, 0xC2);
     let a = at.next_no();
     s.connect(&mut at, 1);
-    at.note(
-        a,
-        "at 20.05 s attacker 10.10.9.99: handshake, CR/CC, Setup Communication (answered)",
-    );
+    at.note(a, "at 20.05 s attacker 10.10.9.99: handshake, CR/CC, Setup Communication (answered)");
     let a = at.next_no();
     at.wait_ms(30);
     let r = s.next_ref();
     s.send(&mut at, &s7::job(r, &[0x04, 0x00], &[]));
     at.wait_ms(20);
     let junk = s.values(24);
-    s.send(
-        &mut at,
-        &s7::dr(
-            s.cotp_plc,
-            s.cotp_client,
-            0x80,
-            &[0xE0, 0x02, 0xFF, 0xFF],
-            &junk,
-        ),
-    );
+    s.send(&mut at, &s7::dr(s.cotp_plc, s.cotp_client, 0x80, &[0xE0, 0x02, 0xFF, 0xFF], &junk));
     at.note(a, "the attacker sends a Read Var with item count 0 and a COTP DR with extra parameter and data bytes: crash pattern; the PLC never answers again on this connection");
     let a = at.next_no();
     at.wait_ms(3_000);
@@ -341,7 +323,10 @@ fn attack_plc_crash() -> Case {
         t.wait_ms(200);
         h2.poll(&mut t, i);
     }
-    t.note(a, "the PLC is back: SYN-ACK, COTP CC, Setup Communication Ack_Data, and 10 answered poll cycles (recovery)");
+    t.note(
+        a,
+        "the PLC is back: SYN-ACK, COTP CC, Setup Communication Ack_Data, and 10 answered poll cycles (recovery)",
+    );
     let tr = Trace::merge(vec![t, at]);
     finish("attack_plc_crash", &tr, Format::CLASSIC, Texts {
         what: "HMI polls every 200 ms; attacker sends a crash pattern; the PLC goes silent (retransmissions, unanswered SYNs for 30 s), then recovers",
@@ -363,11 +348,7 @@ fn benign_plc_slow() -> Case {
         let cycle_start = t.now_ns;
         let (q, p) = h.read_frames(&POLL_ITEMS);
         h.send(&mut t, &q);
-        let d = if i % 3 == 0 {
-            rng.range(150_000, 500_000)
-        } else {
-            rng.range(1_500, 6_000)
-        };
+        let d = if i % 3 == 0 { rng.range(150_000, 500_000) } else { rng.range(1_500, 6_000) };
         if d > 100_000 {
             slow += 1;
             t.wait_us(40_000);
@@ -388,11 +369,17 @@ fn benign_plc_slow() -> Case {
     t.wait_ms(200);
     h.close_dr(&mut t);
     t.note(a, "DR/DC and FIN close");
-    finish("benign_plc_slow", &t, Format::CLASSIC, Texts {
-        what: "a slow PLC: a third of the answers delayed 150–500 ms, none missing",
-        expected: "no plc_unresponsive alert (every job answered; at most a latency metric/warning), no attack alert",
-        tshark: CLEAN_S7,
-    })
+    finish(
+        "benign_plc_slow",
+        &t,
+        Format::CLASSIC,
+        Texts {
+            what: "a slow PLC: a third of the answers delayed 150–500 ms, none missing",
+            expected:
+                "no plc_unresponsive alert (every job answered; at most a latency metric/warning), no attack alert",
+            tshark: CLEAN_S7,
+        },
+    )
 }
 
 fn benign_hmi_stops() -> Case {
@@ -404,17 +391,11 @@ fn benign_hmi_stops() -> Case {
         t.wait_ms(200);
         h.poll(&mut t, i);
     }
-    t.note(
-        a,
-        "HMI 10.10.2.20 connects and polls PLC 10.10.1.10 every 200 ms for 10 s",
-    );
+    t.note(a, "HMI 10.10.2.20 connects and polls PLC 10.10.1.10 every 200 ms for 10 s");
     let a = t.next_no();
     t.wait_ms(200);
     h.close_dr(&mut t);
-    t.note(
-        a,
-        "the HMI stops polling and closes cleanly: COTP DR/DC, FIN/FIN/ACK",
-    );
+    t.note(a, "the HMI stops polling and closes cleanly: COTP DR/DC, FIN/FIN/ACK");
     let a = t.next_no();
     t.wait_ms(20_000);
     let mut es = Session::new(hosts::ES, 50_120, PLC1, 0xC8);
@@ -440,10 +421,7 @@ fn attack_mixed() -> Case {
         bg.wait_ms(500);
         h.poll(&mut bg, i);
     }
-    bg.note(
-        a,
-        "background: HMI 10.10.2.20 polls PLC 10.10.1.10 every 500 ms for 30 s",
-    );
+    bg.note(a, "background: HMI 10.10.2.20 polls PLC 10.10.1.10 every 500 ms for 30 s");
     parts.push(bg);
     let mut bg2 = Trace::at(LinkType::Ethernet, 170);
     let mut h2 = Session::new(HMI2, 49261, hosts::PLC2, 0xA1);
@@ -453,10 +431,7 @@ fn attack_mixed() -> Case {
         bg2.wait_ms(1000);
         h2.poll(&mut bg2, i);
     }
-    bg2.note(
-        a,
-        "background: HMI 10.10.2.21 polls PLC 10.10.1.11 every second",
-    );
+    bg2.note(a, "background: HMI 10.10.2.21 polls PLC 10.10.1.11 every second");
     parts.push(bg2);
 
     let mut t = Trace::at(LinkType::Ethernet, 3_000);
@@ -465,10 +440,7 @@ fn attack_mixed() -> Case {
     es.connect(&mut t, 1);
     es.clock_read(&mut t);
     es.close_dr(&mut t);
-    t.note(
-        a,
-        "at 3 s the engineering station reads the clock of PLC 10.10.1.11 (benign)",
-    );
+    t.note(a, "at 3 s the engineering station reads the clock of PLC 10.10.1.11 (benign)");
     parts.push(t);
 
     let mut t = Trace::at(LinkType::Ethernet, 5_000);
@@ -487,10 +459,7 @@ fn attack_mixed() -> Case {
     s.connect(&mut t, 1);
     s.job(&mut t, &s7::plc_stop_param(), &[0x29]);
     s.close_fin(&mut t);
-    t.note(
-        a,
-        "at 8 s the attacker stops the CPU of 10.10.1.10 (PLC Stop 0x29 \"P_PROGRAM\", success)",
-    );
+    t.note(a, "at 8 s the attacker stops the CPU of 10.10.1.10 (PLC Stop 0x29 \"P_PROGRAM\", success)");
     parts.push(t);
 
     let mut t = Trace::at(LinkType::Ethernet, 12_000);
@@ -499,18 +468,11 @@ fn attack_mixed() -> Case {
     s.connect(&mut t, 1);
     for pw in ["admin", "123456", "siemens"] {
         let (r, q) = (s.next_ref(), s.next_seq());
-        s.xchg(
-            &mut t,
-            &s7::password_req(r, q, pw),
-            &s7::password_resp(r, q, 0xD602),
-        );
+        s.xchg(&mut t, &s7::password_req(r, q, pw), &s7::password_resp(r, q, 0xD602));
         t.wait_ms(100);
     }
     s.close_fin(&mut t);
-    t.note(
-        a,
-        "at 12 s the attacker tries three passwords on 10.10.1.10, all rejected with 0xD602",
-    );
+    t.note(a, "at 12 s the attacker tries three passwords on 10.10.1.10, all rejected with 0xD602");
     parts.push(t);
 
     let mut t = Trace::at(LinkType::Ethernet, 16_000);
@@ -532,10 +494,7 @@ fn attack_mixed() -> Case {
             c.syn_ack(&mut t);
         }
     }
-    t.note(
-        a,
-        "at 16 s a burst of 300 spoofed SYNs to 10.10.1.10:102 in 0.3 s (30 SYN-ACKs)",
-    );
+    t.note(a, "at 16 s a burst of 300 spoofed SYNs to 10.10.1.10:102 in 0.3 s (30 SYN-ACKs)");
     parts.push(t);
 
     let mut t = Trace::at(LinkType::Ethernet, 20_000);
@@ -543,15 +502,7 @@ fn attack_mixed() -> Case {
     let a = t.next_no();
     s.handshake(&mut t);
     let payload = s7::cr(0x0051, &[1, 0], &[1, 1]);
-    s.c.raw_segment(
-        &mut t,
-        Dir::C2S,
-        s.c.c_next,
-        s.c.s_next,
-        net::PSH | net::ACK,
-        &payload[..8],
-        4,
-    );
+    s.c.raw_segment(&mut t, Dir::C2S, s.c.c_next, s.c.s_next, net::PSH | net::ACK, &payload[..8], 4);
     t.wait_ms(100);
     s.c.rst(&mut t, Dir::C2S);
     t.note(a, "at 20 s a TCP segment with data offset 4 toward 10.10.1.10:102 (CVE-2022-25622 pattern), then RST");
@@ -563,11 +514,7 @@ fn attack_mixed() -> Case {
     s.open_plus(&mut t, "SIMATIC-ROOT-ES");
     s.create_object(&mut t, "LAPTOP-7QK3ZP");
     let (seq, sess) = (s.next_plus_seq(), s.plus_session);
-    s.xchg(
-        &mut t,
-        &crate::s7plus::set_operating_state(seq, sess, 1),
-        &crate::s7plus::set_variable_resp(seq),
-    );
+    s.xchg(&mut t, &crate::s7plus::set_operating_state(seq, sess, 1), &crate::s7plus::set_variable_resp(seq));
     s.close_fin(&mut t);
     t.note(a, "at 24 s the attacker stops 10.10.1.11 over S7comm-plus (CreateObject, SetVariable object 52 attribute 2167 := 1)");
     parts.push(t);

@@ -55,18 +55,8 @@ pub fn detail_of(tr: &Trace) -> String {
         if i > 0 {
             s.push_str("; ");
         }
-        let range = if n.first == n.last {
-            format!("{}", n.first)
-        } else {
-            format!("{}–{}", n.first, n.last)
-        };
-        let _ = write!(
-            s,
-            "{} {}: {}",
-            if n.first == n.last { "frame" } else { "frames" },
-            range,
-            n.text
-        );
+        let range = if n.first == n.last { format!("{}", n.first) } else { format!("{}–{}", n.first, n.last) };
+        let _ = write!(s, "{} {}: {}", if n.first == n.last { "frame" } else { "frames" }, range, n.text);
     }
     if !s.is_empty() {
         s.push('.');
@@ -80,11 +70,7 @@ pub fn detail_of(tr: &Trace) -> String {
 
 /// Serialise a trace as a case.
 pub fn finish(name: &'static str, tr: &Trace, fmt: Format, t: Texts) -> Case {
-    let file = if fmt == Format::Pcapng {
-        "capture.pcapng"
-    } else {
-        "capture.pcap"
-    };
+    let file = if fmt == Format::Pcapng { "capture.pcapng" } else { "capture.pcap" };
     Case {
         name,
         file,
@@ -152,11 +138,7 @@ pub fn index_readme(cases: &[Case]) -> String {
     );
     s.push_str("| case | frames | what | expected finding |\n|---|---:|---|---|\n");
     for c in cases {
-        let _ = writeln!(
-            s,
-            "| [`{}`]({}/README.md) | {} | {} | {} |",
-            c.name, c.name, c.frames, c.what, c.expected
-        );
+        let _ = writeln!(s, "| [`{}`]({}/README.md) | {} | {} | {} |", c.name, c.name, c.frames, c.what, c.expected);
     }
     s
 }

@@ -39,14 +39,7 @@ impl Session {
     /// New session from `client:cport` to `plc:102`, ISNs and values drawn from `seed`.
     pub fn new(client: IpAddr, cport: u16, plc: IpAddr, seed: u64) -> Self {
         let mut rng = SplitMix64::new(seed);
-        let c = TcpConn::new(
-            client,
-            cport,
-            plc,
-            hosts::S7_PORT,
-            rng.next_u32(),
-            rng.next_u32(),
-        );
+        let c = TcpConn::new(client, cport, plc, hosts::S7_PORT, rng.next_u32(), rng.next_u32());
         let pdu_ref = (rng.below(0x0400) as u16) << 4 | 0x0100;
         let cotp_client = rng.range(1, 0x7FFF) as u16;
         let cotp_plc = rng.range(1, 0x7FFF) as u16;
@@ -132,11 +125,7 @@ impl Session {
     pub fn setup_ask(&mut self, tr: &mut Trace, asked: (u16, u16, u16), granted: (u16, u16, u16)) {
         let r = self.next_ref();
         let req = s7::job(r, &s7::setup_comm_param(asked.0, asked.1, asked.2), &[]);
-        let resp = s7::ack_data(
-            r,
-            &s7::setup_comm_param(granted.0, granted.1, granted.2),
-            &[],
-        );
+        let resp = s7::ack_data(r, &s7::setup_comm_param(granted.0, granted.1, granted.2), &[]);
         self.xchg(tr, &req, &resp);
     }
 
@@ -160,10 +149,7 @@ impl Session {
     /// The Read Var job and answer frames for `items` (takes a PDU reference).
     pub fn read_frames(&mut self, items: &[AnyItem]) -> (Vec<u8>, Vec<u8>) {
         let r = self.next_ref();
-        let vals: Vec<Vec<u8>> = items
-            .iter()
-            .map(|i| self.rng.bytes(i.value_len()))
-            .collect();
+        let vals: Vec<Vec<u8>> = items.iter().map(|i| self.rng.bytes(i.value_len())).collect();
         let refs: Vec<&[u8]> = vals.iter().map(|v| v.as_slice()).collect();
         (s7::read_var_job(r, items), s7::read_var_ack(r, &refs))
     }
@@ -177,10 +163,7 @@ impl Session {
     /// The Write Var job and answer frames.
     pub fn write_frames(&mut self, items: &[AnyItem], values: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
         let r = self.next_ref();
-        (
-            s7::write_var_job(r, items, values),
-            s7::write_var_ack(r, items.len()),
-        )
+        (s7::write_var_job(r, items, values), s7::write_var_ack(r, items.len()))
     }
 
     /// The usual HMI poll: read DB1.DBB0 (32 bytes) and MB0 (4 bytes); every fifth cycle
@@ -197,14 +180,7 @@ impl Session {
     pub fn szl_0011(&mut self, tr: &mut Trace) {
         let (r, s) = (self.next_ref(), self.next_seq());
         let req = s7::szl_req(r, s, 0x0011, 0x0000);
-        let resp = s7::szl_resp(
-            r,
-            s,
-            0x0011,
-            0x0000,
-            28,
-            &s7::szl_0011_records(hosts::ORDER_NO, hosts::FIRMWARE),
-        );
+        let resp = s7::szl_resp(r, s, 0x0011, 0x0000, 28, &s7::szl_0011_records(hosts::ORDER_NO, hosts::FIRMWARE));
         self.xchg(tr, &req, &resp);
     }
 
@@ -228,21 +204,13 @@ impl Session {
         let (r, s) = (self.next_ref(), self.next_seq());
         let secs = ((tr.now_ns - crate::trace::START_NS) / 1_000_000_000) as u32;
         let t = s7::s7_time(2026, 1, 1, 0, secs / 60 % 60, secs % 60, 250, 5);
-        self.xchg(
-            tr,
-            &s7::clock_read_req(r, s),
-            &s7::clock_read_resp(r, s, &t),
-        );
+        self.xchg(tr, &s7::clock_read_req(r, s), &s7::clock_read_resp(r, s, &t));
     }
 
     /// Job with parameter `param` answered by an Ack_Data whose parameter is `ack_param`.
     pub fn job(&mut self, tr: &mut Trace, param: &[u8], ack_param: &[u8]) {
         let r = self.next_ref();
-        self.xchg(
-            tr,
-            &s7::job(r, param, &[]),
-            &s7::ack_data(r, ack_param, &[]),
-        );
+        self.xchg(tr, &s7::job(r, param, &[]), &s7::ack_data(r, ack_param, &[]));
     }
 
     /// COTP DR from the client (reason 0x80 normal), DC from the PLC, then TCP FIN close.
@@ -271,13 +239,7 @@ impl Session {
             (s7::param::CALLED_TSAP, name.as_bytes()),
         ];
         let req = s7::tpkt(&s7::cotp_connect(0xE0, 0, self.cotp_client, 0, &p));
-        let resp = s7::tpkt(&s7::cotp_connect(
-            0xD0,
-            self.cotp_client,
-            self.cotp_plc,
-            0,
-            &p,
-        ));
+        let resp = s7::tpkt(&s7::cotp_connect(0xD0, self.cotp_client, self.cotp_plc, 0, &p));
         self.xchg(tr, &req, &resp);
     }
 
@@ -306,7 +268,4 @@ impl Session {
 }
 
 /// Items of the usual HMI poll: DB1.DBB0 32 bytes and MB0 4 bytes.
-pub const POLL_ITEMS: [AnyItem; 2] = [
-    AnyItem::db_bytes(1, 0, 32),
-    AnyItem::area_bytes(s7::area::FLAGS, 0, 4),
-];
+pub const POLL_ITEMS: [AnyItem; 2] = [AnyItem::db_bytes(1, 0, 32), AnyItem::area_bytes(s7::area::FLAGS, 0, 4)];

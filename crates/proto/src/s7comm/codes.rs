@@ -811,10 +811,7 @@ mod tests {
     fn names() {
         assert_eq!(ErrorCode(0xD602).name(), Some("wrong password"));
         assert_eq!(ErrorCode::PROTECTION_LEVEL.class(), ErrorClass(0xD0));
-        assert_eq!(
-            ErrorCode(0x8104).class().name(),
-            Some("application relationship error")
-        );
+        assert_eq!(ErrorCode(0x8104).class().name(), Some("application relationship error"));
         assert_eq!(Area(0x84).name(), Some("DB"));
         assert_eq!(TransportSize::REAL.element_size(), Some(4));
         assert_eq!(DataTransportSize::BYTE_WORD_DWORD.byte_len(17), 3);
@@ -824,10 +821,7 @@ mod tests {
         assert_eq!(BlockType::from_subblock(0x0E), Some(BlockType::FB));
         assert_eq!(subfunction_name(1, 0x0C), Some("memory reset"));
         assert_eq!(UserdataGroup::TIME.subfunction_name(2), Some("set clock"));
-        assert_eq!(
-            pi_service_description(b"_GARB"),
-            Some("compress PLC memory")
-        );
+        assert_eq!(pi_service_description(b"_GARB"), Some("compress PLC memory"));
         assert_eq!(pi_service_description(b"XYZ"), None);
     }
 }

@@ -135,18 +135,12 @@ pub struct VarItems<'a> {
 impl<'a> VarItems<'a> {
     /// Iterate `count` items starting at `items` (the parameter bytes after function and count).
     pub const fn new(items: &'a [u8], count: u8) -> Self {
-        VarItems {
-            rest: items,
-            remaining: count,
-        }
+        VarItems { rest: items, remaining: count }
     }
 
     /// An iterator that yields nothing.
     pub const fn empty() -> Self {
-        VarItems {
-            rest: &[],
-            remaining: 0,
-        }
+        VarItems { rest: &[], remaining: 0 }
     }
 }
 
@@ -182,11 +176,7 @@ impl<'a> Iterator for VarItems<'a> {
             return None;
         };
         self.remaining -= 1;
-        let skip = if total % 2 == 1 && self.remaining > 0 {
-            total + 1
-        } else {
-            total
-        };
+        let skip = if total % 2 == 1 && self.remaining > 0 { total + 1 } else { total };
         self.rest = self.rest.get(skip..).unwrap_or(&[]);
         Some(item)
     }
@@ -248,18 +238,12 @@ pub struct DataItems<'a> {
 impl<'a> DataItems<'a> {
     /// Iterate `count` data items in `data` (the PDU data part).
     pub const fn new(data: &'a [u8], count: u8) -> Self {
-        DataItems {
-            rest: data,
-            remaining: count,
-        }
+        DataItems { rest: data, remaining: count }
     }
 
     /// An iterator that yields nothing.
     pub const fn empty() -> Self {
-        DataItems {
-            rest: &[],
-            remaining: 0,
-        }
+        DataItems { rest: &[], remaining: 0 }
     }
 }
 
@@ -275,15 +259,7 @@ fn split_data_item(b: &[u8]) -> Option<(DataItem<'_>, usize)> {
     } else {
         (&b[4..4], 4)
     };
-    Some((
-        DataItem {
-            return_code,
-            transport_size,
-            length,
-            data,
-        },
-        total,
-    ))
+    Some((DataItem { return_code, transport_size, length, data }, total))
 }
 
 impl<'a> Iterator for DataItems<'a> {
@@ -298,11 +274,7 @@ impl<'a> Iterator for DataItems<'a> {
             return None;
         };
         self.remaining -= 1;
-        let skip = if item.data.len() % 2 == 1 && self.remaining > 0 {
-            total + 1
-        } else {
-            total
-        };
+        let skip = if item.data.len() % 2 == 1 && self.remaining > 0 { total + 1 } else { total };
         self.rest = self.rest.get(skip..).unwrap_or(&[]);
         Some(item)
     }
@@ -352,10 +324,7 @@ pub struct ReturnCodes<'a> {
 impl<'a> ReturnCodes<'a> {
     /// Iterate `count` return codes in `data`.
     pub const fn new(data: &'a [u8], count: u8) -> Self {
-        ReturnCodes {
-            rest: data,
-            remaining: count,
-        }
+        ReturnCodes { rest: data, remaining: count }
     }
 }
 
@@ -377,19 +346,11 @@ impl Iterator for ReturnCodes<'_> {
 pub fn check_return_codes(data: &[u8], count: u8, base: usize) -> Option<Finding> {
     let count = usize::from(count);
     if data.len() < count {
-        return Some(Finding::new(
-            Layer::S7comm,
-            FindingKind::ItemCountMismatch,
-            base + data.len(),
-        ));
+        return Some(Finding::new(Layer::S7comm, FindingKind::ItemCountMismatch, base + data.len()));
     }
     // A fill byte after an odd number of codes is tolerated.
     if data.len() > count + 1 {
-        return Some(Finding::new(
-            Layer::S7comm,
-            FindingKind::LengthMismatch,
-            base + count,
-        ));
+        return Some(Finding::new(Layer::S7comm, FindingKind::LengthMismatch, base + count));
     }
     None
 }
@@ -400,18 +361,10 @@ mod tests {
 
     #[test]
     fn s7any_roundtrip() {
-        let a = S7AnyAddress {
-            transport_size: TransportSize::BYTE,
-            length: 4,
-            db: 1,
-            area: Area::DB,
-            address: 8 * 10 + 3,
-        };
+        let a =
+            S7AnyAddress { transport_size: TransportSize::BYTE, length: 4, db: 1, area: Area::DB, address: 8 * 10 + 3 };
         let b = a.to_item_bytes();
-        assert_eq!(
-            b,
-            [0x12, 0x0a, 0x10, 0x02, 0x00, 0x04, 0x00, 0x01, 0x84, 0x00, 0x00, 0x53]
-        );
+        assert_eq!(b, [0x12, 0x0a, 0x10, 0x02, 0x00, 0x04, 0x00, 0x01, 0x84, 0x00, 0x00, 0x53]);
         let mut it = VarItems::new(&b, 1);
         assert_eq!(it.next(), Some(VarItem::Any(a)));
         assert_eq!(it.next(), None);
@@ -423,9 +376,7 @@ mod tests {
     #[test]
     fn data_items_fill_bytes() {
         // Two items: 3 bytes (+fill) and 2 bytes.
-        let d = [
-            0xff, 0x04, 0x00, 0x18, 1, 2, 3, 0, 0xff, 0x09, 0x00, 0x02, 4, 5,
-        ];
+        let d = [0xff, 0x04, 0x00, 0x18, 1, 2, 3, 0, 0xff, 0x09, 0x00, 0x02, 4, 5];
         let v: [DataItem<'_>; 2] = {
             let mut it = DataItems::new(&d, 2);
             [it.next().unwrap(), it.next().unwrap()]
@@ -433,13 +384,7 @@ mod tests {
         assert_eq!(v[0].data, &[1, 2, 3]);
         assert_eq!(v[1].data, &[4, 5]);
         assert_eq!(check_data_items(&d, 2, 0), None);
-        assert_eq!(
-            check_data_items(&d, 3, 0).map(|f| f.kind),
-            Some(FindingKind::ItemCountMismatch)
-        );
-        assert_eq!(
-            check_data_items(&d[..12], 2, 0).map(|f| f.kind),
-            Some(FindingKind::BadItem)
-        );
+        assert_eq!(check_data_items(&d, 3, 0).map(|f| f.kind), Some(FindingKind::ItemCountMismatch));
+        assert_eq!(check_data_items(&d[..12], 2, 0).map(|f| f.kind), Some(FindingKind::BadItem));
     }
 }

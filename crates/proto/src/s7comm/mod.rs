@@ -34,17 +34,16 @@ pub mod params;
 pub mod userdata;
 
 pub use codes::{
-    Area, BlockType, DataTransportSize, ErrorClass, ErrorCode, OperatingMode, ReturnCode, SyntaxId,
-    TransportSize, UserdataGroup, UserdataType,
+    Area, BlockType, DataTransportSize, ErrorClass, ErrorCode, OperatingMode, ReturnCode, SyntaxId, TransportSize,
+    UserdataGroup, UserdataType,
 };
 pub use items::{DataItem, DataItems, ReturnCodes, S7AnyAddress, VarItem, VarItems};
 pub use params::{
-    BlockControl, BlockName, FileName, Params, PiArgs, PiBlocks, PiService, PiStrings, PlcStop,
-    SetupComm,
+    BlockControl, BlockName, FileName, Params, PiArgs, PiBlocks, PiService, PiStrings, PlcStop, SetupComm,
 };
 pub use userdata::{
-    ComponentRecord, ModuleIdRecord, ModuleVersion, S7Timestamp, SzlRecords, SzlRef, SzlResponse,
-    UserdataData, UserdataHeader,
+    ComponentRecord, ModuleIdRecord, ModuleVersion, S7Timestamp, SzlRecords, SzlRef, SzlResponse, UserdataData,
+    UserdataHeader,
 };
 
 /// S7comm protocol identifier.
@@ -241,11 +240,7 @@ pub fn parse_s7comm(i: &[u8]) -> Result<S7Pdu<'_>, Finding> {
         return Err(err(FindingKind::Truncated, i.len()));
     }
     let rosctr = Rosctr(i[1]);
-    let hlen = if rosctr.has_error() {
-        HEADER_LEN_ACK
-    } else {
-        HEADER_LEN
-    };
+    let hlen = if rosctr.has_error() { HEADER_LEN_ACK } else { HEADER_LEN };
     if i.len() < hlen {
         return Err(err(FindingKind::Truncated, i.len()));
     }
@@ -259,12 +254,7 @@ pub fn parse_s7comm(i: &[u8]) -> Result<S7Pdu<'_>, Finding> {
     };
     let pend = (hlen + usize::from(header.param_len)).min(i.len());
     let dend = (pend + usize::from(header.data_len)).min(i.len());
-    let mut pdu = S7Pdu {
-        header,
-        param: &i[hlen..pend],
-        data: &i[pend..dend],
-        finding: None,
-    };
+    let mut pdu = S7Pdu { header, param: &i[hlen..pend], data: &i[pend..dend], finding: None };
     pdu.finding = if dend != i.len()
         || pend - hlen != usize::from(header.param_len)
         || dend - pend != usize::from(header.data_len)
@@ -296,20 +286,14 @@ impl<'a> S7Pdu<'a> {
             Rosctr::JOB | Rosctr::ACK_DATA => {
                 let job = self.header.rosctr == Rosctr::JOB;
                 if self.param.is_empty() {
-                    return if job {
-                        err(FindingKind::Truncated, po)
-                    } else {
-                        None
-                    };
+                    return if job { err(FindingKind::Truncated, po) } else { None };
                 }
                 let (p, f) = params::decode(self.header.rosctr, self.param, po);
                 if f.is_some() {
                     return f;
                 }
                 let count = match p {
-                    Params::ReadVar { item_count, .. } | Params::WriteVar { item_count, .. } => {
-                        item_count
-                    }
+                    Params::ReadVar { item_count, .. } | Params::WriteVar { item_count, .. } => item_count,
                     _ => return None,
                 };
                 let read = matches!(p, Params::ReadVar { .. });
@@ -318,8 +302,7 @@ impl<'a> S7Pdu<'a> {
                         return Some(f);
                     }
                     if read {
-                        (!self.data.is_empty())
-                            .then(|| Finding::new(Layer::S7comm, FindingKind::LengthMismatch, doff))
+                        (!self.data.is_empty()).then(|| Finding::new(Layer::S7comm, FindingKind::LengthMismatch, doff))
                     } else {
                         items::check_data_items(self.data, count, doff)
                     }
@@ -440,10 +423,7 @@ impl<'a> S7Pdu<'a> {
         if !ok {
             return None;
         }
-        Some(SzlRef {
-            id: be16(d.payload, 0)?,
-            index: be16(d.payload, 2)?,
-        })
+        Some(SzlRef { id: be16(d.payload, 0)?, index: be16(d.payload, 2)? })
     }
 
     /// The SZL answer (list head and records) of a successful read-SZL response.
@@ -465,9 +445,7 @@ impl<'a> S7Pdu<'a> {
     /// Typed parameter part.
     pub fn params(&self) -> Params<'a> {
         match self.header.rosctr {
-            Rosctr::JOB | Rosctr::ACK_DATA => {
-                params::decode(self.header.rosctr, self.param, self.param_offset()).0
-            }
+            Rosctr::JOB | Rosctr::ACK_DATA => params::decode(self.header.rosctr, self.param, self.param_offset()).0,
             Rosctr::USERDATA => match self.userdata() {
                 Some(u) => Params::Userdata(u),
                 None if self.param.is_empty() => Params::None,
@@ -484,9 +462,7 @@ impl<'a> S7Pdu<'a> {
             return VarItems::empty();
         }
         match (self.function(), self.param.get(1)) {
-            (Some(Function::READ_VAR | Function::WRITE_VAR), Some(&n)) => {
-                VarItems::new(&self.param[2..], n)
-            }
+            (Some(Function::READ_VAR | Function::WRITE_VAR), Some(&n)) => VarItems::new(&self.param[2..], n),
             _ => VarItems::empty(),
         }
     }
@@ -496,8 +472,9 @@ impl<'a> S7Pdu<'a> {
         let f = self.function();
         let n = self.param.get(1).copied().unwrap_or(0);
         match (self.header.rosctr, f) {
-            (Rosctr::ACK_DATA, Some(Function::READ_VAR))
-            | (Rosctr::JOB, Some(Function::WRITE_VAR)) => DataItems::new(self.data, n),
+            (Rosctr::ACK_DATA, Some(Function::READ_VAR)) | (Rosctr::JOB, Some(Function::WRITE_VAR)) => {
+                DataItems::new(self.data, n)
+            }
             _ => DataItems::empty(),
         }
     }
@@ -514,10 +491,7 @@ impl<'a> S7Pdu<'a> {
     /// Number of bytes requested by the S7ANY items of a Read/Write Var job
     /// (items of other syntaxes and unknown transport sizes count 0).
     pub fn requested_bytes(&self) -> u64 {
-        self.var_items()
-            .filter_map(|i| i.any().and_then(|a| a.byte_len()))
-            .map(u64::from)
-            .sum()
+        self.var_items().filter_map(|i| i.any().and_then(|a| a.byte_len())).map(u64::from).sum()
     }
 
     /// Setup communication parameters (Job or Ack_Data).
@@ -566,15 +540,12 @@ impl<'a> S7Pdu<'a> {
     /// The error the PLC answered: the header error of an Ack / Ack_Data, else
     /// the error code of an 8-byte userdata head; `None` when zero or absent.
     pub fn error_code(&self) -> Option<ErrorCode> {
-        self.header
-            .error_code()
-            .or_else(|| self.userdata().and_then(|u| u.error()))
+        self.header.error_code().or_else(|| self.userdata().and_then(|u| u.error()))
     }
 
     /// Whether this is a userdata PDU of function group `group`, subfunction `sub`.
     pub fn is_userdata(&self, group: UserdataGroup, sub: u8) -> bool {
-        self.userdata()
-            .is_some_and(|u| u.group == group.0 && u.subfunction == sub)
+        self.userdata().is_some_and(|u| u.group == group.0 && u.subfunction == sub)
     }
 
     /// Userdata programmer command "memory reset" (group 1, subfunction 0x0C).

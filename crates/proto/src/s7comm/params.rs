@@ -43,16 +43,7 @@ impl SetupComm {
         let c = self.max_amq_calling.to_be_bytes();
         let d = self.max_amq_called.to_be_bytes();
         let p = self.pdu_length.to_be_bytes();
-        [
-            Function::SETUP_COMM.0,
-            self.reserved,
-            c[0],
-            c[1],
-            d[0],
-            d[1],
-            p[0],
-            p[1],
-        ]
+        [Function::SETUP_COMM.0, self.reserved, c[0], c[1], d[0], d[1], p[0], p[1]]
     }
 }
 
@@ -118,9 +109,7 @@ impl<'a> FileName<'a> {
             return None;
         }
         let b = BlockName::from_bytes(&self.0[1..])?;
-        (BlockType::OB.0..=BlockType::SFB.0)
-            .contains(&b.block_type.0)
-            .then_some(b)
+        (BlockType::OB.0..=BlockType::SFB.0).contains(&b.block_type.0).then_some(b)
     }
 
     /// File identifier (first byte: `_` complete module, `$` module header), for PLC block names.
@@ -202,10 +191,7 @@ impl<'a> PiService<'a> {
         match self.service {
             b"_INSE" | b"_INS2" | b"_DELE" => {
                 let count = b.first().copied().unwrap_or(0);
-                PiArgs::Blocks(PiBlocks {
-                    rest: b.get(2..).unwrap_or(&[]),
-                    remaining: count,
-                })
+                PiArgs::Blocks(PiBlocks { rest: b.get(2..).unwrap_or(&[]), remaining: count })
             }
             b"P_PROGRAM" | b"_MODU" | b"_GARB" => PiArgs::Argument(b),
             s if s.starts_with(b"_N_") => PiArgs::Strings(PiStrings { rest: b }),
@@ -349,10 +335,7 @@ impl<'a> Cur<'a> {
         Finding::new(Layer::S7comm, kind, self.base + at)
     }
     fn take(&mut self, n: usize) -> Result<&'a [u8], Finding> {
-        let s = self
-            .b
-            .get(self.pos..self.pos + n)
-            .ok_or_else(|| self.err(FindingKind::Truncated, self.b.len()))?;
+        let s = self.b.get(self.pos..self.pos + n).ok_or_else(|| self.err(FindingKind::Truncated, self.b.len()))?;
         self.pos += n;
         Ok(s)
     }
@@ -371,15 +354,13 @@ impl<'a> Cur<'a> {
     fn prefixed8(&mut self) -> Result<&'a [u8], Finding> {
         let at = self.pos;
         let n = usize::from(self.u8()?);
-        self.take(n)
-            .map_err(|_| self.err(FindingKind::LengthBeyondEnd, at))
+        self.take(n).map_err(|_| self.err(FindingKind::LengthBeyondEnd, at))
     }
     /// A u16-length-prefixed field.
     fn prefixed16(&mut self) -> Result<&'a [u8], Finding> {
         let at = self.pos;
         let n = usize::from(self.be16()?);
-        self.take(n)
-            .map_err(|_| self.err(FindingKind::LengthBeyondEnd, at))
+        self.take(n).map_err(|_| self.err(FindingKind::LengthBeyondEnd, at))
     }
     fn remaining(&self) -> usize {
         self.b.len().saturating_sub(self.pos)
@@ -394,11 +375,7 @@ pub(crate) fn decode(rosctr: Rosctr, param: &[u8], base: usize) -> (Params<'_>, 
         return (Params::None, None);
     };
     let job = rosctr == Rosctr::JOB;
-    let mut c = Cur {
-        b: param,
-        pos: 1,
-        base,
-    };
+    let mut c = Cur { b: param, pos: 1, base };
     let unknown = Params::Unknown(param);
     match Function(func) {
         Function::SETUP_COMM => {
@@ -419,27 +396,11 @@ pub(crate) fn decode(rosctr: Rosctr, param: &[u8], base: usize) -> (Params<'_>, 
             let Some(&count) = param.get(1) else {
                 return (unknown, Some(c.err(FindingKind::Truncated, 1)));
             };
-            let items = if job {
-                VarItems::new(&param[2..], count)
-            } else {
-                VarItems::empty()
-            };
+            let items = if job { VarItems::new(&param[2..], count) } else { VarItems::empty() };
             if Function(func) == Function::READ_VAR {
-                (
-                    Params::ReadVar {
-                        item_count: count,
-                        items,
-                    },
-                    None,
-                )
+                (Params::ReadVar { item_count: count, items }, None)
             } else {
-                (
-                    Params::WriteVar {
-                        item_count: count,
-                        items,
-                    },
-                    None,
-                )
+                (Params::WriteVar { item_count: count, items }, None)
             }
         }
         f @ (Function::REQUEST_DOWNLOAD
@@ -449,11 +410,7 @@ pub(crate) fn decode(rosctr: Rosctr, param: &[u8], base: usize) -> (Params<'_>, 
         | Function::UPLOAD
         | Function::END_UPLOAD) => {
             let mut bc = BlockControl::default();
-            let r = if job {
-                block_job(f, &mut c, &mut bc)
-            } else {
-                block_ack(f, &mut c, &mut bc)
-            };
+            let r = if job { block_job(f, &mut c, &mut bc) } else { block_ack(f, &mut c, &mut bc) };
             let p = match f {
                 Function::REQUEST_DOWNLOAD => Params::RequestDownload(bc),
                 Function::DOWNLOAD_BLOCK => Params::DownloadBlock(bc),
@@ -467,31 +424,16 @@ pub(crate) fn decode(rosctr: Rosctr, param: &[u8], base: usize) -> (Params<'_>, 
         Function::PI_SERVICE => {
             if !job {
                 let status = param.get(1).copied();
-                return (
-                    Params::PiService(PiService {
-                        status,
-                        param_block: &[],
-                        service: &[],
-                    }),
-                    None,
-                );
+                return (Params::PiService(PiService { status, param_block: &[], service: &[] }), None);
             }
             let r = (|| {
                 c.take(7)?;
                 if c.remaining() == 0 {
-                    return Ok(PiService {
-                        status: None,
-                        param_block: &[],
-                        service: &[],
-                    });
+                    return Ok(PiService { status: None, param_block: &[], service: &[] });
                 }
                 let param_block = c.prefixed16()?;
                 let service = c.prefixed8()?;
-                Ok(PiService {
-                    status: None,
-                    param_block,
-                    service,
-                })
+                Ok(PiService { status: None, param_block, service })
             })();
             match r {
                 Ok(pi) => {
@@ -515,31 +457,20 @@ pub(crate) fn decode(rosctr: Rosctr, param: &[u8], base: usize) -> (Params<'_>, 
             }
         }
         Function::CPU_SERVICES | Function::MODE_TRANSITION => (unknown, None),
-        _ => (
-            unknown,
-            Some(Finding::new(
-                Layer::S7comm,
-                FindingKind::UnknownFunction,
-                base,
-            )),
-        ),
+        _ => (unknown, Some(Finding::new(Layer::S7comm, FindingKind::UnknownFunction, base))),
     }
 }
 
 fn block_job<'a>(f: Function, c: &mut Cur<'a>, bc: &mut BlockControl<'a>) -> Result<(), Finding> {
     bc.status = Some(c.u8()?);
     match f {
-        Function::DOWNLOAD_ENDED | Function::END_UPLOAD => {
-            bc.error_code = Some(ErrorCode(c.be16()?))
-        }
+        Function::DOWNLOAD_ENDED | Function::END_UPLOAD => bc.error_code = Some(ErrorCode(c.be16()?)),
         _ => {
             c.take(2)?;
         }
     }
     match f {
-        Function::START_UPLOAD | Function::UPLOAD | Function::END_UPLOAD => {
-            bc.upload_id = Some(c.be32()?)
-        }
+        Function::START_UPLOAD | Function::UPLOAD | Function::END_UPLOAD => bc.upload_id = Some(c.be32()?),
         _ => {
             c.take(4)?;
         }
@@ -603,14 +534,8 @@ mod tests {
 
     #[test]
     fn pi_strings() {
-        let pi = PiService {
-            status: None,
-            param_block: b"\x01P\x02ab\x00\x03xyz",
-            service: b"_N_F_DELE",
-        };
-        let PiArgs::Strings(s) = pi.args() else {
-            panic!()
-        };
+        let pi = PiService { status: None, param_block: b"\x01P\x02ab\x00\x03xyz", service: b"_N_F_DELE" };
+        let PiArgs::Strings(s) = pi.args() else { panic!() };
         let v: [&[u8]; 3] = {
             let mut s = s;
             [s.next().unwrap(), s.next().unwrap(), s.next().unwrap()]

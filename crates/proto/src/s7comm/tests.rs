@@ -6,13 +6,8 @@ use super::*;
 use proptest::prelude::*;
 
 fn hex(s: &str) -> Vec<u8> {
-    let s: String = s
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '|')
-        .collect();
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
+    let s: String = s.chars().filter(|c| !c.is_whitespace() && *c != '|').collect();
+    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
 }
 
 fn parse(s: &str) -> (Vec<u8>, S7Header, Option<Finding>) {
@@ -22,21 +17,8 @@ fn parse(s: &str) -> (Vec<u8>, S7Header, Option<Finding>) {
     (b, h, f)
 }
 
-fn hdr(
-    rosctr: u8,
-    pdu_ref: u16,
-    param_len: u16,
-    data_len: u16,
-    error: Option<(u8, u8)>,
-) -> S7Header {
-    S7Header {
-        rosctr: Rosctr(rosctr),
-        redundancy_id: 0,
-        pdu_ref,
-        param_len,
-        data_len,
-        error,
-    }
+fn hdr(rosctr: u8, pdu_ref: u16, param_len: u16, data_len: u16, error: Option<(u8, u8)>) -> S7Header {
+    S7Header { rosctr: Rosctr(rosctr), redundancy_id: 0, pdu_ref, param_len, data_len, error }
 }
 
 /// gymgit__snap7_s300_stop.pcap frame 1 (S7 part of the CPU STOP job).
@@ -51,24 +33,22 @@ const READ_JOB: &str = "32 01 0000 0000 000e 0000 | 04 01 | 12 0a 10 02 0040 000
 const READ_ACK: &str = "32 03 0000 0000 0002 0004 0000 | 04 01 | 0a 00 0000";
 
 /// wireshark-wiki__s7comm_varservice_libnodavedemo.pcap frames 15 and 16: write MB0..3.
-const WRITE_JOB: &str =
-    "32 01 0000 0002 000e 0008 | 05 01 | 12 0a 10 02 0004 0000 83 000000 | 00 04 0020 a9100001";
+const WRITE_JOB: &str = "32 01 0000 0002 000e 0008 | 05 01 | 12 0a 10 02 0004 0000 83 000000 | 00 04 0020 a9100001";
 const WRITE_ACK: &str = "32 03 0000 0002 0002 0001 0000 | 05 01 | ff";
 
 /// icsnpp__s7ident.pcap frame 32: five items answered "object does not exist".
-const READ_ACK_5ERR: &str =
-    "32 03 0000 0a00 0002 0014 0000 | 04 05 | 0a000004 0a000004 0a000004 0a000004 0a000004";
+const READ_ACK_5ERR: &str = "32 03 0000 0a00 0002 0014 0000 | 04 05 | 0a000004 0a000004 0a000004 0a000004 0a000004";
 
 /// gymgit__step7_s300_copyRamToRom.pcap frames 1 and 2: PI service _MODU("EP").
 const PI_MODU: &str = "32 01 0000 0a00 0012 0000 | 28 000000000000fd 0002 4550 05 5f4d4f4455";
 const PI_MODU_ACK: &str = "32 03 0000 0a00 0001 0000 0000 | 28";
 
 /// wireshark-wiki__s7comm_downloading_block_db1.pcap frame 58: PI service _INSE(DB1).
-const PI_INSE: &str =
-    "32 01 0000 0f00 001a 0000 | 28 000000000000fd 000a 0100 3041303030303150 05 5f494e5345";
+const PI_INSE: &str = "32 01 0000 0f00 001a 0000 | 28 000000000000fd 000a 0100 3041303030303150 05 5f494e5345";
 
 /// gymgit__step7_s300_download.pcap frames 87 and 88: request download of DB1.
-const REQ_DOWNLOAD: &str = "32 01 0000 8300 0020 0000 | 1a 00 0100 00000000 09 5f3041303030303150 0d 31 303030323136 303030303838";
+const REQ_DOWNLOAD: &str =
+    "32 01 0000 8300 0020 0000 | 1a 00 0100 00000000 09 5f3041303030303150 0d 31 303030323136 303030303838";
 const REQ_DOWNLOAD_ACK: &str = "32 03 0000 8300 0001 0000 0000 | 1a";
 
 /// gymgit__snap7_s300_everything.pcap frame 21: end upload, upload id 7.
@@ -79,29 +59,26 @@ const ACK_ERROR: &str = "32 02 0000 1500 0000 0000 d20c";
 
 /// gymgit__snap7_s300_everything.pcap frames 3 and 4: read SZL 0x0011 and its answer.
 const SZL_REQ: &str = "32 07 0000 0100 0008 0008 | 0001120411440100 | ff09 0004 0011 0000";
-const SZL_RESP: &str =
-    "32 07 0000 0100 000c 007c | 000112081284010200000000 | ff09 0078 | 0011 0000 001c 0004
+const SZL_RESP: &str = "32 07 0000 0100 000c 007c | 000112081284010200000000 | ff09 0078 | 0011 0000 001c 0004
     0001 36455337203331352d32454831342d304142302000c0 0003 0001
     0006 36455337203331352d32454831342d304142302000c0 0003 0001
     0007 2020202020202020202020202020202020202020 00c0 5603 0207
     0081 426f6f74204c6f616465722020202020202020200000 4120 0909";
 
 /// wireshark-wiki__s7comm_reading_setting_plc_time.pcap frames 43 (set clock) and 26 (read clock answer).
-const SET_CLOCK: &str =
-    "32 07 0000 0c00 0008 000e | 0001120411470200 | ff09 000a 0019140820115933 0400";
-const READ_CLOCK_RESP: &str =
-    "32 07 0000 0700 000c 000e | 000112081287010100000000 | ff09 000a 0019140820115943 9124";
+const SET_CLOCK: &str = "32 07 0000 0c00 0008 000e | 0001120411470200 | ff09 000a 0019140820115933 0400";
+const READ_CLOCK_RESP: &str = "32 07 0000 0700 000c 000e | 000112081287010100000000 | ff09 000a 0019140820115943 9124";
 
 /// gymgit__wincc_s400_production.pcap frame 84: change-driven cyclic push, 1 item.
-const CYCLIC_PUSH: &str = "32 07 0000 0000 000c 0015 | 000112081202050300000000 | ff09 0011 0001 ff09000b ff000000000000ff000000";
+const CYCLIC_PUSH: &str =
+    "32 07 0000 0000 000c 0015 | 000112081202050300000000 | ff09 0011 0001 ff09000b ff000000000000ff000000";
 
 /// gen_snap7_stop_start.pcap frame 10: python-snap7's CPU-state probe, a Read Var
 /// job with parameter length 1 (no item count). Malformed.
 const READ_NO_COUNT: &str = "32 01 0000 0002 0001 0000 | 04";
 
 /// gen_nmap_s7info.pcap frame 15: the emulator's SZL 0x0011 answer with 26-byte records. Malformed.
-const SZL_26: &str =
-    "32 07 0000 0000 000c 0026 | 000112081284010000000000 | ff09 0022 | 0011 0001 001a 0001
+const SZL_26: &str = "32 07 0000 0000 000c 0026 | 000112081284010000000000 | ff09 0022 | 0011 0001 001a 0001
     0001 36455337203331352d32454831342d3041423000 00 0303 00";
 
 #[test]
@@ -112,12 +89,7 @@ fn plc_stop() {
     let p = parse_s7comm(&b).unwrap();
     assert_eq!(p.function(), Some(Function::PLC_STOP));
     assert_eq!(p.item_count(), None);
-    assert_eq!(
-        p.params(),
-        Params::PlcStop(PlcStop {
-            service: b"P_PROGRAM"
-        })
-    );
+    assert_eq!(p.params(), Params::PlcStop(PlcStop { service: b"P_PROGRAM" }));
     assert_eq!(p.param_offset(), 10);
 }
 
@@ -128,17 +100,9 @@ fn setup_comm() {
     let p = parse_s7comm(&b).unwrap();
     assert_eq!(
         p.setup_comm(),
-        Some(SetupComm {
-            reserved: 0,
-            max_amq_calling: 1,
-            max_amq_called: 1,
-            pdu_length: 1920
-        })
+        Some(SetupComm { reserved: 0, max_amq_calling: 1, max_amq_called: 1, pdu_length: 1920 })
     );
-    assert_eq!(
-        (p.function(), p.item_count()),
-        (Some(Function::SETUP_COMM), None)
-    );
+    assert_eq!((p.function(), p.item_count()), (Some(Function::SETUP_COMM), None));
     let (b, h, f) = parse(SETUP_ACK);
     assert_eq!((h, f), (hdr(3, 0xffff, 8, 0, Some((0, 0))), None));
     let p = parse_s7comm(&b).unwrap();
@@ -151,21 +115,12 @@ fn read_var() {
     let (b, h, f) = parse(READ_JOB);
     assert_eq!((h, f), (hdr(1, 0, 14, 0, None), None));
     let p = parse_s7comm(&b).unwrap();
-    let a = S7AnyAddress {
-        transport_size: TransportSize::BYTE,
-        length: 64,
-        db: 1,
-        area: Area::DB,
-        address: 0,
-    };
+    let a = S7AnyAddress { transport_size: TransportSize::BYTE, length: 64, db: 1, area: Area::DB, address: 0 };
     assert_eq!(p.var_items().collect::<Vec<_>>(), [VarItem::Any(a)]);
     assert_eq!(p.item_count(), Some(1));
     assert_eq!(p.requested_bytes(), 64);
     match p.params() {
-        Params::ReadVar {
-            item_count: 1,
-            items,
-        } => assert_eq!(items.count(), 1),
+        Params::ReadVar { item_count: 1, items } => assert_eq!(items.count(), 1),
         other => panic!("{other:?}"),
     }
     let (b, h, f) = parse(READ_ACK);
@@ -185,10 +140,7 @@ fn read_var() {
     assert_eq!(p.var_items().count(), 0);
     let b = hex(READ_ACK_5ERR);
     let p = parse_s7comm(&b).unwrap();
-    assert_eq!(
-        (p.finding, p.data_items().count(), p.item_count()),
-        (None, 5, Some(5))
-    );
+    assert_eq!((p.finding, p.data_items().count(), p.item_count()), (None, 5, Some(5)));
 }
 
 #[test]
@@ -196,13 +148,7 @@ fn write_var() {
     let (b, h, f) = parse(WRITE_JOB);
     assert_eq!((h, f), (hdr(1, 2, 14, 8, None), None));
     let p = parse_s7comm(&b).unwrap();
-    let a = S7AnyAddress {
-        transport_size: TransportSize::BYTE,
-        length: 4,
-        db: 0,
-        area: Area::FLAGS,
-        address: 0,
-    };
+    let a = S7AnyAddress { transport_size: TransportSize::BYTE, length: 4, db: 0, area: Area::FLAGS, address: 0 };
     assert_eq!(p.var_items().collect::<Vec<_>>(), [VarItem::Any(a)]);
     let d: Vec<_> = p.data_items().collect();
     assert_eq!(
@@ -227,44 +173,18 @@ fn pi_services() {
     assert_eq!((h, f), (hdr(1, 0x0a00, 18, 0, None), None));
     let p = parse_s7comm(&b).unwrap();
     let pi = p.pi_service().unwrap();
-    assert_eq!(
-        pi,
-        PiService {
-            status: None,
-            param_block: b"EP",
-            service: b"_MODU"
-        }
-    );
-    assert_eq!(
-        (pi.service_str(), pi.description()),
-        (Some("_MODU"), Some("copy RAM to ROM"))
-    );
+    assert_eq!(pi, PiService { status: None, param_block: b"EP", service: b"_MODU" });
+    assert_eq!((pi.service_str(), pi.description()), (Some("_MODU"), Some("copy RAM to ROM")));
     assert_eq!(pi.args(), PiArgs::Argument(b"EP"));
     let (b, _, f) = parse(PI_MODU_ACK);
     assert_eq!(f, None);
     let p = parse_s7comm(&b).unwrap();
-    assert_eq!(
-        p.params(),
-        Params::PiService(PiService {
-            status: None,
-            param_block: &[],
-            service: &[]
-        })
-    );
+    assert_eq!(p.params(), Params::PiService(PiService { status: None, param_block: &[], service: &[] }));
     let (b, _, f) = parse(PI_INSE);
     assert_eq!(f, None);
     let pi = parse_s7comm(&b).unwrap().pi_service().unwrap();
-    let PiArgs::Blocks(blocks) = pi.args() else {
-        panic!("{pi:?}")
-    };
-    assert_eq!(
-        blocks.collect::<Vec<_>>(),
-        [BlockName {
-            block_type: BlockType::DB,
-            number: Some(1),
-            filesys: b'P'
-        }]
-    );
+    let PiArgs::Blocks(blocks) = pi.args() else { panic!("{pi:?}") };
+    assert_eq!(blocks.collect::<Vec<_>>(), [BlockName { block_type: BlockType::DB, number: Some(1), filesys: b'P' }]);
 }
 
 #[test]
@@ -284,27 +204,14 @@ fn block_functions() {
             block_len: None,
         })
     );
-    assert_eq!(
-        p.block(),
-        Some(BlockName {
-            block_type: BlockType::DB,
-            number: Some(1),
-            filesys: b'P'
-        })
-    );
+    assert_eq!(p.block(), Some(BlockName { block_type: BlockType::DB, number: Some(1), filesys: b'P' }));
     let (b, _, f) = parse(REQ_DOWNLOAD_ACK);
     assert_eq!(f, None);
-    assert_eq!(
-        parse_s7comm(&b).unwrap().block_control(),
-        Some(BlockControl::default())
-    );
+    assert_eq!(parse_s7comm(&b).unwrap().block_control(), Some(BlockControl::default()));
     let (b, _, f) = parse(END_UPLOAD);
     assert_eq!(f, None);
     let bc = parse_s7comm(&b).unwrap().block_control().unwrap();
-    assert_eq!(
-        (bc.status, bc.error_code, bc.upload_id, bc.file_name),
-        (Some(0), Some(ErrorCode(0)), Some(7), None)
-    );
+    assert_eq!((bc.status, bc.error_code, bc.upload_id, bc.file_name), (Some(0), Some(ErrorCode(0)), Some(7), None));
 }
 
 #[test]
@@ -339,50 +246,21 @@ fn szl_request_and_module_identification() {
         }
     );
     assert_eq!((p.function(), p.item_count()), (None, None));
-    assert_eq!(
-        p.szl(),
-        Some(SzlRef {
-            id: 0x0011,
-            index: 0
-        })
-    );
+    assert_eq!(p.szl(), Some(SzlRef { id: 0x0011, index: 0 }));
     assert!(p.is_read_szl());
     let (b, h, f) = parse(SZL_RESP);
     assert_eq!((h, f), (hdr(7, 0x0100, 12, 124, None), None));
     let p = parse_s7comm(&b).unwrap();
-    assert_eq!(
-        p.szl(),
-        Some(SzlRef {
-            id: 0x0011,
-            index: 0
-        })
-    );
+    assert_eq!(p.szl(), Some(SzlRef { id: 0x0011, index: 0 }));
     let s = p.szl_response().unwrap();
-    assert_eq!(
-        (s.id, s.index, s.record_len, s.record_count, s.records.len()),
-        (0x11, 0, 28, 4, 112)
-    );
+    assert_eq!((s.id, s.index, s.record_len, s.record_count, s.records.len()), (0x11, 0, 28, 4, 112));
     let m: Vec<_> = s.module_ids().collect();
     assert_eq!(m.len(), 4);
     assert_eq!(
-        (
-            m[0].index,
-            m[0].order_number_str(),
-            m[0].module_type,
-            m[0].ausbg,
-            m[0].ausbe
-        ),
+        (m[0].index, m[0].order_number_str(), m[0].module_type, m[0].ausbg, m[0].ausbe),
         (1, Some("6ES7 315-2EH14-0AB0"), 0xc0, 3, 1)
     );
-    assert_eq!(
-        m[2].version(),
-        Some(ModuleVersion {
-            letter: b'V',
-            major: 3,
-            minor: 2,
-            patch: 7
-        })
-    );
+    assert_eq!(m[2].version(), Some(ModuleVersion { letter: b'V', major: 3, minor: 2, patch: 7 }));
     assert_eq!(m[3].order_number_str(), Some("Boot Loader"));
     assert_eq!(m[3].kind(), Some("firmware extension"));
     assert_eq!(s.components().count(), 0);
@@ -395,30 +273,13 @@ fn clock() {
     let p = parse_s7comm(&b).unwrap();
     assert!(p.is_clock_set());
     let t = p.clock().unwrap();
-    assert_eq!(
-        (
-            t.year,
-            t.month,
-            t.day,
-            t.hour,
-            t.minute,
-            t.second,
-            t.millisecond
-        ),
-        (2014, 8, 20, 11, 59, 33, 40)
-    );
+    assert_eq!((t.year, t.month, t.day, t.hour, t.minute, t.second, t.millisecond), (2014, 8, 20, 11, 59, 33, 40));
     let (b, _, f) = parse(READ_CLOCK_RESP);
     assert_eq!(f, None);
     let p = parse_s7comm(&b).unwrap();
     assert!(!p.is_clock_set());
-    assert_eq!(
-        p.clock().map(|t| (t.second, t.millisecond, t.weekday)),
-        Some((43, 912, 4))
-    );
-    assert_eq!(
-        p.userdata().and_then(|u| u.subfunction_name()),
-        Some("read clock")
-    );
+    assert_eq!(p.clock().map(|t| (t.second, t.millisecond, t.weekday)), Some((43, 912, 4)));
+    assert_eq!(p.userdata().and_then(|u| u.subfunction_name()), Some("read clock"));
 }
 
 #[test]
@@ -427,39 +288,21 @@ fn cyclic_item_count() {
     assert_eq!(f, None);
     let p = parse_s7comm(&b).unwrap();
     assert_eq!(p.item_count(), Some(1));
-    assert_eq!(
-        p.userdata().map(|u| (u.ud_type, u.group, u.subfunction)),
-        Some((0, 2, 5))
-    );
+    assert_eq!(p.userdata().map(|u| (u.ud_type, u.group, u.subfunction)), Some((0, 2, 5)));
 }
 
 #[test]
 fn malformed_emulator_frames() {
     let (b, h, f) = parse(READ_NO_COUNT);
     assert_eq!(h, hdr(1, 2, 1, 0, None));
-    assert_eq!(
-        f,
-        Some(Finding::new(Layer::S7comm, FindingKind::Truncated, 11))
-    );
+    assert_eq!(f, Some(Finding::new(Layer::S7comm, FindingKind::Truncated, 11)));
     let p = parse_s7comm(&b).unwrap();
     // tshark shows the function but no item count.
-    assert_eq!(
-        (p.function(), p.item_count(), p.var_items().count()),
-        (Some(Function::READ_VAR), None, 0)
-    );
+    assert_eq!((p.function(), p.item_count(), p.var_items().count()), (Some(Function::READ_VAR), None, 0));
     let (b, _, f) = parse(SZL_26);
-    assert_eq!(
-        f,
-        Some(Finding::new(Layer::S7comm, FindingKind::BadItem, 30))
-    );
+    assert_eq!(f, Some(Finding::new(Layer::S7comm, FindingKind::BadItem, 30)));
     let p = parse_s7comm(&b).unwrap();
-    assert_eq!(
-        p.szl(),
-        Some(SzlRef {
-            id: 0x0011,
-            index: 1
-        })
-    );
+    assert_eq!(p.szl(), Some(SzlRef { id: 0x0011, index: 1 }));
     assert_eq!(p.szl_response().map(|s| s.module_ids().count()), Some(0));
 }
 
@@ -469,44 +312,21 @@ fn findings_inside_items() {
     let b = hex("32 01 0000 0000 000e 0000 | 04 02 | 12 0a 10 02 0040 0001 84 000000");
     assert_eq!(
         parse_s7comm(&b).unwrap().finding,
-        Some(Finding::new(
-            Layer::S7comm,
-            FindingKind::ItemCountMismatch,
-            24
-        ))
+        Some(Finding::new(Layer::S7comm, FindingKind::ItemCountMismatch, 24))
     );
     // S7ANY item with length 9.
     let b = hex("32 01 0000 0000 000d 0000 | 04 01 | 12 09 10 02 0040 0001 84 0000");
-    assert_eq!(
-        parse_s7comm(&b).unwrap().finding,
-        Some(Finding::new(Layer::S7comm, FindingKind::BadItem, 12))
-    );
+    assert_eq!(parse_s7comm(&b).unwrap().finding, Some(Finding::new(Layer::S7comm, FindingKind::BadItem, 12)));
     // Unknown function.
     let b = hex("32 01 0000 0000 0002 0000 | 42 00");
-    assert_eq!(
-        parse_s7comm(&b).unwrap().finding,
-        Some(Finding::new(
-            Layer::S7comm,
-            FindingKind::UnknownFunction,
-            10
-        ))
-    );
+    assert_eq!(parse_s7comm(&b).unwrap().finding, Some(Finding::new(Layer::S7comm, FindingKind::UnknownFunction, 10)));
     // Unknown ROSCTR.
     let b = hex("32 05 0000 0000 0000 0000");
     let p = parse_s7comm(&b).unwrap();
-    assert_eq!(
-        (p.finding, p.function()),
-        (
-            Some(Finding::new(Layer::S7comm, FindingKind::UnknownRosctr, 1)),
-            None
-        )
-    );
+    assert_eq!((p.finding, p.function()), (Some(Finding::new(Layer::S7comm, FindingKind::UnknownRosctr, 1)), None));
     // Read response data item that runs past the end.
     let b = hex("32 03 0000 0000 0002 0006 0000 | 04 01 | ff 04 0020 0102");
-    assert_eq!(
-        parse_s7comm(&b).unwrap().finding,
-        Some(Finding::new(Layer::S7comm, FindingKind::BadItem, 14))
-    );
+    assert_eq!(parse_s7comm(&b).unwrap().finding, Some(Finding::new(Layer::S7comm, FindingKind::BadItem, 14)));
     // Non-S7ANY items are kept raw.
     let b = hex("32 01 0000 0000 000e 0000 | 04 01 | 12 0a b2 ff 8a0e 0001 11223344");
     let p = parse_s7comm(&b).unwrap();
@@ -523,27 +343,13 @@ fn findings_inside_items() {
     let p = parse_s7comm(&b).unwrap();
     assert_eq!(
         (p.finding, p.param.len(), p.item_count()),
-        (
-            Some(Finding::new(Layer::S7comm, FindingKind::LengthMismatch, 6)),
-            4,
-            Some(1)
-        )
+        (Some(Finding::new(Layer::S7comm, FindingKind::LengthMismatch, 6)), 4, Some(1))
     );
 }
 
 #[test]
 fn truncated_prefixes_of_real_pdus() {
-    for s in [
-        STOP,
-        SETUP_ACK,
-        READ_JOB,
-        WRITE_JOB,
-        PI_INSE,
-        REQ_DOWNLOAD,
-        SZL_RESP,
-        SET_CLOCK,
-        CYCLIC_PUSH,
-    ] {
+    for s in [STOP, SETUP_ACK, READ_JOB, WRITE_JOB, PI_INSE, REQ_DOWNLOAD, SZL_RESP, SET_CLOCK, CYCLIC_PUSH] {
         let b = hex(s);
         for n in 0..b.len() {
             match parse_s7comm(&b[..n]) {
@@ -559,35 +365,10 @@ fn truncated_prefixes_of_real_pdus() {
 
 /// Call every accessor and drain every iterator.
 fn touch(p: &S7Pdu<'_>) {
-    let _ = (
-        p.function(),
-        p.item_count(),
-        p.userdata(),
-        p.userdata_data(),
-        p.szl(),
-        p.check(),
-    );
-    let _ = (
-        p.var_items().count(),
-        p.data_items().count(),
-        p.write_results().count(),
-        p.requested_bytes(),
-    );
-    let _ = (
-        p.setup_comm(),
-        p.block_control(),
-        p.block(),
-        p.block_data(),
-        p.error_code(),
-        p.clock(),
-    );
-    let _ = (
-        p.mode_transition(),
-        p.is_memory_reset(),
-        p.is_clock_set(),
-        p.is_password(),
-        p.is_read_szl(),
-    );
+    let _ = (p.function(), p.item_count(), p.userdata(), p.userdata_data(), p.szl(), p.check());
+    let _ = (p.var_items().count(), p.data_items().count(), p.write_results().count(), p.requested_bytes());
+    let _ = (p.setup_comm(), p.block_control(), p.block(), p.block_data(), p.error_code(), p.clock());
+    let _ = (p.mode_transition(), p.is_memory_reset(), p.is_clock_set(), p.is_password(), p.is_read_szl());
     if let Some(pi) = p.pi_service() {
         let _ = (pi.service_str(), pi.description());
         match pi.args() {
@@ -610,32 +391,21 @@ fn touch(p: &S7Pdu<'_>) {
         });
     }
     if let Some(u) = p.userdata() {
-        let _ = (
-            u.subfunction_name(),
-            u.legacy_group(),
-            u.legacy_type(),
-            u.error(),
-            u.is_continuation(),
-        );
+        let _ = (u.subfunction_name(), u.legacy_group(), u.legacy_type(), u.error(), u.is_continuation());
     }
     let _ = p.params().block_control().map(|b| b.more_data());
 }
 
 fn any_address() -> impl Strategy<Value = S7AnyAddress> {
-    (
-        any::<u8>(),
-        any::<u16>(),
-        any::<u16>(),
-        any::<u8>(),
-        0u32..0x0100_0000,
-    )
-        .prop_map(|(t, length, db, area, address)| S7AnyAddress {
+    (any::<u8>(), any::<u16>(), any::<u16>(), any::<u8>(), 0u32..0x0100_0000).prop_map(
+        |(t, length, db, area, address)| S7AnyAddress {
             transport_size: TransportSize(t),
             length,
             db,
             area: Area(area),
             address,
-        })
+        },
+    )
 }
 
 fn build(rosctr: u8, pdu_ref: u16, error: Option<(u8, u8)>, param: &[u8], data: &[u8]) -> Vec<u8> {
@@ -753,9 +523,8 @@ fn diff_against_tshark_dump() {
         };
         let mut cols: [String; 13] = Default::default();
         for hex in pdus.split(',') {
-            let b: Vec<u8> = (0..hex.len() / 2)
-                .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
-                .collect();
+            let b: Vec<u8> =
+                (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
             let mut vals: [Option<String>; 13] = Default::default();
             match parse_s7comm(&b) {
                 Ok(raw) => {
@@ -796,31 +565,11 @@ fn diff_against_tshark_dump() {
                     vals[11] = p.szl().map(|s| format!("0x{:04x}", s.index));
                     vals[12] = p.finding.map(|f| format!("{}@{}", f.kind, f.offset));
                     // Exercise every accessor and iterator.
-                    let _ = (
-                        p.params(),
-                        p.var_items().count(),
-                        p.data_items().count(),
-                        p.write_results().count(),
-                    );
-                    let _ = (
-                        p.requested_bytes(),
-                        p.setup_comm(),
-                        p.pi_service().map(|x| x.args()),
-                        p.block(),
-                    );
-                    let _ = (
-                        p.block_data(),
-                        p.error_code(),
-                        p.clock(),
-                        p.mode_transition(),
-                        p.userdata_data(),
-                    );
+                    let _ = (p.params(), p.var_items().count(), p.data_items().count(), p.write_results().count());
+                    let _ = (p.requested_bytes(), p.setup_comm(), p.pi_service().map(|x| x.args()), p.block());
+                    let _ = (p.block_data(), p.error_code(), p.clock(), p.mode_transition(), p.userdata_data());
                     if let Some(s) = p.szl_response() {
-                        let _ = (
-                            s.records().count(),
-                            s.module_ids().count(),
-                            s.components().count(),
-                        );
+                        let _ = (s.records().count(), s.module_ids().count(), s.components().count());
                     }
                     if detail.is_some() {
                         let _ = writeln!(
@@ -828,9 +577,7 @@ fn diff_against_tshark_dump() {
                             "{key} {:?} items={:?} data={:?} err={:?}",
                             p.params(),
                             p.var_items().collect::<Vec<_>>(),
-                            p.data_items()
-                                .map(|d| (d.return_code.0, d.data.len()))
-                                .collect::<Vec<_>>(),
+                            p.data_items().map(|d| (d.return_code.0, d.data.len())).collect::<Vec<_>>(),
                             p.error_code()
                         );
                         if let Some(pi) = p.pi_service() {
@@ -843,12 +590,7 @@ fn diff_against_tshark_dump() {
                             );
                         }
                         if let Some(b) = p.block() {
-                            let _ = writeln!(
-                                det,
-                                "{key}   BLOCK {:?} {:?}",
-                                b.block_type.name(),
-                                b.number
-                            );
+                            let _ = writeln!(det, "{key}   BLOCK {:?} {:?}", b.block_type.name(), b.number);
                         }
                         if let Some(s) = p.szl_response() {
                             for m in s.module_ids() {
@@ -862,13 +604,7 @@ fn diff_against_tshark_dump() {
                                 );
                             }
                             for c in s.components() {
-                                let _ = writeln!(
-                                    det,
-                                    "{key}   COMP {:04x} {:?} {:?}",
-                                    c.index,
-                                    c.kind(),
-                                    c.text()
-                                );
+                                let _ = writeln!(det, "{key}   COMP {:04x} {:?} {:?}", c.index, c.kind(), c.text());
                             }
                         }
                         if let Some(c) = p.clock() {

@@ -8,9 +8,7 @@
 //! SZL:   payload = SZL id(2) | index(2) [| record length(2) | record count(2) | records]
 //! ```
 
-use super::codes::{
-    DataTransportSize, ErrorCode, ReturnCode, UserdataGroup, UserdataType, SUBF_CPU_READ_SZL,
-};
+use super::codes::{DataTransportSize, ErrorCode, ReturnCode, UserdataGroup, UserdataType, SUBF_CPU_READ_SZL};
 use super::params::ascii_str;
 use crate::finding::{Finding, FindingKind, Layer};
 use crate::util::be16;
@@ -236,35 +234,24 @@ impl<'a> SzlResponse<'a> {
 
     /// Id and index.
     pub const fn szl_ref(&self) -> SzlRef {
-        SzlRef {
-            id: self.id,
-            index: self.index,
-        }
+        SzlRef { id: self.id, index: self.index }
     }
 
     /// Complete records present in this unit.
     pub fn records(&self) -> SzlRecords<'a> {
-        SzlRecords {
-            rest: self.records,
-            len: usize::from(self.record_len),
-            remaining: self.record_count,
-        }
+        SzlRecords { rest: self.records, len: usize::from(self.record_len), remaining: self.record_count }
     }
 
     /// Module identification records (SZL xy11, 28-byte records); empty for other lists.
     pub fn module_ids(&self) -> impl Iterator<Item = ModuleIdRecord<'a>> + 'a {
         let ok = self.szl_ref().is_module_identification() && self.record_len >= 28;
-        self.records()
-            .filter(move |_| ok)
-            .filter_map(ModuleIdRecord::from_bytes)
+        self.records().filter(move |_| ok).filter_map(ModuleIdRecord::from_bytes)
     }
 
     /// Component identification records (SZL xy1C, 34-byte records); empty for other lists.
     pub fn components(&self) -> impl Iterator<Item = ComponentRecord<'a>> + 'a {
         let ok = self.szl_ref().is_component_identification() && self.record_len >= 34;
-        self.records()
-            .filter(move |_| ok)
-            .filter_map(ComponentRecord::from_bytes)
+        self.records().filter(move |_| ok).filter_map(ComponentRecord::from_bytes)
     }
 }
 
@@ -353,12 +340,7 @@ impl<'a> ModuleIdRecord<'a> {
     pub fn version(&self) -> Option<ModuleVersion> {
         let [letter, major] = self.ausbg.to_be_bytes();
         let [minor, patch] = self.ausbe.to_be_bytes();
-        letter.is_ascii_alphabetic().then_some(ModuleVersion {
-            letter,
-            major,
-            minor,
-            patch,
-        })
+        letter.is_ascii_alphabetic().then_some(ModuleVersion { letter, major, minor, patch })
     }
 }
 
@@ -377,10 +359,7 @@ impl<'a> ComponentRecord<'a> {
     /// Decode one 34-byte record.
     pub fn from_bytes(r: &'a [u8]) -> Option<ComponentRecord<'a>> {
         let r = r.get(..34)?;
-        Some(ComponentRecord {
-            index: u16::from_be_bytes([r[0], r[1]]),
-            data: &r[2..],
-        })
+        Some(ComponentRecord { index: u16::from_be_bytes([r[0], r[1]]), data: &r[2..] })
     }
 
     /// Name of the record kind.
@@ -478,12 +457,7 @@ fn known_record_len(r: SzlRef) -> Option<u16> {
 
 /// Check a userdata PDU's parameter head and data part. `param_off` / `data_off`
 /// are PDU offsets of the parts.
-pub(crate) fn check(
-    param: &[u8],
-    data: &[u8],
-    param_off: usize,
-    data_off: usize,
-) -> Option<Finding> {
+pub(crate) fn check(param: &[u8], data: &[u8], param_off: usize, data_off: usize) -> Option<Finding> {
     let f = |k, o| Some(Finding::new(Layer::S7comm, k, o));
     let Some(h) = UserdataHeader::from_param(param) else {
         return f(FindingKind::Truncated, param_off + param.len());
@@ -516,9 +490,8 @@ pub(crate) fn check(
             }
             // Lists 0x0Fxx return only the list head (record length and count).
             if s.id & 0x0F00 == 0x0F00 {
-                return (!s.records.is_empty()).then(|| {
-                    Finding::new(Layer::S7comm, FindingKind::LengthMismatch, data_off + 12)
-                });
+                return (!s.records.is_empty())
+                    .then(|| Finding::new(Layer::S7comm, FindingKind::LengthMismatch, data_off + 12));
             }
             let need = usize::from(s.record_len) * usize::from(s.record_count);
             // A complete answer holds exactly the announced records; the first
@@ -540,9 +513,7 @@ mod tests {
 
     #[test]
     fn header_roundtrip() {
-        let p = [
-            0x00, 0x01, 0x12, 0x08, 0x12, 0x84, 0x01, 0x02, 0xd5, 0x01, 0x00, 0x00,
-        ];
+        let p = [0x00, 0x01, 0x12, 0x08, 0x12, 0x84, 0x01, 0x02, 0xd5, 0x01, 0x00, 0x00];
         let h = UserdataHeader::from_param(&p).unwrap();
         assert_eq!(h.ud_type, 2);
         assert_eq!(h.group, 4);
@@ -550,10 +521,7 @@ mod tests {
         assert_eq!(h.legacy_group(), 4);
         assert_eq!(h.legacy_subfunction(), Some(1));
         let m = UserdataHeader::from_param(&[0, 1, 0x12, 4, 0x11, 0x00, 0x02, 0]).unwrap();
-        assert_eq!(
-            (m.group, m.subfunction, m.legacy_subfunction()),
-            (0, 2, None)
-        );
+        assert_eq!((m.group, m.subfunction, m.legacy_subfunction()), (0, 2, None));
         assert!(h.more_units());
         assert!(!h.is_continuation());
         assert_eq!(h.to_bytes(), (p, 12));
@@ -561,20 +529,9 @@ mod tests {
 
     #[test]
     fn timestamp() {
-        let t =
-            S7Timestamp::from_bytes(&[0x00, 0x19, 0x14, 0x08, 0x20, 0x11, 0x59, 0x43, 0x12, 0x35])
-                .unwrap();
+        let t = S7Timestamp::from_bytes(&[0x00, 0x19, 0x14, 0x08, 0x20, 0x11, 0x59, 0x43, 0x12, 0x35]).unwrap();
         assert_eq!(
-            (
-                t.year,
-                t.month,
-                t.day,
-                t.hour,
-                t.minute,
-                t.second,
-                t.millisecond,
-                t.weekday
-            ),
+            (t.year, t.month, t.day, t.hour, t.minute, t.second, t.millisecond, t.weekday),
             (2014, 8, 20, 11, 59, 43, 123, 5)
         );
     }

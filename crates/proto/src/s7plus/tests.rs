@@ -5,13 +5,8 @@ use super::*;
 use proptest::prelude::*;
 
 fn hex(s: &str) -> Vec<u8> {
-    let s: String = s
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '|')
-        .collect();
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
+    let s: String = s.chars().filter(|c| !c.is_whitespace() && *c != '|').collect();
+    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
 }
 
 /// agentcarter1__s71200_OnlineStopStart.pcapng frame 71: TIA Portal stops an
@@ -61,31 +56,18 @@ fn stop_v3() {
     assert_eq!(sv.object_id, ids::CPU_EXEC_UNIT);
     assert_eq!(sv.address_count, 1);
     assert_eq!(sv.attribute_id, ids::OPERATING_STATE_REQ);
-    assert_eq!(
-        sv.value,
-        PlusValue {
-            flags: 0,
-            datatype: 0x08,
-            raw: &[0x01]
-        }
-    );
+    assert_eq!(sv.value, PlusValue { flags: 0, datatype: 0x08, raw: &[0x01] });
     assert_eq!(sv.value.datatype_name(), Some("DInt"));
     assert_eq!(f.operating_state_request(), Some(OPERATING_STATE_STOP));
     let s = hex(START_V3);
-    assert_eq!(
-        parse_s7plus(&s).unwrap().operating_state_request(),
-        Some(OPERATING_STATE_RUN)
-    );
+    assert_eq!(parse_s7plus(&s).unwrap().operating_state_request(), Some(OPERATING_STATE_RUN));
 }
 
 #[test]
 fn stop_isf_v2() {
     let b = hex(STOP_ISF);
     let f = parse_s7plus(&b).unwrap();
-    assert_eq!(
-        (f.version, f.data_len, f.has_trailer, f.finding),
-        (Version::V2, 0x34, true, None)
-    );
+    assert_eq!((f.version, f.data_len, f.has_trailer, f.finding), (Version::V2, 0x34, true, None));
     assert_eq!(f.digest_len, None);
     assert_eq!(f.operating_state_request(), Some(1));
     assert_eq!(f.v2_integrity(), None);
@@ -99,26 +81,14 @@ fn create_object_response_order_number() {
     assert_eq!(f.function, Some(PlusFunction::CREATE_OBJECT));
     assert_eq!(f.session_id, None);
     assert_eq!(f.finding, None);
-    assert_eq!(
-        f.order_number(),
-        Some(OrderNumber {
-            order_number: "6ES7 215-1AG40-0XB0",
-            firmware: Some("V4.3")
-        })
-    );
+    assert_eq!(f.order_number(), Some(OrderNumber { order_number: "6ES7 215-1AG40-0XB0", firmware: Some("V4.3") }));
     assert_eq!(
         find_order_number(b"x6ES7 512-1DM03-0AB0;V4.1\0"),
-        Some(OrderNumber {
-            order_number: "6ES7 512-1DM03-0AB0",
-            firmware: Some("V4.1")
-        })
+        Some(OrderNumber { order_number: "6ES7 512-1DM03-0AB0", firmware: Some("V4.1") })
     );
     assert_eq!(
         find_order_number(b"6ES7 512-1DM03-0AB0"),
-        Some(OrderNumber {
-            order_number: "6ES7 512-1DM03-0AB0",
-            firmware: None
-        })
+        Some(OrderNumber { order_number: "6ES7 512-1DM03-0AB0", firmware: None })
     );
     assert_eq!(find_order_number(b"6ES7 51-1DM03-0AB0;V4.1"), None);
 }
@@ -127,10 +97,7 @@ fn create_object_response_order_number() {
 fn v2_integrity_at_end() {
     let b = hex(GETMULTI_V2);
     let f = parse_s7plus(&b).unwrap();
-    assert_eq!(
-        (f.function, f.finding),
-        (Some(PlusFunction::GET_MULTI_VARIABLES), None)
-    );
+    assert_eq!((f.function, f.finding), (Some(PlusFunction::GET_MULTI_VARIABLES), None));
     let (id, digest) = f.v2_integrity().unwrap();
     assert_eq!(id, 13);
     assert_eq!(digest.len(), 32);
@@ -139,16 +106,10 @@ fn v2_integrity_at_end() {
 
 #[test]
 fn init_ssl() {
-    for (s, op) in [
-        (INIT_SSL_REQ, Opcode::REQUEST),
-        (INIT_SSL_RESP, Opcode::RESPONSE),
-    ] {
+    for (s, op) in [(INIT_SSL_REQ, Opcode::REQUEST), (INIT_SSL_RESP, Opcode::RESPONSE)] {
         let b = hex(s);
         let f = parse_s7plus(&b).unwrap();
-        assert_eq!(
-            (f.version, f.opcode, f.finding),
-            (Version::V1, Some(op), None)
-        );
+        assert_eq!((f.version, f.opcode, f.finding), (Version::V1, Some(op), None));
         assert!(f.is_init_ssl());
     }
 }
@@ -158,10 +119,7 @@ fn system_event_and_keep_alive() {
     let b = hex(SYS_EVENT);
     let f = parse_s7plus(&b).unwrap();
     assert!(f.is_system_event());
-    assert_eq!(
-        (f.data.len(), f.has_trailer, f.finding, f.opcode),
-        (16, false, None, None)
-    );
+    assert_eq!((f.data.len(), f.has_trailer, f.finding, f.opcode), (16, false, None, None));
     let k = parse_s7plus(&[0x72, 0xff, 0x05, 0x00]).unwrap();
     assert!(k.is_keep_alive());
     assert_eq!(k.finding, None);
@@ -177,47 +135,24 @@ fn fragments_and_findings() {
     assert_eq!(f.finding, None);
     // Data length beyond the end.
     let f = parse_s7plus(&b[..40]).unwrap();
-    assert_eq!(
-        f.finding,
-        Some(Finding::new(
-            Layer::S7commPlus,
-            FindingKind::LengthBeyondEnd,
-            2
-        ))
-    );
+    assert_eq!(f.finding, Some(Finding::new(Layer::S7commPlus, FindingKind::LengthBeyondEnd, 2)));
     // Wrong trailer version.
     let mut w = b.clone();
     let n = w.len();
     w[n - 3] = 0x02;
-    assert_eq!(
-        parse_s7plus(&w)
-            .unwrap()
-            .finding
-            .map(|f| (f.kind, f.offset)),
-        Some((FindingKind::BadTrailer, n - 4))
-    );
+    assert_eq!(parse_s7plus(&w).unwrap().finding.map(|f| (f.kind, f.offset)), Some((FindingKind::BadTrailer, n - 4)));
     // Two trailer bytes only.
-    assert_eq!(
-        parse_s7plus(&b[..n - 2]).unwrap().finding.map(|f| f.kind),
-        Some(FindingKind::BadTrailer)
-    );
+    assert_eq!(parse_s7plus(&b[..n - 2]).unwrap().finding.map(|f| f.kind), Some(FindingKind::BadTrailer));
     // Extra bytes after the trailer.
     let mut x = b.clone();
     x.extend_from_slice(&[0, 0]);
-    assert_eq!(
-        parse_s7plus(&x).unwrap().finding.map(|f| f.kind),
-        Some(FindingKind::LengthMismatch)
-    );
+    assert_eq!(parse_s7plus(&x).unwrap().finding.map(|f| f.kind), Some(FindingKind::LengthMismatch));
     // V3 digest length not 32.
     let mut d = b.clone();
     d[4] = 0x10;
     assert_eq!(
         parse_s7plus(&d).unwrap().finding,
-        Some(Finding::new(
-            Layer::S7commPlus,
-            FindingKind::BadDigestLength,
-            4
-        ))
+        Some(Finding::new(Layer::S7commPlus, FindingKind::BadDigestLength, 4))
     );
     // V3 without digest (old firmware): header directly.
     let v2 = hex(STOP_ISF);
@@ -226,27 +161,12 @@ fn fragments_and_findings() {
     let l = v3.len();
     v3[l - 3] = 3;
     let f = parse_s7plus(&v3).unwrap();
-    assert_eq!(
-        (f.finding, f.digest_len, f.operating_state_request()),
-        (None, None, Some(1))
-    );
+    assert_eq!((f.finding, f.digest_len, f.operating_state_request()), (None, None, Some(1)));
     // Unknown version.
-    assert_eq!(
-        parse_s7plus(&[0x72, 0x07, 0, 0])
-            .unwrap()
-            .finding
-            .map(|f| f.kind),
-        Some(FindingKind::BadVersion)
-    );
+    assert_eq!(parse_s7plus(&[0x72, 0x07, 0, 0]).unwrap().finding.map(|f| f.kind), Some(FindingKind::BadVersion));
     // Errors.
-    assert_eq!(
-        parse_s7plus(&[]).unwrap_err().kind,
-        FindingKind::UnknownProtocol
-    );
-    assert_eq!(
-        parse_s7plus(&[0x72, 0x02]).unwrap_err().kind,
-        FindingKind::Truncated
-    );
+    assert_eq!(parse_s7plus(&[]).unwrap_err().kind, FindingKind::UnknownProtocol);
+    assert_eq!(parse_s7plus(&[0x72, 0x02]).unwrap_err().kind, FindingKind::Truncated);
 }
 
 #[test]
