@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod decode;
+mod live;
 mod replay;
 mod settings;
 
@@ -55,6 +56,44 @@ enum Cmd {
     Replay(ReplayArgs),
     /// Print the rule catalogue: id, category, default severity, what it matches, references.
     Rules(RulesArgs),
+    /// Run as a sensor on a live interface (a SPAN / mirror port): same engine and
+    /// rules as `replay`, alerts as JSON lines (and optionally syslog), Prometheus
+    /// metrics on /metrics and a health check on /healthz.
+    ///
+    /// Needs CAP_NET_RAW and CAP_NET_ADMIN (promiscuous mode), or root; every other
+    /// capability is dropped once the capture is open. SIGTERM/SIGINT flush pending
+    /// alerts and stop; SIGHUP reopens the alert file (log rotation). Exit status 3
+    /// when the interface cannot be opened or the HTTP port cannot be bound.
+    Live(LiveArgs),
+}
+
+/// Arguments of `live`.
+#[derive(clap::Args, Debug)]
+pub struct LiveArgs {
+    /// Interface to capture on (overrides [live] interface in the config).
+    #[arg(long, short, value_name = "IFACE")]
+    pub interface: Option<String>,
+    /// BPF filter replacing the default (TCP port 102 and IP fragments, with and without VLAN tags).
+    #[arg(long, value_name = "EXPR")]
+    pub bpf: Option<String>,
+    /// Address for /metrics and /healthz [default: 127.0.0.1:9762].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// Configuration (TOML): detection settings and a [live] table.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Engineering stations, comma-separated addresses or CIDR ranges; replaces the config's list.
+    #[arg(long, value_name = "LIST")]
+    pub engineering_hosts: Option<String>,
+    /// Where to write alerts (JSON lines, appended): a file path, or - for stdout (default).
+    #[arg(long, value_name = "PATH|-")]
+    pub alerts: Option<String>,
+    /// Also send alerts to syslog (RFC 5424): udp://HOST:PORT or unix:///dev/log.
+    #[arg(long, value_name = "URL")]
+    pub syslog: Option<String>,
+    /// libpcap kernel buffer in MiB [default: 32].
+    #[arg(long, value_name = "MIB")]
+    pub buffer_mb: Option<u32>,
 }
 
 /// Minimum severity for `--fail-on`.
@@ -159,6 +198,7 @@ fn main() -> ExitCode {
         Cmd::Decode(a) => decode::run(&a),
         Cmd::Replay(a) => replay::run(&a),
         Cmd::Rules(a) => print_rules(&a),
+        Cmd::Live(a) => live::run(&a),
     };
     ExitCode::from(code)
 }

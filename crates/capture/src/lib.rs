@@ -6,11 +6,13 @@
 //!
 //! * [`FileSource`]: a pcap (either byte order, micro- or nanosecond) or pcapng file, via `pcap_open_offline`;
 //! * [`MemorySource`]: frames held in memory, for tests and benchmarks;
-//! * live capture lives in the binary's `live` command (issue 4) and uses the same trait.
+//! * [`live::LiveSource`]: a live interface (promiscuous, BPF filter, non-blocking reads).
 //!
 //! Read errors are never silent: a record libpcap cannot read ends the file with
 //! [`CaptureError::Read`], which names the file, the frame number and libpcap's words.
 #![forbid(unsafe_code)]
+
+pub mod live;
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,374 @@
-//! # s7sentry-export (reserved)
+//! # s7sentry-export: Prometheus metrics, HTTP endpoints, alert sinks
 //!
-//! Will hold the Prometheus registry, the `/metrics` and `/healthz` endpoints
-//! and the alert sinks of `s7sentry live` (issue 4). Only this crate will know
-//! Prometheus; the engine emits typed events and counters.
+//! Only this crate knows Prometheus. The capture loop feeds it engine events
+//! ([`MetricsSink::on_event`], cheap: plain counters in local arrays) and, about
+//! once a second, the engine's counters and the detector's per-PLC state
+//! ([`MetricsSink::flush`]), which it turns into Prometheus series. Label values
+//! come from bounded sets only: code names (unknown codes become `other`), rule
+//! ids, and PLC addresses limited to the configured PLCs plus the first
+//! [`MAX_PLC_LABELS`] seen (the rest share `plc="other"`).
+
 #![forbid(unsafe_code)]
+
+pub mod http;
+pub mod sinks;
+
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use s7sentry_engine::rules::{Alert, Detector};
+use s7sentry_engine::{Event, EventSink, Stats};
+use s7sentry_proto::s7comm::{Function, Rosctr};
+use s7sentry_proto::s7plus::{Opcode, PlusFunction};
+use s7sentry_proto::{FindingKind, Layer};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// PLC addresses given their own label value beyond the configured ones.
+pub const MAX_PLC_LABELS: usize = 64;
+
+const LAYERS: [Layer; 7] =
+    [Layer::Link, Layer::Ip, Layer::Tcp, Layer::Tpkt, Layer::Cotp, Layer::S7comm, Layer::S7commPlus];
+
+/// All the series s7sentry exposes.
+pub struct Metrics {
+    registry: Registry,
+    packets_received: IntCounter,
+    packets_processed: IntCounter,
+    bytes_processed: IntCounter,
+    dropped: IntCounterVec,
+    last_packet: Gauge,
+    lag: Gauge,
+    findings: IntCounterVec,
+    pdus: IntCounterVec,
+    alerts: IntCounterVec,
+    flows_active: IntGauge,
+    flows_evicted: IntCounter,
+    flows_expired: IntCounter,
+    reassembly_bytes: IntGauge,
+    cap_hits: IntCounterVec,
+    gaps: IntCounter,
+    plc_latency: HistogramVec,
+    plc_outstanding: IntGaugeVec,
+    plc_responding: IntGaugeVec,
+    plc_state: IntCounterVec,
+}
+
+fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
+    r.register(Box::new(c.clone())).expect("metric names are unique");
+    c
+}
+
+impl Metrics {
+    /// Create and register every series (and the process collector).
+    pub fn new(version: &str) -> Metrics {
+        let r = Registry::new();
+        let ic = |n: &str, h: &str| reg(&r, IntCounter::new(n, h).expect("valid"));
+        let icv = |n: &str, h: &str, l: &[&str]| reg(&r, IntCounterVec::new(Opts::new(n, h), l).expect("valid"));
+        let build = reg(
+            &r,
+            IntGaugeVec::new(Opts::new("s7sentry_build_info", "Build information (always 1)."), &["version"])
+                .expect("valid"),
+        );
+        build.with_label_values(&[version]).set(1);
+        let m = Metrics {
+            packets_received: ic("s7sentry_packets_received_total", "Packets libpcap received (ps_recv)."),
+            packets_processed: ic("s7sentry_packets_processed_total", "Packets handed to the engine."),
+            bytes_processed: ic("s7sentry_bytes_processed_total", "Captured bytes handed to the engine."),
+            dropped: icv(
+                "s7sentry_capture_dropped_total",
+                "Packets dropped before the sensor saw them (libpcap ps_drop: kernel, ps_ifdrop: interface).",
+                &["where"],
+            ),
+            last_packet: reg(
+                &r,
+                Gauge::new(
+                    "s7sentry_last_packet_timestamp_seconds",
+                    "Capture time of the last packet processed (Unix seconds).",
+                )
+                .expect("valid"),
+            ),
+            lag: reg(
+                &r,
+                Gauge::new(
+                    "s7sentry_processing_lag_seconds",
+                    "Wall-clock time minus the capture time of the last packet processed.",
+                )
+                .expect("valid"),
+            ),
+            findings: icv("s7sentry_findings_total", "Structure findings by layer and kind.", &["layer", "kind"]),
+            pdus: icv(
+                "s7sentry_pdus_total",
+                "Decoded PDUs by protocol, PDU type and function.",
+                &["proto", "rosctr", "function"],
+            ),
+            alerts: icv(
+                "s7sentry_alerts_total",
+                "Alerts raised, by rule, category and severity.",
+                &["rule", "category", "severity"],
+            ),
+            flows_active: reg(&r, IntGauge::new("s7sentry_flows_active", "Flows tracked now.").expect("valid")),
+            flows_evicted: ic("s7sentry_flows_evicted_total", "Flows evicted because the flow table was full."),
+            flows_expired: ic("s7sentry_flows_expired_total", "Flows expired for idleness."),
+            reassembly_bytes: reg(
+                &r,
+                IntGauge::new("s7sentry_reassembly_bytes", "Bytes held in out-of-order TCP buffers.").expect("valid"),
+            ),
+            cap_hits: icv(
+                "s7sentry_cap_hits_total",
+                "Times a state cap was hit (data dropped or state evicted).",
+                &["cap"],
+            ),
+            gaps: ic("s7sentry_stream_gaps_total", "TCP capture gaps after which a stream was resynchronised."),
+            plc_latency: reg(
+                &r,
+                HistogramVec::new(
+                    HistogramOpts::new("s7sentry_plc_response_seconds", "S7 job to answer latency per PLC.")
+                        .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+                    &["plc"],
+                )
+                .expect("valid"),
+            ),
+            plc_outstanding: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new("s7sentry_plc_outstanding_requests", "Jobs sent to the PLC and not yet answered."),
+                    &["plc"],
+                )
+                .expect("valid"),
+            ),
+            plc_responding: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new("s7sentry_plc_responding", "1 while the PLC answers, 0 during a loss of communication."),
+                    &["plc"],
+                )
+                .expect("valid"),
+            ),
+            plc_state: icv(
+                "s7sentry_plc_state_changes_total",
+                "CPU STOP / START operations the PLC confirmed.",
+                &["plc", "state"],
+            ),
+            registry: r,
+        };
+        #[cfg(target_os = "linux")]
+        {
+            let pc = prometheus::process_collector::ProcessCollector::for_self();
+            let _ = m.registry.register(Box::new(pc));
+        }
+        for w in ["kernel", "interface"] {
+            m.dropped.with_label_values(&[w]).inc_by(0);
+        }
+        m
+    }
+
+    /// The registry (for tests and custom exposition).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// Count one alert.
+    pub fn alert(&self, a: &Alert) {
+        self.alerts.with_label_values(&[a.rule, a.category.name(), a.severity.name()]).inc();
+    }
+
+    /// libpcap's statistics (totals since the capture opened).
+    pub fn capture_stats(&self, received: u64, dropped: u64, if_dropped: u64) {
+        bump(&self.packets_received, received);
+        bump(&self.dropped.with_label_values(&["kernel"]), dropped);
+        bump(&self.dropped.with_label_values(&["interface"]), if_dropped);
+    }
+}
+
+/// Raise a counter to `total` (counters only go up).
+fn bump(c: &IntCounter, total: u64) {
+    let now = c.get();
+    if total > now {
+        c.inc_by(total - now);
+    }
+}
+
+/// Bounded PLC label values.
+#[derive(Debug, Default)]
+struct PlcLabels {
+    known: HashMap<IpAddr, String>,
+}
+
+impl PlcLabels {
+    fn label(&mut self, ip: IpAddr) -> String {
+        if let Some(s) = self.known.get(&ip) {
+            return s.clone();
+        }
+        if self.known.len() >= MAX_PLC_LABELS {
+            return "other".into();
+        }
+        let s = ip.to_string();
+        self.known.insert(ip, s.clone());
+        s
+    }
+}
+
+/// PDU counters keyed by small integers, flushed into Prometheus periodically.
+#[derive(Debug, Default)]
+struct PduKey {
+    proto: &'static str,
+    rosctr: &'static str,
+    function: &'static str,
+}
+
+/// Event sink feeding [`Metrics`]: cheap counting on the packet path, series
+/// updates in [`MetricsSink::flush`].
+pub struct MetricsSink {
+    metrics: std::sync::Arc<Metrics>,
+    pdus: HashMap<(u8, u8, u16), u64>,
+    findings: HashMap<(u8, u8), u64>,
+    labels: PlcLabels,
+    last: Stats,
+    last_ts: f64,
+}
+
+fn s7_rosctr(r: u8) -> &'static str {
+    match Rosctr(r).name() {
+        Some("Job") => "job",
+        Some("Ack") => "ack",
+        Some("Ack_Data") => "ack_data",
+        Some("Userdata") => "userdata",
+        _ => "other",
+    }
+}
+
+impl MetricsSink {
+    /// A sink publishing into `metrics`; `known_plcs` get their own label first.
+    pub fn new(metrics: std::sync::Arc<Metrics>, known_plcs: &[IpAddr]) -> MetricsSink {
+        let mut labels = PlcLabels::default();
+        for ip in known_plcs {
+            labels.known.insert(*ip, ip.to_string());
+        }
+        MetricsSink {
+            metrics,
+            pdus: HashMap::new(),
+            findings: HashMap::new(),
+            labels,
+            last: Stats::default(),
+            last_ts: 0.0,
+        }
+    }
+
+    /// Push everything gathered since the last flush into the Prometheus series.
+    pub fn flush(&mut self, stats: &Stats, active_flows: usize, buffered: usize, det: &mut Detector) {
+        let m = &self.metrics;
+        for ((proto, r, f), n) in self.pdus.drain() {
+            let key = match proto {
+                0 => PduKey {
+                    proto: "s7comm",
+                    rosctr: s7_rosctr(r),
+                    function: Function(f as u8).name().unwrap_or(if r == 7 { "userdata" } else { "other" }),
+                },
+                1 => PduKey {
+                    proto: "s7comm-plus",
+                    rosctr: Opcode(r).name().unwrap_or("other"),
+                    function: PlusFunction(f).name().unwrap_or("other"),
+                },
+                2 => PduKey {
+                    proto: "cotp",
+                    rosctr: "none",
+                    function: s7sentry_proto::cotp::TpduCode(r).name().unwrap_or("other"),
+                },
+                _ => PduKey { proto: "tls", rosctr: "none", function: "none" },
+            };
+            m.pdus.with_label_values(&[key.proto, key.rosctr, key.function]).inc_by(n);
+        }
+        for ((l, k), n) in self.findings.drain() {
+            let layer = LAYERS.get(usize::from(l)).map(|x| x.name()).unwrap_or("other");
+            let kind = FindingKind::ALL.get(usize::from(k)).map(|x| x.name()).unwrap_or("other");
+            m.findings.with_label_values(&[layer, kind]).inc_by(n);
+        }
+        let d = |a: u64, b: u64| a.saturating_sub(b);
+        m.packets_processed.inc_by(d(stats.packets, self.last.packets));
+        m.bytes_processed.inc_by(d(stats.bytes, self.last.bytes));
+        m.flows_evicted.inc_by(d(stats.flows_evicted, self.last.flows_evicted));
+        m.flows_expired.inc_by(d(stats.flows_expired, self.last.flows_expired));
+        m.gaps.inc_by(d(stats.gaps, self.last.gaps));
+        for (cap, a, b) in [
+            ("flows", stats.flows_evicted, self.last.flows_evicted),
+            ("ooo_segments", stats.ooo_cap_hits, self.last.ooo_cap_hits),
+            ("tpkt_buffer", stats.tpkt_buffer_cap_hits, self.last.tpkt_buffer_cap_hits),
+            ("cotp_reassembly", stats.cotp_cap_hits, self.last.cotp_cap_hits),
+            ("total_buffered", stats.total_buffer_cap_hits, self.last.total_buffer_cap_hits),
+        ] {
+            m.cap_hits.with_label_values(&[cap]).inc_by(d(a, b));
+        }
+        self.last = stats.clone();
+        m.flows_active.set(active_flows as i64);
+        m.reassembly_bytes.set(buffered as i64);
+        if self.last_ts > 0.0 {
+            m.last_packet.set(self.last_ts);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            m.lag.set((now - self.last_ts).max(0.0));
+        }
+        let obs = det.drain_observations();
+        for (ip, secs) in obs.latencies {
+            let l = self.labels.label(ip);
+            m.plc_latency.with_label_values(&[&l]).observe(secs);
+        }
+        for (ip, state) in obs.state_changes {
+            let l = self.labels.label(ip);
+            m.plc_state.with_label_values(&[&l, state]).inc();
+        }
+        for s in det.plc_summaries() {
+            let l = self.labels.label(s.ip);
+            if l == "other" {
+                continue;
+            }
+            m.plc_responding.with_label_values(&[&l]).set(i64::from(s.responding));
+            m.plc_outstanding.with_label_values(&[&l]).set(i64::from(s.outstanding));
+        }
+    }
+}
+
+impl EventSink for MetricsSink {
+    fn on_event(&mut self, e: &Event<'_>) {
+        match e {
+            Event::S7 { pdu, .. } => {
+                let f = pdu.function().map(|f| u16::from(f.0)).unwrap_or(u16::MAX);
+                *self.pdus.entry((0, pdu.header.rosctr.0, f)).or_insert(0) += 1;
+            }
+            Event::S7Plus { frame, .. } => {
+                let key = (1, frame.opcode.map(|o| o.0).unwrap_or(0), frame.function.map(|f| f.0).unwrap_or(0));
+                *self.pdus.entry(key).or_insert(0) += 1;
+            }
+            Event::Cotp { cotp, .. } => *self.pdus.entry((2, cotp.code.0, 0)).or_insert(0) += 1,
+            Event::Tls { first: true, .. } => *self.pdus.entry((3, 0, 0)).or_insert(0) += 1,
+            Event::Finding { finding, .. } => {
+                let l = LAYERS.iter().position(|x| *x == finding.layer).unwrap_or(255) as u8;
+                let k = FindingKind::ALL.iter().position(|x| *x == finding.kind).unwrap_or(255) as u8;
+                *self.findings.entry((l, k)).or_insert(0) += 1;
+            }
+            Event::IpFragment { .. } => {
+                let k = FindingKind::ALL.iter().position(|x| *x == FindingKind::IpFragment).unwrap_or(255) as u8;
+                *self.findings.entry((1, k)).or_insert(0) += 1;
+            }
+            Event::Tick { ts } => self.last_ts = ts.0 as f64 / 1e9,
+            _ => {}
+        }
+    }
+}
+
+/// Convenience: encode a registry (used by the HTTP handler).
+pub fn encode(r: &Registry) -> String {
+    let mut buf = Vec::new();
+    let _ = TextEncoder::new().encode(&r.gather(), &mut buf);
+    String::from_utf8(buf).unwrap_or_default()
+}

@@ -168,6 +168,24 @@ pub struct RuleOverride {
     pub severity: Option<Severity>,
 }
 
+/// `[live]`: settings of `s7sentry live` (command-line options override them).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveSettings {
+    /// Interface to capture on (the SPAN / mirror port).
+    pub interface: Option<String>,
+    /// BPF filter replacing the default.
+    pub bpf: Option<String>,
+    /// HTTP listen address for /metrics and /healthz (default 127.0.0.1:9762).
+    pub listen: Option<String>,
+    /// Alert JSON lines: a file path, or "-" for stdout (default).
+    pub alerts: Option<String>,
+    /// Also send alerts to syslog (RFC 5424): "udp://HOST:PORT" or "unix:///dev/log".
+    pub syslog: Option<String>,
+    /// libpcap kernel buffer in MiB (default 32).
+    pub buffer_mb: Option<u32>,
+}
+
 /// The whole detection configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -180,6 +198,8 @@ pub struct DetectConfig {
     pub thresholds: Thresholds,
     /// Per-rule overrides, keyed by rule id.
     pub rules: BTreeMap<String, RuleOverride>,
+    /// Settings of `s7sentry live`.
+    pub live: LiveSettings,
 }
 
 impl DetectConfig {

@@ -60,6 +60,21 @@ fn pend(d: &mut Detector, rule: RuleId, key: PairKey, meta: &Meta, message: Stri
 }
 
 fn finalize(d: &mut Detector, op: PendingOp, outcome: String, answer: Option<&Meta>) {
+    if answer.is_some() && !outcome.starts_with("failed") && !outcome.contains("error") {
+        let state = match op.rule {
+            CTL_STOP => Some("stop"),
+            CTL_START => Some("start"),
+            CTL_PLUS_STATE => match op.evidence.get("value").and_then(|v| v.as_i64()) {
+                Some(1) => Some("stop"),
+                Some(3) => Some("start"),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(s) = state {
+            d.observe_state(op.meta.server().0, s);
+        }
+    }
     let mut evidence = op.evidence;
     evidence.insert("outcome".into(), json!(outcome));
     if let Some(a) = answer {

@@ -164,12 +164,17 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 let setup = pdu.setup_comm();
                 let f = d.flow(&meta);
                 let r = pdu.header.pdu_ref;
+                let mut latency = None;
                 if let Some(i) = f.outstanding.iter().position(|(p, _)| *p == r) {
-                    f.outstanding.swap_remove(i);
+                    let (_, sent) = f.outstanding.swap_remove(i);
+                    latency = Some(meta.ts.secs_since(sent).max(0.0));
                 }
                 if let Some(sc) = setup {
                     f.pdu_size = Some(sc.pdu_length);
                     f.amq = Some(sc.max_amq_calling);
+                }
+                if let Some(l) = latency {
+                    d.observe_latency(plc, l);
                 }
             }
         }

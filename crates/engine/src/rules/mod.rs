@@ -185,9 +185,74 @@ pub struct Detector {
     /// Occurrences folded into aggregated follow-ups, per rule.
     pub suppressed: Vec<u64>,
     grade: Option<Severity>,
+    /// Request→answer latencies (PLC, seconds) since the last [`Detector::drain_observations`].
+    latencies: Vec<(IpAddr, f64)>,
+    /// Operating-state changes seen (PLC, "stop" | "start").
+    state_changes: Vec<(IpAddr, &'static str)>,
 }
 
+/// What the exporter publishes per PLC.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlcSummary {
+    /// PLC address.
+    pub ip: IpAddr,
+    /// Answering (0 while an outage is declared).
+    pub responding: bool,
+    /// Jobs sent to it and not yet answered.
+    pub outstanding: u32,
+}
+
+/// Measurements for metrics, drained periodically.
+#[derive(Debug, Default)]
+pub struct Observations {
+    /// Request→answer latencies (PLC, seconds).
+    pub latencies: Vec<(IpAddr, f64)>,
+    /// Operating-state changes (PLC, "stop" | "start").
+    pub state_changes: Vec<(IpAddr, &'static str)>,
+}
+
+const MAX_OBSERVATIONS: usize = 65_536;
+
 impl Detector {
+    /// Per-PLC state for metrics (sorted by address).
+    pub fn plc_summaries(&self) -> Vec<PlcSummary> {
+        let mut v: Vec<PlcSummary> = self
+            .plcs
+            .iter()
+            .filter(|(_, p)| p.answered_ever)
+            .map(|(ip, p)| PlcSummary { ip: *ip, responding: p.outage.is_none(), outstanding: 0 })
+            .collect();
+        v.sort_by_key(|s| s.ip);
+        for f in self.flows.values() {
+            if let Some((ip, _)) = f.server {
+                if let Ok(i) = v.binary_search_by_key(&ip, |s| s.ip) {
+                    v[i].outstanding += f.outstanding.len() as u32;
+                }
+            }
+        }
+        v
+    }
+
+    /// Take the latency and state-change observations gathered since the last call.
+    pub fn drain_observations(&mut self) -> Observations {
+        Observations {
+            latencies: std::mem::take(&mut self.latencies),
+            state_changes: std::mem::take(&mut self.state_changes),
+        }
+    }
+
+    pub(crate) fn observe_latency(&mut self, plc: IpAddr, secs: f64) {
+        if self.latencies.len() < MAX_OBSERVATIONS {
+            self.latencies.push((plc, secs));
+        }
+    }
+
+    pub(crate) fn observe_state(&mut self, plc: IpAddr, state: &'static str) {
+        if self.state_changes.len() < MAX_OBSERVATIONS {
+            self.state_changes.push((plc, state));
+        }
+    }
+
     /// A detector with `cfg`.
     pub fn new(cfg: DetectConfig) -> Detector {
         let mut enabled = vec![true; RULES.len()];
@@ -217,6 +282,8 @@ impl Detector {
             counts: vec![0; RULES.len()],
             suppressed: vec![0; RULES.len()],
             grade: None,
+            latencies: Vec::new(),
+            state_changes: Vec::new(),
         }
     }
 
