@@ -16,8 +16,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Default HTTP listen address: loopback, port 9762 (not in Prometheus' default port allocations).
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:9762";
+/// Default HTTP listen address: loopback, port 19102. The exporter range 9100-9999 of
+/// Prometheus' default port allocations is taken; 19102 is outside it and outside the
+/// list's "outside the standard range" section, not in /etc/services, and below the
+/// Linux ephemeral range.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:19102";
 
 /// Exit status when the capture cannot be opened or the port cannot be bound.
 const EXIT_RUNTIME: u8 = 3;

@@ -76,7 +76,7 @@ pub struct LiveArgs {
     /// BPF filter replacing the default (TCP port 102 and IP fragments, with and without VLAN tags).
     #[arg(long, value_name = "EXPR")]
     pub bpf: Option<String>,
-    /// Address for /metrics and /healthz [default: 127.0.0.1:9762].
+    /// Address for /metrics and /healthz [default: 127.0.0.1:19102].
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<String>,
     /// Configuration (TOML): detection settings and a [live] table.

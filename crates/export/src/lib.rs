@@ -161,6 +161,18 @@ impl Metrics {
         for w in ["kernel", "interface"] {
             m.dropped.with_label_values(&[w]).inc_by(0);
         }
+        // Every rule's alert series exists from the start at 0, so the first
+        // alert is an increase Prometheus can see (increase() needs two samples).
+        for r in s7sentry_engine::rules::catalog::RULES {
+            let mut combos = vec![(r.category, r.severity)];
+            if r.category == s7sentry_engine::rules::Category::UnauthorizedControl {
+                combos
+                    .push((s7sentry_engine::rules::Category::ControlOperation, s7sentry_engine::rules::Severity::Info));
+            }
+            for (c, sev) in combos {
+                m.alerts.with_label_values(&[r.id, c.name(), sev.name()]).inc_by(0);
+            }
+        }
         m
     }
 

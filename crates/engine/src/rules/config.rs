@@ -176,7 +176,7 @@ pub struct LiveSettings {
     pub interface: Option<String>,
     /// BPF filter replacing the default.
     pub bpf: Option<String>,
-    /// HTTP listen address for /metrics and /healthz (default 127.0.0.1:9762).
+    /// HTTP listen address for /metrics and /healthz (default 127.0.0.1:19102).
     pub listen: Option<String>,
     /// Alert JSON lines: a file path, or "-" for stdout (default).
     pub alerts: Option<String>,
