@@ -57,7 +57,10 @@ impl Netns {
         let n = Netns { a: format!("s7a{tag}{id}"), b: format!("s7b{tag}{id}") };
         let _ = sh(&format!("ip netns del {} 2>/dev/null; ip netns del {} 2>/dev/null", n.a, n.b));
         must(&format!("ip netns add {} && ip netns add {}", n.a, n.b));
-        must(&format!("ip link add s7va type veth peer name s7vb && ip link set s7va netns {} && ip link set s7vb netns {}", n.a, n.b));
+        must(&format!(
+            "ip link add s7va type veth peer name s7vb && ip link set s7va netns {} && ip link set s7vb netns {}",
+            n.a, n.b
+        ));
         must(&format!("ip -n {} link set s7va up && ip -n {} link set s7vb up && ip -n {} link set lo up && ip -n {} link set lo up", n.a, n.b, n.a, n.b));
         n
     }
@@ -172,12 +175,26 @@ fn bad_conditions_get_one_line_and_a_nonzero_exit() {
 
     // No capability: run as nobody.
     let o = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", bin(), "live", "--interface", "lo", "--listen", "127.0.0.1:0"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            bin(),
+            "live",
+            "--interface",
+            "lo",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(3));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("no permission to capture on 'lo'") && e.contains("setcap cap_net_raw,cap_net_admin=eip"), "{e}");
+    assert!(
+        e.contains("no permission to capture on 'lo'") && e.contains("setcap cap_net_raw,cap_net_admin=eip"),
+        "{e}"
+    );
 
     let o = run(&["live"]);
     assert_eq!(o.status.code(), Some(2));
@@ -202,7 +219,8 @@ fn live_matches_replay_and_stops_cleanly() {
     assert!(secs < 1.0, "took {secs:.2} s to stop");
     assert!(err.contains("packets 633"), "every packet processed: {err}");
     assert!(err.contains("dropped 0 kernel"), "{err}");
-    let live = multiset(&Sensor { child: Command::new("true").spawn().unwrap(), alerts: dir.join("alerts.jsonl") }.rules());
+    let live =
+        multiset(&Sensor { child: Command::new("true").spawn().unwrap(), alerts: dir.join("alerts.jsonl") }.rules());
     let replay = multiset(&replay_rules(&cap));
     assert_eq!(live, replay, "live and replay disagree");
 }
@@ -228,7 +246,12 @@ fn sigterm_during_replay_loses_no_alert() {
     assert_eq!(code, Some(0), "{err}");
     assert!(secs < 1.0, "took {secs:.2} s to stop");
     // The packets processed before the stop...
-    let n: u64 = err.split("packets ").nth(1).and_then(|t| t.split_whitespace().next()).and_then(|x| x.parse().ok()).expect("packet count");
+    let n: u64 = err
+        .split("packets ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|x| x.parse().ok())
+        .expect("packet count");
     assert!(n > 50 && n < 633, "stopped mid-capture: {n}");
     // ...raise in replay exactly what the sensor wrote (pending operations are reported unconfirmed in both).
     let prefix = dir.join("prefix.pcap");
@@ -267,7 +290,17 @@ fn end_to_end_with_prometheus() {
     // Prometheus with the shipped rules, `for:` shortened so the test runs in seconds.
     let rules_src = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/s7sentry.rules.yml");
     let rules = std::fs::read_to_string(&rules_src).expect("deploy/prometheus/s7sentry.rules.yml");
-    let rules = rules.lines().map(|l| if l.trim_start().starts_with("for:") { format!("{}for: 0s", &l[..l.len() - l.trim_start().len()]) } else { l.to_string() }).collect::<Vec<_>>().join("\n");
+    let rules = rules
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("for:") {
+                format!("{}for: 0s", &l[..l.len() - l.trim_start().len()])
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     std::fs::write(dir.join("rules.yml"), rules).unwrap();
     std::fs::write(
         dir.join("prometheus.yml"),
@@ -299,7 +332,8 @@ fn end_to_end_with_prometheus() {
     let a = ns.a.clone();
     let crash = own_pcap("attack_plc_crash").join("capture.pcap");
     let replayer = std::thread::spawn(move || {
-        let _ = sh(&format!("ip netns exec {a} tcpreplay -q -i s7va --multiplier=4 {} >/dev/null 2>&1", crash.display()));
+        let _ =
+            sh(&format!("ip netns exec {a} tcpreplay -q -i s7va --multiplier=4 {} >/dev/null 2>&1", crash.display()));
     });
     let checks: &[(&str, &str)] = &[
         ("packets", "sum(s7sentry_packets_processed_total) >= 1375"),
@@ -309,10 +343,22 @@ fn end_to_end_with_prometheus() {
         ("crash pattern alert", "s7sentry_alerts_total{rule=\"crash_pattern.tcp_short_header\"} >= 1"),
         ("loss of communication alert", "s7sentry_alerts_total{rule=\"loss_of_communication.plc_unresponsive\"} >= 1"),
         ("plc_responding dropped to 0", "min_over_time(s7sentry_plc_responding{plc=\"10.10.1.10\"}[10m]) == 0"),
-        ("rule S7SentryUnauthorizedControl fired", "max_over_time(ALERTS{alertname=\"S7SentryUnauthorizedControl\",alertstate=\"firing\"}[10m]) == 1"),
-        ("rule S7SentryFlood fired", "max_over_time(ALERTS{alertname=\"S7SentryFlood\",alertstate=\"firing\"}[10m]) == 1"),
-        ("rule S7SentryMalformedBurst fired", "max_over_time(ALERTS{alertname=\"S7SentryMalformedBurst\",alertstate=\"firing\"}[10m]) == 1"),
-        ("rule S7SentryPlcNotResponding fired", "max_over_time(ALERTS{alertname=\"S7SentryPlcNotResponding\",alertstate=\"firing\"}[10m]) == 1"),
+        (
+            "rule S7SentryUnauthorizedControl fired",
+            "max_over_time(ALERTS{alertname=\"S7SentryUnauthorizedControl\",alertstate=\"firing\"}[10m]) == 1",
+        ),
+        (
+            "rule S7SentryFlood fired",
+            "max_over_time(ALERTS{alertname=\"S7SentryFlood\",alertstate=\"firing\"}[10m]) == 1",
+        ),
+        (
+            "rule S7SentryMalformedBurst fired",
+            "max_over_time(ALERTS{alertname=\"S7SentryMalformedBurst\",alertstate=\"firing\"}[10m]) == 1",
+        ),
+        (
+            "rule S7SentryPlcNotResponding fired",
+            "max_over_time(ALERTS{alertname=\"S7SentryPlcNotResponding\",alertstate=\"firing\"}[10m]) == 1",
+        ),
     ];
     let t0 = Instant::now();
     let mut missing: Vec<&str> = checks.iter().map(|c| c.0).collect();
