@@ -615,6 +615,18 @@ pub fn memory_reset_resp(pdu_ref: u16, seq: u8) -> Vec<u8> {
     userdata(pdu_ref, &ud_resp_param(group::PROG, 0x0C, seq, 0), &ud_no_data())
 }
 
+/// Userdata programmer-command request (group 1) with subfunction `sub`
+/// (e.g. 0x09 force, 0x0A breakpoint), no data; the data layout of a real
+/// force job is not reproduced.
+pub fn programmer_req(pdu_ref: u16, seq: u8, sub: u8) -> Vec<u8> {
+    userdata(pdu_ref, &ud_req_param(group::PROG, sub, seq), &ud_no_data())
+}
+
+/// Programmer-command response (error 0x0000).
+pub fn programmer_resp(pdu_ref: u16, seq: u8, sub: u8) -> Vec<u8> {
+    userdata(pdu_ref, &ud_resp_param(group::PROG, sub, seq, 0), &ud_no_data())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

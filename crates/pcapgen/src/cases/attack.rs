@@ -26,6 +26,8 @@ pub const CASES: &[(&str, Builder)] = &[
     ("benign_block_upload_from_es", benign_block_upload_from_es),
     ("attack_memory_reset", attack_memory_reset),
     ("benign_memory_reset_from_es", benign_memory_reset_from_es),
+    ("attack_programmer_force", attack_programmer_force),
+    ("benign_programmer_force_from_es", benign_programmer_force_from_es),
     ("attack_clock_set", attack_clock_set),
     ("benign_clock_set_from_es", benign_clock_set_from_es),
     ("attack_password", attack_password),
@@ -332,6 +334,44 @@ fn benign_memory_reset_from_es() -> Case {
         0xAC,
         reset_body,
         Texts { what: "engineering station resets memory (same PDUs)", expected: TWIN, tshark: CLEAN_S7 },
+    )
+}
+
+fn force_body(t: &mut Trace, s: &mut Session, _a: Actor) {
+    let a = t.next_no();
+    let (r, q) = (s.next_ref(), s.next_seq());
+    s.xchg(t, &s7::programmer_req(r, q, 0x09), &s7::programmer_resp(r, q, 0x09));
+    t.note(
+        a,
+        "Userdata request group 1 (programmer commands) subfunction 0x09 (force) and its response (error 0x0000)",
+    );
+}
+
+fn attack_programmer_force() -> Case {
+    engineering_case(
+        "attack_programmer_force",
+        Actor::Attacker,
+        0xB7,
+        force_body,
+        Texts {
+            what: "attacker: userdata programmer command 0x09 (force)",
+            expected: "alert programmer command 'force' (userdata group 1 subfunction 0x09) from 10.10.9.99",
+            tshark: "decodes Userdata \"[Programmer commands] -> [Force]\" request and response.",
+        },
+    )
+}
+
+fn benign_programmer_force_from_es() -> Case {
+    engineering_case(
+        "benign_programmer_force_from_es",
+        Actor::Es,
+        0xB8,
+        force_body,
+        Texts {
+            what: "engineering station forces (same PDUs)",
+            expected: TWIN,
+            tshark: "decodes Userdata \"[Programmer commands] -> [Force]\" request and response.",
+        },
     )
 }
 
