@@ -1,9 +1,9 @@
 //! `s7sentry decode`.
 
-use crate::{DecodeArgs, OutFormat, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE};
-use s7sentry_capture::{FileSource, PacketSource};
+use crate::{DecodeArgs, OutFormat, EXIT_OK, EXIT_PARTIAL};
+use s7sentry_capture::PacketSource;
 use s7sentry_engine::record::{DecodeWriter, Format};
-use s7sentry_engine::{Engine, EngineConfig, Frame, Ts};
+use s7sentry_engine::{Engine, EngineConfig};
 use std::io::{BufWriter, Write};
 
 /// Run `decode`; returns the exit status.
@@ -17,25 +17,13 @@ pub fn run(a: &DecodeArgs) -> u8 {
     let mut status = EXIT_OK;
     let multi = a.files.len() > 1;
     for path in &a.files {
-        let mut src = match FileSource::open(path) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("s7sentry: {e}");
-                status = status.max(EXIT_USAGE);
-                continue;
-            }
-        };
+        let Some(mut src) = crate::input::open(path, &mut status) else { continue };
         w.set_pcap(multi.then(|| path.display().to_string()));
         let mut engine = Engine::new(EngineConfig::default());
         loop {
             match src.next_packet() {
                 Ok(Some(p)) => {
-                    let f = Frame {
-                        frame: p.frame,
-                        ts: Ts::new(p.ts.secs, p.ts.nanos),
-                        linktype: p.linktype.0,
-                        data: p.data,
-                    };
+                    let f = crate::input::frame(&p);
                     engine.process(&f, &mut w);
                 }
                 Ok(None) => break,

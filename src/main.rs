@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod decode;
+mod input;
 mod live;
 mod replay;
 mod settings;

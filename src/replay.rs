@@ -1,9 +1,9 @@
 //! `s7sentry replay`: run the detection engine over capture files.
 
 use crate::{settings, ReplayArgs, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE};
-use s7sentry_capture::{FileSource, PacketSource};
+use s7sentry_capture::PacketSource;
 use s7sentry_engine::rules::{catalog::RULES, Alert, Detector, Severity};
-use s7sentry_engine::{Engine, EngineConfig, Event, EventSink, Frame, Stats, Ts};
+use s7sentry_engine::{Engine, EngineConfig, Event, EventSink, Stats};
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::time::Instant;
@@ -77,14 +77,7 @@ pub fn run(a: &ReplayArgs) -> u8 {
     let mut worst: Option<Severity> = None;
     let started = Instant::now();
     for path in &a.files {
-        let mut src = match FileSource::open(path) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("s7sentry: {e}");
-                status = status.max(EXIT_USAGE);
-                continue;
-            }
-        };
+        let Some(mut src) = crate::input::open(path, &mut status) else { continue };
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         let mut engine = Engine::new(EngineConfig::default());
         let mut det = Detector::new(cfg.clone());
@@ -96,12 +89,7 @@ pub fn run(a: &ReplayArgs) -> u8 {
             match src.next_packet() {
                 Ok(Some(p)) => {
                     read_bytes += p.data.len() as u64 + 16;
-                    let f = Frame {
-                        frame: p.frame,
-                        ts: Ts::new(p.ts.secs, p.ts.nanos),
-                        linktype: p.linktype.0,
-                        data: p.data,
-                    };
+                    let f = crate::input::frame(&p);
                     engine.process(&f, &mut tee);
                     if tee.det.has_alerts() {
                         if let Err(e) = write_alerts(&mut out, tee.det, &mut worst, &mut alerts) {

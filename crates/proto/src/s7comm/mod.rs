@@ -512,15 +512,7 @@ impl<'a> S7Pdu<'a> {
 
     /// Block up/download parameters (functions 0x1A..0x1F).
     pub fn block_control(&self) -> Option<BlockControl<'a>> {
-        match self.params() {
-            Params::RequestDownload(b)
-            | Params::DownloadBlock(b)
-            | Params::DownloadEnded(b)
-            | Params::StartUpload(b)
-            | Params::Upload(b)
-            | Params::EndUpload(b) => Some(b),
-            _ => None,
-        }
+        self.params().block_control().copied()
     }
 
     /// The PLC block named by an up/download job's file name.

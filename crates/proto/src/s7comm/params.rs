@@ -308,9 +308,9 @@ pub enum Params<'a> {
     Unknown(&'a [u8]),
 }
 
-impl Params<'_> {
+impl<'a> Params<'a> {
     /// Block up/download parameters, for functions 0x1A..0x1F.
-    pub fn block_control(&self) -> Option<&BlockControl<'_>> {
+    pub fn block_control(&self) -> Option<&BlockControl<'a>> {
         match self {
             Params::RequestDownload(b)
             | Params::DownloadBlock(b)
