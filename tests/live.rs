@@ -376,3 +376,50 @@ fn end_to_end_with_prometheus() {
     assert_eq!(code, Some(0));
     assert!(secs < 1.0);
 }
+
+/// Without root: a copy of the binary with only CAP_NET_RAW and CAP_NET_ADMIN,
+/// run as `nobody`, captures, and keeps no other capability.
+#[test]
+fn runs_as_nobody_with_two_capabilities() {
+    if skip() {
+        return;
+    }
+    let dir = tmpdir("caps");
+    let copy = dir.join("s7sentry");
+    std::fs::copy(bin(), &copy).unwrap();
+    must(&format!(
+        "chmod 755 {} {} && setcap cap_net_raw,cap_net_admin=eip {}",
+        dir.display(),
+        copy.display(),
+        copy.display()
+    ));
+    let ns = Netns::new("c");
+    let child = Command::new("ip")
+        .args(["netns", "exec", &ns.b, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&copy)
+        .args(["live", "--interface", "s7vb", "--listen", "127.0.0.1:19814", "--alerts", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !sh(&ns.in_b("curl -fs http://127.0.0.1:19814/healthz")).status.success() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "sensor did not come up as nobody");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let cap = |k: &str| {
+        status.lines().find(|l| l.starts_with(k)).map(|l| l.split_whitespace().nth(1).unwrap().to_string()).unwrap()
+    };
+    assert_eq!(cap("Uid:"), "65534");
+    // CAP_NET_ADMIN (12) and CAP_NET_RAW (13) only.
+    assert_eq!(cap("CapEff:"), "0000000000003000");
+    assert_eq!(cap("CapPrm:"), "0000000000003000");
+    ns.replay(&own_pcap("attack_cpu_stop").join("capture.pcap"), "--pps=3000");
+    std::thread::sleep(Duration::from_millis(800));
+    must(&format!("kill -TERM {}", child.id()));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let alerts = String::from_utf8_lossy(&out.stdout);
+    assert!(alerts.contains("\"rule\":\"control.cpu_stop\""), "{alerts}");
+}
