@@ -423,3 +423,48 @@ fn runs_as_nobody_with_two_capabilities() {
     let alerts = String::from_utf8_lossy(&out.stdout);
     assert!(alerts.contains("\"rule\":\"control.cpu_stop\""), "{alerts}");
 }
+
+/// The capture interface goes down while running: reported, /healthz says 503,
+/// the sensor retries and captures again once the link is back.
+#[test]
+fn interface_down_is_reported_and_retried() {
+    if skip() {
+        return;
+    }
+    let ns = Netns::new("d");
+    let dir = tmpdir("down");
+    let s = Sensor::start(&ns, "127.0.0.1:19815", &dir);
+    must(&format!("ip -n {} link del s7vb", ns.b));
+    let t0 = Instant::now();
+    loop {
+        let o = sh(&ns.in_b("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:19815/healthz"));
+        if String::from_utf8_lossy(&o.stdout) == "503" {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "healthz never reported the interface down");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Bring a new veth pair up under the same name: the sensor picks it up again.
+    must(&format!(
+        "ip link add s7va2 type veth peer name s7vb && ip link set s7va2 netns {} && ip link set s7vb netns {}",
+        ns.a, ns.b
+    ));
+    must(&format!("ip -n {} link set s7va2 up && ip -n {} link set s7vb up", ns.a, ns.b));
+    let t0 = Instant::now();
+    while !sh(&ns.in_b("curl -fs http://127.0.0.1:19815/healthz")).status.success() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "sensor did not recover");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    must(&format!(
+        "ip netns exec {} tcpreplay -q -i s7va2 --pps=3000 {} >/dev/null 2>&1",
+        ns.a,
+        own_pcap("attack_cpu_stop").join("capture.pcap").display()
+    ));
+    std::thread::sleep(Duration::from_millis(800));
+    let alerts = s.alerts.clone();
+    let (code, _, err) = s.stop();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("retrying every second") && err.contains("capturing on s7vb again"), "{err}");
+    let rules = Sensor { child: Command::new("true").spawn().unwrap(), alerts }.rules();
+    assert!(rules.iter().any(|r| r == "control.cpu_stop"), "{rules:?}");
+}
