@@ -245,6 +245,8 @@ impl Engine {
         }
         let ds = &mut flow.dirs[d];
         if syn {
+            // A new SYN on a known flow restarts the sequence space: give back what was held.
+            ds.tcp.release(total);
             ds.tcp.syn(seg.seq);
             ds.framer.reset();
             ds.cotp.reset();

@@ -246,6 +246,7 @@ pub struct MetricsSink {
     labels: PlcLabels,
     last: Stats,
     last_ts: f64,
+    obs: s7sentry_engine::rules::Observations,
 }
 
 fn s7_rosctr(r: u8) -> &'static str {
@@ -272,6 +273,7 @@ impl MetricsSink {
             labels,
             last: Stats::default(),
             last_ts: 0.0,
+            obs: Default::default(),
         }
     }
 
@@ -330,12 +332,12 @@ impl MetricsSink {
                 .unwrap_or(0.0);
             m.lag.set((now - self.last_ts).max(0.0));
         }
-        let obs = det.drain_observations();
-        for (ip, secs) in obs.latencies {
+        det.swap_observations(&mut self.obs);
+        for &(ip, secs) in &self.obs.latencies {
             let l = self.labels.label(ip);
             m.plc_latency.with_label_values(&[&l]).observe(secs);
         }
-        for (ip, state) in obs.state_changes {
+        for &(ip, state) in &self.obs.state_changes {
             let l = self.labels.label(ip);
             m.plc_state.with_label_values(&[&l, state]).inc();
         }

@@ -102,17 +102,36 @@ fn outcome_of(err: Option<ErrorCode>) -> String {
     }
 }
 
-fn answer(d: &mut Detector, meta: &Meta, key: PairKey, outcome: String, wrong_password: bool) {
-    let Some(f) = d.flows.get_mut(&meta.flow) else {
+/// What the PLC answered, turned into words only when an operation waits for it.
+#[derive(Debug, Clone, Copy)]
+enum Answer {
+    /// S7comm: the error code, if any.
+    S7(Option<ErrorCode>),
+    /// S7comm-plus: the response's return value, if decoded.
+    Plus(Option<u64>),
+}
+
+impl Answer {
+    fn text(self) -> String {
+        match self {
+            Answer::S7(err) => outcome_of(err),
+            Answer::Plus(Some(0) | None) => "answered by the PLC".to_string(),
+            Answer::Plus(Some(v)) => format!("PLC answered with error return value 0x{v:x}"),
+        }
+    }
+}
+
+fn answer(d: &mut Detector, meta: &Meta, key: PairKey, ans: Answer, wrong_password: bool) {
+    // Most answers pair with no pending operation: look before building any text.
+    let Some(f) = d.flows.get_mut(&meta.flow) else { return };
+    if f.pending.is_empty() {
         return;
-    };
-    let Some(i) = f.pending.iter().position(|p| p.key == key) else {
-        return;
-    };
+    }
+    let Some(i) = f.pending.iter().position(|p| p.key == key) else { return };
     let op = f.pending.remove(i);
     let op_meta = op.meta;
     let rule = op.rule;
-    finalize(d, op, outcome, Some(meta));
+    finalize(d, op, ans.text(), Some(meta));
     if wrong_password && rule == CTL_PASSWORD {
         let msg = format!(
             "PLC {} rejected the password from {} ({}): wrong password",
@@ -286,13 +305,12 @@ fn s7_userdata_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8
 
 fn s7_answer(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>) {
     if matches!(pdu.header.rosctr, Rosctr::ACK | Rosctr::ACK_DATA) {
-        let err = pdu.error_code();
-        answer(d, meta, PairKey::Job(pdu.header.pdu_ref), outcome_of(err), false);
+        answer(d, meta, PairKey::Job(pdu.header.pdu_ref), Answer::S7(pdu.error_code()), false);
     } else if let Some(u) = pdu.userdata() {
         if u.ud_type == 2 {
             let err = u.error();
             let wrong = err == Some(ErrorCode::WRONG_PASSWORD);
-            answer(d, meta, PairKey::Userdata(u.group, u.subfunction), outcome_of(err), wrong);
+            answer(d, meta, PairKey::Userdata(u.group, u.subfunction), Answer::S7(err), wrong);
         }
     }
 }
@@ -334,11 +352,7 @@ fn plus_answer(d: &mut Detector, meta: &Meta, fr: &PlusFrame<'_>) {
         return;
     }
     let Some(seq) = fr.seq else { return };
-    let outcome = match plus::return_value(fr) {
-        Some(0) | None => "answered by the PLC".to_string(),
-        Some(v) => format!("PLC answered with error return value 0x{v:x}"),
-    };
-    answer(d, meta, PairKey::Plus(seq), outcome, false);
+    answer(d, meta, PairKey::Plus(seq), Answer::Plus(plus::return_value(fr)), false);
 }
 
 /// S7comm-plus helpers over the parser's accessors.

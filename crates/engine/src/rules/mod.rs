@@ -185,8 +185,9 @@ pub struct Detector {
     /// Occurrences folded into aggregated follow-ups, per rule.
     pub suppressed: Vec<u64>,
     grade: Option<Severity>,
-    /// Request→answer latencies (PLC, seconds) since the last [`Detector::drain_observations`].
+    /// Request→answer latencies (PLC, seconds) since the last [`Detector::swap_observations`].
     latencies: Vec<(IpAddr, f64)>,
+    latencies_dropped: u64,
     /// Operating-state changes seen (PLC, "stop" | "start").
     state_changes: Vec<(IpAddr, &'static str)>,
 }
@@ -211,7 +212,10 @@ pub struct Observations {
     pub state_changes: Vec<(IpAddr, &'static str)>,
 }
 
-const MAX_OBSERVATIONS: usize = 65_536;
+const MAX_OBSERVATIONS: usize = 4096;
+
+/// Latency samples kept between two exporter flushes.
+pub const MAX_LATENCY_SAMPLES: usize = MAX_OBSERVATIONS;
 
 impl Detector {
     /// Per-PLC state for metrics (sorted by address).
@@ -233,17 +237,29 @@ impl Detector {
         v
     }
 
-    /// Take the latency and state-change observations gathered since the last call.
-    pub fn drain_observations(&mut self) -> Observations {
-        Observations {
-            latencies: std::mem::take(&mut self.latencies),
-            state_changes: std::mem::take(&mut self.state_changes),
-        }
+    /// Hand over the latency and state-change observations gathered since the
+    /// last call: `obs` is cleared and swapped with the detector's buffers, so
+    /// both keep their capacity and steady-state operation allocates nothing.
+    pub fn swap_observations(&mut self, obs: &mut Observations) {
+        obs.latencies.clear();
+        obs.state_changes.clear();
+        std::mem::swap(&mut self.latencies, &mut obs.latencies);
+        std::mem::swap(&mut self.state_changes, &mut obs.state_changes);
+    }
+
+    /// Latency samples dropped because more than [`MAX_LATENCY_SAMPLES`] answers
+    /// arrived between two [`Detector::swap_observations`] calls.
+    pub fn latency_samples_dropped(&self) -> u64 {
+        self.latencies_dropped
     }
 
     pub(crate) fn observe_latency(&mut self, plc: IpAddr, secs: f64) {
-        if self.latencies.len() < MAX_OBSERVATIONS {
+        // Bounded and preallocated: at most MAX_LATENCY_SAMPLES per exporter flush
+        // (one second); beyond that the histogram is a sample.
+        if self.latencies.len() < self.latencies.capacity() {
             self.latencies.push((plc, secs));
+        } else {
+            self.latencies_dropped += 1;
         }
     }
 
@@ -282,7 +298,8 @@ impl Detector {
             counts: vec![0; RULES.len()],
             suppressed: vec![0; RULES.len()],
             grade: None,
-            latencies: Vec::new(),
+            latencies: Vec::with_capacity(MAX_OBSERVATIONS),
+            latencies_dropped: 0,
             state_changes: Vec::new(),
         }
     }
