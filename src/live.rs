@@ -200,7 +200,8 @@ pub fn run(a: &LiveArgs) -> u8 {
     }
 
     // 5. The capture loop.
-    let known: Vec<IpAddr> = Vec::new();
+    // Configured single-host PLCs get their metric labels first.
+    let known: Vec<IpAddr> = cfg.known_plcs.iter().filter_map(|c| c.single_host()).collect();
     let mut msink = MetricsSink::new(metrics.clone(), &known);
     let mut engine = Engine::new(EngineConfig::default());
     let mut det = Detector::new(cfg.clone());

@@ -341,13 +341,23 @@ impl MetricsSink {
             let l = self.labels.label(ip);
             m.plc_state.with_label_values(&[&l, state]).inc();
         }
+        // PLCs beyond the label budget share plc="other": responding is the
+        // minimum over them (0 if any is silent), outstanding the sum.
+        let mut other: Option<(bool, u32)> = None;
         for s in det.plc_summaries() {
             let l = self.labels.label(s.ip);
             if l == "other" {
+                let o = other.get_or_insert((true, 0));
+                o.0 &= s.responding;
+                o.1 += s.outstanding;
                 continue;
             }
             m.plc_responding.with_label_values(&[&l]).set(i64::from(s.responding));
             m.plc_outstanding.with_label_values(&[&l]).set(i64::from(s.outstanding));
+        }
+        if let Some((responding, outstanding)) = other {
+            m.plc_responding.with_label_values(&["other"]).set(i64::from(responding));
+            m.plc_outstanding.with_label_values(&["other"]).set(i64::from(outstanding));
         }
     }
 }
@@ -385,4 +395,36 @@ pub fn encode(r: &Registry) -> String {
     let mut buf = Vec::new();
     let _ = TextEncoder::new().encode(&r.gather(), &mut buf);
     String::from_utf8(buf).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plc_labels_are_bounded() {
+        let mut l = PlcLabels::default();
+        l.known.insert("10.0.0.1".parse().unwrap(), "10.0.0.1".into());
+        for i in 0..200u32 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a01_0000 + i));
+            let s = l.label(ip);
+            if (i as usize) < MAX_PLC_LABELS - 1 {
+                assert_eq!(s, ip.to_string());
+            } else {
+                assert_eq!(s, "other");
+            }
+        }
+        assert_eq!(l.label("10.0.0.1".parse().unwrap()), "10.0.0.1");
+    }
+
+    #[test]
+    fn exposition_has_every_rule_at_zero_and_passes_the_text_format() {
+        let m = Metrics::new("test");
+        let text = m.render();
+        for r in s7sentry_engine::rules::catalog::RULES {
+            assert!(text.contains(&format!("rule=\"{}\"", r.id)), "{} missing", r.id);
+        }
+        assert!(text.contains("s7sentry_build_info{version=\"test\"} 1"));
+        assert!(text.contains("s7sentry_capture_dropped_total{where=\"kernel\"} 0"));
+    }
 }

@@ -32,6 +32,12 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    /// The address, when the range is a single host (/32 or /128).
+    pub fn single_host(&self) -> Option<IpAddr> {
+        let max = if self.addr.is_ipv4() { 32 } else { 128 };
+        (self.prefix == max).then_some(self.addr)
+    }
+
     /// Whether `ip` is inside the range.
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
