@@ -89,7 +89,7 @@ fn drop_privileges() {
 
 /// Run `live`; returns the exit status.
 pub fn run(a: &LiveArgs) -> u8 {
-    let cfg = match settings::load(a.config.as_deref(), a.engineering_hosts.as_deref()) {
+    let cfg = match settings::load(&a.detection) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("s7sentry: {e}");

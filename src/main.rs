@@ -68,6 +68,17 @@ enum Cmd {
     Live(LiveArgs),
 }
 
+/// Options shared by `replay` and `live`.
+#[derive(clap::Args, Debug)]
+pub struct DetectionArgs {
+    /// Configuration (TOML): engineering hosts, known PLCs, thresholds, rule overrides, and the [live] table.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Engineering stations, comma-separated addresses or CIDR ranges; replaces the config's list.
+    #[arg(long, value_name = "LIST")]
+    pub engineering_hosts: Option<String>,
+}
+
 /// Arguments of `live`.
 #[derive(clap::Args, Debug)]
 pub struct LiveArgs {
@@ -80,12 +91,9 @@ pub struct LiveArgs {
     /// Address for /metrics and /healthz [default: 127.0.0.1:19102].
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<String>,
-    /// Configuration (TOML): detection settings and a [live] table.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Engineering stations, comma-separated addresses or CIDR ranges; replaces the config's list.
-    #[arg(long, value_name = "LIST")]
-    pub engineering_hosts: Option<String>,
+    /// Detection configuration options.
+    #[command(flatten)]
+    pub detection: DetectionArgs,
     /// Where to write alerts (JSON lines, appended): a file path, or - for stdout (default).
     #[arg(long, value_name = "PATH|-")]
     pub alerts: Option<String>,
@@ -131,12 +139,9 @@ pub struct ReplayArgs {
     /// Capture files (pcap or pcapng).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Detection configuration (TOML): engineering hosts, known PLCs, thresholds, rule overrides.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Engineering stations, comma-separated addresses or CIDR ranges; replaces the config's list.
-    #[arg(long, value_name = "LIST")]
-    pub engineering_hosts: Option<String>,
+    /// Detection configuration options.
+    #[command(flatten)]
+    pub detection: DetectionArgs,
     /// Where to write alerts (JSON lines): a file path, or - for stdout (default).
     #[arg(long, value_name = "PATH|-")]
     pub alerts: Option<String>,

@@ -50,7 +50,7 @@ fn write_alert(out: &mut dyn Write, a: &Alert) -> std::io::Result<()> {
 
 /// Run `replay`; returns the exit status.
 pub fn run(a: &ReplayArgs) -> u8 {
-    let cfg = match settings::load(a.config.as_deref(), a.engineering_hosts.as_deref()) {
+    let cfg = match settings::load(&a.detection) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("s7sentry: {e}");
