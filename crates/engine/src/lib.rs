@@ -21,6 +21,7 @@
 //! capture at any speed gives the same events.
 #![forbid(unsafe_code)]
 
+pub mod assets;
 pub mod config;
 pub mod defrag;
 pub mod engine;
