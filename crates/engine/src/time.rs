@@ -3,7 +3,11 @@
 use core::fmt;
 
 /// A capture timestamp in nanoseconds since the Unix epoch (UTC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+///
+/// Serialises as the integer number of nanoseconds (records and alerts format
+/// it as RFC 3339 text themselves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Ts(pub i64);
 
 impl Ts {
