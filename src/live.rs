@@ -254,7 +254,7 @@ pub fn run(a: &LiveArgs) -> u8 {
             if last_tick.elapsed() >= Duration::from_millis(100) {
                 // Timers advance with wall-clock time while the link is quiet.
                 last_tick = Instant::now();
-                det.on_event(&Event::Tick { ts: now_ts() });
+                det.on_event(&Event::Tick { ts: now_ts(), frame: 0 });
                 if det.has_alerts() {
                     out.emit(&mut det, &metrics);
                 }

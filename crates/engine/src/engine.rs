@@ -93,7 +93,7 @@ impl Engine {
             self.sweep(fr, sink);
             self.next_sweep = fr.ts.plus_ms(1000);
         }
-        sink.on_event(&Event::Tick { ts: fr.ts });
+        sink.on_event(&Event::Tick { ts: fr.ts, frame: fr.frame });
     }
 
     fn process_inner(&mut self, fr: &Frame<'_>, sink: &mut dyn EventSink) {
@@ -332,13 +332,29 @@ impl Engine {
         sink.on_event(&Event::FlowEnd { meta, reason, carried_pdus: f.flags.carried_pdus });
     }
 
+    /// Advance time for a packet that another engine processes (flow-sharded
+    /// workers): runs the same idle sweep and emits the same [`Event::Tick`]
+    /// as [`Engine::process`] would, without looking at the packet. Every
+    /// shard thus sees every packet's time and fires its timers at the same
+    /// packets as a single engine would.
+    pub fn advance(&mut self, fr: &Frame<'_>, sink: &mut dyn EventSink) {
+        if fr.ts > self.last_ts {
+            self.last_ts = fr.ts;
+        }
+        if fr.ts >= self.next_sweep {
+            self.sweep(fr, sink);
+            self.next_sweep = fr.ts.plus_ms(1000);
+        }
+        sink.on_event(&Event::Tick { ts: fr.ts, frame: fr.frame });
+    }
+
     /// End of input: end every flow (reason `end_of_capture`) and emit a last tick.
     pub fn finish(&mut self, sink: &mut dyn EventSink) {
         let fr = Frame { frame: 0, ts: self.last_ts, linktype: 1, data: &[] };
         for slot in self.table.slots() {
             self.end_flow(slot, EndReason::EndOfCapture, &fr, sink);
         }
-        sink.on_event(&Event::Tick { ts: self.last_ts });
+        sink.on_event(&Event::Tick { ts: self.last_ts, frame: 0 });
     }
 }
 

@@ -212,6 +212,9 @@ pub enum Event<'a> {
     Tick {
         /// Current packet time.
         ts: Ts,
+        /// Record number of the packet (0 at end of input or on a wall-clock tick);
+        /// alerts raised by timers at this tick name it.
+        frame: u64,
     },
 }
 

@@ -561,7 +561,10 @@ pub(crate) fn ev(pairs: &[(&str, Value)]) -> Map<String, Value> {
 impl EventSink for Detector {
     fn on_event(&mut self, e: &Event<'_>) {
         match e {
-            Event::Tick { ts } => {
+            Event::Tick { ts, frame } => {
+                if *frame != 0 {
+                    self.last_frame = *frame;
+                }
                 self.tick(*ts);
                 return;
             }
