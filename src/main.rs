@@ -12,6 +12,7 @@ mod input;
 mod live;
 mod replay;
 mod settings;
+mod shard;
 
 /// Exit status: everything was read.
 pub const EXIT_OK: u8 = 0;
@@ -151,6 +152,11 @@ pub struct ReplayArgs {
     /// No summary and no progress on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Worker threads. With N > 1 one thread reads the capture and N workers
+    /// each own the flows of a share of the PLCs; the alerts are the same as
+    /// with one thread, in the same order.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: u16,
 }
 
 /// Arguments of `rules`.

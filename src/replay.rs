@@ -9,9 +9,23 @@ use std::io::{BufWriter, IsTerminal, Write};
 use std::time::Instant;
 
 /// Counts what the summary reports, then hands every event to the detector.
-struct Tee<'a> {
-    det: &'a mut Detector,
-    findings: [u64; 7],
+pub(crate) struct Tee<'a> {
+    pub(crate) det: &'a mut Detector,
+    pub(crate) findings: [u64; 7],
+}
+
+impl<'a> Tee<'a> {
+    pub(crate) fn new(det: &'a mut Detector) -> Tee<'a> {
+        Tee { det, findings: [0; 7] }
+    }
+}
+
+/// Order of alerts raised by the same packet (or at the end of a capture):
+/// timers may fire for several PLCs at once, and their order must not depend
+/// on hash-map iteration or on which worker held which PLC.
+pub(crate) fn canonical_order(a: &Alert, b: &Alert) -> std::cmp::Ordering {
+    (a.ts, a.frame, a.rule, a.src, a.sport, a.dst, a.dport, &a.message)
+        .cmp(&(b.ts, b.frame, b.rule, b.src, b.sport, b.dst, b.dport, &b.message))
 }
 
 impl EventSink for Tee<'_> {
@@ -33,7 +47,9 @@ fn write_alerts(
     worst: &mut Option<Severity>,
     n: &mut u64,
 ) -> std::io::Result<()> {
-    for a in det.drain() {
+    let mut v: Vec<Alert> = det.drain().collect();
+    v.sort_by(canonical_order);
+    for a in v {
         write_alert(out, &a)?;
         *n += 1;
         if worst.is_none_or(|w| a.severity > w) {
@@ -79,10 +95,60 @@ pub fn run(a: &ReplayArgs) -> u8 {
     for path in &a.files {
         let Some(mut src) = crate::input::open(path, &mut status) else { continue };
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if usize::from(a.threads) > 1 {
+            let mut write_err = None;
+            let mut emit = |al: &Alert| {
+                if let Err(e) = write_alert(&mut out, al) {
+                    write_err = Some(e);
+                    return false;
+                }
+                alerts += 1;
+                if worst.is_none_or(|w| al.severity > w) {
+                    worst = Some(al.severity);
+                }
+                true
+            };
+            let mut last_progress = Instant::now();
+            let mut show = |n: u64, read_bytes: u64| {
+                if progress && last_progress.elapsed().as_millis() > 250 {
+                    last_progress = Instant::now();
+                    let pct = (read_bytes * 100).checked_div(size).unwrap_or(0).min(100);
+                    eprint!("\r{}: {n} packets ({pct}%)   ", path.display());
+                }
+            };
+            let r = crate::shard::replay_file(
+                &mut src,
+                &path.display().to_string(),
+                &cfg,
+                usize::from(a.threads),
+                &mut emit,
+                &mut show,
+            );
+            if let Some(e) = write_err {
+                eprintln!("s7sentry: cannot write alerts: {e}");
+                return EXIT_PARTIAL;
+            }
+            if let Some(e) = r.unreadable {
+                eprintln!("s7sentry: {e}");
+                unreadable += 1;
+                status = status.max(EXIT_PARTIAL);
+            }
+            for (k, v) in r.findings.iter().enumerate() {
+                findings[k] += v;
+            }
+            for (k, v) in r.counts.iter().enumerate() {
+                counts[k] += v;
+            }
+            total.merge(&r.stats);
+            if progress {
+                eprint!("\r\x1b[K");
+            }
+            continue;
+        }
         let mut engine = Engine::new(EngineConfig::default());
         let mut det = Detector::new(cfg.clone());
         det.set_source(&path.display().to_string());
-        let mut tee = Tee { det: &mut det, findings: [0; 7] };
+        let mut tee = Tee::new(&mut det);
         let mut read_bytes = 0u64;
         let mut last_progress = Instant::now();
         loop {

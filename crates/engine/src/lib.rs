@@ -31,6 +31,7 @@ pub mod link;
 pub mod record;
 pub mod rules;
 pub mod session;
+pub mod shard;
 pub mod stats;
 pub mod stream;
 pub mod time;

@@ -1,0 +1,122 @@
+//! Flow sharding: which worker processes a frame when several engines run in
+//! parallel.
+//!
+//! The key is the **server (PLC) address** of the packet's ISO-on-TCP flow, so
+//! every flow of one PLC — and therefore all per-PLC detection state (SYN and
+//! connection counts, loss of communication, request rates) — lives on one
+//! worker, and each flow is always on the same worker. Each worker also sees
+//! the time of every packet ([`crate::Engine::advance`]), so timers fire at the
+//! same packets as in a single engine, and the merged alerts equal a single
+//! engine's alerts.
+//!
+//! Where the server cannot be told from the packet the key is the destination
+//! address: IP fragments (all fragments of one datagram share it; a fragmented
+//! datagram sent *by* a PLC is therefore reassembled on its client's worker),
+//! and traffic not on an ISO-on-TCP port. Results can also differ from one
+//! engine when caps bind, because each worker has its share of the caps.
+
+use crate::link::{self, Sliced};
+use std::hash::{BuildHasher, Hash};
+use std::net::IpAddr;
+
+/// Chooses the worker of each frame. Deterministic across runs and machines.
+#[derive(Debug, Clone)]
+pub struct Sharder {
+    ports: Vec<u16>,
+    workers: usize,
+    hasher: ahash::RandomState,
+}
+
+impl Sharder {
+    /// A sharder over `workers` workers (at least 1) for ISO-on-TCP `ports`.
+    pub fn new(ports: &[u16], workers: usize) -> Sharder {
+        Sharder {
+            ports: ports.to_vec(),
+            workers: workers.max(1),
+            // Fixed keys: the same frame goes to the same worker on every run.
+            hasher: ahash::RandomState::with_seeds(0x5337, 0x7365, 0x6e74, 0x7279),
+        }
+    }
+
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// The address the frame is sharded on (`None` when not IP).
+    pub fn key(&self, linktype: i32, data: &[u8]) -> Option<IpAddr> {
+        let Sliced::Ip(ip) = link::slice(linktype, data) else {
+            return None;
+        };
+        if ip.fragment.is_some() || ip.proto != 6 || ip.payload.len() < 4 {
+            return Some(ip.dst);
+        }
+        let sport = u16::from_be_bytes([ip.payload[0], ip.payload[1]]);
+        let dport = u16::from_be_bytes([ip.payload[2], ip.payload[3]]);
+        let iso = |p: u16| self.ports.contains(&p);
+        // The same choice of server side as the engine's flow table.
+        if iso(sport) && !iso(dport) {
+            Some(ip.src)
+        } else {
+            Some(ip.dst)
+        }
+    }
+
+    /// Worker index (`0..workers`) of a frame. Frames that are not IP go to worker 0.
+    pub fn worker(&self, linktype: i32, data: &[u8]) -> usize {
+        if self.workers == 1 {
+            return 0;
+        }
+        match self.key(linktype, data) {
+            None => 0,
+            Some(a) => {
+                let mut h = self.hasher.build_hasher();
+                a.hash(&mut h);
+                (std::hash::Hasher::finish(&h) % self.workers as u64) as usize
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eth_tcp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 14];
+        f[12] = 0x08;
+        let mut ip = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0];
+        ip.extend_from_slice(&src);
+        ip.extend_from_slice(&dst);
+        f.extend_from_slice(&ip);
+        let mut tcp = vec![0u8; 20];
+        tcp[..2].copy_from_slice(&sport.to_be_bytes());
+        tcp[2..4].copy_from_slice(&dport.to_be_bytes());
+        tcp[12] = 0x50;
+        f.extend_from_slice(&tcp);
+        f
+    }
+
+    #[test]
+    fn both_directions_and_all_clients_of_a_plc_share_a_worker() {
+        let s = Sharder::new(&[102], 4);
+        let plc = [10, 0, 0, 1];
+        let w = s.worker(1, &eth_tcp([10, 0, 0, 50], plc, 40000, 102));
+        assert_eq!(s.worker(1, &eth_tcp(plc, [10, 0, 0, 50], 102, 40000)), w);
+        for c in 2..60u8 {
+            assert_eq!(s.worker(1, &eth_tcp([10, 0, 1, c], plc, 1024 + u16::from(c), 102)), w);
+            assert_eq!(s.worker(1, &eth_tcp(plc, [10, 0, 1, c], 102, 1024 + u16::from(c))), w);
+        }
+        assert_eq!(s.key(1, &eth_tcp(plc, [10, 0, 0, 50], 102, 40000)), Some(IpAddr::from(plc)));
+    }
+
+    #[test]
+    fn plcs_spread_over_workers_and_non_ip_goes_to_zero() {
+        let s = Sharder::new(&[102], 2);
+        let used: std::collections::BTreeSet<usize> =
+            (1..40u8).map(|p| s.worker(1, &eth_tcp([10, 0, 0, 50], [10, 0, 9, p], 40000, 102))).collect();
+        assert_eq!(used.len(), 2);
+        assert_eq!(s.worker(1, &[0u8; 10]), 0);
+        assert_eq!(Sharder::new(&[102], 1).worker(1, &eth_tcp([1, 1, 1, 1], [2, 2, 2, 2], 1, 102)), 0);
+    }
+}
