@@ -216,7 +216,6 @@ pub fn replay_file(
         if !batch.recs.is_empty() {
             send(batch, &mut merger, &mut ok);
         }
-        drop(send);
         drop(txs);
         for (sq, v) in res_rx.iter() {
             if ok && !merger.add(sq, v, emit) {
