@@ -19,9 +19,9 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 
 /// Records per batch handed to the workers.
-const BATCH: usize = 512;
+const BATCH: usize = 4096;
 /// Batches queued per worker before the reader waits.
-const QUEUE: usize = 8;
+const QUEUE: usize = 4;
 
 struct Rec {
     off: usize,
@@ -139,7 +139,7 @@ pub fn replay_file(
     // The caps are shared out: N workers together hold what one engine would.
     engine_cfg.max_flows = (engine_cfg.max_flows / workers).max(1024);
     engine_cfg.max_total_buffered = (engine_cfg.max_total_buffered / workers).max(1 << 20);
-    let sharder = Sharder::new(&engine_cfg.ports, workers);
+    let mut sharder = Sharder::new(&engine_cfg.ports, workers);
     let (res_tx, res_rx) = mpsc::channel::<(u64, Vec<(u64, Alert)>)>();
     let mut merger = Merger { workers, next: 0, pending: BTreeMap::new() };
     let mut unreadable = None;

@@ -19,12 +19,23 @@ use crate::link::{self, Sliced};
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
 
-/// Chooses the worker of each frame. Deterministic across runs and machines.
+/// Most PLC addresses given a worker of their own choosing; beyond it new
+/// addresses are placed by hash (never moved: a PLC stays on its worker).
+pub const MAX_ASSIGNED: usize = 65_536;
+
+/// Chooses the worker of each frame. Deterministic: the same capture gives the
+/// same assignment on every run.
+///
+/// A new server address goes to the worker that holds the fewest addresses so
+/// far (round robin in order of first appearance), which spreads a handful of
+/// PLCs evenly; after [`MAX_ASSIGNED`] addresses, new ones are placed by hash.
 #[derive(Debug, Clone)]
 pub struct Sharder {
     ports: Vec<u16>,
     workers: usize,
     hasher: ahash::RandomState,
+    assigned: std::collections::HashMap<IpAddr, u16, ahash::RandomState>,
+    held: Vec<u32>,
 }
 
 impl Sharder {
@@ -35,6 +46,8 @@ impl Sharder {
             workers: workers.max(1),
             // Fixed keys: the same frame goes to the same worker on every run.
             hasher: ahash::RandomState::with_seeds(0x5337, 0x7365, 0x6e74, 0x7279),
+            assigned: std::collections::HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4)),
+            held: vec![0; workers.max(1)],
         }
     }
 
@@ -45,6 +58,21 @@ impl Sharder {
 
     /// The address the frame is sharded on (`None` when not IP).
     pub fn key(&self, linktype: i32, data: &[u8]) -> Option<IpAddr> {
+        // Fast path: untagged Ethernet, IPv4 without fragmentation, TCP. Everything
+        // else takes the engine's full slicer.
+        if linktype == 1 && data.len() >= 14 + 20 + 4 && data[12] == 0x08 && data[13] == 0x00 {
+            let ip = &data[14..];
+            let ihl = usize::from(ip[0] & 0x0F) * 4;
+            let unfragmented = ip[6] & 0x3F == 0 && ip[7] == 0;
+            if ip[0] >> 4 == 4 && ihl >= 20 && unfragmented && ip[9] == 6 && ip.len() >= ihl + 4 {
+                let src = IpAddr::from([ip[12], ip[13], ip[14], ip[15]]);
+                let dst = IpAddr::from([ip[16], ip[17], ip[18], ip[19]]);
+                let sport = u16::from_be_bytes([ip[ihl], ip[ihl + 1]]);
+                let dport = u16::from_be_bytes([ip[ihl + 2], ip[ihl + 3]]);
+                let iso = |p: u16| self.ports.contains(&p);
+                return Some(if iso(sport) && !iso(dport) { src } else { dst });
+            }
+        }
         let Sliced::Ip(ip) = link::slice(linktype, data) else {
             return None;
         };
@@ -63,18 +91,25 @@ impl Sharder {
     }
 
     /// Worker index (`0..workers`) of a frame. Frames that are not IP go to worker 0.
-    pub fn worker(&self, linktype: i32, data: &[u8]) -> usize {
+    pub fn worker(&mut self, linktype: i32, data: &[u8]) -> usize {
         if self.workers == 1 {
             return 0;
         }
-        match self.key(linktype, data) {
-            None => 0,
-            Some(a) => {
-                let mut h = self.hasher.build_hasher();
-                a.hash(&mut h);
-                (std::hash::Hasher::finish(&h) % self.workers as u64) as usize
-            }
+        let Some(a) = self.key(linktype, data) else {
+            return 0;
+        };
+        if let Some(&w) = self.assigned.get(&a) {
+            return usize::from(w);
         }
+        if self.assigned.len() >= MAX_ASSIGNED {
+            let mut h = self.hasher.build_hasher();
+            a.hash(&mut h);
+            return (std::hash::Hasher::finish(&h) % self.workers as u64) as usize;
+        }
+        let w = (0..self.workers).min_by_key(|&w| self.held[w]).unwrap_or(0);
+        self.held[w] += 1;
+        self.assigned.insert(a, w as u16);
+        w
     }
 }
 
@@ -99,7 +134,7 @@ mod tests {
 
     #[test]
     fn both_directions_and_all_clients_of_a_plc_share_a_worker() {
-        let s = Sharder::new(&[102], 4);
+        let mut s = Sharder::new(&[102], 4);
         let plc = [10, 0, 0, 1];
         let w = s.worker(1, &eth_tcp([10, 0, 0, 50], plc, 40000, 102));
         assert_eq!(s.worker(1, &eth_tcp(plc, [10, 0, 0, 50], 102, 40000)), w);
@@ -112,11 +147,30 @@ mod tests {
 
     #[test]
     fn plcs_spread_over_workers_and_non_ip_goes_to_zero() {
-        let s = Sharder::new(&[102], 2);
+        let mut s = Sharder::new(&[102], 2);
         let used: std::collections::BTreeSet<usize> =
             (1..40u8).map(|p| s.worker(1, &eth_tcp([10, 0, 0, 50], [10, 0, 9, p], 40000, 102))).collect();
         assert_eq!(used.len(), 2);
+        assert_eq!(s.held, vec![20, 19], "new PLCs go to the worker holding fewest");
         assert_eq!(s.worker(1, &[0u8; 10]), 0);
         assert_eq!(Sharder::new(&[102], 1).worker(1, &eth_tcp([1, 1, 1, 1], [2, 2, 2, 2], 1, 102)), 0);
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_full_slicer() {
+        let s = Sharder::new(&[102], 2);
+        for f in [
+            eth_tcp([10, 0, 0, 50], [10, 0, 0, 1], 40000, 102),
+            eth_tcp([10, 0, 0, 1], [10, 0, 0, 50], 102, 40000),
+            eth_tcp([10, 0, 0, 1], [10, 0, 0, 50], 102, 102),
+            eth_tcp([10, 0, 0, 1], [10, 0, 0, 50], 80, 443),
+        ] {
+            // A VLAN tag forces the slow path; the key must not change.
+            let mut tagged = f[..12].to_vec();
+            tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+            tagged.extend_from_slice(&f[12..]);
+            assert_eq!(s.key(1, &f), s.key(1, &tagged));
+            assert!(s.key(1, &f).is_some());
+        }
     }
 }
