@@ -46,7 +46,9 @@ fn write_state(path: &Path) -> Fleet {
     let t = |s: i64| Ts::new(1_767_225_600 + s, 0);
     let talker = |baseline| Talker { first_seen: t(1), last_seen: t(60), baseline, functions: Default::default() };
     let mut fleet = Fleet::default();
-    for (a, order, fw) in [("10.0.0.10", "6ES7 511-1AK02-0AB0", "V2.9.2"), ("10.0.0.11", "6ES7511-1AL03-0AB0", "V3.1.0")] {
+    for (a, order, fw) in
+        [("10.0.0.10", "6ES7 511-1AK02-0AB0", "V2.9.2"), ("10.0.0.11", "6ES7511-1AL03-0AB0", "V3.1.0")]
+    {
         let mut d = Device::new(ip(a), t(0));
         d.role = Role::Plc;
         d.last_seen = t(60);
@@ -107,7 +109,8 @@ fn inventory_correlates_with_the_real_advisories() {
     assert_eq!(rows.len(), 4);
     // The vulnerable PLC an HMI talks to comes first.
     assert_eq!(rows[0]["address"], "10.0.0.10");
-    let mut ids: Vec<&str> = rows[0]["advisories"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
+    let mut ids: Vec<&str> =
+        rows[0]["advisories"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
     ids.sort_unstable();
     assert_eq!(ids, ["ICSA-22-041-01", "ICSA-22-349-03", "ICSA-23-257-01", "ICSA-23-348-09"]);
     assert_eq!(rows[0]["exposure"], serde_json::json!(["10.0.0.20"]));
@@ -118,7 +121,17 @@ fn inventory_correlates_with_the_real_advisories() {
     assert_eq!(rows[1]["address"], "10.0.0.11");
     assert_eq!(rows[1]["advisories"], serde_json::json!([]));
     for r in rows {
-        for k in ["address", "role", "order_number", "firmware", "serial", "first_seen", "last_seen", "talkers", "advisories"] {
+        for k in [
+            "address",
+            "role",
+            "order_number",
+            "firmware",
+            "serial",
+            "first_seen",
+            "last_seen",
+            "talkers",
+            "advisories",
+        ] {
             assert!(r.get(k).is_some(), "{k}");
         }
     }
