@@ -117,6 +117,10 @@ want = {
     "s7sentry_plc_outstanding_requests": "gauge",
     "s7sentry_plc_responding": "gauge",
     "s7sentry_plc_state_changes_total": "counter",
+    "s7sentry_plc_info": "gauge",
+    "s7sentry_vulnerable_devices": "gauge",
+    "s7sentry_inventory_devices": "gauge",
+    "s7sentry_inventory_evictions_total": "counter",
     "process_cpu_seconds_total": "counter",
     "process_resident_memory_bytes": "gauge",
     "process_start_time_seconds": "gauge",
@@ -133,6 +137,9 @@ labels = {  # metric -> label names every sample must carry
     "s7sentry_plc_outstanding_requests": {"plc"},
     "s7sentry_plc_responding": {"plc"},
     "s7sentry_plc_state_changes_total": {"plc", "state"},
+    "s7sentry_plc_info": {"plc", "order_number", "firmware", "module_type"},
+    "s7sentry_vulnerable_devices": {"severity"},
+    "s7sentry_inventory_devices": {"role"},
 }
 for m, need in labels.items():
     rows = re.findall(rf"^{m}\{{([^}}]*)\}}", text, re.M)

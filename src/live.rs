@@ -4,6 +4,7 @@
 //! the main thread; a small tokio runtime serving `/metrics` and `/healthz`
 //! and turning SIGTERM/SIGINT/SIGHUP into flags the loop polls.
 
+use crate::inventory::{self, Assets};
 use crate::{settings, LiveArgs, EXIT_OK, EXIT_USAGE};
 use s7sentry_capture::live::{LiveOptions, LiveSource, LiveStats, Polled};
 use s7sentry_engine::rules::Detector;
@@ -11,6 +12,7 @@ use s7sentry_engine::{Engine, EngineConfig, Event, EventSink, Frame, Ts};
 use s7sentry_export::http::{router, Health};
 use s7sentry_export::sinks::{JsonSink, Syslog};
 use s7sentry_export::{Metrics, MetricsSink};
+use s7sentry_inventory::report::Correlator;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -67,6 +69,52 @@ fn now_ts() -> Ts {
     Ts::new(d.as_secs() as i64, d.subsec_nanos())
 }
 
+/// The inventory side of the capture loop: periodic saves and metrics.
+struct Inventory {
+    assets: Assets,
+    correlator: Correlator,
+    interval: Duration,
+    last_save: Instant,
+    errors: u64,
+}
+
+impl Inventory {
+    /// Save when due and changed (or when `force`), then publish the inventory metrics.
+    /// Returns whether the state was written.
+    fn tick(&mut self, det: &mut Detector, msink: &mut MetricsSink, force: bool) -> bool {
+        if !force && self.last_save.elapsed() < self.interval {
+            return false;
+        }
+        self.last_save = Instant::now();
+        if !force && !self.assets.dirty(det) {
+            return false;
+        }
+        let mut written = false;
+        match self.assets.save(det) {
+            Ok(Some(st)) => {
+                written = true;
+                tracing::debug!(rows = st.rows, ms = st.elapsed.as_millis() as u64, "inventory saved");
+            }
+            Ok(None) => {}
+            Err(e) => {
+                self.errors += 1;
+                if self.errors == 1 || self.errors.is_power_of_two() {
+                    eprintln!("s7sentry: cannot save the inventory ({} times): {e}", self.errors);
+                }
+            }
+        }
+        self.publish(det, msink);
+        written
+    }
+
+    fn publish(&mut self, det: &Detector, msink: &mut MetricsSink) {
+        if let Some(fleet) = self.assets.fleet(det) {
+            let vulnerable = inventory::vulnerable(fleet, &mut self.correlator);
+            msink.set_inventory(fleet, &vulnerable);
+        }
+    }
+}
+
 /// Keep only the capabilities a capture needs (to reopen after an interface
 /// goes down): CAP_NET_RAW and CAP_NET_ADMIN. Everything else is dropped from
 /// the effective, permitted, inheritable, ambient and bounding sets.
@@ -96,6 +144,28 @@ pub fn run(a: &LiveArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    // The inventory state and advisories: configuration-like errors, exit 2.
+    let assets = match Assets::open(&a.state, a.csaf.is_some()) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("s7sentry: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let correlator = match inventory::load_csaf(a.csaf.as_deref()) {
+        Ok((c, _)) => c,
+        Err(e) => {
+            eprintln!("s7sentry: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut inv = assets.map(|assets| Inventory {
+        assets,
+        correlator,
+        interval: Duration::from_secs(a.save_interval),
+        last_save: Instant::now(),
+        errors: 0,
+    });
     let l = &cfg.live;
     let Some(interface) = a.interface.clone().or_else(|| l.interface.clone()) else {
         eprintln!(
@@ -206,6 +276,10 @@ pub fn run(a: &LiveArgs) -> u8 {
     let mut engine = Engine::new(EngineConfig::default());
     let mut det = Detector::new(cfg.clone());
     det.set_source(&interface);
+    if let Some(i) = inv.as_mut() {
+        i.assets.attach(&mut det);
+        i.publish(&det, &mut msink);
+    }
     let mut out = Outputs { json, syslog, syslog_errors: 0 };
     let mut last_flush = Instant::now();
     let mut last_tick = Instant::now();
@@ -266,6 +340,9 @@ pub fn run(a: &LiveArgs) -> u8 {
             let st = src.stats();
             metrics.capture_stats(st.received, st.dropped, st.if_dropped);
             msink.flush(engine.stats(), engine.active_flows(), engine.buffered_bytes(), &mut det);
+            if let Some(i) = inv.as_mut() {
+                let _ = i.tick(&mut det, &mut msink, false);
+            }
             let _ = out.json.flush();
             health.beat();
             if reopen.swap(false, Ordering::Relaxed) {
@@ -283,6 +360,12 @@ pub fn run(a: &LiveArgs) -> u8 {
     let st = src.stats();
     metrics.capture_stats(st.received, st.dropped, st.if_dropped);
     msink.flush(engine.stats(), engine.active_flows(), engine.buffered_bytes(), &mut det);
+    if let Some(i) = inv.as_mut() {
+        let written = i.tick(&mut det, &mut msink, true);
+        if let (true, Some(p), Some(f)) = (written, i.assets.path(), i.assets.fleet(&det)) {
+            eprintln!("s7sentry: inventory of {} devices saved to {}", f.devices.len(), p.display());
+        }
+    }
     let s = engine.stats();
     eprintln!(
         "s7sentry: stopped; packets {} (libpcap received {}, dropped {} kernel / {} interface), PDUs s7comm {} s7comm-plus {}",

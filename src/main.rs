@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 mod decode;
 mod input;
+mod inventory;
 mod live;
 mod replay;
 mod settings;
@@ -31,9 +32,13 @@ pub const EXIT_USAGE: u8 = 2;
         (pcap or pcapng, any byte order, micro- or nanosecond; Ethernet with or without VLAN/QinQ \
         tags, Linux cooked SLL/SLL2, raw IP; IPv4 and IPv6), with TCP reassembly that survives \
         segmentation, retransmissions, overlaps, reordering and capture gaps.\n\n\
-        Exit status: 0 all input read; 1 some input unreadable (truncated or corrupt capture: \
-        everything before the damage is still processed); 2 usage error or a file that cannot be opened.",
-    after_help = "Examples:\n  s7sentry decode pcaps/decode_basic/capture.pcap\n  s7sentry decode --format text a.pcap b.pcapng\n\nDocumentation: README.md in the source tree."
+        Exit status: 0 all input read; 1 some input unreadable (truncated or corrupt capture, or \
+        advisory files that do not load: everything else is still processed); 2 usage error or a \
+        file that cannot be opened (capture, configuration, state file).",
+    after_help = "Examples:\n  s7sentry decode pcaps/decode_basic/capture.pcap\n  s7sentry decode --format text a.pcap b.pcapng\n  \
+        s7sentry replay --state plant.db --learn 1h monday.pcap\n  \
+        s7sentry inventory --state plant.db --csaf /var/lib/s7sentry/csaf\n\n\
+        Documentation: README.md in the source tree."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -67,6 +72,109 @@ enum Cmd {
     /// alerts and stop; SIGHUP reopens the alert file (log rotation). Exit status 3
     /// when the interface cannot be opened or the HTTP port cannot be bound.
     Live(LiveArgs),
+    /// Print the PLC inventory kept in a state file: one row per device (address, role,
+    /// order number, firmware, serial, last seen, talkers) with the vendor advisories that
+    /// apply to it (CSAF 2.0 files in --csaf DIR), most at risk first.
+    ///
+    /// Risk order: devices with applicable advisories that non-engineering hosts talk to
+    /// (highest CVSS x number of such hosts), then other devices with advisories, then
+    /// other PLCs, then clients. Exit status 1 when some CSAF files did not load (each is
+    /// named on stderr with the JSON path of the problem; the others are used), 2 when the
+    /// state file or the CSAF directory cannot be opened.
+    Inventory(InventoryArgs),
+    /// Learn-then-enforce: freeze the learned baseline (new talkers and functions raise
+    /// alerts from then on), go back to learning, or show the mode and counts.
+    ///
+    /// A sensor running on the same state file adopts freeze/learn at its next save.
+    Baseline(BaselineArgs),
+}
+
+/// Inventory options shared by `replay` and `live`.
+#[derive(clap::Args, Debug)]
+pub struct StateArgs {
+    /// Inventory state file (SQLite): loaded at start, saved at the end (replay) or every
+    /// --save-interval seconds when something changed and at shutdown (live). Created when missing.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Learn for this long from the first packet (e.g. 30m, 8h, 7d): no new_talker /
+    /// new_function alerts meanwhile, then the baseline freezes. Restarts learning on a frozen state.
+    #[arg(long, value_name = "DURATION", value_parser = inventory::parse_duration)]
+    pub learn: Option<std::time::Duration>,
+}
+
+/// Arguments of `inventory`.
+#[derive(clap::Args, Debug)]
+pub struct InventoryArgs {
+    /// Inventory state file written by `replay --state` or `live --state`.
+    #[arg(long, value_name = "FILE", default_value = inventory::DEFAULT_STATE)]
+    pub state: PathBuf,
+    /// Directory of CSAF 2.0 advisories (JSON; subdirectories too), e.g. from Siemens
+    /// ProductCERT or CISA. Without it, no advisories are matched.
+    #[arg(long, value_name = "DIR")]
+    pub csaf: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+}
+
+/// Output format of `inventory`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// Aligned table for people, then each applicable advisory once.
+    Table,
+    /// JSON array, one object per device (keys in the README).
+    Json,
+    /// CSV with a header line (RFC 4180).
+    Csv,
+}
+
+/// Arguments of `baseline`.
+#[derive(clap::Args, Debug)]
+pub struct BaselineArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: BaselineAction,
+}
+
+/// `baseline` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum BaselineAction {
+    /// Mark every device, talker and function known as baseline and enforce from now.
+    Freeze(BaselineStateArg),
+    /// Go back to learning (what is in the baseline stays in it).
+    Learn(BaselineLearnArgs),
+    /// Print the baseline mode and the counts of what is known and in the baseline.
+    Show(BaselineShowArgs),
+}
+
+/// The state file of a `baseline` subcommand.
+#[derive(clap::Args, Debug)]
+pub struct BaselineStateArg {
+    /// Inventory state file.
+    #[arg(long, value_name = "FILE", default_value = inventory::DEFAULT_STATE)]
+    pub state: PathBuf,
+}
+
+/// Arguments of `baseline learn`.
+#[derive(clap::Args, Debug)]
+pub struct BaselineLearnArgs {
+    /// State file.
+    #[command(flatten)]
+    pub state: BaselineStateArg,
+    /// Learn for this long from now (e.g. 8h, 7d), then freeze; without it, learn until `baseline freeze`.
+    #[arg(long = "for", value_name = "DURATION", value_parser = inventory::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+}
+
+/// Arguments of `baseline show`.
+#[derive(clap::Args, Debug)]
+pub struct BaselineShowArgs {
+    /// State file.
+    #[command(flatten)]
+    pub state: BaselineStateArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+    pub format: OutFormat,
 }
 
 /// Options shared by `replay` and `live`.
@@ -104,6 +212,15 @@ pub struct LiveArgs {
     /// libpcap kernel buffer in MiB [default: 32].
     #[arg(long, value_name = "MIB")]
     pub buffer_mb: Option<u32>,
+    /// Inventory state and learning.
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Save the state this often (seconds) when something changed.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub save_interval: u64,
+    /// Directory of CSAF 2.0 advisories, for the s7sentry_vulnerable_devices metric (read at start).
+    #[arg(long, value_name = "DIR")]
+    pub csaf: Option<PathBuf>,
 }
 
 /// Minimum severity for `--fail-on`.
@@ -146,6 +263,9 @@ pub struct ReplayArgs {
     /// Where to write alerts (JSON lines): a file path, or - for stdout (default).
     #[arg(long, value_name = "PATH|-")]
     pub alerts: Option<String>,
+    /// Inventory state and learning.
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Exit with status 1 when an alert at or above this severity was raised.
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<SeverityArg>,
@@ -211,6 +331,8 @@ fn main() -> ExitCode {
         Cmd::Replay(a) => replay::run(&a),
         Cmd::Rules(a) => print_rules(&a),
         Cmd::Live(a) => live::run(&a),
+        Cmd::Inventory(a) => inventory::run_inventory(&a),
+        Cmd::Baseline(a) => inventory::run_baseline(&a),
     };
     ExitCode::from(code)
 }

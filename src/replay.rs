@@ -1,11 +1,12 @@
 //! `s7sentry replay`: run the detection engine over capture files.
 
-use crate::{settings, ReplayArgs, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE};
+use crate::{inventory, settings, ReplayArgs, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE};
 use s7sentry_capture::PacketSource;
 use s7sentry_engine::rules::{catalog::RULES, Alert, Detector, Severity};
 use s7sentry_engine::{Engine, EngineConfig, Event, EventSink, Stats};
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// Counts what the summary reports, then hands every event to the detector.
@@ -83,6 +84,18 @@ pub fn run(a: &ReplayArgs) -> u8 {
             }
         },
     };
+    // The inventory: loaded from --state, handed from file to file, saved after each.
+    let mut assets = match inventory::Assets::open(&a.state, false) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("s7sentry: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    // With a state file, Ctrl-C stops after saving it.
+    let interrupt = assets.as_ref().and_then(|x| x.path()).map(|_| inventory::interrupt_flag());
+    let mut interrupted = false;
+    let mut saved: Option<(usize, f64)> = None;
     let progress = std::io::stderr().is_terminal() && !a.quiet;
     let mut status = EXIT_OK;
     let mut total = Stats::default();
@@ -93,6 +106,9 @@ pub fn run(a: &ReplayArgs) -> u8 {
     let mut worst: Option<Severity> = None;
     let started = Instant::now();
     for path in &a.files {
+        if interrupted {
+            break;
+        }
         let Some(mut src) = crate::input::open(path, &mut status) else { continue };
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         if usize::from(a.threads) > 1 {
@@ -148,12 +164,19 @@ pub fn run(a: &ReplayArgs) -> u8 {
         let mut engine = Engine::new(EngineConfig::default());
         let mut det = Detector::new(cfg.clone());
         det.set_source(&path.display().to_string());
+        if let Some(x) = assets.as_mut() {
+            x.attach(&mut det);
+        }
         let mut tee = Tee::new(&mut det);
         let mut read_bytes = 0u64;
         let mut last_progress = Instant::now();
         loop {
             match src.next_packet() {
                 Ok(Some(p)) => {
+                    if interrupt.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) {
+                        interrupted = true;
+                        break;
+                    }
                     read_bytes += p.data.len() as u64 + 16;
                     let f = crate::input::frame(&p);
                     engine.process(&f, &mut tee);
@@ -189,6 +212,20 @@ pub fn run(a: &ReplayArgs) -> u8 {
         }
         for (k, v) in det.counts.iter().enumerate() {
             counts[k] += v;
+        }
+        if let Some(x) = assets.as_mut() {
+            match x.save(&mut det) {
+                Ok(Some(st)) => {
+                    let n = x.fleet(&det).map_or(0, |f| f.devices.len());
+                    saved = Some((n, st.elapsed.as_secs_f64() * 1e3));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!("s7sentry: cannot save the inventory: {e}");
+                    status = status.max(EXIT_PARTIAL);
+                }
+            }
+            x.detach(&mut det);
         }
         total.merge(engine.stats());
         if progress {
@@ -227,10 +264,18 @@ pub fn run(a: &ReplayArgs) -> u8 {
             "  capture: unreadable records {unreadable}  gaps {} ({} bytes)  ip fragments {}  flows evicted {}",
             total.gaps, total.gap_bytes, total.ip_fragments, total.flows_evicted
         );
+        if let (Some((n, ms)), Some(p)) = (saved, assets.as_ref().and_then(|x| x.path())) {
+            eprintln!("  inventory: {n} devices saved to {} ({ms:.0} ms)", p.display());
+        }
         eprintln!("  alerts {alerts}");
         for (k, v) in counts.iter().enumerate().filter(|(_, v)| **v > 0) {
             eprintln!("    {:<42} {v}", RULES[k].id);
         }
+    }
+    if interrupted {
+        let what = if saved.is_some() { "; the inventory state was saved" } else { "" };
+        eprintln!("s7sentry: interrupted{what}");
+        status = status.max(EXIT_PARTIAL);
     }
     if let (Some(th), Some(w)) = (a.fail_on, worst) {
         if w >= th.into() && status == EXIT_OK {

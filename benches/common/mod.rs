@@ -40,7 +40,7 @@ pub fn public_captures() -> Vec<PathBuf> {
 /// `cargo run -p s7sentry-pcapgen --release -- big --kind benign --frames <n> --out <that path>`.
 pub fn generated_benign(frames: u64) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    let name = if frames % 1_000_000 == 0 {
+    let name = if frames.is_multiple_of(1_000_000) {
         format!("benign_{}m.pcap", frames / 1_000_000)
     } else {
         format!("benign_{frames}.pcap")

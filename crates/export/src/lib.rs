@@ -7,6 +7,13 @@
 //! come from bounded sets only: code names (unknown codes become `other`), rule
 //! ids, and PLC addresses limited to the configured PLCs plus the first
 //! [`MAX_PLC_LABELS`] seen (the rest share `plc="other"`).
+//!
+//! The inventory ([`MetricsSink::set_inventory`], after each save of the
+//! state) adds `s7sentry_plc_info` (one series per labelled PLC, with its
+//! order number, firmware and module type as the device reports them, cut to
+//! [`MAX_INFO_LABEL_LEN`] characters; PLCs beyond the label budget get none),
+//! `s7sentry_vulnerable_devices{severity}`, `s7sentry_inventory_devices{role}`
+//! and `s7sentry_inventory_evictions_total`.
 
 #![forbid(unsafe_code)]
 
@@ -17,6 +24,7 @@ use prometheus::{
     Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
+use s7sentry_engine::assets::{Fleet, Role};
 use s7sentry_engine::rules::{Alert, Detector};
 use s7sentry_engine::{Event, EventSink, Stats};
 use s7sentry_proto::s7comm::{Function, Rosctr};
@@ -27,6 +35,36 @@ use std::net::IpAddr;
 
 /// PLC addresses given their own label value beyond the configured ones.
 pub const MAX_PLC_LABELS: usize = 64;
+
+/// Longest order number / firmware / module type label value (characters);
+/// these come off the wire.
+pub const MAX_INFO_LABEL_LEN: usize = 64;
+
+/// CVSS v3 severity bands of `s7sentry_vulnerable_devices`.
+pub const SEVERITY_BANDS: [&str; 5] = ["none", "low", "medium", "high", "critical"];
+
+/// Roles of `s7sentry_inventory_devices`.
+const ROLES: [Role; 4] = [Role::Plc, Role::Hmi, Role::EngineeringStation, Role::Unknown];
+
+/// A device to which advisories certainly apply, for [`MetricsSink::set_inventory`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VulnerableDevice {
+    /// The device.
+    pub address: IpAddr,
+    /// Highest CVSS v3 base score of the advisories that apply (None: none scored).
+    pub max_cvss: Option<f64>,
+}
+
+/// CVSS v3 qualitative band of a base score (`none` for no score or 0.0).
+pub fn severity_band(score: Option<f64>) -> &'static str {
+    match score {
+        Some(s) if s >= 9.0 => "critical",
+        Some(s) if s >= 7.0 => "high",
+        Some(s) if s >= 4.0 => "medium",
+        Some(s) if s > 0.0 => "low",
+        _ => "none",
+    }
+}
 
 const LAYERS: [Layer; 7] =
     [Layer::Link, Layer::Ip, Layer::Tcp, Layer::Tpkt, Layer::Cotp, Layer::S7comm, Layer::S7commPlus];
@@ -53,6 +91,10 @@ pub struct Metrics {
     plc_outstanding: IntGaugeVec,
     plc_responding: IntGaugeVec,
     plc_state: IntCounterVec,
+    plc_info: IntGaugeVec,
+    vulnerable: IntGaugeVec,
+    inventory_devices: IntGaugeVec,
+    inventory_evictions: IntCounter,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
@@ -151,6 +193,40 @@ impl Metrics {
                 "CPU STOP / START operations the PLC confirmed.",
                 &["plc", "state"],
             ),
+            plc_info: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "s7sentry_plc_info",
+                        "Identity the PLC reported (always 1): order number, firmware, module type (empty: not read).",
+                    ),
+                    &["plc", "order_number", "firmware", "module_type"],
+                )
+                .expect("valid"),
+            ),
+            vulnerable: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "s7sentry_vulnerable_devices",
+                        "Devices to which at least one loaded advisory applies, by the highest CVSS band among them.",
+                    ),
+                    &["severity"],
+                )
+                .expect("valid"),
+            ),
+            inventory_devices: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new("s7sentry_inventory_devices", "Hosts in the inventory, by role."),
+                    &["role"],
+                )
+                .expect("valid"),
+            ),
+            inventory_evictions: ic(
+                "s7sentry_inventory_evictions_total",
+                "Inventory entries dropped at a cap (devices, talkers, functions, state changes).",
+            ),
             registry: r,
         };
         #[cfg(target_os = "linux")]
@@ -160,6 +236,12 @@ impl Metrics {
         }
         for w in ["kernel", "interface"] {
             m.dropped.with_label_values(&[w]).inc_by(0);
+        }
+        for b in SEVERITY_BANDS {
+            m.vulnerable.with_label_values(&[b]).set(0);
+        }
+        for role in ROLES {
+            m.inventory_devices.with_label_values(&[role.name()]).set(0);
         }
         // Every rule's alert series exists from the start at 0, so the first
         // alert is an increase Prometheus can see (increase() needs two samples).
@@ -247,6 +329,8 @@ pub struct MetricsSink {
     last: Stats,
     last_ts: f64,
     obs: s7sentry_engine::rules::Observations,
+    /// Label values of the plc_info series set last time, by plc label.
+    info: HashMap<String, [String; 3]>,
 }
 
 fn s7_rosctr(r: u8) -> &'static str {
@@ -274,6 +358,7 @@ impl MetricsSink {
             last: Stats::default(),
             last_ts: 0.0,
             obs: Default::default(),
+            info: HashMap::new(),
         }
     }
 
@@ -362,6 +447,61 @@ impl MetricsSink {
     }
 }
 
+impl MetricsSink {
+    /// Publish the inventory: one `s7sentry_plc_info` series per PLC that has
+    /// (or gets) its own `plc` label, the devices by role, the devices to which
+    /// advisories apply by severity band, and the evictions. Call after each
+    /// save of the state (cheap: a few thousand devices at most).
+    pub fn set_inventory(&mut self, fleet: &Fleet, vulnerable: &[VulnerableDevice]) {
+        let m = &self.metrics;
+        for role in ROLES {
+            let n = fleet.devices.values().filter(|d| d.role == role).count();
+            m.inventory_devices.with_label_values(&[role.name()]).set(n as i64);
+        }
+        bump(&m.inventory_evictions, fleet.evicted);
+        let mut bands = [0i64; SEVERITY_BANDS.len()];
+        for v in vulnerable {
+            let band = severity_band(v.max_cvss);
+            if let Some(i) = SEVERITY_BANDS.iter().position(|b| *b == band) {
+                bands[i] += 1;
+            }
+        }
+        for (b, n) in SEVERITY_BANDS.iter().zip(bands) {
+            m.vulnerable.with_label_values(&[b]).set(n);
+        }
+        let mut now: HashMap<String, [String; 3]> = HashMap::new();
+        for d in fleet.devices.values().filter(|d| d.role == Role::Plc) {
+            let plc = self.labels.label(d.address);
+            if plc == "other" {
+                continue;
+            }
+            let i = &d.identity;
+            now.insert(plc, [info_value(&i.order_number), info_value(&i.firmware), info_value(&i.module_type)]);
+        }
+        for (plc, v) in &self.info {
+            if now.get(plc) != Some(v) {
+                let _ = m.plc_info.remove_label_values(&[plc, &v[0], &v[1], &v[2]]);
+            }
+        }
+        for (plc, v) in &now {
+            m.plc_info.with_label_values(&[plc, &v[0], &v[1], &v[2]]).set(1);
+        }
+        self.info = now;
+    }
+}
+
+/// A label value from a device-reported string: at most [`MAX_INFO_LABEL_LEN`]
+/// characters, control characters replaced, empty when unknown.
+fn info_value(v: &Option<String>) -> String {
+    v.as_deref()
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(MAX_INFO_LABEL_LEN)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 impl EventSink for MetricsSink {
     fn on_event(&mut self, e: &Event<'_>) {
         match e {
@@ -415,6 +555,69 @@ mod tests {
             }
         }
         assert_eq!(l.label("10.0.0.1".parse().unwrap()), "10.0.0.1");
+    }
+
+    #[test]
+    fn inventory_series() {
+        use s7sentry_engine::assets::Device;
+        use s7sentry_engine::Ts;
+        let m = std::sync::Arc::new(Metrics::new("test"));
+        let text = m.render();
+        assert!(text.contains("s7sentry_vulnerable_devices{severity=\"critical\"} 0"), "{text}");
+        assert!(text.contains("s7sentry_inventory_devices{role=\"plc\"} 0"));
+        assert!(text.contains("s7sentry_inventory_evictions_total 0"));
+        let mut sink = MetricsSink::new(m.clone(), &[]);
+        let mut fleet = Fleet::default();
+        for i in 0..(MAX_PLC_LABELS as u32 + 10) {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            let mut d = Device::new(ip, Ts(0));
+            d.role = Role::Plc;
+            d.identity.order_number = Some("6ES7 511-1AK02-0AB0".into());
+            d.identity.firmware = Some(format!("V2.9.{}\n{}", i % 3, "x".repeat(100)));
+            fleet.devices.insert(ip, d);
+        }
+        let hmi: IpAddr = "10.9.9.9".parse().unwrap();
+        let mut d = Device::new(hmi, Ts(0));
+        d.role = Role::Hmi;
+        fleet.devices.insert(hmi, d);
+        fleet.evicted = 7;
+        let vulnerable = [
+            VulnerableDevice { address: "10.0.0.0".parse().unwrap(), max_cvss: Some(9.8) },
+            VulnerableDevice { address: "10.0.0.1".parse().unwrap(), max_cvss: Some(7.5) },
+            VulnerableDevice { address: "10.0.0.2".parse().unwrap(), max_cvss: Some(7.0) },
+            VulnerableDevice { address: "10.0.0.3".parse().unwrap(), max_cvss: None },
+        ];
+        sink.set_inventory(&fleet, &vulnerable);
+        let text = m.render();
+        let info = text.lines().filter(|l| l.starts_with("s7sentry_plc_info{")).count();
+        assert_eq!(info, MAX_PLC_LABELS, "bounded by the plc label budget");
+        assert!(
+            !text.lines().any(|l| l.starts_with("s7sentry_plc_info{") && l.contains("plc=\"other\"")),
+            "no info series for plc=other"
+        );
+        let cut = format!("firmware=\"V2.9.0?{}\"", "x".repeat(MAX_INFO_LABEL_LEN - 7));
+        assert!(text.contains(&cut), "firmware label cut and cleaned: {text}");
+        for want in [
+            "s7sentry_vulnerable_devices{severity=\"critical\"} 1",
+            "s7sentry_vulnerable_devices{severity=\"high\"} 2",
+            "s7sentry_vulnerable_devices{severity=\"none\"} 1",
+            "s7sentry_vulnerable_devices{severity=\"low\"} 0",
+            "s7sentry_inventory_devices{role=\"plc\"} 74",
+            "s7sentry_inventory_devices{role=\"hmi\"} 1",
+            "s7sentry_inventory_evictions_total 7",
+        ] {
+            assert!(text.contains(want), "{want} missing");
+        }
+        // A firmware change replaces the PLC's info series instead of adding one.
+        let first: IpAddr = "10.0.0.0".parse().unwrap();
+        fleet.devices.get_mut(&first).unwrap().identity.firmware = Some("V3.1.0".into());
+        sink.set_inventory(&fleet, &[]);
+        let text = m.render();
+        let mine: Vec<&str> =
+            text.lines().filter(|l| l.starts_with("s7sentry_plc_info{") && l.contains("plc=\"10.0.0.0\"")).collect();
+        assert_eq!(mine.len(), 1, "{mine:?}");
+        assert!(mine[0].contains("firmware=\"V3.1.0\""));
+        assert!(text.contains("s7sentry_vulnerable_devices{severity=\"critical\"} 0"));
     }
 
     #[test]

@@ -35,9 +35,12 @@
 //! - [`match_device`]: the advisories that apply to one device, as [`Match`]es.
 #![forbid(unsafe_code)]
 
+pub mod baseline;
 mod csaf;
 mod matching;
 mod order;
+pub mod report;
+pub mod store;
 mod version;
 
 pub use csaf::{
@@ -49,4 +52,5 @@ pub use order::{
     extract_order_numbers, family_from_hint, family_in_product_name, family_of, normalize_order_number,
     order_number_matches, Family, FamilyRef, FAMILIES,
 };
+pub use store::{SaveStats, Saved, Store, StoreError};
 pub use version::{Comparator, Constraint, Version, VersionRange};

@@ -1,0 +1,106 @@
+//! Baseline decisions on a stored fleet (`s7sentry baseline freeze|learn|show`)
+//! and the counts `show` prints.
+
+use s7sentry_engine::assets::{Baseline, Fleet, Role};
+use s7sentry_engine::Ts;
+use serde::Serialize;
+
+/// Marks every device, talker and function known as part of the baseline and
+/// enforces from `now`: anything new after that raises `new_talker` /
+/// `new_function`.
+// TODO(lead): the engine's `Fleet::freeze(now)` (branch inv-engine) does the
+// same; call it here once merged and delete this body.
+pub fn freeze(fleet: &mut Fleet, now: Ts) {
+    for d in fleet.devices.values_mut() {
+        d.baseline = true;
+        for t in d.talkers.values_mut() {
+            t.baseline = true;
+            for f in t.functions.values_mut() {
+                f.baseline = true;
+            }
+        }
+    }
+    fleet.baseline = Baseline::Frozen { since: now };
+}
+
+/// Goes back to learning: until `until` (then the sensor freezes by itself),
+/// or, with `None`, until the next `freeze`. What is already in the baseline
+/// stays in it.
+pub fn learn(fleet: &mut Fleet, until: Option<Ts>) {
+    fleet.baseline = match until {
+        Some(until) => Baseline::Learning { until },
+        None => Baseline::Off,
+    };
+}
+
+/// What `s7sentry baseline show` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct BaselineCounts {
+    /// `off`, `learning` or `frozen`.
+    pub mode: &'static str,
+    /// End of learning (`learning`) or freeze time (`frozen`), RFC 3339.
+    pub since_or_until: Option<String>,
+    /// Devices known.
+    pub devices: usize,
+    /// Of which in the baseline.
+    pub devices_baseline: usize,
+    /// PLCs known.
+    pub plcs: usize,
+    /// HMIs known.
+    pub hmis: usize,
+    /// Engineering stations known.
+    pub engineering_stations: usize,
+    /// Hosts of unknown role.
+    pub unknown: usize,
+    /// (PLC, talker) pairs known.
+    pub talkers: usize,
+    /// Of which in the baseline.
+    pub talkers_baseline: usize,
+    /// (PLC, talker, function) triples known.
+    pub functions: usize,
+    /// Of which in the baseline.
+    pub functions_baseline: usize,
+    /// PLCs with an identity (order number or firmware) read from the wire.
+    pub identified: usize,
+    /// Identity changes recorded.
+    pub identity_changes: usize,
+    /// Operating-state changes recorded.
+    pub state_changes: usize,
+    /// Entries dropped at a cap.
+    pub evicted: u64,
+}
+
+/// Counts for `baseline show`.
+pub fn counts(fleet: &Fleet) -> BaselineCounts {
+    let (mode, ts) = match fleet.baseline {
+        Baseline::Off => ("off", None),
+        Baseline::Learning { until } => ("learning", Some(until)),
+        Baseline::Frozen { since } => ("frozen", Some(since)),
+    };
+    let mut c = BaselineCounts {
+        mode,
+        since_or_until: ts.map(|t| t.to_string()),
+        evicted: fleet.evicted,
+        ..Default::default()
+    };
+    for d in fleet.devices.values() {
+        c.devices += 1;
+        c.devices_baseline += usize::from(d.baseline);
+        match d.role {
+            Role::Plc => c.plcs += 1,
+            Role::Hmi => c.hmis += 1,
+            Role::EngineeringStation => c.engineering_stations += 1,
+            Role::Unknown => c.unknown += 1,
+        }
+        c.identified += usize::from(d.identity.order_number.is_some() || d.identity.firmware.is_some());
+        c.identity_changes += d.changes.len();
+        c.state_changes += d.state_changes.len();
+        for t in d.talkers.values() {
+            c.talkers += 1;
+            c.talkers_baseline += usize::from(t.baseline);
+            c.functions += t.functions.len();
+            c.functions_baseline += t.functions.values().filter(|f| f.baseline).count();
+        }
+    }
+    c
+}
