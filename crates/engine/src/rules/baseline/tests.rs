@@ -1,0 +1,1 @@
+//! Unit tests of the asset tracker, on hand-built events.
