@@ -96,9 +96,12 @@ pub struct Identity {
     /// Order number (MLFB) as sent, e.g. `6ES7 511-1AK02-0AB0`.
     pub order_number: Option<String>,
     /// Firmware version, e.g. `V2.9.2` (SZL 0x0011 index 7, or the
-    /// S7comm-plus `;V…` suffix).
+    /// S7comm-plus `;V…` suffix). SZL gives three parts (`V3.2.6`), S7comm-plus
+    /// what the CPU sends (`V4.3`); when both agree at the precision both give
+    /// ([`versions_agree`]) the more precise one is kept.
     pub firmware: Option<String>,
-    /// Hardware version (SZL 0x0011 index 6 / module record), when present.
+    /// Hardware version (SZL 0x0011 index 6 / module record), when present:
+    /// the product version number as decimal text, e.g. `3`.
     pub hardware: Option<String>,
     /// Serial number (SZL 0x001C index 5).
     pub serial: Option<String>,
@@ -137,7 +140,10 @@ pub struct IdentityChange {
 pub struct StateChange {
     /// When.
     pub ts: Ts,
-    /// `"stop"`, `"start"`, ...
+    /// `"stop"` / `"start"` for a confirmed request (S7comm PLC Stop, PI
+    /// P_PROGRAM, S7comm-plus operating-state write); `"stop"`, `"startup"`,
+    /// `"run"`, `"hold"` for a mode-transition message the PLC pushed (`by` is
+    /// then `None`).
     pub state: String,
     /// Host that requested it, when known.
     pub by: Option<IpAddr>,
@@ -173,7 +179,9 @@ pub struct Talker {
 /// Connection parameters seen for a PLC.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Connection {
-    /// Destination TSAPs seen in COTP CRs (hex, e.g. `"0102"`: rack 0 slot 2).
+    /// Destination TSAPs seen in COTP CRs the PLC confirmed (hex, e.g.
+    /// `"0102"`: rack 0 slot 2; text TSAPs as text, e.g. `"SIMATIC-ROOT-ES"`),
+    /// in the order first seen, at most [`MAX_TSAPS`].
     pub tsaps: Vec<String>,
     /// Negotiated PDU size (latest setup communication answer).
     pub pdu_size: Option<u16>,
