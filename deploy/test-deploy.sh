@@ -255,7 +255,7 @@ EOF
   run "rule ids named in deploy/ exist (s7sentry rules)" python3 - "$here" "$tmp/rules.jsonl" <<'EOF'
 import sys, re, json, pathlib
 ids = {json.loads(l).get("id") or json.loads(l).get("rule") for l in open(sys.argv[2]) if l.strip()}
-cats = {"malformed", "crash_pattern", "control", "flood", "loss_of_communication", "uninspectable"}
+cats = {"malformed", "crash_pattern", "control", "flood", "loss_of_communication", "uninspectable", "baseline"}
 d = pathlib.Path(sys.argv[1])
 named = set()
 for f in d.rglob("*"):

@@ -14,6 +14,11 @@
 //!
 //! Input formats of the two engine targets:
 //!
+//! The `config` byte of both engine targets: bits 0-1 flow-table size, bit 2
+//! small buffers, bit 3 text decode format ([`engine_config`]), bits 4-5 asset
+//! tracking ([`Tee::with_assets`]: off, on, on with a 2 s learning period, on
+//! with a frozen baseline).
+//!
 //! * [`engine_frames`]: `config` byte, then records
 //!   `sel | len (u16 LE) | len bytes`; `sel & 3` picks the link type among
 //!   1 (Ethernet), 101 (raw IP), 113 (Linux SLL), 276 (Linux SLL2), `sel >> 2`
@@ -22,6 +27,7 @@
 //!   `ctl | seq offset (i8) | len | len bytes` turned into Ethernet/IPv4/TCP
 //!   frames of up to four connections to port 102 (see [`StreamBuilder`]).
 
+use s7sentry_engine::assets::{self, Fleet};
 use s7sentry_engine::record::{DecodeWriter, Format};
 use s7sentry_engine::rules::{DetectConfig, Detector};
 use s7sentry_engine::{Engine, EngineConfig, Event, EventSink, Frame, Ts};
@@ -678,6 +684,47 @@ impl<W: io::Write> Tee<W> {
         Tee { detector, decode: DecodeWriter::new(out, format), acc: 0, pdus: 0 }
     }
 
+    /// Asset tracking chosen by bits 4-5 of the config byte: 0 off, 1 on, 2 on
+    /// with a 2 s learning period (the baseline freezes during the input), 3 on
+    /// with a frozen baseline (every new talker and function alerts).
+    pub fn with_assets(mut self, conf: u8) -> Self {
+        match (conf >> 4) & 3 {
+            0 => {}
+            1 => self.detector.enable_assets(Fleet::default()),
+            2 => {
+                self.detector.enable_assets(Fleet::default());
+                self.detector.set_learning(std::time::Duration::from_secs(2));
+            }
+            _ => {
+                let mut f = Fleet::default();
+                f.freeze(Ts(0));
+                self.detector.enable_assets(f);
+            }
+        }
+        self
+    }
+
+    /// The fleet stays within its caps and serialises.
+    pub fn check_fleet(&self) {
+        let f = self.detector.fleet();
+        assert!(f.devices.len() <= assets::MAX_DEVICES, "devices over the cap");
+        for d in f.devices.values() {
+            assert!(d.talkers.len() <= assets::MAX_TALKERS, "talkers over the cap");
+            assert!(d.state_changes.len() <= assets::MAX_STATE_CHANGES, "state changes over the cap");
+            assert!(d.changes.len() <= assets::MAX_CHANGES, "identity changes over the cap");
+            assert!(d.connection.tsaps.len() <= assets::MAX_TSAPS, "TSAPs over the cap");
+            assert!(d.first_seen <= d.last_seen, "first seen after last seen");
+            for t in d.talkers.values() {
+                assert!(t.functions.len() <= assets::MAX_FUNCTIONS, "functions over the cap");
+                assert!(
+                    t.functions.keys().all(|k| assets::FunctionKind::from_name(k).is_some()),
+                    "unknown function name"
+                );
+            }
+        }
+        serde_json::to_writer(io::sink(), f).expect("fleet serialises");
+    }
+
     /// Serialise and drop the alerts raised so far.
     pub fn drain_alerts(&mut self) {
         for a in self.detector.drain() {
@@ -728,6 +775,7 @@ fn finish<W: io::Write>(engine: &mut Engine, tee: &mut Tee<W>) {
     engine.finish(tee);
     tee.detector.finish();
     tee.drain_alerts();
+    tee.check_fleet();
     assert_eq!(engine.active_flows(), 0, "flows left after finish()");
     assert_eq!(engine.buffered_bytes(), 0, "buffered bytes left after finish()");
     black_box(engine.stats());
@@ -748,7 +796,7 @@ pub fn run_frames(data: &[u8]) -> Tee<io::Sink> {
         return Tee::new(io::sink(), false);
     };
     let mut engine = Engine::new(engine_config(conf));
-    let mut tee = Tee::new(io::sink(), conf & 8 != 0);
+    let mut tee = Tee::new(io::sink(), conf & 8 != 0).with_assets(conf);
     let mut ts = Ts::new(1_767_225_600, 0);
     let mut frame = 0u64;
     while rest.len() >= 3 {
@@ -895,7 +943,7 @@ pub fn run_stream(data: &[u8]) -> Tee<io::Sink> {
     };
     let (conf, opts) = (*conf, *opts);
     let mut engine = Engine::new(engine_config(conf));
-    let mut tee = Tee::new(io::sink(), conf & 8 != 0);
+    let mut tee = Tee::new(io::sink(), conf & 8 != 0).with_assets(conf);
     let conns = 1 + usize::from((opts >> 4) & 3);
     let mut sb = StreamBuilder::new(conns, opts & 8 != 0);
     let mut wrapped = Vec::with_capacity(300);

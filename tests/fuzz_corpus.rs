@@ -189,3 +189,53 @@ fn engine_corpora_reach_the_s7_layer() {
         assert!(pdus > 100, "fuzz/corpus/{name}/ yields only {pdus} S7 PDUs");
     }
 }
+
+/// The engine corpora again in every asset-tracking mode (config bits 4-5: on,
+/// learning, frozen), and the generated inventory captures in every mode: no
+/// panic, and the fleet stays within its caps (`Tee::check_fleet`).
+#[test]
+fn engine_corpora_with_asset_tracking() {
+    let corpus = fuzz_dir().join("corpus");
+    let mut failed = Vec::new();
+    for (name, f) in [("engine_frames", harness::engine_frames as Harness), ("engine_stream", harness::engine_stream)] {
+        for p in files(&corpus.join(name)) {
+            let data = fs::read(&p).unwrap();
+            if data.is_empty() {
+                continue;
+            }
+            for mode in 1..=3u8 {
+                let mut d = data.clone();
+                d[0] = (d[0] & !0x30) | (mode << 4);
+                if let Err(e) = panic::catch_unwind(|| f(&d)) {
+                    let msg = e.downcast_ref::<String>().cloned().unwrap_or_default();
+                    failed.push(format!("{} (asset mode {mode}): {msg}", p.display()));
+                }
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{} input(s) panicked with asset tracking:\n{}", failed.len(), failed.join("\n"));
+
+    use s7sentry_capture::PacketSource;
+    use s7sentry_engine::rules::catalog;
+    for case in ["inventory_fleet", "inventory_firmware_change", "inventory_new_talker"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps").join(case).join("capture.pcap");
+        let mut src = s7sentry_capture::MemorySource::load(&path).unwrap();
+        let mut frames = Vec::new();
+        while let Some(p) = src.next_packet().unwrap() {
+            frames.push(p.data.to_vec());
+        }
+        let recs: Vec<(i32, &[u8])> = frames.iter().map(|f| (1, f.as_slice())).collect();
+        for mode in 0..=3u8 {
+            let tee = harness::run_frames(&harness::encode_frames(3 | (mode << 4), &recs));
+            let fleet = tee.detector.fleet();
+            assert_eq!(fleet.plcs().count() > 0, mode > 0, "{case} mode {mode}");
+            let news = tee.detector.counts[catalog::NEW_TALKER] + tee.detector.counts[catalog::NEW_FUNCTION];
+            match mode {
+                0 | 1 => assert_eq!(news, 0, "{case} mode {mode}: no new_* alerts without a frozen baseline"),
+                // 37 ms per frame: the 2 s learning period ends inside every case.
+                2 => assert!(fleet.is_frozen(), "{case}: learning did not end"),
+                _ => assert!(news > 0, "{case}: a frozen empty baseline flags the first talkers"),
+            }
+        }
+    }
+}

@@ -27,6 +27,9 @@
 //! PDUs) and `pcaps/benign_plant` (two HMI connections polling for 60 s, an
 //! engineering-station visit in between). Neither raises an alert, which the
 //! detector tests assert: alerts legitimately allocate (message text, evidence).
+//! The detector runs twice: as the benchmark runs it (asset tracking off) and
+//! with asset tracking on, where only a new device, talker or function may
+//! allocate (during the warm-up here).
 
 // A `GlobalAlloc` implementation is unsafe by definition; it only forwards to `System`.
 #![allow(unsafe_code)]
@@ -361,11 +364,23 @@ fn decode(path: &Path, name: &str, min_pdus: u64) {
 }
 
 fn detect(path: &Path, name: &str, min_pdus: u64) {
+    detect_with(path, name, min_pdus, false);
+}
+
+fn detect_with(path: &Path, name: &str, min_pdus: u64, assets: bool) {
     let frames = load(path);
-    let mut sink = Detect { det: Detector::new(DetectConfig::default()), s7: 0 };
+    let mut det = Detector::new(DetectConfig::default());
+    if assets {
+        det.enable_assets(s7sentry_engine::assets::Fleet::default());
+    }
+    let mut sink = Detect { det, s7: 0 };
     let rep = run(&frames, &mut sink);
     let alerts: Vec<String> = sink.det.drain().map(|a| format!("{} {}", a.rule, a.message)).collect();
     assert!(alerts.is_empty(), "{name}: the capture must raise no alert, got {alerts:?}");
+    if assets {
+        let f = sink.det.fleet();
+        assert!(f.plcs().any(|p| !p.talkers.is_empty()), "{name}: the tracker found no PLC with talkers");
+    }
     check(name, &rep, min_pdus);
 }
 
@@ -387,6 +402,16 @@ fn detect_libnodave_bench_steady_state_allocates_nothing() {
 #[test]
 fn detect_benign_plant_steady_state_allocates_nothing() {
     detect(&benign_plant(), "detect benign_plant", 250);
+}
+
+#[test]
+fn detect_with_assets_libnodave_bench_steady_state_allocates_nothing() {
+    detect_with(&libnodave(), "detect+assets libnodave_bench", 7_000, true);
+}
+
+#[test]
+fn detect_with_assets_benign_plant_steady_state_allocates_nothing() {
+    detect_with(&benign_plant(), "detect+assets benign_plant", 250, true);
 }
 
 /// The allocator really counts (a test that cannot fail is a defect).

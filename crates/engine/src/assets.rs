@@ -8,8 +8,40 @@
 //!
 //! Sizes are bounded: [`MAX_DEVICES`] hosts, [`MAX_TALKERS`] talkers per PLC,
 //! [`MAX_FUNCTIONS`] functions per talker, [`MAX_STATE_CHANGES`] remembered
-//! operating-state changes per PLC. What does not fit is counted in
-//! [`Fleet::evicted`], never silently dropped.
+//! operating-state changes per PLC, [`MAX_CHANGES`] identity changes per
+//! device, [`MAX_TSAPS`] TSAPs per PLC. What does not fit is counted in
+//! [`Fleet::evicted`], never silently dropped. When the device or talker table
+//! is full, the entry seen least recently that is *not* part of the baseline
+//! makes room; baseline entries are never evicted (a new entry that finds no
+//! room is dropped and counted instead).
+//!
+//! ## How roles are inferred
+//!
+//! * **PLC**: the server side of an ISO-on-TCP connection that *answers* (a
+//!   COTP CC, an S7comm or S7comm-plus PDU, or TLS from port 102). A host that
+//!   only receives requests is not a PLC (a scan or a spoofed packet creates
+//!   nothing). A PLC stays a PLC even when it also acts as a client (PUT/GET
+//!   between PLCs).
+//! * **Engineering station**: a client that the configuration lists in
+//!   `engineering_hosts`, or that used any [`FunctionClass::Engineering`]
+//!   function (download, upload, delete, PI services, STOP/START, memory reset,
+//!   programmer commands and monitoring, S7comm-plus operating-state writes and
+//!   program transactions, a COTP connect to `SIMATIC-ROOT-ES`).
+//! * **HMI**: a client that used only operator functions (read/write
+//!   variables, SZL reads, alarms, cyclic data, clock, S7comm-plus
+//!   get/set/subscriptions) and no engineering function.
+//! * **Unknown**: a client seen only connecting (COTP, setup communication,
+//!   session creation) or using neutral functions.
+//!
+//! Roles only move up (unknown → HMI → engineering station; anything → PLC):
+//! one engineering operation is enough to call a host an engineering station.
+//!
+//! ## Function names
+//!
+//! [`FunctionKind`] lists the stable names used as keys of
+//! [`Talker::functions`]; the classification is shared with the `control`
+//! rules (`rules/control.rs`), so a function is named the same way wherever it
+//! is reported.
 
 use crate::time::Ts;
 use serde::{Deserialize, Serialize};
@@ -24,6 +56,10 @@ pub const MAX_TALKERS: usize = 256;
 pub const MAX_FUNCTIONS: usize = 64;
 /// Most operating-state changes kept per PLC (the oldest are dropped first).
 pub const MAX_STATE_CHANGES: usize = 32;
+/// Most identity changes kept per device (the oldest are dropped first).
+pub const MAX_CHANGES: usize = 32;
+/// Most destination TSAPs kept per PLC.
+pub const MAX_TSAPS: usize = 16;
 
 /// What a host is, inferred from what it does on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
@@ -60,9 +96,12 @@ pub struct Identity {
     /// Order number (MLFB) as sent, e.g. `6ES7 511-1AK02-0AB0`.
     pub order_number: Option<String>,
     /// Firmware version, e.g. `V2.9.2` (SZL 0x0011 index 7, or the
-    /// S7comm-plus `;V…` suffix).
+    /// S7comm-plus `;V…` suffix). SZL gives three parts (`V3.2.6`), S7comm-plus
+    /// what the CPU sends (`V4.3`); when both agree at the precision both give
+    /// ([`versions_agree`]) the more precise one is kept.
     pub firmware: Option<String>,
-    /// Hardware version (SZL 0x0011 index 6 / module record), when present.
+    /// Hardware version (SZL 0x0011 index 6 / module record), when present:
+    /// the product version number as decimal text, e.g. `3`.
     pub hardware: Option<String>,
     /// Serial number (SZL 0x001C index 5).
     pub serial: Option<String>,
@@ -101,7 +140,10 @@ pub struct IdentityChange {
 pub struct StateChange {
     /// When.
     pub ts: Ts,
-    /// `"stop"`, `"start"`, ...
+    /// `"stop"` / `"start"` for a confirmed request (S7comm PLC Stop, PI
+    /// P_PROGRAM, S7comm-plus operating-state write); `"stop"`, `"startup"`,
+    /// `"run"`, `"hold"` for a mode-transition message the PLC pushed (`by` is
+    /// then `None`).
     pub state: String,
     /// Host that requested it, when known.
     pub by: Option<IpAddr>,
@@ -137,7 +179,9 @@ pub struct Talker {
 /// Connection parameters seen for a PLC.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Connection {
-    /// Destination TSAPs seen in COTP CRs (hex, e.g. `"0102"`: rack 0 slot 2).
+    /// Destination TSAPs seen in COTP CRs the PLC confirmed (hex, e.g.
+    /// `"0102"`: rack 0 slot 2; text TSAPs as text, e.g. `"SIMATIC-ROOT-ES"`),
+    /// in the order first seen, at most [`MAX_TSAPS`].
     pub tsaps: Vec<String>,
     /// Negotiated PDU size (latest setup communication answer).
     pub pdu_size: Option<u16>,
@@ -224,4 +268,393 @@ pub struct Fleet {
     pub baseline: Baseline,
     /// Entries dropped because a cap was reached (devices, talkers, functions, state changes).
     pub evicted: u64,
+}
+
+impl Role {
+    /// Rank used to move roles only upwards: unknown < HMI < engineering station < PLC.
+    pub const fn rank(self) -> u8 {
+        match self {
+            Role::Unknown => 0,
+            Role::Hmi => 1,
+            Role::EngineeringStation => 2,
+            Role::Plc => 3,
+        }
+    }
+
+    /// The role a client's function points to (`Unknown` for neutral functions).
+    pub const fn of_class(c: FunctionClass) -> Role {
+        match c {
+            FunctionClass::Neutral => Role::Unknown,
+            FunctionClass::Operator => Role::Hmi,
+            FunctionClass::Engineering => Role::EngineeringStation,
+        }
+    }
+
+    /// The higher of the two roles (see [`Role::rank`]).
+    pub const fn max(self, other: Role) -> Role {
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// How a function bears on the role of the host that uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FunctionClass {
+    /// Says nothing about the host (connection setup, session objects, browsing).
+    Neutral,
+    /// What an HMI / SCADA does: read and write process data, SZL, alarms, clock.
+    Operator,
+    /// What only an engineering tool does: change the program or the CPU state,
+    /// monitor blocks, open a TIA Portal engineering session.
+    Engineering,
+}
+
+macro_rules! functions {
+    ($( $(#[$doc:meta])* $v:ident = $name:literal, $class:ident, $control:literal, $write:literal; )*) => {
+        /// A function a client used towards a PLC, with its stable snake_case
+        /// name (the key of [`Talker::functions`]).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum FunctionKind {
+            $( $(#[$doc])* $v, )*
+        }
+
+        impl FunctionKind {
+            /// Every function, in declaration order.
+            pub const ALL: &'static [FunctionKind] = &[$(FunctionKind::$v),*];
+
+            /// Stable snake_case name.
+            pub const fn name(self) -> &'static str {
+                match self { $(FunctionKind::$v => $name,)* }
+            }
+
+            /// How the function bears on the role of the host using it.
+            pub const fn class(self) -> FunctionClass {
+                match self { $(FunctionKind::$v => FunctionClass::$class,)* }
+            }
+
+            /// A control operation (one the `control` rule family reports):
+            /// program, CPU state, memory, clock or password changes.
+            pub const fn is_control(self) -> bool {
+                match self { $(FunctionKind::$v => $control,)* }
+            }
+
+            /// Writes process data (Write Var, S7comm-plus SetVariable).
+            pub const fn is_write(self) -> bool {
+                match self { $(FunctionKind::$v => $write,)* }
+            }
+        }
+    };
+}
+
+functions! {
+    /// S7comm Setup Communication (function 0xF0).
+    SetupCommunication = "setup_communication", Neutral, false, false;
+    /// S7comm Read Var (0x04).
+    ReadVar = "read_var", Operator, false, false;
+    /// S7comm Write Var (0x05).
+    WriteVar = "write_var", Operator, false, true;
+    /// S7comm CPU services job (0x00).
+    CpuServices = "cpu_services", Neutral, false, false;
+    /// S7comm block download (Request Download 0x1A; the PLC then pulls the block).
+    BlockDownload = "block_download", Engineering, true, false;
+    /// S7comm block upload (Start Upload / Upload / End Upload, 0x1D-0x1F).
+    BlockUpload = "block_upload", Engineering, true, false;
+    /// S7comm PLC Stop (0x29).
+    CpuStop = "cpu_stop", Engineering, true, false;
+    /// S7comm PI service P_PROGRAM (start).
+    CpuStart = "cpu_start", Engineering, true, false;
+    /// S7comm PI service _DELE (delete blocks).
+    BlockDelete = "block_delete", Engineering, true, false;
+    /// S7comm PI service _MODU (copy RAM to ROM).
+    CopyRamToRom = "copy_ram_to_rom", Engineering, true, false;
+    /// Another S7comm PI service (_INSE, _INS2, _GARB, NC services, ...).
+    PiService = "pi_service", Engineering, true, false;
+    /// Userdata programmer command memory reset (group 1, subfunction 0x0C).
+    MemoryReset = "memory_reset", Engineering, true, false;
+    /// Userdata programmer command that changes execution (force, breakpoint, exit HOLD, replace job).
+    ProgrammerCommand = "programmer_command", Engineering, true, false;
+    /// Other userdata programmer functions: block / variable status, job list, force selection
+    /// (what STEP 7 and TIA Portal use to monitor a program).
+    ProgrammerMonitor = "programmer_monitor", Engineering, false, false;
+    /// Userdata cyclic data (group 2: subscribe, unsubscribe, change-driven).
+    CyclicData = "cyclic_data", Operator, false, false;
+    /// Userdata block list / list of type (group 3, subfunctions 1 and 2).
+    BlockList = "block_list", Neutral, false, false;
+    /// Userdata block info (group 3, subfunction 3).
+    BlockInfo = "block_info", Neutral, false, false;
+    /// Userdata read SZL (group 4, subfunction 1).
+    SzlRead = "szl_read", Operator, false, false;
+    /// Userdata CPU message and alarm services (group 4, other subfunctions).
+    Alarm = "alarm", Operator, false, false;
+    /// Userdata PLC password (group 5) or S7comm-plus legitimation.
+    Password = "password", Neutral, true, false;
+    /// Userdata read clock (group 7, subfunctions 1 and 3).
+    ClockRead = "clock_read", Operator, false, false;
+    /// Userdata set clock (group 7, subfunctions 2 and 4).
+    ClockSet = "clock_set", Operator, true, false;
+    /// Userdata BSEND/BRECV (group 6).
+    Pbc = "bsend_brecv", Neutral, false, false;
+    /// Other userdata groups (data-record routing, NC programming, unknown groups).
+    UserdataOther = "userdata_other", Neutral, false, false;
+    /// COTP connect to TSAP `SIMATIC-ROOT-ES`: a TIA Portal engineering session.
+    EngineeringSession = "engineering_session", Engineering, true, false;
+    /// S7comm-plus Explore.
+    S7plusExplore = "s7plus_explore", Neutral, false, false;
+    /// S7comm-plus GetVariable, GetMultiVariables, GetVarSubStreamed, GetVariablesAddress.
+    S7plusGet = "s7plus_get", Operator, false, false;
+    /// S7comm-plus SetVariable, SetMultiVariables, SetVarSubStreamed (other than
+    /// the operating state and legitimation).
+    S7plusSet = "s7plus_set", Operator, false, true;
+    /// S7comm-plus CreateObject (session creation and other objects).
+    S7plusCreateObject = "s7plus_create_object", Neutral, false, false;
+    /// S7comm-plus DeleteObject of a session object.
+    S7plusDeleteObject = "s7plus_delete_object", Neutral, false, false;
+    /// S7comm-plus Invoke.
+    S7plusInvoke = "s7plus_invoke", Neutral, false, false;
+    /// S7comm-plus AddLink, RemoveLink, GetLink (subscriptions).
+    S7plusLink = "s7plus_link", Operator, false, false;
+    /// S7comm-plus InitSSL (the connection then switches to TLS).
+    S7plusInitSsl = "s7plus_init_ssl", Neutral, false, false;
+    /// S7comm-plus write of the CPU operating state (object 52, attribute 2167).
+    S7plusOperatingState = "s7plus_operating_state", Engineering, true, false;
+    /// S7comm-plus program transaction: BeginSequence / EndSequence, DeleteObject of a
+    /// program-transfer object.
+    S7plusEngineeringOperation = "s7plus_engineering_operation", Engineering, true, false;
+    /// Another S7comm-plus function (Abort, unknown codes).
+    S7plusOther = "s7plus_other", Neutral, false, false;
+}
+
+impl FunctionKind {
+    /// The function with this stable name.
+    pub fn from_name(name: &str) -> Option<FunctionKind> {
+        FunctionKind::ALL.iter().copied().find(|f| f.name() == name)
+    }
+}
+
+/// Whether two version strings name the same version at the precision both
+/// give: `V2.9` and `V2.9.2` agree (S7comm-plus reports two components, SZL
+/// three), `V2.9.2` and `V2.9.4` do not. A leading letter and surrounding
+/// spaces are ignored.
+pub fn versions_agree(a: &str, b: &str) -> bool {
+    let strip = |s: &str| s.trim().trim_start_matches(|c: char| c.is_ascii_alphabetic()).trim().to_string();
+    let (a, b) = (strip(a), strip(b));
+    a.split('.').zip(b.split('.')).all(|(x, y)| x.trim() == y.trim())
+}
+
+/// Whether two order numbers are the same, ignoring spaces and case
+/// (`6ES7 511-1AK02-0AB0` = `6ES7511-1AK02-0AB0`).
+pub fn order_numbers_agree(a: &str, b: &str) -> bool {
+    fn norm(s: &str) -> impl Iterator<Item = char> + '_ {
+        s.chars().filter(|c| !c.is_whitespace()).map(|c| c.to_ascii_uppercase())
+    }
+    norm(a).eq(norm(b))
+}
+
+impl Device {
+    /// Whether the device answers as a PLC.
+    pub fn is_plc(&self) -> bool {
+        self.role == Role::Plc
+    }
+}
+
+impl Fleet {
+    /// The device with this address.
+    pub fn device(&self, ip: IpAddr) -> Option<&Device> {
+        self.devices.get(&ip)
+    }
+
+    /// The devices that answer as PLCs, by address.
+    pub fn plcs(&self) -> impl Iterator<Item = &Device> {
+        self.devices.values().filter(|d| d.is_plc())
+    }
+
+    /// Whether the baseline is frozen (new talkers and functions raise alerts).
+    pub fn is_frozen(&self) -> bool {
+        matches!(self.baseline, Baseline::Frozen { .. })
+    }
+
+    /// Freeze the baseline at `now`: everything known now (devices, talkers,
+    /// functions) becomes part of it, and from now on anything new raises
+    /// `baseline.new_talker` / `baseline.new_function` once.
+    pub fn freeze(&mut self, now: Ts) {
+        self.baseline = Baseline::Frozen { since: now };
+        for d in self.devices.values_mut() {
+            d.baseline = true;
+            for t in d.talkers.values_mut() {
+                t.baseline = true;
+                for f in t.functions.values_mut() {
+                    f.baseline = true;
+                }
+            }
+        }
+    }
+
+    /// The device at `ip`, created (first seen at `ts`) when absent. `None`
+    /// when the table is full of baseline devices: the new one is dropped and
+    /// counted in [`Fleet::evicted`]. The flag says whether it was created.
+    pub fn device_entry(&mut self, ip: IpAddr, ts: Ts) -> Option<(&mut Device, bool)> {
+        let mut created = false;
+        if !self.devices.contains_key(&ip) {
+            if self.devices.len() >= MAX_DEVICES {
+                // Least recently seen non-baseline device, PLCs last.
+                let victim = self
+                    .devices
+                    .values()
+                    .filter(|d| !d.baseline)
+                    .min_by_key(|d| (d.is_plc(), d.last_seen, d.address))
+                    .map(|d| d.address);
+                self.evicted += 1;
+                let v = victim?;
+                self.devices.remove(&v);
+            }
+            self.devices.insert(ip, Device::new(ip, ts));
+            created = true;
+        }
+        self.devices.get_mut(&ip).map(|d| (d, created))
+    }
+}
+
+/// The talker `ip` of `plc`, created (first seen at `ts`) when absent. `None`
+/// when the PLC's table is full of baseline talkers (the new one is dropped and
+/// counted in `evicted`). The flag says whether it was created.
+pub fn talker_entry<'a>(plc: &'a mut Device, ip: IpAddr, ts: Ts, evicted: &mut u64) -> Option<(&'a mut Talker, bool)> {
+    let mut created = false;
+    if !plc.talkers.contains_key(&ip) {
+        if plc.talkers.len() >= MAX_TALKERS {
+            let victim = plc
+                .talkers
+                .iter()
+                .filter(|(_, t)| !t.baseline)
+                .min_by_key(|(a, t)| (t.last_seen, **a))
+                .map(|(a, _)| *a);
+            *evicted += 1;
+            plc.talkers.remove(&victim?);
+        }
+        plc.talkers.insert(ip, Talker { first_seen: ts, last_seen: ts, baseline: false, functions: BTreeMap::new() });
+        created = true;
+    }
+    plc.talkers.get_mut(&ip).map(|t| (t, created))
+}
+
+impl Talker {
+    /// Count one use of `f` at `ts`. Returns `Some(true)` when the function is
+    /// new for this talker, `Some(false)` when known, `None` when the talker
+    /// already has [`MAX_FUNCTIONS`] functions (dropped, counted in `evicted`).
+    /// Allocates only for a new function.
+    pub fn use_function(&mut self, f: FunctionKind, ts: Ts, evicted: &mut u64) -> Option<bool> {
+        if ts > self.last_seen {
+            self.last_seen = ts;
+        }
+        if let Some(s) = self.functions.get_mut(f.name()) {
+            s.count += 1;
+            if ts > s.last_seen {
+                s.last_seen = ts;
+            }
+            return Some(false);
+        }
+        if self.functions.len() >= MAX_FUNCTIONS {
+            *evicted += 1;
+            return None;
+        }
+        self.functions
+            .insert(f.name().to_string(), FunctionSeen { first_seen: ts, last_seen: ts, count: 1, baseline: false });
+        Some(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn function_names_are_unique_snake_case_and_round_trip() {
+        for (i, f) in FunctionKind::ALL.iter().enumerate() {
+            assert_eq!(FunctionKind::from_name(f.name()), Some(*f));
+            assert!(f.name().chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'), "{f:?}");
+            assert!(FunctionKind::ALL[..i].iter().all(|g| g.name() != f.name()));
+        }
+        assert_eq!(FunctionKind::CpuStop.name(), "cpu_stop");
+        assert!(FunctionKind::CpuStop.is_control() && !FunctionKind::ReadVar.is_control());
+        assert!(FunctionKind::WriteVar.is_write());
+    }
+
+    #[test]
+    fn roles_only_move_up_and_plc_wins() {
+        assert_eq!(Role::Unknown.max(Role::Hmi), Role::Hmi);
+        assert_eq!(Role::EngineeringStation.max(Role::Hmi), Role::EngineeringStation);
+        assert_eq!(Role::Hmi.max(Role::Plc), Role::Plc);
+        assert_eq!(Role::Plc.max(Role::EngineeringStation), Role::Plc);
+        assert_eq!(Role::of_class(FunctionClass::Engineering), Role::EngineeringStation);
+    }
+
+    #[test]
+    fn versions_and_order_numbers_compare_at_common_precision() {
+        assert!(versions_agree("V2.9", "V2.9.2"));
+        assert!(versions_agree("V2.9.2", "V2.9.2"));
+        assert!(!versions_agree("V2.9.2", "V2.9.4"));
+        assert!(!versions_agree("V4.2", "V4.3"));
+        assert!(order_numbers_agree("6ES7 511-1AK02-0AB0", "6es7511-1AK02-0AB0 "));
+        assert!(!order_numbers_agree("6ES7 511-1AK02-0AB0", "6ES7 511-1AL03-0AB0"));
+    }
+
+    #[test]
+    fn freeze_marks_everything_known() {
+        let mut f = Fleet::default();
+        let t0 = Ts::new(100, 0);
+        let mut ev = 0;
+        let (plc, new) = f.device_entry(ip("10.0.0.1"), t0).unwrap();
+        assert!(new);
+        let (t, _) = talker_entry(plc, ip("10.0.0.2"), t0, &mut ev).unwrap();
+        assert_eq!(t.use_function(FunctionKind::ReadVar, t0, &mut ev), Some(true));
+        assert_eq!(t.use_function(FunctionKind::ReadVar, Ts::new(101, 0), &mut ev), Some(false));
+        f.freeze(Ts::new(200, 0));
+        assert!(f.is_frozen());
+        let d = f.device(ip("10.0.0.1")).unwrap();
+        let t = &d.talkers[&ip("10.0.0.2")];
+        assert!(d.baseline && t.baseline && t.functions["read_var"].baseline);
+        assert_eq!(t.functions["read_var"].count, 2);
+        assert_eq!(t.last_seen, Ts::new(101, 0));
+    }
+
+    #[test]
+    fn caps_evict_non_baseline_and_never_baseline() {
+        let mut f = Fleet::default();
+        let t = |s| Ts::new(s, 0);
+        for i in 0..MAX_DEVICES {
+            let a = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i as u32));
+            f.device_entry(a, t(i as i64)).unwrap();
+        }
+        f.freeze(t(10_000));
+        // Full of baseline devices: the new one is dropped and counted.
+        assert!(f.device_entry(ip("192.168.0.1"), t(10_001)).is_none());
+        assert_eq!((f.devices.len(), f.evicted), (MAX_DEVICES, 1));
+        // One non-baseline device: it makes room.
+        f.devices.get_mut(&ip("10.0.0.5")).unwrap().baseline = false;
+        assert!(f.device_entry(ip("192.168.0.1"), t(10_002)).is_some());
+        assert!(f.device(ip("10.0.0.5")).is_none());
+        assert_eq!((f.devices.len(), f.evicted), (MAX_DEVICES, 2));
+
+        let mut plc = Device::new(ip("10.0.0.1"), t(0));
+        let mut ev = 0;
+        for i in 0..MAX_TALKERS {
+            let a = IpAddr::V4(std::net::Ipv4Addr::from(0x0b00_0000 + i as u32));
+            talker_entry(&mut plc, a, t(i as i64), &mut ev).unwrap();
+        }
+        // The oldest non-baseline talker goes.
+        talker_entry(&mut plc, ip("192.168.0.2"), t(1000), &mut ev).unwrap();
+        assert!(!plc.talkers.contains_key(&ip("11.0.0.0")));
+        assert_eq!((plc.talkers.len(), ev), (MAX_TALKERS, 1));
+        let tk = plc.talkers.get_mut(&ip("192.168.0.2")).unwrap();
+        for f in FunctionKind::ALL {
+            tk.use_function(*f, t(1), &mut ev);
+        }
+        assert!(tk.functions.len() <= MAX_FUNCTIONS);
+    }
 }

@@ -495,6 +495,40 @@ pub fn szl_resp(pdu_ref: u16, seq: u8, id: u16, index: u16, rec_len: u16, record
     userdata(pdu_ref, &ud_resp_param(group::CPU, 0x01, seq, 0), &ud_data(0xFF, 0x09, &p))
 }
 
+/// A Read SZL answer in two data units, the way an S7-300 with a small PDU answers a long
+/// list: the first unit (data-unit reference `dref`, "last data unit: no") carries the
+/// list head and the records up to payload byte `cut`; the client then sends a follow-up
+/// request (8-byte head, method 0x12, data `0A 00 00 00`, PDU reference `ref2`), and the
+/// closing unit (same `dref`, "last data unit: yes") carries the rest of the payload.
+/// Returns (first unit, follow-up request, closing unit).
+#[allow(clippy::too_many_arguments)]
+pub fn szl_resp_split(
+    ref1: u16,
+    ref2: u16,
+    seq: u8,
+    dref: u8,
+    id: u16,
+    index: u16,
+    rec_len: u16,
+    records: &[Vec<u8>],
+    cut: usize,
+) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let mut p = id.to_be_bytes().to_vec();
+    p.extend_from_slice(&index.to_be_bytes());
+    p.extend_from_slice(&rec_len.to_be_bytes());
+    p.extend_from_slice(&(records.len() as u16).to_be_bytes());
+    for r in records {
+        p.extend_from_slice(r);
+    }
+    let cut = cut.min(p.len());
+    let head = |last: u8| vec![0x00, 0x01, 0x12, 0x08, 0x12, 0x80 | group::CPU, 0x01, seq, dref, last, 0x00, 0x00];
+    let first = userdata(ref1, &head(1), &ud_data(0xFF, 0x09, &p[..cut]));
+    let follow =
+        userdata(ref2, &[0x00, 0x01, 0x12, 0x08, 0x12, 0x40 | group::CPU, 0x01, seq, 0, 0, 0, 0], &ud_no_data());
+    let last = userdata(ref2, &head(0), &ud_data(0xFF, 0x09, &p[cut..]));
+    (first, follow, last)
+}
+
 fn padded(text: &str, n: usize, fill: u8) -> Vec<u8> {
     let mut v = text.as_bytes().to_vec();
     v.resize(n, fill);

@@ -140,6 +140,17 @@ pub fn create_object_req(seq: u16, client_name: &str) -> Vec<u8> {
 /// CreateObject response frame (V1): return value 0, one object id (the new session id),
 /// ServerSessionVersion (attribute 306) as UDInt, end, fill.
 pub fn create_object_resp(seq: u16, session: u32, server_version: u32) -> Vec<u8> {
+    create_object_resp_with(seq, session, server_version, None)
+}
+
+/// CreateObject response frame as [`create_object_resp`], plus the attribute 319 WString
+/// in which S7-1200/1500 CPUs name themselves (`1;<order number> ;V<firmware>`, e.g.
+/// `1;6ES7 214-1AG40-0XB0 ;V4.4`) before the object end.
+pub fn create_object_resp_ident(seq: u16, session: u32, server_version: u32, ident: &str) -> Vec<u8> {
+    create_object_resp_with(seq, session, server_version, Some(ident))
+}
+
+fn create_object_resp_with(seq: u16, session: u32, server_version: u32, ident: Option<&str>) -> Vec<u8> {
     let mut d = resp_header(func::CREATE_OBJECT, seq, 0x00);
     d.push(0x00); // return value
     d.push(0x01); // object id count
@@ -152,6 +163,9 @@ pub fn create_object_resp(seq: u16, session: u32, server_version: u32) -> Vec<u8
     d.extend(vlq(306));
     d.extend_from_slice(&[0x00, 0x04]);
     d.extend(vlq(server_version));
+    if let Some(text) = ident {
+        wstring_attr(&mut d, 319, text);
+    }
     d.push(0xA2);
     d.extend_from_slice(&[0, 0, 0, 0]);
     frame(V1, &d)

@@ -63,11 +63,13 @@ pub enum Category {
     LossOfCommunication,
     /// Traffic that cannot be inspected (TLS).
     Uninspectable,
+    /// Changes of the asset inventory: identity changes, new talkers and functions after the baseline froze.
+    Baseline,
 }
 
 impl Category {
     /// Every category.
-    pub const ALL: [Category; 7] = [
+    pub const ALL: [Category; 8] = [
         Category::Malformed,
         Category::CrashPattern,
         Category::UnauthorizedControl,
@@ -75,6 +77,7 @@ impl Category {
         Category::Flood,
         Category::LossOfCommunication,
         Category::Uninspectable,
+        Category::Baseline,
     ];
     /// Stable snake_case name.
     pub const fn name(self) -> &'static str {
@@ -86,6 +89,7 @@ impl Category {
             Category::Flood => "flood",
             Category::LossOfCommunication => "loss_of_communication",
             Category::Uninspectable => "uninspectable",
+            Category::Baseline => "baseline",
         }
     }
 }

@@ -151,6 +151,15 @@ rules! {
     TLS = { "uninspectable.tls", Uninspectable, Info,
         "An S7comm-plus connection switched to TLS after InitSSL: its content cannot be inspected (reported once per connection).",
         [], ["research §2.4"] }
+    ASSET_CHANGE = { "baseline.asset_change", Baseline, High,
+        "With asset tracking on: a device reports a firmware version, order number or serial number different from the one it reported before (SZL 0x0011 / 0x001C answers, S7comm-plus session answers). A firmware update, a replaced CPU, or a device impersonating it. Evidence: field, old, new. V2.9 (S7comm-plus) and V2.9.2 (SZL) are the same version.",
+        [], ["issue 6 (firmware baseline)", "ICSA-23-348-09 (fixed firmware versions)"] }
+    NEW_TALKER = { "baseline.new_talker", Baseline, High,
+        "After the baseline is frozen (--learn period over, or `baseline freeze`): a host that never talked to a PLC opens an ISO-on-TCP connection the PLC answers; or a new PLC answers on port 102 (graded at most medium). Once per new talker.",
+        [], ["research §5.D (traffic from a non-baseline source)", "Kleinmann & Wool, JDFSL 9(2) 2014"] }
+    NEW_FUNCTION = { "baseline.new_function", Baseline, High,
+        "After the baseline is frozen: a talker of the baseline uses a function it never used towards that PLC, or any talker uses a control function it never used. Control functions (STOP/START, download, delete, memory reset, password, clock set, ...) at the rule's severity, writes at most medium, reads and other functions at most low. Once per (talker, PLC, function).",
+        [], ["research §5.D", "issue 6 (learn-then-enforce)"] }
 }
 
 /// Rule by id.
@@ -171,5 +180,6 @@ mod tests {
         }
         assert_eq!(RULES[CTL_STOP].id, "control.cpu_stop");
         assert_eq!(RULES[TLS].id, "uninspectable.tls");
+        assert_eq!(RULES[NEW_FUNCTION].id, "baseline.new_function");
     }
 }

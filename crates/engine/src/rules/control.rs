@@ -9,8 +9,10 @@
 
 use super::catalog::*;
 use super::{ev, hex, Category, Detector, PairKey, PendingOp, MAX_PENDING_OPS};
+use crate::assets::FunctionKind;
 use crate::event::{Direction, Event, Meta};
 use crate::time::Ts;
+use s7sentry_proto::cotp::{Cotp, TpduCode};
 use s7sentry_proto::s7comm::{codes::ErrorCode, Function, Rosctr, S7Pdu};
 use s7sentry_proto::s7plus::{Opcode, PlusFrame, PlusFunction};
 use serde_json::{json, Map, Value};
@@ -19,6 +21,98 @@ use serde_json::{json, Map, Value};
 const TIS_READ_JOB_LIST: u8 = 0x10;
 const TIS_CHANGING: &[(u8, &str)] =
     &[(0x09, "force"), (0x0A, "breakpoint"), (0x0B, "exit HOLD"), (0x12, "replace job")];
+
+/// The function an S7comm request from a client performs (Job or userdata
+/// request), by stable name. The control rules below pick their operations
+/// through this classification, and the asset tracker records the same names,
+/// so both always agree. `None` for PDUs that are not client requests or whose
+/// function is unknown (malformed).
+pub(crate) fn s7_request_function(pdu: &S7Pdu<'_>) -> Option<FunctionKind> {
+    use FunctionKind as K;
+    match pdu.header.rosctr {
+        Rosctr::JOB => Some(match pdu.function()? {
+            Function::SETUP_COMM => K::SetupCommunication,
+            Function::READ_VAR => K::ReadVar,
+            Function::WRITE_VAR => K::WriteVar,
+            Function::CPU_SERVICES => K::CpuServices,
+            Function::REQUEST_DOWNLOAD | Function::DOWNLOAD_BLOCK | Function::DOWNLOAD_ENDED => K::BlockDownload,
+            Function::START_UPLOAD | Function::UPLOAD | Function::END_UPLOAD => K::BlockUpload,
+            Function::PLC_STOP => K::CpuStop,
+            Function::PI_SERVICE => match pdu.pi_service()?.service {
+                b"P_PROGRAM" => K::CpuStart,
+                b"_DELE" => K::BlockDelete,
+                b"_MODU" => K::CopyRamToRom,
+                _ => K::PiService,
+            },
+            _ => return None,
+        }),
+        Rosctr::USERDATA => {
+            let u = pdu.userdata()?;
+            if u.ud_type != 1 {
+                return None;
+            }
+            Some(match (u.group, u.subfunction) {
+                (1, 0x0C) => K::MemoryReset,
+                (1, s) if TIS_CHANGING.iter().any(|(x, _)| *x == s) => K::ProgrammerCommand,
+                (1, _) => K::ProgrammerMonitor,
+                (2, _) => K::CyclicData,
+                (3, 1 | 2) => K::BlockList,
+                (3, 3) => K::BlockInfo,
+                (4, 1) => K::SzlRead,
+                (4, _) => K::Alarm,
+                (5, 1) => K::Password,
+                (6, _) => K::Pbc,
+                (7, 1 | 3) => K::ClockRead,
+                (7, 2 | 4) => K::ClockSet,
+                _ => K::UserdataOther,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The function an S7comm-plus request performs (see [`s7_request_function`]);
+/// `None` for anything but a request header (responses, notifications,
+/// continuation fragments).
+pub(crate) fn plus_request_function(fr: &PlusFrame<'_>) -> Option<FunctionKind> {
+    use FunctionKind as K;
+    if fr.opcode != Some(Opcode::REQUEST) {
+        return None;
+    }
+    let f = fr.function?;
+    if plus::operating_state_request(fr).is_some() {
+        return Some(K::S7plusOperatingState);
+    }
+    if plus::is_legitimation(fr) {
+        return Some(K::Password);
+    }
+    if plus::program_change(fr).is_some() {
+        return Some(K::S7plusEngineeringOperation);
+    }
+    Some(match f {
+        PlusFunction::EXPLORE => K::S7plusExplore,
+        PlusFunction::GET_VARIABLE
+        | PlusFunction::GET_MULTI_VARIABLES
+        | PlusFunction::GET_VAR_SUB_STREAMED
+        | PlusFunction::GET_VARIABLES_ADDRESS => K::S7plusGet,
+        PlusFunction::SET_VARIABLE | PlusFunction::SET_MULTI_VARIABLES | PlusFunction::SET_VAR_SUB_STREAMED => {
+            K::S7plusSet
+        }
+        PlusFunction::CREATE_OBJECT => K::S7plusCreateObject,
+        PlusFunction::DELETE_OBJECT => K::S7plusDeleteObject,
+        PlusFunction::INVOKE => K::S7plusInvoke,
+        PlusFunction::ADD_LINK | PlusFunction::REMOVE_LINK | PlusFunction::GET_LINK => K::S7plusLink,
+        PlusFunction::INIT_SSL => K::S7plusInitSsl,
+        _ => K::S7plusOther,
+    })
+}
+
+/// The function a COTP TPDU from a client stands for: a CR to TSAP
+/// `SIMATIC-ROOT-ES` opens a TIA Portal engineering session.
+pub(crate) fn cotp_function(cotp: &Cotp<'_>) -> Option<FunctionKind> {
+    let t = cotp.dst_tsap()?.as_text()?;
+    (cotp.code == TpduCode::CR && t == "SIMATIC-ROOT-ES").then_some(FunctionKind::EngineeringSession)
+}
 
 /// `OB1`, `DB10`, ... (type as STEP 7 names it, then the number).
 fn block_str(b: &s7sentry_proto::s7comm::BlockName) -> String {
@@ -71,8 +165,9 @@ fn finalize(d: &mut Detector, op: PendingOp, outcome: String, answer: Option<&Me
             },
             _ => None,
         };
-        if let Some(s) = state {
+        if let (Some(s), Some(a)) = (state, answer) {
             d.observe_state(op.meta.server().0, s);
+            super::baseline::state_change(d, op.meta.server().0, s, op.meta.client().0, a.ts);
         }
     }
     let mut evidence = op.evidence;
@@ -199,7 +294,7 @@ fn engineering_session(d: &mut Detector, meta: &Meta, how: &str, evidence: Map<S
 }
 
 fn s7_job(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
-    let Some(f) = pdu.function() else { return };
+    let (Some(kind), Some(f)) = (s7_request_function(pdu), pdu.function()) else { return };
     let key = PairKey::Job(pdu.header.pdu_ref);
     let base = |name: &str| {
         ev(&[
@@ -210,8 +305,8 @@ fn s7_job(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
         ])
     };
     let host = who(d, meta);
-    match f {
-        Function::PLC_STOP => {
+    match kind {
+        FunctionKind::CpuStop => {
             let svc = match pdu.params() {
                 s7sentry_proto::s7comm::Params::PlcStop(s) => String::from_utf8_lossy(s.service).into_owned(),
                 _ => String::new(),
@@ -221,7 +316,7 @@ fn s7_job(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
             let msg = format!("CPU STOP ({svc}) sent by {} ({host}) to PLC {}", meta.src, meta.dst);
             pend(d, CTL_STOP, key, meta, msg, e);
         }
-        Function::PI_SERVICE => {
+        FunctionKind::CpuStart | FunctionKind::BlockDelete | FunctionKind::CopyRamToRom | FunctionKind::PiService => {
             let Some(pi) = pdu.pi_service() else { return };
             let name = String::from_utf8_lossy(pi.service).into_owned();
             let desc = pi.description().unwrap_or("PI service");
@@ -234,16 +329,19 @@ fn s7_job(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
             if !blocks.is_empty() {
                 e.insert("blocks".into(), json!(blocks));
             }
-            let rule = match pi.service {
-                b"P_PROGRAM" => CTL_START,
-                b"_DELE" => CTL_DELETE,
+            let rule = match kind {
+                FunctionKind::CpuStart => CTL_START,
+                FunctionKind::BlockDelete => CTL_DELETE,
                 _ => CTL_PI,
             };
             let what = if blocks.is_empty() { String::new() } else { format!(" on {}", blocks.join(", ")) };
             let msg = format!("PI service {name} ({desc}){what} sent by {} ({host}) to PLC {}", meta.src, meta.dst);
             pend(d, rule, key, meta, msg, e);
         }
-        Function::REQUEST_DOWNLOAD | Function::START_UPLOAD => {
+        // The first job of a download or upload: the PLC answers it before any block moves.
+        FunctionKind::BlockDownload | FunctionKind::BlockUpload
+            if matches!(f, Function::REQUEST_DOWNLOAD | Function::START_UPLOAD) =>
+        {
             let block = pdu.block().map(|b| block_str(&b)).unwrap_or_else(|| "unknown block".into());
             let (rule, verb, name) = if f == Function::REQUEST_DOWNLOAD {
                 (CTL_DOWNLOAD, "download of", "request_download")
@@ -272,13 +370,14 @@ fn s7_userdata_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8
         ("hex", json!(hex(raw))),
     ]);
     let host = who(d, meta);
-    if pdu.is_memory_reset() {
+    let kind = s7_request_function(pdu);
+    if kind == Some(FunctionKind::MemoryReset) {
         let msg = format!("Memory reset requested by {} ({host}) on PLC {}", meta.src, meta.dst);
         pend(d, CTL_MRES, key, meta, msg, e);
-    } else if pdu.is_clock_set() {
+    } else if kind == Some(FunctionKind::ClockSet) {
         let msg = format!("PLC clock set by {} ({host}) on PLC {}", meta.src, meta.dst);
         pend(d, CTL_CLOCK, key, meta, msg, e);
-    } else if pdu.is_password() {
+    } else if kind == Some(FunctionKind::Password) {
         let msg = format!("PLC password sent by {} ({host}) to PLC {}", meta.src, meta.dst);
         pend(d, CTL_PASSWORD, key, meta, msg, e);
     } else if (u.group == 1 && u.subfunction == TIS_READ_JOB_LIST) || (u.group == 3 && matches!(u.subfunction, 1 | 2)) {
@@ -295,7 +394,7 @@ fn s7_userdata_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8
         if f.tis_job_list && f.block_list {
             engineering_session(d, meta, "STEP 7 / TIA Portal going online (programmer job-list query and block-directory reads on one connection)", e);
         }
-    } else if u.group == 1 {
+    } else if kind == Some(FunctionKind::ProgrammerCommand) {
         if let Some((_, name)) = TIS_CHANGING.iter().find(|(s, _)| *s == u.subfunction) {
             let msg = format!("Programmer command '{name}' sent by {} ({host}) to PLC {}", meta.src, meta.dst);
             pend(d, CTL_PROGRAMMER, key, meta, msg, e);
@@ -323,7 +422,8 @@ fn plus_request(d: &mut Detector, meta: &Meta, fr: &PlusFrame<'_>, raw: &[u8]) {
     let key = PairKey::Plus(seq);
     let host = who(d, meta);
     let base = || ev(&[("layer", json!("s7comm-plus")), ("seq", json!(seq)), ("hex", json!(hex(raw)))]);
-    if let Some(state) = plus::operating_state_request(fr) {
+    let kind = plus_request_function(fr);
+    if let (Some(FunctionKind::S7plusOperatingState), Some(state)) = (kind, plus::operating_state_request(fr)) {
         let what = match state {
             1 => "STOP".to_string(),
             3 => "RUN (start)".to_string(),
@@ -336,10 +436,10 @@ fn plus_request(d: &mut Detector, meta: &Meta, fr: &PlusFrame<'_>, raw: &[u8]) {
         e.insert("value".into(), json!(state));
         let msg = format!("S7comm-plus CPU {what} request sent by {} ({host}) to PLC {}", meta.src, meta.dst);
         pend(d, CTL_PLUS_STATE, key, meta, msg, e);
-    } else if plus::is_legitimation(fr) {
+    } else if kind == Some(FunctionKind::Password) {
         let msg = format!("S7comm-plus legitimation (password) sent by {} ({host}) to PLC {}", meta.src, meta.dst);
         pend(d, CTL_PASSWORD, key, meta, msg, base());
-    } else if let Some(what) = plus::program_change(fr) {
+    } else if let (Some(FunctionKind::S7plusEngineeringOperation), Some(what)) = (kind, plus::program_change(fr)) {
         let mut e = base();
         e.insert("function".into(), json!(fr.function.and_then(|f| f.name()).unwrap_or("?")));
         let msg = format!("S7comm-plus {what} by {} ({host}) on PLC {}", meta.src, meta.dst);
@@ -412,13 +512,11 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             Direction::ToServer => plus_request(d, &meta, frame, raw),
             Direction::ToClient => plus_answer(d, &meta, frame),
         },
-        Event::Cotp { meta, cotp } if meta.dir == Direction::ToServer => {
-            if let Some(t) = cotp.dst_tsap().and_then(|t| t.as_text()) {
-                if t == "SIMATIC-ROOT-ES" {
-                    let e = ev(&[("layer", json!("cotp")), ("tpdu", json!("CR")), ("dst_tsap", json!(t))]);
-                    engineering_session(d, &meta, "COTP connect to TSAP SIMATIC-ROOT-ES (TIA Portal)", e);
-                }
-            }
+        Event::Cotp { meta, cotp }
+            if meta.dir == Direction::ToServer && cotp_function(cotp) == Some(FunctionKind::EngineeringSession) =>
+        {
+            let e = ev(&[("layer", json!("cotp")), ("tpdu", json!("CR")), ("dst_tsap", json!("SIMATIC-ROOT-ES"))]);
+            engineering_session(d, &meta, "COTP connect to TSAP SIMATIC-ROOT-ES (TIA Portal)", e);
         }
         _ => {}
     }

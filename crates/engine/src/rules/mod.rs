@@ -1,8 +1,11 @@
 //! Detection: turns engine [`Event`]s into [`Alert`]s.
 //!
 //! One module per rule family ([`malformed`], [`crash_pattern`], [`control`],
-//! [`flood`], [`loss`]); each is a set of small functions that *read* decoded
-//! PDUs and the per-flow / per-PLC state kept here — they never parse bytes.
+//! [`flood`], [`loss`], [`baseline`]); each is a set of small functions that
+//! *read* decoded PDUs and the per-flow / per-PLC state kept here — they never
+//! parse bytes. The `baseline` family also keeps the passive asset inventory
+//! ([`crate::assets::Fleet`]); it is off unless [`Detector::enable_assets`] is
+//! called.
 //! Time is packet time: timers (confirmation deadlines, loss of communication,
 //! aggregation windows) advance with [`Event::Tick`], so a replay raises the
 //! same alerts at any speed.
@@ -10,9 +13,11 @@
 //! Repeats are aggregated: the first occurrence of a rule between two hosts
 //! alerts at once; further occurrences within
 //! [`config::Thresholds::aggregate_seconds`] are counted and reported in one
-//! follow-up alert carrying the count.
+//! follow-up alert carrying the count. Baseline alerts (one per new thing) and
+//! loss-of-communication / uninspectable alerts are not aggregated.
 
 pub mod alert;
+pub mod baseline;
 pub mod catalog;
 pub mod config;
 pub mod control;
@@ -21,6 +26,7 @@ pub mod flood;
 pub mod loss;
 pub mod malformed;
 
+use crate::assets::{Baseline, Fleet};
 use crate::event::{Event, EventSink, Meta};
 use crate::time::Ts;
 pub use alert::{Alert, Category, Severity};
@@ -190,7 +196,14 @@ pub struct Detector {
     latencies_dropped: u64,
     /// Operating-state changes seen (PLC, "stop" | "start").
     state_changes: Vec<(IpAddr, &'static str)>,
+    /// The asset inventory, when tracking is on.
+    pub(crate) assets: Option<Box<baseline::AssetTracker>>,
+    /// Learning period to start at the next packet (see [`Detector::set_learning`]).
+    pub(crate) learn: Option<std::time::Duration>,
 }
+
+/// The fleet [`Detector::fleet`] shows while tracking is off.
+static NO_FLEET: Fleet = Fleet { devices: std::collections::BTreeMap::new(), baseline: Baseline::Off, evicted: 0 };
 
 /// What the exporter publishes per PLC.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -301,7 +314,73 @@ impl Detector {
             latencies: Vec::with_capacity(MAX_OBSERVATIONS),
             latencies_dropped: 0,
             state_changes: Vec::new(),
+            assets: None,
+            learn: None,
         }
+    }
+
+    /// Switch asset tracking on, starting from `fleet` (empty, or loaded from
+    /// the inventory store). Replaces the fleet if tracking was already on.
+    /// From now on the detector fills the fleet and raises the `baseline`
+    /// rules; see [`baseline`].
+    pub fn enable_assets(&mut self, fleet: Fleet) {
+        self.assets = Some(Box::new(baseline::AssetTracker::new(fleet)));
+    }
+
+    /// Whether asset tracking is on.
+    pub fn assets_enabled(&self) -> bool {
+        self.assets.is_some()
+    }
+
+    /// The fleet (an empty one while tracking is off).
+    pub fn fleet(&self) -> &Fleet {
+        self.assets.as_ref().map_or(&NO_FLEET, |t| &t.fleet)
+    }
+
+    /// Take the fleet out and switch tracking off (`None` when it was off).
+    pub fn take_fleet(&mut self) -> Option<Fleet> {
+        self.assets.take().map(|t| t.fleet)
+    }
+
+    /// Counter bumped on every change of the fleet, last-seen times and use
+    /// counts included (0 while tracking is off). Compare with the value at the
+    /// last save to know whether there is anything to save.
+    pub fn fleet_generation(&self) -> u64 {
+        self.assets.as_ref().map_or(0, |t| t.generation)
+    }
+
+    /// Counter bumped on changes of the fleet other than last-seen times and use
+    /// counts: new devices, talkers, functions, identity, roles, connection
+    /// facts, state changes, baseline mode (0 while tracking is off). A store
+    /// can save at once when it moves and on a timer when only
+    /// [`Detector::fleet_generation`] moved.
+    pub fn fleet_revision(&self) -> u64 {
+        self.assets.as_ref().map_or(0, |t| t.revision)
+    }
+
+    /// Learn for `d` of packet time from the next packet on: if the fleet's
+    /// baseline is [`Baseline::Off`] at that packet, it becomes
+    /// `Learning { until: packet time + d }`; when packet time reaches `until`
+    /// the baseline freezes ([`Fleet::freeze`]). A fleet already learning or
+    /// frozen (loaded from the store) keeps its mode. Takes effect once
+    /// tracking is on ([`Detector::enable_assets`], before or after this call).
+    pub fn set_learning(&mut self, d: std::time::Duration) {
+        self.learn = Some(d);
+    }
+
+    /// Freeze the baseline now (at `now`, normally the latest packet time,
+    /// [`Detector::now`]); no effect while tracking is off.
+    pub fn freeze_baseline(&mut self, now: Ts) {
+        if let Some(t) = self.assets.as_mut() {
+            t.fleet.freeze(now);
+            t.revision += 1;
+            t.generation += 1;
+        }
+    }
+
+    /// Latest packet time seen (`Ts(i64::MIN)` before the first packet).
+    pub fn now(&self) -> Ts {
+        self.now
     }
 
     /// Name written into the `pcap` field of following alerts.
@@ -412,7 +491,9 @@ impl Detector {
         if matches!(
             category,
             Category::Malformed | Category::CrashPattern | Category::UnauthorizedControl | Category::Flood
-        ) {
+        ) || rule == catalog::NEW_TALKER
+            || rule == catalog::NEW_FUNCTION
+        {
             let (plc, _) = meta.server();
             let now = meta.ts;
             let src = meta.client().0;
@@ -431,7 +512,8 @@ impl Detector {
                 }
             }
         }
-        let aggregate = !matches!(category, Category::LossOfCommunication | Category::Uninspectable);
+        let aggregate =
+            !matches!(category, Category::LossOfCommunication | Category::Uninspectable | Category::Baseline);
         let key = (rule, key_meta.src, key_meta.dst);
         if aggregate {
             if let Some(e) = self.agg.get_mut(&key) {
@@ -566,6 +648,9 @@ impl EventSink for Detector {
                     self.last_frame = *frame;
                 }
                 self.tick(*ts);
+                if let Some(t) = self.assets.as_mut() {
+                    baseline::advance(t, &mut self.learn, *ts);
+                }
                 return;
             }
             Event::Tcp { meta, .. }
@@ -615,6 +700,11 @@ impl EventSink for Detector {
         }
         malformed::on_event(self, e);
         crash_pattern::on_event(self, e);
+        // Before `control`: a PLC's first answer creates its inventory entry, so the
+        // operation that answer confirms (a STOP, say) finds it.
+        if self.assets.is_some() {
+            baseline::on_event(self, e);
+        }
         control::on_event(self, e);
         flood::on_event(self, e);
         loss::on_event(self, e);

@@ -6,6 +6,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub const PLC1: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 10, 1, 10));
 /// PLC 2, 10.10.1.11.
 pub const PLC2: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 10, 1, 11));
+/// PLC 3, 10.10.1.12 (the inventory cases' S7-300).
+pub const PLC3: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 10, 1, 12));
+/// PLC 4, 10.10.1.13 (the inventory cases' S7-1200).
+pub const PLC4: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 10, 1, 13));
 /// HMI 1, 10.10.2.20.
 pub const HMI: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 10, 2, 20));
 /// HMI 2, 10.10.2.21.

@@ -8,6 +8,7 @@ mod attack;
 mod decode;
 mod dos;
 pub mod hosts;
+mod inventory;
 pub mod session;
 
 use crate::pcap::Format;
@@ -92,6 +93,7 @@ pub fn registry() -> Vec<(&'static str, Builder)> {
     v.extend_from_slice(decode::CASES);
     v.extend_from_slice(attack::CASES);
     v.extend_from_slice(dos::CASES);
+    v.extend_from_slice(inventory::CASES);
     v
 }
 
@@ -132,8 +134,8 @@ pub fn index_readme(cases: &[Case]) -> String {
         "and the test `bundled_captures_match_generator` in `crates/pcapgen` fails if the files here and the \
          generator ever differ. Large benchmark captures are not kept here; stream them with\n\n\
          ```sh\ncargo run -p s7sentry-pcapgen --release -- big --kind benign|mixed|synflood [--frames N] --out FILE\n```\n\n\
-         Hosts: PLCs 10.10.1.10 and 10.10.1.11 (S7-1500, port 102), HMIs 10.10.2.20–22, engineering \
-         station 10.10.3.30, attacker 10.10.9.99; spoofed flood sources come from 198.18.0.0/15. \
+         Hosts: PLCs 10.10.1.10 and 10.10.1.11 (S7-1500, port 102; the inventory cases add the S7-300 \
+         10.10.1.12 and the S7-1200 10.10.1.13), HMIs 10.10.2.20–22, engineering station 10.10.3.30, attacker 10.10.9.99; spoofed flood sources come from 198.18.0.0/15. \
          Each folder's README lists the frames one by one and what the decoder and detector should report.\n\n",
     );
     s.push_str("| case | frames | what | expected finding |\n|---|---:|---|---|\n");

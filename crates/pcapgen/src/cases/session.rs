@@ -129,6 +129,15 @@ impl Session {
         self.xchg(tr, &req, &resp);
     }
 
+    /// COTP CR/CC with classic TSAPs to rack `rack`, slot `slot` (calling `conn_type 00`).
+    pub fn cotp_connect_slot(&mut self, tr: &mut Trace, conn_type: u8, rack: u8, slot: u8) {
+        let calling = [conn_type, 0x00];
+        let called = s7::tsap(conn_type, rack, slot);
+        let req = s7::cr(self.cotp_client, &calling, &called);
+        let resp = s7::cc(self.cotp_client, self.cotp_plc, &calling, &called);
+        self.xchg(tr, &req, &resp);
+    }
+
     /// Handshake, CR/CC as `conn_type`, Setup Communication (AmQ 1/1, PDU 480).
     pub fn connect(&mut self, tr: &mut Trace, conn_type: u8) {
         self.open(tr, conn_type);
@@ -178,10 +187,37 @@ impl Session {
 
     /// Read SZL 0x0011 index 0 (module identification), answered.
     pub fn szl_0011(&mut self, tr: &mut Trace) {
+        self.szl_0011_as(tr, hosts::ORDER_NO, hosts::FIRMWARE);
+    }
+
+    /// Read SZL 0x0011 index 0, answered with order number `order_no` and firmware `fw`.
+    pub fn szl_0011_as(&mut self, tr: &mut Trace, order_no: &str, fw: (u8, u8, u8)) {
         let (r, s) = (self.next_ref(), self.next_seq());
         let req = s7::szl_req(r, s, 0x0011, 0x0000);
-        let resp = s7::szl_resp(r, s, 0x0011, 0x0000, 28, &s7::szl_0011_records(hosts::ORDER_NO, hosts::FIRMWARE));
+        let resp = s7::szl_resp(r, s, 0x0011, 0x0000, 28, &s7::szl_0011_records(order_no, fw));
         self.xchg(tr, &req, &resp);
+    }
+
+    /// Read SZL 0x001C index 0, answered with `records` (34 bytes each); when `split` is
+    /// `Some(cut)` the answer comes in two data units cut at payload byte `cut`, with the
+    /// client's follow-up request between them (see [`s7::szl_resp_split`]).
+    pub fn szl_001c_as(&mut self, tr: &mut Trace, records: &[Vec<u8>], split: Option<usize>) {
+        let (r, s) = (self.next_ref(), self.next_seq());
+        let req = s7::szl_req(r, s, 0x001C, 0x0000);
+        match split {
+            None => {
+                let resp = s7::szl_resp(r, s, 0x001C, 0x0000, 34, records);
+                self.xchg(tr, &req, &resp);
+            }
+            Some(cut) => {
+                let r2 = self.next_ref();
+                let dref = (self.rng.range(0x80, 0xF0)) as u8;
+                let (first, follow, last) = s7::szl_resp_split(r, r2, s, dref, 0x001C, 0x0000, 34, records, cut);
+                self.xchg(tr, &req, &first);
+                tr.wait_us(700);
+                self.xchg(tr, &follow, &last);
+            }
+        }
     }
 
     /// Read SZL 0x001C index 0 (component identification), answered.
@@ -256,6 +292,16 @@ impl Session {
         self.plus_session = 0x0000_0380 | (self.rng.below(0x40) as u32);
         let req = s7plus::create_object_req(seq, client_name);
         let resp = s7plus::create_object_resp(seq, self.plus_session, 3);
+        self.xchg(tr, &req, &resp);
+    }
+
+    /// CreateObject (V1) from `client_name`, answered with a new session id and the PLC's
+    /// identification attribute `ident` (`1;<order number> ;V<firmware>`).
+    pub fn create_object_ident(&mut self, tr: &mut Trace, client_name: &str, ident: &str) {
+        let seq = self.next_plus_seq();
+        self.plus_session = 0x0000_0380 | (self.rng.below(0x40) as u32);
+        let req = s7plus::create_object_req(seq, client_name);
+        let resp = s7plus::create_object_resp_ident(seq, self.plus_session, 3, ident);
         self.xchg(tr, &req, &resp);
     }
 
