@@ -76,49 +76,42 @@ fn plus(t: Ts, d: Duration) -> Ts {
 
 /// Hands `fleet` to the detector's asset tracker.
 fn tracker_enable(det: &mut Detector, fleet: Fleet, parked: &mut Option<Fleet>) {
-    // TODO(lead): wire to Detector asset API: `det.enable_assets(fleet);` (parked stays None)
-    let _ = det;
-    *parked = Some(fleet);
+    det.enable_assets(fleet);
+    *parked = None;
 }
 
 /// Learning for `d` from the first packet the detector sees.
 fn tracker_set_learning(det: &mut Detector, d: Duration) {
-    // TODO(lead): wire to Detector asset API: `det.set_learning(d);`
-    let _ = (det, d);
+    det.set_learning(d);
 }
 
 /// Takes the fleet back from a detector that is done (end of a replay file).
 fn tracker_take(det: &mut Detector, parked: &mut Option<Fleet>) -> Option<Fleet> {
-    // TODO(lead): wire to Detector asset API: `det.take_assets().or_else(|| parked.take())`
-    let _ = det;
-    parked.take()
+    det.take_fleet().or_else(|| parked.take())
 }
 
 /// The fleet, wherever it is now.
 fn tracker_fleet<'a>(det: &'a Detector, parked: &'a Option<Fleet>) -> Option<&'a Fleet> {
-    // TODO(lead): wire to Detector asset API: `det.fleet().or(parked.as_ref())`
-    let _ = det;
-    parked.as_ref()
+    if det.assets_enabled() {
+        Some(det.fleet())
+    } else {
+        parked.as_ref()
+    }
 }
 
 /// The fleet, mutably (to apply an operator's baseline decision).
 fn tracker_fleet_mut<'a>(det: &'a mut Detector, parked: &'a mut Option<Fleet>) -> Option<&'a mut Fleet> {
-    // TODO(lead): wire to Detector asset API: `det.fleet_mut().or(parked.as_mut())`
-    let _ = det;
-    parked.as_mut()
+    det.fleet_mut().or(parked.as_mut())
 }
 
 /// A counter the tracker bumps whenever the fleet changes.
 fn tracker_generation(det: &Detector) -> u64 {
-    // TODO(lead): wire to Detector asset API: `det.assets_generation()`
-    let _ = det;
-    0
+    det.fleet_generation()
 }
 
 /// Applies a baseline decision made by `s7sentry baseline` to a fleet.
 fn apply_baseline(fleet: &mut Fleet, b: Baseline) {
     match b {
-        // TODO(lead): `fleet.freeze(since)` once the engine's Fleet::freeze is merged.
         Baseline::Frozen { since } => baseline::freeze(fleet, since),
         Baseline::Learning { until } => baseline::learn(fleet, Some(until)),
         Baseline::Off => baseline::learn(fleet, None),
@@ -169,6 +162,18 @@ impl Assets {
         if let Some(d) = self.learn.take() {
             tracker_set_learning(det, d);
         }
+    }
+
+    /// Hands the fleet and the learning period to a sharded replay (which gives
+    /// each worker a copy); put the merged fleet back with [`Assets::park`].
+    pub fn take_for_shards(&mut self) -> Option<crate::shard::Tracking> {
+        let fleet = self.parked.take()?;
+        Some(crate::shard::Tracking { fleet, learn: self.learn.take() })
+    }
+
+    /// Keeps `fleet` (merged by a sharded replay) until the next file or save.
+    pub fn park(&mut self, fleet: Fleet) {
+        self.parked = Some(fleet);
     }
 
     /// Takes the fleet back from a detector that is done with its input.

@@ -132,14 +132,20 @@ pub fn run(a: &ReplayArgs) -> u8 {
                     eprint!("\r{}: {n} packets ({pct}%)   ", path.display());
                 }
             };
+            let tracking = assets.as_mut().and_then(|x| x.take_for_shards());
             let r = crate::shard::replay_file(
                 &mut src,
                 &path.display().to_string(),
                 &cfg,
                 usize::from(a.threads),
+                tracking,
+                interrupt.as_deref(),
                 &mut emit,
                 &mut show,
             );
+            if interrupt.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) {
+                interrupted = true;
+            }
             if let Some(e) = write_err {
                 eprintln!("s7sentry: cannot write alerts: {e}");
                 return EXIT_PARTIAL;
@@ -156,6 +162,21 @@ pub fn run(a: &ReplayArgs) -> u8 {
                 counts[k] += v;
             }
             total.merge(&r.stats);
+            if let (Some(x), Some(fleet)) = (assets.as_mut(), r.fleet) {
+                x.park(fleet);
+                let mut idle = Detector::new(cfg.clone());
+                match x.save(&mut idle) {
+                    Ok(Some(st)) => {
+                        let n = x.fleet(&idle).map_or(0, |f| f.devices.len());
+                        saved = Some((n, st.elapsed.as_secs_f64() * 1e3));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        eprintln!("s7sentry: cannot save the inventory: {e}");
+                        status = status.max(EXIT_PARTIAL);
+                    }
+                }
+            }
             if progress {
                 eprint!("\r\x1b[K");
             }

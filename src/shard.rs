@@ -11,12 +11,15 @@
 
 use crate::replay::{canonical_order, Tee};
 use s7sentry_capture::{FileSource, PacketSource};
+use s7sentry_engine::assets::Fleet;
 use s7sentry_engine::rules::{Alert, DetectConfig, Detector};
 use s7sentry_engine::shard::Sharder;
 use s7sentry_engine::{Engine, EngineConfig, Frame, Stats, Ts};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Records per batch handed to the workers.
 const BATCH: usize = 4096;
@@ -41,6 +44,7 @@ struct Batch {
 
 /// What one worker hands back at the end.
 struct WorkerEnd {
+    fleet: Option<Fleet>,
     stats: Stats,
     findings: [u64; 7],
     counts: Vec<u64>,
@@ -57,6 +61,17 @@ pub struct FileOutcome {
     pub counts: Vec<u64>,
     /// Reading stopped at an unreadable record (its message).
     pub unreadable: Option<String>,
+    /// The inventory, merged from the workers (when tracking was on).
+    pub fleet: Option<Fleet>,
+}
+
+/// Asset tracking for a sharded replay: the fleet every worker starts from,
+/// and the learning period to start at the first packet.
+pub struct Tracking {
+    /// Starting fleet (loaded from `--state`, or empty).
+    pub fleet: Fleet,
+    /// `--learn DURATION`.
+    pub learn: Option<Duration>,
 }
 
 fn worker(
@@ -64,12 +79,19 @@ fn worker(
     engine_cfg: EngineConfig,
     det_cfg: DetectConfig,
     source: String,
+    tracking: Option<(Fleet, Option<Duration>)>,
     rx: Receiver<Arc<Batch>>,
     tx: mpsc::Sender<(u64, Vec<(u64, Alert)>)>,
 ) -> WorkerEnd {
     let mut engine = Engine::new(engine_cfg);
     let mut det = Detector::new(det_cfg);
     det.set_source(&source);
+    if let Some((fleet, learn)) = tracking {
+        det.enable_assets(fleet);
+        if let Some(d) = learn {
+            det.set_learning(d);
+        }
+    }
     let mut tee = Tee::new(&mut det);
     for b in rx {
         let mut out = Vec::new();
@@ -93,7 +115,8 @@ fn worker(
     tee.det.finish();
     let findings = tee.findings;
     let alerts: Vec<Alert> = det.drain().collect();
-    WorkerEnd { stats: engine.stats().clone(), findings, counts: det.counts.clone(), alerts }
+    let fleet = det.take_fleet();
+    WorkerEnd { fleet, stats: engine.stats().clone(), findings, counts: det.counts.clone(), alerts }
 }
 
 /// Puts the workers' per-batch answers back in record order.
@@ -132,6 +155,8 @@ pub fn replay_file(
     source: &str,
     det_cfg: &DetectConfig,
     workers: usize,
+    tracking: Option<Tracking>,
+    interrupt: Option<&AtomicBool>,
     emit: &mut dyn FnMut(&Alert) -> bool,
     progress: &mut dyn FnMut(u64, u64),
 ) -> FileOutcome {
@@ -151,10 +176,11 @@ pub fn replay_file(
             let (tx, rx) = mpsc::sync_channel::<Arc<Batch>>(QUEUE);
             txs.push(tx);
             let (ec, dc, name, rtx) = (engine_cfg.clone(), det_cfg.clone(), source.to_string(), res_tx.clone());
+            let tr = tracking.as_ref().map(|t| (t.fleet.clone(), t.learn));
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("s7sentry-w{me}"))
-                    .spawn_scoped(s, move || worker(me as u16, ec, dc, name, rx, rtx))
+                    .spawn_scoped(s, move || worker(me as u16, ec, dc, name, tr, rx, rtx))
                     .expect("spawning a worker thread"),
             );
         }
@@ -184,6 +210,9 @@ pub fn replay_file(
         loop {
             match src.next_packet() {
                 Ok(Some(p)) => {
+                    if interrupt.is_some_and(|f| f.load(Ordering::Relaxed)) {
+                        break;
+                    }
                     read_bytes += p.data.len() as u64 + 16;
                     let off = batch.data.len();
                     batch.data.extend_from_slice(p.data);
@@ -229,9 +258,12 @@ pub fn replay_file(
         findings: [0; 7],
         counts: vec![0; s7sentry_engine::rules::catalog::RULES.len()],
         unreadable,
+        fleet: None,
     };
     let mut tail = Vec::new();
+    let mut fleets = Vec::new();
     for e in ends {
+        fleets.extend(e.fleet);
         out.stats.merge(&e.stats);
         for (k, v) in e.findings.iter().enumerate() {
             out.findings[k] += v;
@@ -240,6 +272,9 @@ pub fn replay_file(
             out.counts[k] += v;
         }
         tail.extend(e.alerts);
+    }
+    if let Some(t) = &tracking {
+        out.fleet = Some(s7sentry_engine::assets::merge_shards(&t.fleet, fleets));
     }
     tail.sort_by(canonical_order);
     if ok {

@@ -85,3 +85,55 @@ fn a_large_mixed_capture_gives_the_same_alerts_with_4_workers() {
     assert!(one.0 == four.0, "alerts differ with 4 threads");
     assert_eq!(one.1, four.1);
 }
+
+#[test]
+fn inventory_and_baseline_alerts_are_the_same_with_3_workers() {
+    // Three captures in a row into one state file: a fleet learned for 20 s,
+    // then a firmware change, then new talkers after the freeze; then the
+    // public captures with identification data.
+    let shared = common::shared_dir().join("pcaps/public");
+    let mut files: Vec<PathBuf> = ["inventory_fleet", "inventory_firmware_change", "inventory_new_talker"]
+        .iter()
+        .map(|c| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps").join(c).join("capture.pcap"))
+        .collect();
+    for f in
+        ["icsnpp__s7ident.pcap", "gymgit__snap7_s300_everything.pcap", "wireshark-wiki__s7comm_reading_plc_status.pcap"]
+    {
+        files.push(shared.join(f));
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("threads_state_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut inventories = Vec::new();
+    let mut all_alerts = Vec::new();
+    for threads in ["1", "3"] {
+        let state = dir.join(format!("state_{threads}.db"));
+        let mut alerts = Vec::new();
+        for f in &files {
+            let o = Command::new(env!("CARGO_BIN_EXE_s7sentry"))
+                .args(["replay", "-q", "--learn", "20s", "--threads", threads, "--state"])
+                .arg(&state)
+                .arg(f)
+                .output()
+                .expect("run s7sentry");
+            assert!(o.status.success(), "{}: {}", f.display(), String::from_utf8_lossy(&o.stderr));
+            alerts.push(o.stdout);
+        }
+        let o = Command::new(env!("CARGO_BIN_EXE_s7sentry"))
+            .args(["inventory", "--format", "json", "--state"])
+            .arg(&state)
+            .output()
+            .expect("run s7sentry inventory");
+        assert!(o.status.success());
+        inventories.push(o.stdout);
+        all_alerts.push(alerts);
+    }
+    let baseline_alerts = all_alerts[0].iter().flatten().filter(|&&b| b == b'\n').count();
+    assert!(baseline_alerts >= 5, "expected baseline and control alerts, got {baseline_alerts} lines");
+    for (k, (a, b)) in all_alerts[0].iter().zip(&all_alerts[1]).enumerate() {
+        assert!(a == b, "{}: alerts differ with 3 threads", files[k].display());
+    }
+    let devices: serde_json::Value = serde_json::from_slice(&inventories[0]).expect("inventory JSON");
+    assert!(devices.as_array().is_some_and(|d| d.len() >= 10), "inventory too small: {devices}");
+    assert!(inventories[0] == inventories[1], "inventory differs with 3 threads");
+}

@@ -565,6 +565,91 @@ impl Talker {
     }
 }
 
+/// Merge the fleets of flow-sharded workers that all started from `start`
+/// (`replay --threads`). Each PLC's traffic is processed on one worker, so a
+/// PLC's talkers, identity and state changes come whole from the worker that
+/// saw them; a host seen by several workers (a client of PLCs on different
+/// workers) gets the earliest first-seen, the latest last-seen and the highest
+/// role. A worker's copy equal to the starting one is ignored (that worker
+/// never saw the host). Evictions are summed (counted once for what `start`
+/// already had).
+pub fn merge_shards(start: &Fleet, parts: Vec<Fleet>) -> Fleet {
+    // Every worker sees every packet's time, so all freeze the baseline at the
+    // same packet time: compare each copy with the starting fleet after the
+    // same transition.
+    let mut reference = start.clone();
+    if let Some(b) = parts.iter().map(|p| p.baseline).find(|b| *b != start.baseline) {
+        if let (Baseline::Frozen { since }, false) = (b, start.is_frozen()) {
+            reference.freeze(since);
+        }
+        reference.baseline = b;
+    }
+    let mut out = reference.clone();
+    let mut touched = std::collections::BTreeSet::new();
+    for p in parts {
+        out.evicted += p.evicted.saturating_sub(start.evicted);
+        for (ip, d) in p.devices {
+            // A worker that never saw this host hands back the starting copy.
+            if reference.devices.get(&ip) == Some(&d) {
+                continue;
+            }
+            if touched.insert(ip) {
+                out.devices.insert(ip, d);
+            } else if let Some(o) = out.devices.get_mut(&ip) {
+                merge_device(o, d);
+            }
+        }
+    }
+    out
+}
+
+fn merge_device(o: &mut Device, mut d: Device) {
+    // The fresher copy is the base; the other only adds what it alone saw.
+    if d.last_seen > o.last_seen {
+        std::mem::swap(o, &mut d);
+    }
+    o.first_seen = o.first_seen.min(d.first_seen);
+    o.last_seen = o.last_seen.max(d.last_seen);
+    o.role = o.role.max(d.role);
+    o.baseline |= d.baseline;
+    if d.identity.seen > o.identity.seen {
+        o.identity = d.identity;
+    }
+    for c in d.changes {
+        if !o.changes.contains(&c) {
+            o.changes.push(c);
+        }
+    }
+    o.changes.sort_by(|a, b| (a.ts, a.frame).cmp(&(b.ts, b.frame)));
+    for sc in d.state_changes {
+        if !o.state_changes.contains(&sc) {
+            o.state_changes.push(sc);
+        }
+    }
+    o.state_changes.sort_by_key(|a| a.ts);
+    let excess = o.state_changes.len().saturating_sub(MAX_STATE_CHANGES);
+    o.state_changes.drain(..excess);
+    let c = &mut o.connection;
+    for t in d.connection.tsaps {
+        if !c.tsaps.contains(&t) {
+            c.tsaps.push(t);
+        }
+    }
+    c.pdu_size = c.pdu_size.or(d.connection.pdu_size);
+    c.amq = c.amq.or(d.connection.amq);
+    c.s7comm |= d.connection.s7comm;
+    c.s7comm_plus |= d.connection.s7comm_plus;
+    c.tls |= d.connection.tls;
+    for (ip, t) in d.talkers {
+        match o.talkers.get(&ip) {
+            Some(ot) if ot.last_seen >= t.last_seen => {}
+            _ => {
+                o.talkers.insert(ip, t);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

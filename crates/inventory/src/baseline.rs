@@ -8,19 +8,8 @@ use serde::Serialize;
 /// Marks every device, talker and function known as part of the baseline and
 /// enforces from `now`: anything new after that raises `new_talker` /
 /// `new_function`.
-// TODO(lead): the engine's `Fleet::freeze(now)` (branch inv-engine) does the
-// same; call it here once merged and delete this body.
 pub fn freeze(fleet: &mut Fleet, now: Ts) {
-    for d in fleet.devices.values_mut() {
-        d.baseline = true;
-        for t in d.talkers.values_mut() {
-            t.baseline = true;
-            for f in t.functions.values_mut() {
-                f.baseline = true;
-            }
-        }
-    }
-    fleet.baseline = Baseline::Frozen { since: now };
+    fleet.freeze(now);
 }
 
 /// Goes back to learning: until `until` (then the sensor freezes by itself),

@@ -337,6 +337,16 @@ impl Detector {
         self.assets.as_ref().map_or(&NO_FLEET, |t| &t.fleet)
     }
 
+    /// The fleet, to change it from outside (an operator's baseline decision);
+    /// counts as a change. `None` while tracking is off.
+    pub fn fleet_mut(&mut self) -> Option<&mut Fleet> {
+        self.assets.as_mut().map(|t| {
+            t.revision += 1;
+            t.generation += 1;
+            &mut t.fleet
+        })
+    }
+
     /// Take the fleet out and switch tracking off (`None` when it was off).
     pub fn take_fleet(&mut self) -> Option<Fleet> {
         self.assets.take().map(|t| t.fleet)
