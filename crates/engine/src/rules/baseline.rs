@@ -12,7 +12,7 @@
 //!   a connection until the server answered, so scans and spoofed requests
 //!   create no device. Requests seen before the first answer are kept (up to
 //!   [`MAX_PENDING`] distinct functions) and recorded when it comes.
-//! * **Identity** (see [`Identity`]): SZL answers to reads of module
+//! * **Identity** (see [`Identity`](crate::assets::Identity)): SZL answers to reads of module
 //!   identification (SZL xy11: order number of record 1, hardware version of
 //!   record 6 or 1, firmware `V x.y.z` of record 7) and component
 //!   identification (SZL xy1C: PLC name 1, module name 2, plant id 3, serial
@@ -26,6 +26,9 @@
 //!   TLS use.
 //! * **Talkers** and their **functions** ([`FunctionKind`]; the same
 //!   classification the `control` rules use), first and last seen, counts.
+//!   New things are recorded at once; last-seen times and use counts of a
+//!   connection reach the fleet at most once a second of packet time, and
+//!   exactly when the connection ends.
 //! * **Roles** of clients (see the module documentation of
 //!   [`crate::assets`]).
 //! * **Operating-state changes**: STOP / START requests (S7comm and
