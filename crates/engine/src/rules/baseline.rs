@@ -12,7 +12,7 @@
 //!   a connection until the server answered, so scans and spoofed requests
 //!   create no device. Requests seen before the first answer are kept (up to
 //!   [`MAX_PENDING`] distinct functions) and recorded when it comes.
-//! * **Identity** (see [`Identity`]): SZL answers to reads of module
+//! * **Identity** (see [`Identity`](crate::assets::Identity)): SZL answers to reads of module
 //!   identification (SZL xy11: order number of record 1, hardware version of
 //!   record 6 or 1, firmware `V x.y.z` of record 7) and component
 //!   identification (SZL xy1C: PLC name 1, module name 2, plant id 3, serial
@@ -26,6 +26,9 @@
 //!   TLS use.
 //! * **Talkers** and their **functions** ([`FunctionKind`]; the same
 //!   classification the `control` rules use), first and last seen, counts.
+//!   New things are recorded at once; last-seen times and use counts of a
+//!   connection reach the fleet at most once a second of packet time, and
+//!   exactly when the connection ends.
 //! * **Roles** of clients (see the module documentation of
 //!   [`crate::assets`]).
 //! * **Operating-state changes**: STOP / START requests (S7comm and
@@ -106,7 +109,30 @@ struct TrackFlow {
     tsap: [u8; MAX_TSAP_LEN],
     tsap_len: usize,
     szl_asked: u8,
+    /// Last-seen times of the PLC, the client and the talker are refreshed at
+    /// most once per [`TOUCH_EVERY_MS`] (and at the end of the connection).
+    next_touch: Ts,
+    /// Functions already recorded for this connection's talker, with the uses
+    /// counted since the last refresh (added to the fleet by the next one).
+    uses: [Option<Use>; MAX_PENDING],
+    /// Connection facts already written to the PLC's entry (`NOTED_*`).
+    noted: u8,
 }
+
+/// Uses of one function on a connection not yet added to the fleet.
+#[derive(Debug, Clone, Copy)]
+struct Use {
+    kind: FunctionKind,
+    count: u64,
+    last: Ts,
+}
+
+const NOTED_S7COMM: u8 = 1;
+const NOTED_S7PLUS: u8 = 2;
+const NOTED_TLS: u8 = 4;
+
+/// Granularity of last-seen times while a connection lasts.
+const TOUCH_EVERY_MS: u64 = 1_000;
 
 impl AssetTracker {
     pub(crate) fn new(fleet: Fleet) -> AssetTracker {
@@ -247,12 +273,7 @@ fn handle(d: &mut Detector, t: &mut AssetTracker, e: &Event<'_>) {
                 if !answer(d, t, &meta) {
                     return;
                 }
-                if let Some(p) = plc_mut(t, meta.server().0) {
-                    if !p.connection.s7comm_plus {
-                        p.connection.s7comm_plus = true;
-                        t.changed();
-                    }
-                }
+                note(t, &meta, NOTED_S7PLUS);
                 if !continuation {
                     plus_identity(d, t, &meta, frame);
                 }
@@ -264,15 +285,17 @@ fn handle(d: &mut Detector, t: &mut AssetTracker, e: &Event<'_>) {
                 Direction::ToServer => touch_answered(d, t, &meta),
             };
             if answered {
-                if let Some(p) = plc_mut(t, meta.server().0) {
-                    if !p.connection.tls {
-                        p.connection.tls = true;
-                        t.changed();
-                    }
-                }
+                note(t, &meta, NOTED_TLS);
             }
         }
         Event::FlowEnd { meta, .. } => {
+            // Exact last-seen times at the end of the connection.
+            if let Some(fl) = t.flows.get_mut(&meta.flow) {
+                if fl.answered && !fl.dropped {
+                    fl.next_touch = Ts(i64::MIN);
+                    touch(d, t, &meta);
+                }
+            }
             t.flows.remove(&meta.flow);
         }
         _ => {}
@@ -292,12 +315,34 @@ fn flow<'t>(t: &'t mut AssetTracker, meta: &Meta, request: bool) -> &'t mut Trac
         tsap: [0; MAX_TSAP_LEN],
         tsap_len: 0,
         szl_asked: 0,
+        next_touch: Ts(i64::MIN),
+        uses: [None; MAX_PENDING],
+        noted: 0,
     });
     if request && !fl.first_is_request && !fl.answered {
         fl.first = *meta;
         fl.first_is_request = true;
     }
     fl
+}
+
+/// Write a connection fact (`NOTED_*`) to the PLC's entry, once per connection.
+fn note(t: &mut AssetTracker, meta: &Meta, what: u8) {
+    let Some(fl) = t.flows.get_mut(&meta.flow) else { return };
+    if fl.noted & what != 0 {
+        return;
+    }
+    fl.noted |= what;
+    let Some(p) = t.fleet.devices.get_mut(&meta.server().0) else { return };
+    let flag = match what {
+        NOTED_S7COMM => &mut p.connection.s7comm,
+        NOTED_S7PLUS => &mut p.connection.s7comm_plus,
+        _ => &mut p.connection.tls,
+    };
+    if !*flag {
+        *flag = true;
+        t.changed();
+    }
 }
 
 fn plc_mut(t: &mut AssetTracker, ip: IpAddr) -> Option<&mut Device> {
@@ -352,8 +397,20 @@ fn use_function(d: &mut Detector, t: &mut AssetTracker, meta: &Meta, k: Function
         }
         return;
     }
+    // Steady state: a function this connection already used is only counted here.
+    if let Some(u) = fl.uses.iter_mut().flatten().find(|u| u.kind == k) {
+        u.count += 1;
+        u.last = meta.ts;
+        touch(d, t, meta);
+        return;
+    }
     if touch(d, t, meta) {
         record_function(d, t, meta, k);
+        if let Some(fl) = t.flows.get_mut(&meta.flow) {
+            if let Some(slot) = fl.uses.iter_mut().find(|u| u.is_none()) {
+                *slot = Some(Use { kind: k, count: 0, last: meta.ts });
+            }
+        }
     }
 }
 
@@ -361,7 +418,15 @@ fn use_function(d: &mut Detector, t: &mut AssetTracker, meta: &Meta, k: Function
 /// times. Raises `new_talker` for new ones while the baseline is frozen.
 /// Returns false when the connection cannot be tracked (caps).
 fn touch(d: &mut Detector, t: &mut AssetTracker, meta: &Meta) -> bool {
-    let Some(fl) = t.flows.get(&meta.flow) else { return false };
+    let Some(fl) = t.flows.get_mut(&meta.flow) else { return false };
+    if meta.ts < fl.next_touch {
+        return true;
+    }
+    fl.next_touch = meta.ts.plus_ms(TOUCH_EVERY_MS);
+    let uses = fl.uses;
+    for u in fl.uses.iter_mut().flatten() {
+        u.count = 0;
+    }
     let (server, client, first, ts) = (fl.server, fl.client, fl.first, meta.ts);
     t.generation += 1;
     let frozen = t.fleet.is_frozen();
@@ -393,6 +458,14 @@ fn touch(d: &mut Detector, t: &mut AssetTracker, meta: &Meta) -> bool {
     if ts > tk.last_seen {
         tk.last_seen = ts;
     }
+    for u in uses.iter().flatten().filter(|u| u.count > 0) {
+        if let Some(f) = tk.functions.get_mut(u.kind.name()) {
+            f.count += u.count;
+            if u.last > f.last_seen {
+                f.last_seen = u.last;
+            }
+        }
+    }
     if tk_new {
         t.revision += 1;
     }
@@ -408,12 +481,11 @@ fn touch(d: &mut Detector, t: &mut AssetTracker, meta: &Meta) -> bool {
             t.changed();
         }
     }
-    let engineering = d.cfg.is_engineering(client);
     if let Some(c) = t.fleet.devices.get_mut(&client) {
         if ts > c.last_seen {
             c.last_seen = ts;
         }
-        if engineering && c.role.rank() < Role::EngineeringStation.rank() {
+        if c.role.rank() < Role::EngineeringStation.rank() && d.cfg.is_engineering(client) {
             c.role = Role::EngineeringStation;
             t.revision += 1;
         }
@@ -564,16 +636,13 @@ fn record_tsap(t: &mut AssetTracker, meta: &Meta) {
 /// What a PLC's S7comm answer tells about it.
 fn s7_answer(d: &mut Detector, t: &mut AssetTracker, meta: &Meta, pdu: &S7Pdu<'_>, fragment: UdFragment) {
     let plc = meta.server().0;
-    let Some(p) = plc_mut(t, plc) else { return };
-    let mut changed = false;
-    if !p.connection.s7comm {
-        p.connection.s7comm = true;
-        changed = true;
-    }
-    if pdu.header.rosctr == Rosctr::ACK_DATA
+    note(t, meta, NOTED_S7COMM);
+    let setup = pdu.header.rosctr == Rosctr::ACK_DATA
         && pdu.function() == Some(Function::SETUP_COMM)
-        && pdu.error_code().is_none()
-    {
+        && pdu.error_code().is_none();
+    let mut changed = false;
+    if setup {
+        let Some(p) = plc_mut(t, plc) else { return };
         if let Some(s) = pdu.setup_comm() {
             let amq = Some((s.max_amq_calling, s.max_amq_called));
             if p.connection.pdu_size != Some(s.pdu_length) || p.connection.amq != amq {

@@ -354,7 +354,9 @@ impl Detector {
 
     /// Counter bumped on every change of the fleet, last-seen times and use
     /// counts included (0 while tracking is off). Compare with the value at the
-    /// last save to know whether there is anything to save.
+    /// last save to know whether there is anything to save. While a connection
+    /// lasts, its last-seen times and use counts reach the fleet at most once a
+    /// second of packet time (and exactly when it ends).
     pub fn fleet_generation(&self) -> u64 {
         self.assets.as_ref().map_or(0, |t| t.generation)
     }

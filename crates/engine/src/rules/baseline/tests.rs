@@ -206,6 +206,7 @@ fn generation_moves_with_traffic_revision_with_news() {
     s.poll(&mut tr, 0);
     let split = tr.frames.len();
     for _ in 1..4 {
+        tr.wait_ms(1_100);
         s.read(&mut tr, &POLL_ITEMS);
     }
     let mut d = tracking(DetectConfig::default());
@@ -334,4 +335,25 @@ fn tls_is_recorded() {
     run(&tr, &mut d);
     let c = &d.fleet().device(PLC1).unwrap().connection;
     assert!(c.tls && c.s7comm_plus);
+}
+
+#[test]
+fn use_counts_are_exact_when_the_connection_ends() {
+    let mut tr = Trace::new(LinkType::Ethernet);
+    let mut s = Session::new(HMI, 49021, PLC1, 21);
+    s.connect(&mut tr, 2);
+    for i in 0..25 {
+        tr.wait_ms(if i == 12 { 1_500 } else { 10 });
+        s.read(&mut tr, &POLL_ITEMS);
+    }
+    let last_read = Ts(tr.frames[tr.frames.len() - 2].ts_ns as i64);
+    s.close_dr(&mut tr);
+    let mut d = tracking(DetectConfig::default());
+    run(&tr, &mut d);
+    let t = &d.fleet().device(PLC1).unwrap().talkers[&HMI];
+    let r = &t.functions["read_var"];
+    assert_eq!((r.count, r.last_seen), (25, last_read));
+    assert_eq!(t.functions["setup_communication"].count, 1);
+    // The connection's end (its closing FIN) is the talker's last sighting.
+    assert!(t.last_seen > last_read && t.last_seen <= Ts(tr.frames.last().unwrap().ts_ns as i64));
 }
