@@ -118,10 +118,12 @@ impl TcpDir {
         }
         let take = data.len().min(h);
         let start = data.len() - take;
-        let base = seq.wrapping_add(start as u32) as usize;
-        for (k, b) in data[start..].iter().enumerate() {
-            self.hist[(base + k) % h] = *b;
-        }
+        let src = &data[start..];
+        // Byte k of `src` goes to ring position (seq + start + k) % h: two block copies.
+        let at = (seq.wrapping_add(start as u32) as usize) % h;
+        let first = (h - at).min(take);
+        self.hist[at..at + first].copy_from_slice(&src[..first]);
+        self.hist[..take - first].copy_from_slice(&src[first..]);
         self.hist_valid = (self.hist_valid + data.len()).min(h);
     }
 
@@ -507,5 +509,35 @@ pub(crate) fn gap_finding(lost: u32) -> Finding {
     {
         let _ = lost;
         Finding::new(Layer::Tcp, FindingKind::StreamGap, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ring copy in `remember` puts byte k of a segment at (seq + k) % h,
+    /// like a byte-by-byte loop would, across the end of the ring and of the
+    /// sequence space.
+    #[test]
+    fn history_ring_matches_bytewise_copy() {
+        for h in [1usize, 7, 64, 2048] {
+            let cfg = EngineConfig { overlap_history: h, ..EngineConfig::default() };
+            for seq in [0u32, 5, u32::MAX - 3, 4093] {
+                for len in [0usize, 1, 3, h - 1, h, h + 5] {
+                    let data: Vec<u8> = (0..len).map(|k| (k * 7 + 3) as u8).collect();
+                    let mut d = TcpDir::default();
+                    d.hist = (0..h).map(|k| k as u8 ^ 0x55).collect();
+                    let mut want = d.hist.clone();
+                    let start = len - len.min(h);
+                    let base = seq.wrapping_add(start as u32) as usize;
+                    for (k, b) in data[start..].iter().enumerate() {
+                        want[(base + k) % h] = *b;
+                    }
+                    d.remember(&cfg, seq, &data);
+                    assert_eq!(d.hist, want, "h {h} seq {seq} len {len}");
+                }
+            }
+        }
     }
 }
