@@ -536,8 +536,7 @@ impl Detector {
         control::expire_pending(self, now, end);
         loss::check(self, now);
         if !self.agg.is_empty() {
-            let due: Vec<_> = self.agg.iter().filter(|(_, e)| e.until <= now).map(|(k, _)| *k).collect();
-            for k in due {
+            for k in self.agg_keys_due(Some(now)) {
                 self.flush_agg(k);
             }
         }
