@@ -526,8 +526,7 @@ mod tests {
             for seq in [0u32, 5, u32::MAX - 3, 4093] {
                 for len in [0usize, 1, 3, h - 1, h, h + 5] {
                     let data: Vec<u8> = (0..len).map(|k| (k * 7 + 3) as u8).collect();
-                    let mut d = TcpDir::default();
-                    d.hist = (0..h).map(|k| k as u8 ^ 0x55).collect();
+                    let mut d = TcpDir { hist: (0..h).map(|k| k as u8 ^ 0x55).collect(), ..TcpDir::default() };
                     let mut want = d.hist.clone();
                     let start = len - len.min(h);
                     let base = seq.wrapping_add(start as u32) as usize;
