@@ -129,6 +129,7 @@ impl Reader {
     }
 
     /// Move to the next record.
+    #[inline]
     pub fn advance(&mut self) -> Next {
         if self.end - self.pos < RECORD_HEADER {
             self.refill();
@@ -139,9 +140,18 @@ impl Reader {
                 return Next::Unsure;
             }
         }
-        let at = self.pos;
-        let (secs, frac, caplen, len) =
-            (self.u32_at(at), self.u32_at(at + 4), self.u32_at(at + 8), self.u32_at(at + 12));
+        let Some(h) = self.buf.get(self.pos..self.pos + RECORD_HEADER) else {
+            return Next::Unsure;
+        };
+        let word = |k: usize| {
+            let w = u32::from_le_bytes([h[k], h[k + 1], h[k + 2], h[k + 3]]);
+            if self.big_endian {
+                w.swap_bytes()
+            } else {
+                w
+            }
+        };
+        let (secs, frac, caplen, len) = (word(0), word(4), word(8), word(12));
         let frac_limit = if self.nano { 1_000_000_000 } else { 1_000_000 };
         if secs > i32::MAX as u32 || frac >= frac_limit || caplen > self.snaplen {
             return Next::Unsure;
@@ -167,15 +177,6 @@ impl Reader {
         // `cur` always lies inside the buffer (set by `advance` after checking).
         let data = self.buf.get(at..at + n).unwrap_or_default();
         Record { secs: self.secs, nanos: self.nanos, data, orig_len: self.orig_len }
-    }
-
-    fn u32_at(&self, k: usize) -> u32 {
-        let b = [self.buf[k], self.buf[k + 1], self.buf[k + 2], self.buf[k + 3]];
-        if self.big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
     }
 
     /// Keep the unread bytes, then fill the rest of the buffer from the file.
