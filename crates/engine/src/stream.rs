@@ -158,7 +158,7 @@ impl TcpDir {
 
     /// Deliver a segment's payload. `deliver` receives chunks in stream order.
     #[allow(clippy::too_many_arguments)]
-    pub fn segment(
+    pub fn segment<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
         &mut self,
         cfg: &EngineConfig,
         stats: &mut Stats,
@@ -166,7 +166,7 @@ impl TcpDir {
         origin: (u64, Ts),
         seq: u32,
         payload: &[u8],
-        deliver: &mut dyn FnMut(Chunk<'_>, &mut Stats),
+        deliver: &mut F,
     ) -> bool {
         if payload.is_empty() {
             return false;
@@ -233,14 +233,14 @@ impl TcpDir {
     }
 
     /// Accept a segment at or before `next_seq`; returns true when nothing was new.
-    fn accept(
+    fn accept<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
         &mut self,
         cfg: &EngineConfig,
         stats: &mut Stats,
         total_buffered: &mut usize,
         seq: u32,
         payload: &[u8],
-        deliver: &mut dyn FnMut(Chunk<'_>, &mut Stats),
+        deliver: &mut F,
     ) -> bool {
         let overlap = self.next_seq.wrapping_sub(seq) as usize;
         let old = &payload[..overlap.min(payload.len())];
@@ -260,13 +260,13 @@ impl TcpDir {
     }
 
     /// Deliver held segments that have become contiguous.
-    fn drain(
+    fn drain<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
         &mut self,
         cfg: &EngineConfig,
         stats: &mut Stats,
         total_buffered: &mut usize,
         own_origin: bool,
-        deliver: &mut dyn FnMut(Chunk<'_>, &mut Stats),
+        deliver: &mut F,
     ) {
         while let Some(h) = self.ooo.first() {
             if seq_lt(self.next_seq, h.seq) {
@@ -292,12 +292,12 @@ impl TcpDir {
     }
 
     /// Declare the bytes up to the first held segment lost, then deliver what is held.
-    pub fn gap(
+    pub fn gap<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
         &mut self,
         cfg: &EngineConfig,
         stats: &mut Stats,
         total_buffered: &mut usize,
-        deliver: &mut dyn FnMut(Chunk<'_>, &mut Stats),
+        deliver: &mut F,
     ) {
         let Some(h) = self.ooo.first() else { return };
         let s = h.seq;
@@ -371,12 +371,12 @@ impl Framer {
     }
 
     /// Feed in-order bytes; `out` receives whole TPKTs and header findings.
-    pub fn feed(
+    pub fn feed<F: FnMut(Framed<'_>, &mut Stats) + ?Sized>(
         &mut self,
         cfg: &EngineConfig,
         stats: &mut Stats,
         data: &[u8],
-        out: &mut dyn FnMut(Framed<'_>, &mut Stats),
+        out: &mut F,
     ) {
         let mut data = data;
         // Complete a pending aligned TPKT with exactly the bytes it still needs.
@@ -453,12 +453,12 @@ impl Framer {
 
     /// Frame as much of `s` as possible; returns bytes consumed (the rest is a
     /// partial TPKT or too short to judge a header).
-    fn run(
+    fn run<F: FnMut(Framed<'_>, &mut Stats) + ?Sized>(
         &mut self,
         cfg: &EngineConfig,
         stats: &mut Stats,
         s: &[u8],
-        out: &mut dyn FnMut(Framed<'_>, &mut Stats),
+        out: &mut F,
     ) -> usize {
         let mut pos = 0;
         loop {

@@ -32,6 +32,29 @@ use std::net::IpAddr;
 
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
+/// Map keyed by the engine's flow ids: numbers the engine hands out in
+/// sequence, never chosen by the traffic, so one multiplication spreads them
+/// over the buckets (no hash-flooding exposure, a fraction of ahash's cost).
+type FlowIdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<FlowIdHasher>>;
+
+/// Hasher of [`FlowIdMap`].
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FlowIdHasher(u64);
+
+impl std::hash::Hasher for FlowIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(29) ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// Counter over fixed windows of `width` seconds.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Bucket {
@@ -173,7 +196,7 @@ pub struct Detector {
     enabled: Vec<bool>,
     severity: Vec<Severity>,
     pcap: String,
-    pub(crate) flows: FastMap<u64, FlowState>,
+    pub(crate) flows: FlowIdMap<FlowState>,
     pub(crate) plcs: FastMap<IpAddr, PlcState>,
     agg: FastMap<(RuleId, IpAddr, IpAddr), AggEntry>,
     out: Vec<Alert>,
@@ -288,7 +311,7 @@ impl Detector {
             enabled,
             severity,
             pcap: String::new(),
-            flows: FastMap::default(),
+            flows: FlowIdMap::default(),
             plcs: FastMap::default(),
             agg: FastMap::default(),
             out: Vec::new(),
@@ -545,10 +568,12 @@ impl Detector {
 
 /// Evidence helpers.
 pub(crate) fn hex(b: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(b.len().min(64) * 2);
-    for x in &b[..b.len().min(64)] {
-        let _ = write!(s, "{x:02x}");
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let b = &b[..b.len().min(64)];
+    let mut s = String::with_capacity(b.len() * 2);
+    for &x in b {
+        s.push(char::from(DIGITS[usize::from(x >> 4)]));
+        s.push(char::from(DIGITS[usize::from(x & 0x0F)]));
     }
     s
 }
