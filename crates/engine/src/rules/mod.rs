@@ -367,9 +367,16 @@ impl Detector {
 
     pub(crate) fn plc(&mut self, ip: IpAddr) -> &mut PlcState {
         if self.plcs.len() >= MAX_PLCS && !self.plcs.contains_key(&ip) {
-            // Bounded: drop the PLC that answered least recently.
-            if let Some(victim) = self.plcs.iter().min_by_key(|(_, p)| p.last_answer).map(|(k, _)| *k) {
-                self.plcs.remove(&victim);
+            // Bounded: drop the PLCs that answered least recently (ties by
+            // address), a sixteenth of the table at once, so that SYNs toward
+            // ever new addresses do not scan the whole table for every packet.
+            let mut by_age: Vec<(Ts, IpAddr)> = self.plcs.iter().map(|(k, p)| (p.last_answer, *k)).collect();
+            let n = (MAX_PLCS / 16).min(by_age.len());
+            if n > 0 {
+                by_age.select_nth_unstable(n - 1);
+                for (_, k) in &by_age[..n] {
+                    self.plcs.remove(k);
+                }
             }
         }
         self.plcs.entry(ip).or_default()
@@ -469,8 +476,25 @@ impl Detector {
                 self.flush_agg(key);
             }
             if self.agg.len() >= MAX_AGG {
-                if let Some(k) = self.agg.iter().min_by_key(|(_, e)| e.until).map(|(k, _)| *k) {
-                    self.flush_agg(k);
+                // Full: close the windows that end first, a sixteenth of the table at once
+                // (alerts from ever new spoofed sources must not scan the table each time),
+                // flushed in the order of `agg_keys_due`.
+                let mut ends: Vec<(Ts, (RuleId, IpAddr, IpAddr))> =
+                    self.agg.iter().map(|(k, e)| (e.until, *k)).collect();
+                let n = (MAX_AGG / 16).min(ends.len());
+                if n > 0 {
+                    ends.select_nth_unstable(n - 1);
+                    let mut batch: Vec<_> = ends[..n]
+                        .iter()
+                        .map(|&(_, k)| {
+                            let last = self.agg.get(&k).and_then(|e| e.last.as_ref()).map(|(m, _)| (m.ts, m.frame));
+                            (last.unwrap_or_default(), k)
+                        })
+                        .collect();
+                    batch.sort_unstable();
+                    for (_, k) in batch {
+                        self.flush_agg(k);
+                    }
                 }
             }
             let until = meta.ts.plus_ms(self.cfg.thresholds.aggregate_seconds * 1000);
