@@ -147,6 +147,8 @@ impl Engine {
             if ip.src.is_ipv4() {
                 let (res, conflict) =
                     self.defrag.add(fr.ts, ip.src, ip.dst, ip.proto, ip.id, offset as usize, more, ip.payload);
+                self.stats.ip_fragments_refused = self.defrag.refused;
+                self.stats.ip_datagrams_expired = self.defrag.expired;
                 if conflict {
                     self.stats.findings += 1;
                     let f = Finding::new(Layer::Ip, FindingKind::OverlapConflict, offset as usize);
