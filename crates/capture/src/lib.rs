@@ -4,7 +4,8 @@
 //! a 1-based frame number (the same number tshark shows) and a nanosecond
 //! timestamp. Three sources share the [`PacketSource`] trait:
 //!
-//! * [`FileSource`]: a pcap (either byte order, micro- or nanosecond) or pcapng file, via `pcap_open_offline`;
+//! * [`FileSource`]: a pcap (either byte order, micro- or nanosecond) or pcapng file, via `pcap_open_offline`
+//!   (classic pcap files are then read by a buffered reader of this crate, see [`FileSource`]);
 //! * [`MemorySource`]: frames held in memory, for tests and benchmarks;
 //! * [`live::LiveSource`]: a live interface (promiscuous, BPF filter, non-blocking reads).
 //!
@@ -12,6 +13,7 @@
 //! [`CaptureError::Read`], which names the file, the frame number and libpcap's words.
 #![forbid(unsafe_code)]
 
+mod fast;
 pub mod live;
 
 use std::path::{Path, PathBuf};
@@ -98,9 +100,22 @@ pub trait PacketSource {
     fn name(&self) -> &str;
 }
 
-/// A pcap or pcapng file read through libpcap.
+/// A pcap or pcapng file.
+///
+/// libpcap opens every file (so open errors, format detection and the link
+/// type are libpcap's). A classic pcap file whose header is the common one
+/// (version 2.4, no FCS bits, a link type s7sentry decodes; byte-swapped files
+/// only for Ethernet and raw IP) is then read by this crate's buffered reader: large
+/// sequential reads and records sliced in place, about five times cheaper per
+/// packet than `pcap_next_ex`. It yields what libpcap would, record for record;
+/// at the first record it is not sure about (truncated, longer than the
+/// snapshot length, odd timestamp, read error) it hands over to the libpcap
+/// handle, which skips the records already delivered and goes on from there, so
+/// damaged files end with libpcap's own error. pcapng files, pipes and anything
+/// else are read by libpcap throughout.
 pub struct FileSource {
     cap: pcap::Capture<pcap::Offline>,
+    fast: Option<fast::Reader>,
     path: PathBuf,
     name: String,
     frame: u64,
@@ -115,7 +130,29 @@ impl FileSource {
         let cap = pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano)
             .map_err(|e| CaptureError::Open { path: path.to_owned(), msg: clean_msg(&e.to_string()) })?;
         let linktype = LinkType(cap.get_datalink().0);
-        Ok(FileSource { cap, path: path.to_owned(), name: path.display().to_string(), frame: 0, linktype, done: false })
+        let fast = fast::Reader::open(path, linktype.0);
+        Ok(FileSource {
+            cap,
+            fast,
+            path: path.to_owned(),
+            name: path.display().to_string(),
+            frame: 0,
+            linktype,
+            done: false,
+        })
+    }
+
+    /// Open `path` and read it with libpcap only (no buffered fast path): for
+    /// tests that compare both readers.
+    pub fn open_libpcap(path: &Path) -> Result<FileSource, CaptureError> {
+        let mut s = FileSource::open(path)?;
+        s.fast = None;
+        Ok(s)
+    }
+
+    /// Whether the buffered reader (not libpcap) delivers the records now.
+    pub fn is_fast(&self) -> bool {
+        self.fast.is_some()
     }
 
     /// Link type of the file (of its first interface for pcapng).
@@ -129,6 +166,30 @@ impl FileSource {
     }
 }
 
+impl FileSource {
+    /// libpcap takes over from the buffered reader: skip the records it delivered.
+    fn skip_delivered(&mut self) -> Result<(), CaptureError> {
+        for k in 0..self.frame {
+            match self.cap.next_packet() {
+                Ok(_) => {}
+                Err(pcap::Error::NoMorePackets) => {
+                    self.done = true;
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Err(CaptureError::Read {
+                        path: self.path.clone(),
+                        after_frame: k,
+                        msg: clean_msg(&e.to_string()),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn clean_msg(s: &str) -> String {
     let s = s.trim();
     let s = s.strip_prefix("libpcap error: ").unwrap_or(s);
@@ -137,6 +198,32 @@ fn clean_msg(s: &str) -> String {
 
 impl PacketSource for FileSource {
     fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
+        if self.done {
+            return Ok(None);
+        }
+        match self.fast.as_mut().map(fast::Reader::advance) {
+            Some(fast::Next::Record) => {
+                if let Some(r) = self.fast.as_ref().map(fast::Reader::record) {
+                    self.frame += 1;
+                    return Ok(Some(Packet {
+                        frame: self.frame,
+                        ts: Timestamp { secs: r.secs, nanos: r.nanos },
+                        linktype: self.linktype,
+                        data: r.data,
+                        orig_len: r.orig_len,
+                    }));
+                }
+            }
+            Some(fast::Next::End) => {
+                self.done = true;
+                return Ok(None);
+            }
+            Some(fast::Next::Unsure) => {
+                self.fast = None;
+                self.skip_delivered()?;
+            }
+            None => {}
+        }
         if self.done {
             return Ok(None);
         }

@@ -55,10 +55,17 @@ pub struct Defrag {
     total: usize,
     /// Datagrams completed.
     pub completed: u64,
-    /// Fragments or datagrams dropped by a cap or a timeout.
+    /// Fragments or datagrams dropped by a cap or a timeout (`refused + expired`).
     pub dropped: u64,
+    /// Fragments not held because a cap was hit (datagram beyond 64 KiB,
+    /// [`MAX_DATAGRAMS`] in flight, [`MAX_TOTAL`] bytes held).
+    pub refused: u64,
+    /// Incomplete datagrams dropped after [`TIMEOUT_MS`].
+    pub expired: u64,
     /// Overlaps whose bytes differ from the first copy.
     pub conflicts: u64,
+    /// No datagram can time out before this (the earliest `first` plus the timeout).
+    next_expiry: Option<Ts>,
 }
 
 impl Defrag {
@@ -86,11 +93,13 @@ impl Defrag {
         let end = offset + data.len();
         if end > MAX_DATAGRAM {
             self.dropped += 1;
+            self.refused += 1;
             return (Added::Dropped, false);
         }
         let key = Key { src, dst, proto, id };
         if !self.map.contains_key(&key) && (self.map.len() >= MAX_DATAGRAMS || self.total + data.len() > MAX_TOTAL) {
             self.dropped += 1;
+            self.refused += 1;
             return (Added::Dropped, false);
         }
         let d = self.map.entry(key).or_insert_with(|| Datagram {
@@ -99,30 +108,51 @@ impl Defrag {
             total: None,
             first: ts,
         });
+        let expiry = d.first.plus_ms(TIMEOUT_MS);
+        if self.next_expiry.is_none_or(|t| expiry < t) {
+            self.next_expiry = Some(expiry);
+        }
         if d.data.len() < end {
             self.total += end - d.data.len();
             d.data.resize(end, 0);
         }
+        // First copy wins: fill only the bytes no earlier fragment brought, compare
+        // the rest. `have` is sorted, without overlaps or adjacent ranges.
+        let Datagram { data: buf, have, .. } = d;
         let mut conflict = false;
-        // First copy wins: only fill bytes not yet held; compare the rest.
-        for (k, b) in data.iter().enumerate() {
-            let at = offset + k;
-            if d.have.iter().any(|&(s, e)| s <= at && at < e) {
-                conflict |= d.data[at] != *b;
+        let mut pos = offset;
+        for &(s, e) in have.iter() {
+            if e <= pos {
+                continue;
+            }
+            if s >= end {
+                break;
+            }
+            if s > pos {
+                buf[pos..s].copy_from_slice(&data[pos - offset..s - offset]);
+                pos = s;
+            }
+            let upto = e.min(end);
+            conflict |= buf[pos..upto] != data[pos - offset..upto - offset];
+            pos = upto;
+        }
+        if pos < end {
+            buf[pos..end].copy_from_slice(&data[pos - offset..]);
+        }
+        // Insert the new range and merge in place.
+        let at = have.partition_point(|&(s, _)| s < offset);
+        have.insert(at, (offset, end));
+        let mut w = 0;
+        for r in 0..have.len() {
+            let (s, e) = have[r];
+            if w > 0 && s <= have[w - 1].1 {
+                have[w - 1].1 = have[w - 1].1.max(e);
             } else {
-                d.data[at] = *b;
+                have[w] = (s, e);
+                w += 1;
             }
         }
-        d.have.push((offset, end));
-        d.have.sort_unstable();
-        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(d.have.len());
-        for &(s, e) in &d.have {
-            match merged.last_mut() {
-                Some(last) if s <= last.1 => last.1 = last.1.max(e),
-                _ => merged.push((s, e)),
-            }
-        }
-        d.have = merged;
+        have.truncate(w);
         if !more {
             d.total = Some(end);
         }
@@ -131,7 +161,9 @@ impl Defrag {
         }
         let complete = d.total.is_some_and(|t| d.have.len() == 1 && d.have[0] == (0, t));
         if complete {
-            let mut d = self.map.remove(&key).expect("present");
+            let Some(mut d) = self.map.remove(&key) else {
+                return (Added::Pending, conflict);
+            };
             self.total -= d.data.len();
             self.completed += 1;
             d.data.truncate(d.total.unwrap_or(d.data.len()));
@@ -140,21 +172,32 @@ impl Defrag {
         (Added::Pending, conflict)
     }
 
+    /// Drop incomplete datagrams older than the timeout. Scans the table only
+    /// when one of them can have timed out.
     fn expire(&mut self, now: Ts) {
-        if self.map.is_empty() {
+        if self.map.is_empty() || self.next_expiry.is_none_or(|t| now < t) {
             return;
         }
         let before = self.map.len();
         let mut freed = 0;
+        let mut next: Option<Ts> = None;
         self.map.retain(|_, d| {
             let keep = now.ms_since(d.first) < TIMEOUT_MS;
-            if !keep {
+            if keep {
+                let t = d.first.plus_ms(TIMEOUT_MS);
+                if next.is_none_or(|n| t < n) {
+                    next = Some(t);
+                }
+            } else {
                 freed += d.data.len();
             }
             keep
         });
+        self.next_expiry = next;
         self.total -= freed;
-        self.dropped += (before - self.map.len()) as u64;
+        let gone = (before - self.map.len()) as u64;
+        self.dropped += gone;
+        self.expired += gone;
     }
 }
 
@@ -186,6 +229,50 @@ mod tests {
         let (r, c) = d.add(Ts(0), a, b, 6, 1, 4, false, b"BBBBBBBB");
         assert!(c);
         assert_eq!(r, Added::Complete(b"AAAAAAAABBBB".to_vec()));
+    }
+
+    proptest::proptest! {
+        /// Against a byte-by-byte model: first copy wins, differing overlaps are
+        /// conflicts, the datagram completes when every byte up to the last
+        /// fragment's end is held.
+        #[test]
+        fn matches_bytewise_model(frags in proptest::collection::vec(
+            (0usize..12, 1usize..6, proptest::num::u8::ANY, proptest::bool::ANY), 1..25)) {
+            let mut d = Defrag::default();
+            let (a, b) = (ip("10.0.0.1"), ip("10.0.0.2"));
+            let mut held: Vec<Option<u8>> = Vec::new();
+            let mut total: Option<usize> = None;
+            for (k, &(slot, len, fill, last)) in frags.iter().enumerate() {
+                let offset = slot * 8;
+                let data: Vec<u8> = (0..len * 4).map(|i| fill.wrapping_add((i % 3) as u8)).collect();
+                let end = offset + data.len();
+                let (r, c) = d.add(Ts(0), a, b, 6, 9, offset, !last, &data);
+                if held.len() < end {
+                    held.resize(end, None);
+                }
+                let mut conflict = false;
+                for (i, x) in data.iter().enumerate() {
+                    match held[offset + i] {
+                        Some(y) => conflict |= y != *x,
+                        None => held[offset + i] = Some(*x),
+                    }
+                }
+                if last {
+                    total = Some(end);
+                }
+                proptest::prop_assert_eq!(c, conflict, "fragment {}", k);
+                let whole = total.filter(|&t| held.len() == t && held.iter().all(Option::is_some));
+                match (r, whole) {
+                    (Added::Complete(got), Some(_)) => {
+                        let want: Vec<u8> = held.iter().map(|x| x.unwrap_or(0)).collect();
+                        proptest::prop_assert_eq!(got, want);
+                        return Ok(());
+                    }
+                    (Added::Pending, None) => {}
+                    (r, w) => proptest::prop_assert!(false, "fragment {}: {:?} vs model {:?}", k, r, w),
+                }
+            }
+        }
     }
 
     #[test]

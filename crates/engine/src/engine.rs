@@ -34,12 +34,21 @@ pub struct Engine {
     last_ts: Ts,
     scratch: Vec<usize>,
     defrag: crate::defrag::Defrag,
+    /// Bit p set when TCP port p carries ISO-on-TCP (`cfg.ports`).
+    iso_ports: Vec<u64>,
+    /// Slot of the flow of the previous segment: consecutive segments often
+    /// belong to one connection (request, answer), which saves the hash lookup.
+    last_slot: usize,
 }
 
 impl Engine {
     /// A new engine.
     pub fn new(cfg: EngineConfig) -> Engine {
         let table = FlowTable::new(cfg.max_flows);
+        let mut iso_ports = vec![0u64; 1024];
+        for &p in &cfg.ports {
+            iso_ports[usize::from(p >> 6)] |= 1 << (p & 63);
+        }
         Engine {
             cfg,
             stats: Stats::default(),
@@ -49,6 +58,8 @@ impl Engine {
             last_ts: Ts(0),
             defrag: Default::default(),
             scratch: Vec::new(),
+            iso_ports,
+            last_slot: usize::MAX,
         }
     }
 
@@ -77,8 +88,9 @@ impl Engine {
         self.last_ts
     }
 
+    #[inline]
     fn is_iso_port(&self, p: u16) -> bool {
-        self.cfg.ports.contains(&p)
+        self.iso_ports.get(usize::from(p >> 6)).is_some_and(|w| w >> (p & 63) & 1 != 0)
     }
 
     /// Process one frame; events go to `sink` in order.
@@ -135,6 +147,8 @@ impl Engine {
             if ip.src.is_ipv4() {
                 let (res, conflict) =
                     self.defrag.add(fr.ts, ip.src, ip.dst, ip.proto, ip.id, offset as usize, more, ip.payload);
+                self.stats.ip_fragments_refused = self.defrag.refused;
+                self.stats.ip_datagrams_expired = self.defrag.expired;
                 if conflict {
                     self.stats.findings += 1;
                     let f = Finding::new(Layer::Ip, FindingKind::OverlapConflict, offset as usize);
@@ -195,7 +209,8 @@ impl Engine {
         let syn = seg.flags & tcp_flags::SYN != 0;
         let fin = seg.flags & tcp_flags::FIN != 0;
         let rst = seg.flags & tcp_flags::RST != 0;
-        let slot = match self.table.find(&key) {
+        let cached = (self.table.key_at(self.last_slot) == Some(&key)).then_some(self.last_slot);
+        let slot = match cached.or_else(|| self.table.find(&key)) {
             Some(s) => s,
             None if (syn && !rst) || !seg.payload.is_empty() => {
                 if self.table.is_full() {
@@ -220,6 +235,7 @@ impl Engine {
                 return;
             }
         };
+        self.last_slot = slot;
         let cfg = &self.cfg;
         let stats = &mut self.stats;
         let total = &mut self.total_buffered;

@@ -10,15 +10,35 @@ use crate::session::{CotpDir, FlowFlags};
 use crate::stream::{Framer, TcpDir};
 use crate::time::Ts;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 /// Canonical flow key: the server is the side on an ISO-on-TCP port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
     /// Client address and port.
     pub client: (IpAddr, u16),
     /// Server (PLC) address and port.
     pub server: (IpAddr, u16),
+}
+
+/// Hashes an IPv4 key as two words (address and port packed), an IPv6 key as
+/// four: one hasher round per word instead of one per field.
+impl Hash for FlowKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        fn end(state: &mut impl Hasher, (ip, port): (IpAddr, u16)) {
+            match ip {
+                IpAddr::V4(a) => state.write_u64(u64::from(a.to_bits()) << 16 | u64::from(port)),
+                IpAddr::V6(a) => {
+                    let b = a.to_bits();
+                    state.write_u64((b >> 64) as u64);
+                    state.write_u64(b as u64 ^ (u64::from(port) << 48 | 1 << 47));
+                }
+            }
+        }
+        end(state, self.client);
+        end(state, self.server);
+    }
 }
 
 /// State of one direction.
@@ -101,6 +121,15 @@ impl FlowTable {
     /// Slot of `key`, if tracked.
     pub fn find(&self, key: &FlowKey) -> Option<usize> {
         self.map.get(key).copied()
+    }
+
+    /// Key of the flow in `slot`, if occupied.
+    #[inline]
+    pub fn key_at(&self, slot: usize) -> Option<&FlowKey> {
+        match self.slots.get(slot) {
+            Some(Some(f)) => Some(&f.key),
+            _ => None,
+        }
     }
 
     /// Flow in `slot`.

@@ -8,7 +8,7 @@
 //! by hand, so that a data offset below 5 is reported instead of rejected.
 
 use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// An IP packet (or fragment) found in a frame.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +45,80 @@ const ETH_IPV6: u16 = 0x86DD;
 
 /// Slice `data` captured with link type `linktype`.
 pub fn slice(linktype: i32, data: &[u8]) -> Sliced<'_> {
+    match fast_slice(linktype, data) {
+        Some(s) => s,
+        None => slice_lax(linktype, data),
+    }
+}
+
+/// The common case without etherparse: IPv4 (not carrying an IPsec
+/// authentication header) directly on Ethernet or behind one or two VLAN tags,
+/// on Linux cooked captures, raw IP or BSD loopback. Gives exactly what
+/// [`slice_lax`] gives for those frames (a property test checks it); `None`
+/// for everything else, which [`slice_lax`] handles.
+#[inline]
+fn fast_slice(linktype: i32, data: &[u8]) -> Option<Sliced<'_>> {
+    let ip = match linktype {
+        1 => {
+            let mut et = be16(data, 12)?;
+            let mut off = 14;
+            let mut tags = 0;
+            while matches!(et, 0x8100 | 0x88A8 | 0x9100) {
+                if tags == 2 {
+                    return None;
+                }
+                et = be16(data, off + 2)?;
+                off += 4;
+                tags += 1;
+            }
+            if et != ETH_IPV4 {
+                return None;
+            }
+            data.get(off..)?
+        }
+        113 if be16(data, 14)? == ETH_IPV4 => data.get(16..)?,
+        276 if be16(data, 0)? == ETH_IPV4 && data.len() >= 20 => &data[20..],
+        101 | 12 | 14 | 228 | 229 => data,
+        0 | 108 => data.get(4..)?,
+        _ => return None,
+    };
+    fast_ipv4(ip)
+}
+
+#[inline]
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    match b.get(at..at + 2) {
+        Some(&[x, y]) => Some(u16::from_be_bytes([x, y])),
+        _ => None,
+    }
+}
+
+/// An IPv4 header etherparse's lax slicer accepts, sliced the same way: the
+/// payload ends at the total length unless that is below the header length or
+/// beyond the captured bytes (then it runs to the end of the capture).
+#[inline]
+fn fast_ipv4(b: &[u8]) -> Option<Sliced<'_>> {
+    let first = *b.first()?;
+    let hl = usize::from(first & 0x0F) * 4;
+    if first >> 4 != 4 || hl < 20 || b.len() < hl || b[9] == 51 {
+        return None;
+    }
+    let total = usize::from(u16::from_be_bytes([b[2], b[3]]));
+    let payload = if total < hl || b.len() < total { &b[hl..] } else { &b[hl..total] };
+    let frag = u16::from_be_bytes([b[6], b[7]]);
+    let (offset, more) = (u32::from(frag & 0x1FFF) * 8, frag & 0x2000 != 0);
+    Some(Sliced::Ip(IpPacket {
+        src: IpAddr::V4(Ipv4Addr::new(b[12], b[13], b[14], b[15])),
+        dst: IpAddr::V4(Ipv4Addr::new(b[16], b[17], b[18], b[19])),
+        proto: b[9],
+        payload,
+        fragment: (more || offset != 0).then_some((offset, more)),
+        id: u32::from(u16::from_be_bytes([b[4], b[5]])),
+    }))
+}
+
+/// Slice with etherparse's lax slicer (every link type and header this module supports).
+fn slice_lax(linktype: i32, data: &[u8]) -> Sliced<'_> {
     let pkt = match linktype {
         1 => match LaxSlicedPacket::from_ethernet(data) {
             Ok(p) => p,
@@ -232,7 +306,73 @@ mod tests {
         assert!(matches!(slice(147, ip), Sliced::UnsupportedLink));
     }
 
+    /// Frames near the fast path's edges: Ethernet with 0..3 VLAN tags (three
+    /// kinds), cooked v1/v2, raw and loopback headers, then an IPv4 header whose
+    /// bytes the strategy mutates (version, IHL, total length, fragment bits,
+    /// protocol 51), truncated anywhere.
+    fn ipv4_frame(lt: i32, tags: &[u16], hdr: &[u8], ip: &[u8]) -> Vec<u8> {
+        let mut f = Vec::new();
+        match lt {
+            1 => {
+                f.extend_from_slice(&[0u8; 12]);
+                for t in tags {
+                    f.extend_from_slice(&t.to_be_bytes());
+                    f.extend_from_slice(&[0, 7]);
+                }
+                f.extend_from_slice(&[0x08, 0x00]);
+            }
+            113 => {
+                f.extend_from_slice(&[0u8; 14]);
+                f.extend_from_slice(&[0x08, 0x00]);
+            }
+            276 => {
+                f.extend_from_slice(&[0x08, 0x00]);
+                f.extend_from_slice(&[0u8; 18]);
+            }
+            0 | 108 => f.extend_from_slice(&[2, 0, 0, 0]),
+            _ => {}
+        }
+        f.extend_from_slice(hdr);
+        f.extend_from_slice(ip);
+        f
+    }
+
+    fn same(a: &Sliced<'_>, b: &Sliced<'_>) -> bool {
+        match (a, b) {
+            (Sliced::Ip(x), Sliced::Ip(y)) => {
+                (x.src, x.dst, x.proto, x.fragment, x.id) == (y.src, y.dst, y.proto, y.fragment, y.id)
+                    && x.payload.as_ptr() == y.payload.as_ptr()
+                    && x.payload.len() == y.payload.len()
+            }
+            (Sliced::NonIp, Sliced::NonIp) | (Sliced::UnsupportedLink, Sliced::UnsupportedLink) => true,
+            (Sliced::Bad(x), Sliced::Bad(y)) => x == y,
+            _ => false,
+        }
+    }
+
     proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(20_000))]
+        #[test]
+        fn fast_path_matches_etherparse(
+            lt in proptest::sample::select(vec![0, 1, 12, 14, 101, 108, 113, 228, 229, 276]),
+            tags in proptest::collection::vec(proptest::sample::select(vec![0x8100u16, 0x88A8, 0x9100]), 0..4),
+            ver_ihl in proptest::sample::select(vec![0x45u8, 0x46, 0x4F, 0x44, 0x40, 0x65, 0x35, 0x45]),
+            total in proptest::sample::select(vec![0u16, 19, 20, 24, 40, 43, 44, 60, 100, 1500]),
+            frag in proptest::sample::select(vec![0u16, 0x4000, 0x2000, 0x0001, 0x2003, 0x1FFF]),
+            proto in proptest::sample::select(vec![6u8, 17, 51, 1, 0]),
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+            cut in 0usize..200,
+        ) {
+            let mut hdr = vec![ver_ihl, 0, 0, 0, 0x12, 0x34, 0, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+            hdr[2..4].copy_from_slice(&total.to_be_bytes());
+            hdr[6..8].copy_from_slice(&frag.to_be_bytes());
+            let mut f = ipv4_frame(lt, &tags, &hdr, &body);
+            f.truncate(cut.max(f.len().saturating_sub(100)));
+            let fast = slice(lt, &f);
+            let lax = slice_lax(lt, &f);
+            proptest::prop_assert!(same(&fast, &lax), "fast {:?} lax {:?} frame {:02x?}", fast, lax, f);
+        }
+
         #[test]
         fn never_panics(lt in proptest::sample::select(vec![0, 1, 12, 101, 108, 113, 228, 229, 276, 999]),
                         b in proptest::collection::vec(proptest::num::u8::ANY, 0..120)) {

@@ -23,6 +23,11 @@ pub struct Stats {
     pub ip_fragments: u64,
     /// IPv4 datagrams reassembled from fragments (and then decoded).
     pub ip_reassembled: u64,
+    /// IPv4 fragments not held for reassembly because a cap was hit (datagram
+    /// beyond 64 KiB, 1 024 datagrams in flight, 8 MiB held).
+    pub ip_fragments_refused: u64,
+    /// Incomplete IPv4 datagrams dropped after the 30 s reassembly timeout.
+    pub ip_datagrams_expired: u64,
     /// Flows created.
     pub flows_created: u64,
     /// Flows ended by FIN/RST.
@@ -70,7 +75,8 @@ pub struct Stats {
 impl Stats {
     /// Add `other`'s counters into `self` (used to merge worker shards).
     pub fn merge(&mut self, o: &Stats) {
-        macro_rules! add { ($($f:ident),*) => { $( self.$f += o.$f; )* } }
+        // The pattern names every field: a counter added later cannot be forgotten here.
+        macro_rules! add { ($($f:ident),*) => { let Stats { $($f),* } = o; $( self.$f += $f; )* } }
         add!(
             packets,
             bytes,
@@ -81,6 +87,9 @@ impl Stats {
             iso_segments,
             bad_headers,
             ip_fragments,
+            ip_reassembled,
+            ip_fragments_refused,
+            ip_datagrams_expired,
             flows_created,
             flows_closed,
             flows_expired,

@@ -118,10 +118,12 @@ impl TcpDir {
         }
         let take = data.len().min(h);
         let start = data.len() - take;
-        let base = seq.wrapping_add(start as u32) as usize;
-        for (k, b) in data[start..].iter().enumerate() {
-            self.hist[(base + k) % h] = *b;
-        }
+        let src = &data[start..];
+        // Byte k of `src` goes to ring position (seq + start + k) % h: two block copies.
+        let at = (seq.wrapping_add(start as u32) as usize) % h;
+        let first = (h - at).min(take);
+        self.hist[at..at + first].copy_from_slice(&src[..first]);
+        self.hist[..take - first].copy_from_slice(&src[first..]);
         self.hist_valid = (self.hist_valid + data.len()).min(h);
     }
 
@@ -156,7 +158,7 @@ impl TcpDir {
 
     /// Deliver a segment's payload. `deliver` receives chunks in stream order.
     #[allow(clippy::too_many_arguments)]
-    pub fn segment(
+    pub fn segment<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
         &mut self,
         cfg: &EngineConfig,
         stats: &mut Stats,
@@ -164,7 +166,7 @@ impl TcpDir {
         origin: (u64, Ts),
         seq: u32,
         payload: &[u8],
-        deliver: &mut dyn FnMut(Chunk<'_>, &mut Stats),
+        deliver: &mut F,
     ) -> bool {
         if payload.is_empty() {
             return false;
@@ -231,14 +233,14 @@ impl TcpDir {
     }
 
     /// Accept a segment at or before `next_seq`; returns true when nothing was new.
-    fn accept(
+    fn accept<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
         &mut self,
         cfg: &EngineConfig,
         stats: &mut Stats,
         total_buffered: &mut usize,
         seq: u32,
         payload: &[u8],
-        deliver: &mut dyn FnMut(Chunk<'_>, &mut Stats),
+        deliver: &mut F,
     ) -> bool {
         let overlap = self.next_seq.wrapping_sub(seq) as usize;
         let old = &payload[..overlap.min(payload.len())];
@@ -258,13 +260,13 @@ impl TcpDir {
     }
 
     /// Deliver held segments that have become contiguous.
-    fn drain(
+    fn drain<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
         &mut self,
         cfg: &EngineConfig,
         stats: &mut Stats,
         total_buffered: &mut usize,
         own_origin: bool,
-        deliver: &mut dyn FnMut(Chunk<'_>, &mut Stats),
+        deliver: &mut F,
     ) {
         while let Some(h) = self.ooo.first() {
             if seq_lt(self.next_seq, h.seq) {
@@ -290,12 +292,12 @@ impl TcpDir {
     }
 
     /// Declare the bytes up to the first held segment lost, then deliver what is held.
-    pub fn gap(
+    pub fn gap<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
         &mut self,
         cfg: &EngineConfig,
         stats: &mut Stats,
         total_buffered: &mut usize,
-        deliver: &mut dyn FnMut(Chunk<'_>, &mut Stats),
+        deliver: &mut F,
     ) {
         let Some(h) = self.ooo.first() else { return };
         let s = h.seq;
@@ -369,12 +371,12 @@ impl Framer {
     }
 
     /// Feed in-order bytes; `out` receives whole TPKTs and header findings.
-    pub fn feed(
+    pub fn feed<F: FnMut(Framed<'_>, &mut Stats) + ?Sized>(
         &mut self,
         cfg: &EngineConfig,
         stats: &mut Stats,
         data: &[u8],
-        out: &mut dyn FnMut(Framed<'_>, &mut Stats),
+        out: &mut F,
     ) {
         let mut data = data;
         // Complete a pending aligned TPKT with exactly the bytes it still needs.
@@ -451,12 +453,12 @@ impl Framer {
 
     /// Frame as much of `s` as possible; returns bytes consumed (the rest is a
     /// partial TPKT or too short to judge a header).
-    fn run(
+    fn run<F: FnMut(Framed<'_>, &mut Stats) + ?Sized>(
         &mut self,
         cfg: &EngineConfig,
         stats: &mut Stats,
         s: &[u8],
-        out: &mut dyn FnMut(Framed<'_>, &mut Stats),
+        out: &mut F,
     ) -> usize {
         let mut pos = 0;
         loop {
@@ -507,5 +509,34 @@ pub(crate) fn gap_finding(lost: u32) -> Finding {
     {
         let _ = lost;
         Finding::new(Layer::Tcp, FindingKind::StreamGap, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ring copy in `remember` puts byte k of a segment at (seq + k) % h,
+    /// like a byte-by-byte loop would, across the end of the ring and of the
+    /// sequence space.
+    #[test]
+    fn history_ring_matches_bytewise_copy() {
+        for h in [1usize, 7, 64, 2048] {
+            let cfg = EngineConfig { overlap_history: h, ..EngineConfig::default() };
+            for seq in [0u32, 5, u32::MAX - 3, 4093] {
+                for len in [0usize, 1, 3, h - 1, h, h + 5] {
+                    let data: Vec<u8> = (0..len).map(|k| (k * 7 + 3) as u8).collect();
+                    let mut d = TcpDir { hist: (0..h).map(|k| k as u8 ^ 0x55).collect(), ..TcpDir::default() };
+                    let mut want = d.hist.clone();
+                    let start = len - len.min(h);
+                    let base = seq.wrapping_add(start as u32) as usize;
+                    for (k, b) in data[start..].iter().enumerate() {
+                        want[(base + k) % h] = *b;
+                    }
+                    d.remember(&cfg, seq, &data);
+                    assert_eq!(d.hist, want, "h {h} seq {seq} len {len}");
+                }
+            }
+        }
     }
 }

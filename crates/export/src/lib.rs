@@ -403,6 +403,7 @@ impl MetricsSink {
             ("tpkt_buffer", stats.tpkt_buffer_cap_hits, self.last.tpkt_buffer_cap_hits),
             ("cotp_reassembly", stats.cotp_cap_hits, self.last.cotp_cap_hits),
             ("total_buffered", stats.total_buffer_cap_hits, self.last.total_buffer_cap_hits),
+            ("ip_fragments", stats.ip_fragments_refused, self.last.ip_fragments_refused),
         ] {
             m.cap_hits.with_label_values(&[cap]).inc_by(d(a, b));
         }

@@ -38,6 +38,29 @@ use std::net::IpAddr;
 
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
+/// Map keyed by the engine's flow ids: numbers the engine hands out in
+/// sequence, never chosen by the traffic, so one multiplication spreads them
+/// over the buckets (no hash-flooding exposure, a fraction of ahash's cost).
+type FlowIdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<FlowIdHasher>>;
+
+/// Hasher of [`FlowIdMap`].
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FlowIdHasher(u64);
+
+impl std::hash::Hasher for FlowIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(29) ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// Counter over fixed windows of `width` seconds.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Bucket {
@@ -179,7 +202,7 @@ pub struct Detector {
     enabled: Vec<bool>,
     severity: Vec<Severity>,
     pcap: String,
-    pub(crate) flows: FastMap<u64, FlowState>,
+    pub(crate) flows: FlowIdMap<FlowState>,
     pub(crate) plcs: FastMap<IpAddr, PlcState>,
     agg: FastMap<(RuleId, IpAddr, IpAddr), AggEntry>,
     out: Vec<Alert>,
@@ -301,7 +324,7 @@ impl Detector {
             enabled,
             severity,
             pcap: String::new(),
-            flows: FastMap::default(),
+            flows: FlowIdMap::default(),
             plcs: FastMap::default(),
             agg: FastMap::default(),
             out: Vec::new(),
@@ -435,9 +458,16 @@ impl Detector {
 
     pub(crate) fn plc(&mut self, ip: IpAddr) -> &mut PlcState {
         if self.plcs.len() >= MAX_PLCS && !self.plcs.contains_key(&ip) {
-            // Bounded: drop the PLC that answered least recently.
-            if let Some(victim) = self.plcs.iter().min_by_key(|(_, p)| p.last_answer).map(|(k, _)| *k) {
-                self.plcs.remove(&victim);
+            // Bounded: drop the PLCs that answered least recently (ties by
+            // address), a sixteenth of the table at once, so that SYNs toward
+            // ever new addresses do not scan the whole table for every packet.
+            let mut by_age: Vec<(Ts, IpAddr)> = self.plcs.iter().map(|(k, p)| (p.last_answer, *k)).collect();
+            let n = (MAX_PLCS / 16).min(by_age.len());
+            if n > 0 {
+                by_age.select_nth_unstable(n - 1);
+                for (_, k) in &by_age[..n] {
+                    self.plcs.remove(k);
+                }
             }
         }
         self.plcs.entry(ip).or_default()
@@ -540,8 +570,25 @@ impl Detector {
                 self.flush_agg(key);
             }
             if self.agg.len() >= MAX_AGG {
-                if let Some(k) = self.agg.iter().min_by_key(|(_, e)| e.until).map(|(k, _)| *k) {
-                    self.flush_agg(k);
+                // Full: close the windows that end first, a sixteenth of the table at once
+                // (alerts from ever new spoofed sources must not scan the table each time),
+                // flushed in the order of `agg_keys_due`.
+                let mut ends: Vec<(Ts, (RuleId, IpAddr, IpAddr))> =
+                    self.agg.iter().map(|(k, e)| (e.until, *k)).collect();
+                let n = (MAX_AGG / 16).min(ends.len());
+                if n > 0 {
+                    ends.select_nth_unstable(n - 1);
+                    let mut batch: Vec<_> = ends[..n]
+                        .iter()
+                        .map(|&(_, k)| {
+                            let last = self.agg.get(&k).and_then(|e| e.last.as_ref()).map(|(m, _)| (m.ts, m.frame));
+                            (last.unwrap_or_default(), k)
+                        })
+                        .collect();
+                    batch.sort_unstable();
+                    for (_, k) in batch {
+                        self.flush_agg(k);
+                    }
                 }
             }
             let until = meta.ts.plus_ms(self.cfg.thresholds.aggregate_seconds * 1000);
@@ -630,8 +677,7 @@ impl Detector {
         control::expire_pending(self, now, end);
         loss::check(self, now);
         if !self.agg.is_empty() {
-            let due: Vec<_> = self.agg.iter().filter(|(_, e)| e.until <= now).map(|(k, _)| *k).collect();
-            for k in due {
+            for k in self.agg_keys_due(Some(now)) {
                 self.flush_agg(k);
             }
         }
@@ -640,10 +686,12 @@ impl Detector {
 
 /// Evidence helpers.
 pub(crate) fn hex(b: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(b.len().min(64) * 2);
-    for x in &b[..b.len().min(64)] {
-        let _ = write!(s, "{x:02x}");
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let b = &b[..b.len().min(64)];
+    let mut s = String::with_capacity(b.len() * 2);
+    for &x in b {
+        s.push(char::from(DIGITS[usize::from(x >> 4)]));
+        s.push(char::from(DIGITS[usize::from(x & 0x0F)]));
     }
     s
 }
