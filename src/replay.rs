@@ -133,16 +133,15 @@ pub fn run(a: &ReplayArgs) -> u8 {
                 }
             };
             let tracking = assets.as_mut().and_then(|x| x.take_for_shards());
-            let r = crate::shard::replay_file(
-                &mut src,
-                &path.display().to_string(),
-                &cfg,
-                usize::from(a.threads),
+            let name = path.display().to_string();
+            let run = crate::shard::Run {
+                source: &name,
+                det_cfg: &cfg,
+                workers: usize::from(a.threads),
                 tracking,
-                interrupt.as_deref(),
-                &mut emit,
-                &mut show,
-            );
+                interrupt: interrupt.as_deref(),
+            };
+            let r = crate::shard::replay_file(&mut src, run, &mut emit, &mut show);
             if interrupt.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) {
                 interrupted = true;
             }

@@ -65,6 +65,20 @@ pub struct FileOutcome {
     pub fleet: Option<Fleet>,
 }
 
+/// What a sharded replay of one file needs besides the capture.
+pub struct Run<'a> {
+    /// Name written into the alerts' `pcap` field.
+    pub source: &'a str,
+    /// Detection configuration (each worker gets a copy).
+    pub det_cfg: &'a DetectConfig,
+    /// Number of workers (at least 2 to be useful).
+    pub workers: usize,
+    /// Asset tracking, when on.
+    pub tracking: Option<Tracking>,
+    /// Set by SIGINT / SIGTERM: stop reading (the workers finish what they have).
+    pub interrupt: Option<&'a AtomicBool>,
+}
+
 /// Asset tracking for a sharded replay: the fleet every worker starts from,
 /// and the learning period to start at the first packet.
 pub struct Tracking {
@@ -152,14 +166,11 @@ impl Merger {
 /// returns false when output failed (the replay then stops).
 pub fn replay_file(
     src: &mut FileSource,
-    source: &str,
-    det_cfg: &DetectConfig,
-    workers: usize,
-    tracking: Option<Tracking>,
-    interrupt: Option<&AtomicBool>,
+    run: Run<'_>,
     emit: &mut dyn FnMut(&Alert) -> bool,
     progress: &mut dyn FnMut(u64, u64),
 ) -> FileOutcome {
+    let Run { source, det_cfg, workers, tracking, interrupt } = run;
     let mut engine_cfg = EngineConfig::default();
     // The caps are shared out: N workers together hold what one engine would.
     engine_cfg.max_flows = (engine_cfg.max_flows / workers).max(1024);

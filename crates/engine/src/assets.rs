@@ -620,7 +620,7 @@ fn merge_device(o: &mut Device, mut d: Device) {
             o.changes.push(c);
         }
     }
-    o.changes.sort_by(|a, b| (a.ts, a.frame).cmp(&(b.ts, b.frame)));
+    o.changes.sort_by_key(|a| (a.ts, a.frame));
     for sc in d.state_changes {
         if !o.state_changes.contains(&sc) {
             o.state_changes.push(sc);
