@@ -37,7 +37,10 @@ fn perf_compare_smoke() {
         assert!(text.contains(&format!("== {kind}:")), "{kind}: {text}");
     }
     assert_eq!(text.matches("bare libpcap loop").count(), 3, "{text}");
-    assert_eq!(text.matches("s7sentry replay ").count(), 3, "{text}");
+    // One single-thread and one `--threads 2` row per capture.
+    assert_eq!(text.matches("s7sentry replay ").count(), 6, "{text}");
+    assert_eq!(text.matches("s7sentry replay --threads 2 ").count(), 3, "{text}");
+    assert_eq!(text.matches("--threads 2/1 thread").count(), 3, "{text}");
     assert_eq!(text.matches("s7sentry/limit").count(), 3, "{text}");
     if text.contains("tshark:") {
         assert_eq!(text.matches("s7sentry/tshark").count(), 2, "{text}");
