@@ -9,7 +9,7 @@
 //! PLC-wide alerts aggregate per PLC (spoofed sources do not multiply them).
 
 use super::catalog::*;
-use super::{ev, Category, Detector, MAX_OUTSTANDING};
+use super::{ev, Category, Detector, Msg, MAX_OUTSTANDING};
 use crate::event::{tcp_flags, Direction, Event, Meta};
 use s7sentry_proto::cotp::TpduCode;
 use s7sentry_proto::s7comm::{Function, Rosctr};
@@ -24,6 +24,32 @@ fn raise_plc(d: &mut Detector, rule: RuleId, meta: &Meta, msg: String, e: serde_
     // unspecified address as source so that 5 000 spoofed sources give one alert.
     let keyed = Meta { src: IpAddr::V4(Ipv4Addr::UNSPECIFIED), ..m };
     d.raise_keyed(rule, None, &m, &keyed, msg, e);
+}
+
+/// Raise a PLC-wide alert whose message is formatted only if it is shown.
+fn raise_plc_lazy(
+    d: &mut Detector,
+    rule: RuleId,
+    meta: &Meta,
+    msg: fn(&Meta, u64, u64) -> String,
+    (a, b): (u64, u64),
+    evidence: impl FnOnce() -> serde_json::Map<String, serde_json::Value>,
+) {
+    let m = *meta;
+    let keyed = Meta { src: IpAddr::V4(Ipv4Addr::UNSPECIFIED), ..m };
+    d.raise_msg(rule, None, &m, &keyed, Msg::Lazy(msg, a, b), evidence);
+}
+
+fn syn_msg(m: &Meta, n: u64, threshold: u64) -> String {
+    format!("SYN flood toward PLC {}:102: {n} SYNs within one second (threshold {threshold})", m.server().0)
+}
+
+fn half_open_msg(m: &Meta, half: u64, threshold: u64) -> String {
+    format!("{half} half-open connections to PLC {}:102 (threshold {threshold})", m.server().0)
+}
+
+fn rst_msg(m: &Meta, n: u64, threshold: u64) -> String {
+    format!("RST storm on PLC {}:102: {n} resets within one second (threshold {threshold})", m.server().0)
 }
 
 /// Handle one event.
@@ -47,16 +73,14 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 }
                 let half = p.half_open;
                 if n > t.syn_per_second {
-                    let msg = format!(
-                        "SYN flood toward PLC {plc}:102: {n} SYNs within one second (threshold {})",
-                        t.syn_per_second
-                    );
-                    raise_plc(d, FLOOD_SYN, &meta, msg, ev(&[("syn_per_second", json!(n))]));
+                    let nums = (u64::from(n), u64::from(t.syn_per_second));
+                    raise_plc_lazy(d, FLOOD_SYN, &meta, syn_msg, nums, || ev(&[("syn_per_second", json!(n))]));
                 }
                 if first && half > t.half_open_per_plc {
-                    let msg =
-                        format!("{half} half-open connections to PLC {plc}:102 (threshold {})", t.half_open_per_plc);
-                    raise_plc(d, FLOOD_HALF_OPEN, &meta, msg, ev(&[("half_open", json!(half))]));
+                    let nums = (u64::from(half), u64::from(t.half_open_per_plc));
+                    raise_plc_lazy(d, FLOOD_HALF_OPEN, &meta, half_open_msg, nums, || {
+                        ev(&[("half_open", json!(half))])
+                    });
                 }
             }
             if payload_len > 0 && meta.flow != 0 {
@@ -71,11 +95,8 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             if flags & tcp_flags::RST != 0 {
                 let n = d.plc(plc).rst.hit(meta.ts, 1);
                 if n > t.rst_per_second {
-                    let msg = format!(
-                        "RST storm on PLC {plc}:102: {n} resets within one second (threshold {})",
-                        t.rst_per_second
-                    );
-                    raise_plc(d, FLOOD_RST, &meta, msg, ev(&[("rst_per_second", json!(n))]));
+                    let nums = (u64::from(n), u64::from(t.rst_per_second));
+                    raise_plc_lazy(d, FLOOD_RST, &meta, rst_msg, nums, || ev(&[("rst_per_second", json!(n))]));
                 }
             }
         }

@@ -186,11 +186,31 @@ const MAX_AGG: usize = 8192;
 pub(crate) const MAX_OUTSTANDING: usize = 64;
 pub(crate) const MAX_PENDING_OPS: usize = 32;
 
+/// An alert message, formatted now or only when needed: an occurrence folded
+/// into an aggregation window is shown only if it is the last one, so the
+/// hot flood rules keep the numbers and format the text at flush time.
+#[derive(Debug)]
+pub(crate) enum Msg {
+    /// Formatted.
+    Text(String),
+    /// Formatter over the packet context and two numbers.
+    Lazy(fn(&Meta, u64, u64) -> String, u64, u64),
+}
+
+impl Msg {
+    fn render(self, meta: &Meta) -> String {
+        match self {
+            Msg::Text(s) => s,
+            Msg::Lazy(f, a, b) => f(meta, a, b),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct AggEntry {
     until: Ts,
     count: u64,
-    last: Option<(Meta, String)>,
+    last: Option<(Meta, Msg)>,
     /// Severity override shared by every folded occurrence (None: rule severity).
     grade: Option<Severity>,
     graded_all: bool,
@@ -524,6 +544,20 @@ impl Detector {
         message: String,
         evidence: Map<String, Value>,
     ) {
+        self.raise_msg(rule, category, meta, key_meta, Msg::Text(message), move || evidence)
+    }
+
+    /// [`Detector::raise_keyed`] with the message and the evidence built only
+    /// when the occurrence is not folded into an aggregation window.
+    pub(crate) fn raise_msg(
+        &mut self,
+        rule: RuleId,
+        category: Option<Category>,
+        meta: &Meta,
+        key_meta: &Meta,
+        message: Msg,
+        evidence: impl FnOnce() -> Map<String, Value>,
+    ) {
         if !self.enabled[rule] {
             return;
         }
@@ -594,7 +628,8 @@ impl Detector {
             let until = meta.ts.plus_ms(self.cfg.thresholds.aggregate_seconds * 1000);
             self.agg.insert(key, AggEntry { until, count: 0, last: None, grade: None, graded_all: true });
         }
-        self.emit(rule, category, meta, message, evidence);
+        let message = message.render(meta);
+        self.emit(rule, category, meta, message, evidence());
     }
 
     fn emit(&mut self, rule: RuleId, category: Category, meta: &Meta, message: String, evidence: Map<String, Value>) {
@@ -645,6 +680,7 @@ impl Detector {
         let Some((meta, last_msg)) = e.last else {
             return;
         };
+        let last_msg = last_msg.render(&meta);
         let rule = key.0;
         let info = &RULES[rule];
         let category = if info.category == Category::UnauthorizedControl && self.cfg.is_engineering(meta.client().0) {
