@@ -234,7 +234,7 @@ pub fn vulnerable(fleet: &Fleet, correlator: &mut Correlator) -> Vec<VulnerableD
             }
             Some(VulnerableDevice {
                 address: d.address,
-                max_cvss: certain.iter().filter_map(|m| m.cvss).reduce(f64::max),
+                severity: report::severity_band(certain.iter().filter_map(|m| m.cvss).reduce(f64::max)),
             })
         })
         .collect()

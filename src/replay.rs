@@ -65,6 +65,22 @@ fn write_alert(out: &mut dyn Write, a: &Alert) -> std::io::Result<()> {
     out.write_all(b"\n")
 }
 
+/// Save the inventory after a file: `saved` gets (devices, milliseconds) for the
+/// summary; a failure is reported and raises `status`.
+fn save(x: &mut inventory::Assets, det: &mut Detector, saved: &mut Option<(usize, f64)>, status: &mut u8) {
+    match x.save(det) {
+        Ok(Some(st)) => {
+            let n = x.fleet(det).map_or(0, |f| f.devices.len());
+            *saved = Some((n, st.elapsed.as_secs_f64() * 1e3));
+        }
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("s7sentry: cannot save the inventory: {e}");
+            *status = (*status).max(EXIT_PARTIAL);
+        }
+    }
+}
+
 /// Run `replay`; returns the exit status.
 pub fn run(a: &ReplayArgs) -> u8 {
     let cfg = match settings::load(&a.detection) {
@@ -163,18 +179,7 @@ pub fn run(a: &ReplayArgs) -> u8 {
             total.merge(&r.stats);
             if let (Some(x), Some(fleet)) = (assets.as_mut(), r.fleet) {
                 x.park(fleet);
-                let mut idle = Detector::new(cfg.clone());
-                match x.save(&mut idle) {
-                    Ok(Some(st)) => {
-                        let n = x.fleet(&idle).map_or(0, |f| f.devices.len());
-                        saved = Some((n, st.elapsed.as_secs_f64() * 1e3));
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        eprintln!("s7sentry: cannot save the inventory: {e}");
-                        status = status.max(EXIT_PARTIAL);
-                    }
-                }
+                save(x, &mut Detector::new(cfg.clone()), &mut saved, &mut status);
             }
             if progress {
                 eprint!("\r\x1b[K");
@@ -234,17 +239,7 @@ pub fn run(a: &ReplayArgs) -> u8 {
             counts[k] += v;
         }
         if let Some(x) = assets.as_mut() {
-            match x.save(&mut det) {
-                Ok(Some(st)) => {
-                    let n = x.fleet(&det).map_or(0, |f| f.devices.len());
-                    saved = Some((n, st.elapsed.as_secs_f64() * 1e3));
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    eprintln!("s7sentry: cannot save the inventory: {e}");
-                    status = status.max(EXIT_PARTIAL);
-                }
-            }
+            save(x, &mut det, &mut saved, &mut status);
             x.detach(&mut det);
         }
         total.merge(engine.stats());

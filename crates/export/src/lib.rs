@@ -47,23 +47,14 @@ pub const SEVERITY_BANDS: [&str; 5] = ["none", "low", "medium", "high", "critica
 const ROLES: [Role; 4] = [Role::Plc, Role::Hmi, Role::EngineeringStation, Role::Unknown];
 
 /// A device to which advisories certainly apply, for [`MetricsSink::set_inventory`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VulnerableDevice {
     /// The device.
     pub address: IpAddr,
-    /// Highest CVSS v3 base score of the advisories that apply (None: none scored).
-    pub max_cvss: Option<f64>,
-}
-
-/// CVSS v3 qualitative band of a base score (`none` for no score or 0.0).
-pub fn severity_band(score: Option<f64>) -> &'static str {
-    match score {
-        Some(s) if s >= 9.0 => "critical",
-        Some(s) if s >= 7.0 => "high",
-        Some(s) if s >= 4.0 => "medium",
-        Some(s) if s > 0.0 => "low",
-        _ => "none",
-    }
+    /// CVSS v3 qualitative band (`none`, `low`, `medium`, `high`, `critical`) of
+    /// the highest base score among the advisories that apply
+    /// (`s7sentry_inventory::report::severity_band`).
+    pub severity: &'static str,
 }
 
 const LAYERS: [Layer; 7] =
@@ -462,8 +453,7 @@ impl MetricsSink {
         bump(&m.inventory_evictions, fleet.evicted);
         let mut bands = [0i64; SEVERITY_BANDS.len()];
         for v in vulnerable {
-            let band = severity_band(v.max_cvss);
-            if let Some(i) = SEVERITY_BANDS.iter().position(|b| *b == band) {
+            if let Some(i) = SEVERITY_BANDS.iter().position(|b| *b == v.severity) {
                 bands[i] += 1;
             }
         }
@@ -583,10 +573,10 @@ mod tests {
         fleet.devices.insert(hmi, d);
         fleet.evicted = 7;
         let vulnerable = [
-            VulnerableDevice { address: "10.0.0.0".parse().unwrap(), max_cvss: Some(9.8) },
-            VulnerableDevice { address: "10.0.0.1".parse().unwrap(), max_cvss: Some(7.5) },
-            VulnerableDevice { address: "10.0.0.2".parse().unwrap(), max_cvss: Some(7.0) },
-            VulnerableDevice { address: "10.0.0.3".parse().unwrap(), max_cvss: None },
+            VulnerableDevice { address: "10.0.0.0".parse().unwrap(), severity: "critical" },
+            VulnerableDevice { address: "10.0.0.1".parse().unwrap(), severity: "high" },
+            VulnerableDevice { address: "10.0.0.2".parse().unwrap(), severity: "high" },
+            VulnerableDevice { address: "10.0.0.3".parse().unwrap(), severity: "none" },
         ];
         sink.set_inventory(&fleet, &vulnerable);
         let text = m.render();
