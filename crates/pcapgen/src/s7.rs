@@ -483,8 +483,8 @@ pub fn szl_req(pdu_ref: u16, seq: u8, id: u16, index: u16) -> Vec<u8> {
     userdata(pdu_ref, &ud_req_param(group::CPU, 0x01, seq), &ud_data(0xFF, 0x09, &p))
 }
 
-/// Read SZL response frame: data `FF 09 len | SZL-ID | index | record length(2) | record count(2) | records`.
-pub fn szl_resp(pdu_ref: u16, seq: u8, id: u16, index: u16, rec_len: u16, records: &[Vec<u8>]) -> Vec<u8> {
+/// Read SZL answer payload: SZL-ID, index, record length, record count, records.
+fn szl_payload(id: u16, index: u16, rec_len: u16, records: &[Vec<u8>]) -> Vec<u8> {
     let mut p = id.to_be_bytes().to_vec();
     p.extend_from_slice(&index.to_be_bytes());
     p.extend_from_slice(&rec_len.to_be_bytes());
@@ -492,6 +492,12 @@ pub fn szl_resp(pdu_ref: u16, seq: u8, id: u16, index: u16, rec_len: u16, record
     for r in records {
         p.extend_from_slice(r);
     }
+    p
+}
+
+/// Read SZL response frame: data `FF 09 len | SZL-ID | index | record length(2) | record count(2) | records`.
+pub fn szl_resp(pdu_ref: u16, seq: u8, id: u16, index: u16, rec_len: u16, records: &[Vec<u8>]) -> Vec<u8> {
+    let p = szl_payload(id, index, rec_len, records);
     userdata(pdu_ref, &ud_resp_param(group::CPU, 0x01, seq, 0), &ud_data(0xFF, 0x09, &p))
 }
 
@@ -513,13 +519,7 @@ pub fn szl_resp_split(
     records: &[Vec<u8>],
     cut: usize,
 ) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
-    let mut p = id.to_be_bytes().to_vec();
-    p.extend_from_slice(&index.to_be_bytes());
-    p.extend_from_slice(&rec_len.to_be_bytes());
-    p.extend_from_slice(&(records.len() as u16).to_be_bytes());
-    for r in records {
-        p.extend_from_slice(r);
-    }
+    let p = szl_payload(id, index, rec_len, records);
     let cut = cut.min(p.len());
     let head = |last: u8| vec![0x00, 0x01, 0x12, 0x08, 0x12, 0x80 | group::CPU, 0x01, seq, dref, last, 0x00, 0x00];
     let first = userdata(ref1, &head(1), &ud_data(0xFF, 0x09, &p[..cut]));
