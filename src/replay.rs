@@ -65,6 +65,19 @@ fn write_alert(out: &mut dyn Write, a: &Alert) -> std::io::Result<()> {
     out.write_all(b"\n")
 }
 
+/// The progress line on a terminal: packets read and the share of the file.
+fn show_progress(path: &std::path::Path, packets: u64, read_bytes: u64, size: u64) {
+    let pct = (read_bytes * 100).checked_div(size).unwrap_or(0).min(100);
+    eprint!("\r{}: {packets} packets ({pct}%)   ", path.display());
+}
+
+/// Add per-layer or per-rule counters of one file (or worker) to the totals.
+pub(crate) fn add_into(total: &mut [u64], part: &[u64]) {
+    for (t, v) in total.iter_mut().zip(part) {
+        *t += v;
+    }
+}
+
 /// Save the inventory after a file: `saved` gets (devices, milliseconds) for the
 /// summary; a failure is reported and raises `status`.
 fn save(x: &mut inventory::Assets, det: &mut Detector, saved: &mut Option<(usize, f64)>, status: &mut u8) {
@@ -144,8 +157,7 @@ pub fn run(a: &ReplayArgs) -> u8 {
             let mut show = |n: u64, read_bytes: u64| {
                 if progress && last_progress.elapsed().as_millis() > 250 {
                     last_progress = Instant::now();
-                    let pct = (read_bytes * 100).checked_div(size).unwrap_or(0).min(100);
-                    eprint!("\r{}: {n} packets ({pct}%)   ", path.display());
+                    show_progress(path, n, read_bytes, size);
                 }
             };
             let tracking = assets.as_mut().and_then(|x| x.take_for_shards());
@@ -170,12 +182,8 @@ pub fn run(a: &ReplayArgs) -> u8 {
                 unreadable += 1;
                 status = status.max(EXIT_PARTIAL);
             }
-            for (k, v) in r.findings.iter().enumerate() {
-                findings[k] += v;
-            }
-            for (k, v) in r.counts.iter().enumerate() {
-                counts[k] += v;
-            }
+            add_into(&mut findings, &r.findings);
+            add_into(&mut counts, &r.counts);
             total.merge(&r.stats);
             if let (Some(x), Some(fleet)) = (assets.as_mut(), r.fleet) {
                 x.park(fleet);
@@ -213,8 +221,7 @@ pub fn run(a: &ReplayArgs) -> u8 {
                     }
                     if progress && p.frame % 65536 == 0 && last_progress.elapsed().as_millis() > 250 {
                         last_progress = Instant::now();
-                        let pct = (read_bytes * 100).checked_div(size).unwrap_or(0).min(100);
-                        eprint!("\r{}: {} packets ({pct}%)   ", path.display(), p.frame);
+                        show_progress(path, p.frame, read_bytes, size);
                     }
                 }
                 Ok(None) => break,
@@ -228,16 +235,12 @@ pub fn run(a: &ReplayArgs) -> u8 {
         }
         engine.finish(&mut tee);
         tee.det.finish();
-        for (k, v) in tee.findings.iter().enumerate() {
-            findings[k] += v;
-        }
+        add_into(&mut findings, &tee.findings);
         if let Err(e) = write_alerts(&mut out, &mut det, &mut worst, &mut alerts) {
             eprintln!("s7sentry: cannot write alerts: {e}");
             return EXIT_PARTIAL;
         }
-        for (k, v) in det.counts.iter().enumerate() {
-            counts[k] += v;
-        }
+        add_into(&mut counts, &det.counts);
         if let Some(x) = assets.as_mut() {
             save(x, &mut det, &mut saved, &mut status);
             x.detach(&mut det);

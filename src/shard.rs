@@ -9,7 +9,7 @@
 //! written in record order (ties in a canonical order), which makes the output
 //! equal to a single-threaded replay's.
 
-use crate::replay::{canonical_order, Tee};
+use crate::replay::{add_into, canonical_order, Tee};
 use s7sentry_capture::{FileSource, PacketSource};
 use s7sentry_engine::assets::Fleet;
 use s7sentry_engine::rules::{Alert, DetectConfig, Detector};
@@ -276,12 +276,8 @@ pub fn replay_file(
     for e in ends {
         fleets.extend(e.fleet);
         out.stats.merge(&e.stats);
-        for (k, v) in e.findings.iter().enumerate() {
-            out.findings[k] += v;
-        }
-        for (k, v) in e.counts.iter().enumerate() {
-            out.counts[k] += v;
-        }
+        add_into(&mut out.findings, &e.findings);
+        add_into(&mut out.counts, &e.counts);
         tail.extend(e.alerts);
     }
     if let Some(t) = &tracking {
