@@ -65,11 +65,14 @@ pub enum Category {
     Uninspectable,
     /// Changes of the asset inventory: identity changes, new talkers and functions after the baseline froze.
     Baseline,
+    /// Traffic built to make the sensor and the PLC see different bytes (overlaps, invalid
+    /// checksums, desynchronising SYN/RST, fragments), or bytes the sensor had to give up on.
+    Evasion,
 }
 
 impl Category {
     /// Every category.
-    pub const ALL: [Category; 8] = [
+    pub const ALL: [Category; 9] = [
         Category::Malformed,
         Category::CrashPattern,
         Category::UnauthorizedControl,
@@ -78,6 +81,7 @@ impl Category {
         Category::LossOfCommunication,
         Category::Uninspectable,
         Category::Baseline,
+        Category::Evasion,
     ];
     /// Stable snake_case name.
     pub const fn name(self) -> &'static str {
@@ -90,6 +94,7 @@ impl Category {
             Category::LossOfCommunication => "loss_of_communication",
             Category::Uninspectable => "uninspectable",
             Category::Baseline => "baseline",
+            Category::Evasion => "evasion",
         }
     }
 }
