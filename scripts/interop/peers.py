@@ -230,12 +230,17 @@ def op_full_upload(c, a):
     step("full_upload DB1", c.full_upload, Block.DB, 1)
 
 
+def op_upload_refused(c, a):
+    step("upload DB99 (no such block)", c.upload, 99)
+
+
 def op_download(c, a):
-    # DB1 as the emulator hands it out, downloaded again as DB2: what an engineering
-    # tool (or an attacker who read the PLC out first) does.
-    up = step("upload DB1", c.upload, 1)
-    if up is not None:
-        step("download DB2", c.download, bytearray(up), 2)
+    step("download DB2 (100 bytes)", c.download, bytearray(range(100)), 2)
+
+
+def op_download_refused(c, a):
+    # DB3 holds 64 bytes: the emulator refuses a 200-byte image (error 0x8104).
+    step("download DB3 (200 bytes, too large)", c.download, bytearray(200), 3)
 
 
 def op_delete(c, a):
@@ -360,12 +365,6 @@ def sc_plus_engineering(a):
     step("disconnect", c.disconnect)
 
 
-def sc_plus_stop(a):
-    c = plus_connect(a.plus)
-    step("set_plc_operating_state STOP", c.set_plc_operating_state, 1)
-    step("disconnect", c.disconnect)
-
-
 def sc_plus_upload(a):
     c = plus_connect(a.plus)
     step("upload_block DB1", c.upload_block, 0x08, 1)
@@ -390,7 +389,9 @@ SNAP7_OPS = {
     "cold_start": op_cold_start,
     "upload": op_upload,
     "full_upload": op_full_upload,
+    "upload_refused": op_upload_refused,
     "download": op_download,
+    "download_refused": op_download_refused,
     "delete": op_delete,
     "clock": op_clock,
     "password": op_password,
@@ -405,12 +406,12 @@ for _name, _fn in SNAP7_OPS.items():
     for _role in ("attacker", "es"):
         SCENARIOS[f"snap7_{_name}.{_role}"] = (_role, with_snap7(_fn))
 SCENARIOS["snap7_conn_flood.attacker"] = ("attacker", sc_conn_flood)
+SCENARIOS["snap7_conn_flood.es"] = ("es", sc_conn_flood)
 SCENARIOS["snap7_hmi_polling.hmi"] = ("hmi", sc_hmi_polling)
 for _name, _fn in {
     "session": sc_plus_session,
     "tls": sc_plus_tls,
     "engineering": sc_plus_engineering,
-    "stop": sc_plus_stop,
     "upload": sc_plus_upload,
     "download": sc_plus_download,
 }.items():
