@@ -13,8 +13,8 @@ venv's Python (scripts/interop/setup-venv makes it). Layout:
 
 The namespaces and the veth pair are made by this script and removed at the end; no
 packet leaves them. tcpdump listens on the PLC side of the veth (what a SPAN port of the
-PLC's switch port shows) while one scenario's client runs; the pcap is closed before the
-next scenario starts. DIR receives NAME.pcap, NAME.ops.jsonl (the library operations and
+PLC's switch port shows; checksum offload is off on both ends, so checksums are real)
+while one scenario's client runs; the pcap is closed before the next scenario starts. DIR receives NAME.pcap, NAME.ops.jsonl (the library operations and
 their outcomes) and manifest.json.
 """
 
@@ -59,6 +59,9 @@ class Netns:
         for ns, dev, addrs in ((self.plc, self.vp, PLC.values()), (self.cli, self.vc, ROLES.values())):
             for a in addrs:
                 sh(["ip", "-n", ns, "addr", "add", f"{a}/{PREFIX}", "dev", dev])
+            # Checksums computed in software, as a SPAN port shows them (with the veth's
+            # default offload every captured TCP checksum would be left unfilled).
+            sh(self.run_in(ns) + ["ethtool", "-K", dev, "tx", "off"], stdout=subprocess.DEVNULL)
             sh(["ip", "-n", ns, "link", "set", dev, "up"])
             sh(["ip", "-n", ns, "link", "set", "lo", "up"])
 
@@ -138,7 +141,7 @@ def main():
     a = ap.parse_args()
     if os.geteuid() != 0:
         die("needs root (network namespaces and tcpdump)")
-    for tool in ("ip", "tcpdump"):
+    for tool in ("ip", "tcpdump", "ethtool"):
         if shutil.which(tool) is None:
             die(f"'{tool}' not found: run scripts/deps test")
     os.makedirs(a.out, exist_ok=True)
