@@ -46,8 +46,14 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("snap7_read_write.es", &[DR]),
     // The emulator's SZL answers declare record length 0 (or 480) and a record count that
     // does not match the records that follow: every one of the 7 answers is inconsistent.
-    ("snap7_szl.attacker", &["malformed.s7comm malformed medium from-plc", "malformed.s7comm malformed medium +more from-plc", DR]),
-    ("snap7_szl.es", &["malformed.s7comm malformed medium from-plc", "malformed.s7comm malformed medium +more from-plc", DR]),
+    (
+        "snap7_szl.attacker",
+        &["malformed.s7comm malformed medium from-plc", "malformed.s7comm malformed medium +more from-plc", DR],
+    ),
+    (
+        "snap7_szl.es",
+        &["malformed.s7comm malformed medium from-plc", "malformed.s7comm malformed medium +more from-plc", DR],
+    ),
     // get_cpu_state sends a Read Var job with parameter length 1 and no item count.
     ("snap7_cpu_state.attacker", &["malformed.s7comm malformed medium", DR]),
     ("snap7_cpu_state.es", &["malformed.s7comm malformed medium", DR]),
@@ -73,8 +79,14 @@ const EXPECTED: &[(&str, &[&str])] = &[
     // python-snap7 lays _DELE out its own way (block-spec and service lengths where the
     // standard layout has its fixed bytes): malformed by the standard layout, and the
     // emulator answered success, so a block was deleted.
-    ("snap7_delete.attacker", &["malformed.s7comm malformed medium", "control.block_delete unauthorized_control critical succeeded", DR]),
-    ("snap7_delete.es", &["malformed.s7comm malformed medium", "control.block_delete control_operation info succeeded", DR]),
+    (
+        "snap7_delete.attacker",
+        &["malformed.s7comm malformed medium", "control.block_delete unauthorized_control critical succeeded", DR],
+    ),
+    (
+        "snap7_delete.es",
+        &["malformed.s7comm malformed medium", "control.block_delete control_operation info succeeded", DR],
+    ),
     ("snap7_clock.attacker", &["control.clock_set unauthorized_control medium succeeded", DR]),
     ("snap7_clock.es", &["control.clock_set control_operation info succeeded", DR]),
     // Set session password (group 5 subfunction 1); clearing it (subfunction 2) is a logout.
@@ -89,8 +101,28 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("snap7_write_flood.es", &["flood.requests flood high", "flood.requests flood high +more", DR]),
     // 24 connections from one host held open (threshold 8 concurrent), each with its Setup
     // Communication (threshold 20 in 10 s), then closed.
-    ("snap7_conn_flood.attacker", &["flood.connection_exhaustion flood high", "flood.connection_exhaustion flood high +more", "flood.setup_comm flood high", "flood.setup_comm flood high +more", DR, DR_MORE]),
-    ("snap7_conn_flood.es", &["flood.connection_exhaustion flood high", "flood.connection_exhaustion flood high +more", "flood.setup_comm flood high", "flood.setup_comm flood high +more", DR, DR_MORE]),
+    (
+        "snap7_conn_flood.attacker",
+        &[
+            "flood.connection_exhaustion flood high",
+            "flood.connection_exhaustion flood high +more",
+            "flood.setup_comm flood high",
+            "flood.setup_comm flood high +more",
+            DR,
+            DR_MORE,
+        ],
+    ),
+    (
+        "snap7_conn_flood.es",
+        &[
+            "flood.connection_exhaustion flood high",
+            "flood.connection_exhaustion flood high +more",
+            "flood.setup_comm flood high",
+            "flood.setup_comm flood high +more",
+            DR,
+            DR_MORE,
+        ],
+    ),
     ("snap7_hmi_polling.hmi", &[DR]),
     // --- s7commplus client -> s7commplus server (10.10.1.11 V1, 10.10.1.12 V2 with TLS)
     ("plus_session.attacker", &[DR]),
@@ -100,6 +132,10 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("plus_tls.es", &["uninspectable.tls uninspectable info", DR]),
     ("plus_engineering.attacker", &["control.engineering_session unauthorized_control high", DR]),
     ("plus_engineering.es", &["control.engineering_session control_operation info", DR]),
+    // SetVariable(theCPUexecUnit, OperatingStateREQ = STOP) through the library's transport;
+    // the emulator does not implement SetVariable and answers with an Error PDU (0x04B1).
+    ("plus_stop.attacker", &["control.s7plus_operating_state unauthorized_control critical error:0x4b1", DR]),
+    ("plus_stop.es", &["control.s7plus_operating_state control_operation info error:0x4b1", DR]),
     // The library's experimental upload_block / download_block are GetVarSubStreamed /
     // SetVarSubStreamed of a guessed item layout, not a program transfer as TIA Portal
     // does it (BeginSequence, transfer objects): variable reads and writes, nothing more.
@@ -261,10 +297,7 @@ fn is_pending(name: &str) -> bool {
 }
 
 fn diff(name: &str, want: &[String], got: &[String], run: &Run) -> String {
-    format!(
-        "{name} ({}):\n  expected: {want:?}\n  got:      {got:?}",
-        run.dir.join(format!("{name}.pcap")).display()
-    )
+    format!("{name} ({}):\n  expected: {want:?}\n  got:      {got:?}", run.dir.join(format!("{name}.pcap")).display())
 }
 
 #[test]

@@ -90,14 +90,32 @@ def wait_line(proc, want, what, timeout=20.0):
     die(f"{what} did not start: {' | '.join(seen[-5:]) or 'no output'}")
 
 
+def settle(pcap, quiet=0.5, limit=15.0):
+    """Wait until tcpdump has written everything: the file has not grown for `quiet` seconds
+    (and at least the last ACKs and FINs of the close had time to pass). A SIGINT while
+    packets still sit in the capture ring would lose them."""
+    t0 = time.monotonic()
+    size, since = -1, t0
+    while time.monotonic() - t0 < limit:
+        n = os.path.getsize(pcap) if os.path.exists(pcap) else 0
+        now = time.monotonic()
+        if n != size:
+            size, since = n, now
+        elif now - since >= quiet:
+            return
+        time.sleep(0.05)
+
+
 def capture_scenario(ns, py, name, role, out):
     pcap = os.path.join(out, f"{name}.pcap")
     ops_path = os.path.join(out, f"{name}.ops.jsonl")
     for p in (pcap, ops_path):
         if os.path.exists(p):
             os.remove(p)
+    # Immediate mode (no packet waits in a ring block at SIGINT) and a 64 MiB ring (bursts of
+    # a flood while the machine is busy); kernel drops are checked below.
     dump = subprocess.Popen(
-        ns.run_in(ns.plc) + ["tcpdump", "-Z", "root", "--immediate-mode", "-i", ns.vp, "-U", "-s", "0", "-w", pcap, "tcp"],
+        ns.run_in(ns.plc) + ["tcpdump", "-Z", "root", "--immediate-mode", "-B", "65536", "-i", ns.vp, "-U", "-s", "0", "-w", pcap, "tcp"],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
@@ -111,13 +129,16 @@ def capture_scenario(ns, py, name, role, out):
     except subprocess.TimeoutExpired as e:
         rc, stdout, stderr = -1, (e.stdout or b"").decode(), "timed out after 120 s"
     secs = time.monotonic() - t0
-    time.sleep(0.3)  # the last ACKs and FINs of the close
+    settle(pcap)
     dump.send_signal(signal.SIGINT)
     try:
-        dump.wait(10)
+        _, dump_err = dump.communicate(timeout=10)
     except subprocess.TimeoutExpired:
         dump.kill()
-        dump.wait()
+        _, dump_err = dump.communicate()
+    dropped = [l for l in dump_err.splitlines() if "dropped by" in l and not l.startswith("0 ")]
+    if dropped:
+        die(f"{name}: tcpdump lost packets ({'; '.join(dropped)}): the capture would not be complete")
     with open(ops_path, "w") as f:
         f.write(stdout)
     ops = [json.loads(l) for l in stdout.splitlines() if l.startswith("{")]

@@ -365,6 +365,22 @@ def sc_plus_engineering(a):
     step("disconnect", c.disconnect)
 
 
+def sc_plus_stop(a):
+    """CPU STOP over S7comm-plus: SetVariable on theCPUexecUnit (RID 52), OperatingStateREQ
+    (attribute 2167) = 1. The library's set_plc_operating_state refuses to send anything (not
+    validated on hardware), so the request goes through the library's own connection (framing,
+    sequence number, session id, integrity id) and its own SetVariable payload builder."""
+    from s7commplus.connection import _build_set_variable_payload
+    from s7commplus.protocol import DataType, FunctionCode
+    from s7commplus.vlq import encode_int32_vlq
+
+    c = plus_connect(a.plus)
+    value = bytes([0x00, DataType.DINT]) + encode_int32_vlq(1)
+    payload = _build_set_variable_payload(52, 2167, value)
+    step("SetVariable OperatingStateREQ = 1 (STOP)", c._connection.send_request, FunctionCode.SET_VARIABLE, payload)
+    step("disconnect", c.disconnect)
+
+
 def sc_plus_upload(a):
     c = plus_connect(a.plus)
     step("upload_block DB1", c.upload_block, 0x08, 1)
@@ -412,6 +428,7 @@ for _name, _fn in {
     "session": sc_plus_session,
     "tls": sc_plus_tls,
     "engineering": sc_plus_engineering,
+    "stop": sc_plus_stop,
     "upload": sc_plus_upload,
     "download": sc_plus_download,
 }.items():
