@@ -1,6 +1,6 @@
 //! Interoperability with real third-party S7 implementations: python-snap7
-//! (classic S7comm client and server emulator) and s7commplus (S7comm-plus
-//! client and server emulator), versions pinned in
+//! (classic S7comm client and server emulator), pyS7 (a second classic
+//! client) and s7commplus (S7comm-plus client and server emulator), versions pinned in
 //! `scripts/interop/requirements.txt`, talk across two network namespaces
 //! while tcpdump records the PLC side of the veth pair (`scripts/interop/`).
 //! Each scenario's capture is replayed with the `s7sentry replay` binary and
@@ -124,6 +124,9 @@ const EXPECTED: &[(&str, &[&str])] = &[
         ],
     ),
     ("snap7_hmi_polling.hmi", &[DR]),
+    // --- pyS7 client (a second, independent classic implementation) -> python-snap7 server
+    ("pys7_polling.hmi", &[]),
+    ("pys7_polling.attacker", &[]),
     // --- s7commplus client -> s7commplus server (10.10.1.11 V1, 10.10.1.12 V2 with TLS)
     ("plus_session.attacker", &[DR]),
     ("plus_session.es", &[DR]),
@@ -156,6 +159,8 @@ const PENDING_FIXES: &[(&str, &str)] = &[
 /// Benign sessions: nothing above `low`, whatever the exact lines.
 const BENIGN: &[&str] = &[
     "snap7_hmi_polling.hmi",
+    "pys7_polling.hmi",
+    "pys7_polling.attacker",
     "snap7_read_write.attacker",
     "snap7_read_write.es",
     "snap7_blocks.attacker",

@@ -4,6 +4,7 @@
 Every byte on the wire comes from the libraries, never from this file:
   python-snap7  (classic S7comm client and server emulator, pure Python)
   s7commplus    (S7comm-plus client and server emulator, pure Python)
+  pyS7          (PyPI "pys7": a second classic S7comm client, pure Python)
 Versions are pinned in requirements.txt next to this file.
 
   peers.py serve --snap7 IP --plus IP --plus-tls IP --dir DIR   run the emulated PLCs until SIGTERM
@@ -322,6 +323,23 @@ def sc_hmi_polling(a):
     step("disconnect", c.disconnect)
 
 
+def sc_pys7_polling(a):
+    """pyS7 (a second, independent classic client) polling like an HMI: CPU status, tag reads
+    (one multi-item Read Var each), a setpoint write every 5th cycle."""
+    from pyS7 import S7Client
+
+    c = S7Client(address=a.snap7, rack=0, slot=1)
+    c.connect()
+    emit("connect", True)
+    tags = ["DB1,R0", "DB1,I4", "DB1,DW6", "DB1,X12.0", "MB0", "IB0"]
+    for i in range(10):
+        step("read DB1,R0 DB1,I4 DB1,DW6 DB1,X12.0 MB0 IB0", c.read, tags)
+        if i % 5 == 4:
+            step("write DB2,I0", c.write, ["DB2,I0"], [i])
+        time.sleep(0.1)
+    step("disconnect", c.disconnect)
+
+
 # ------------------------------------------------------------------ S7comm-plus (s7commplus)
 
 
@@ -424,6 +442,8 @@ for _name, _fn in SNAP7_OPS.items():
 SCENARIOS["snap7_conn_flood.attacker"] = ("attacker", sc_conn_flood)
 SCENARIOS["snap7_conn_flood.es"] = ("es", sc_conn_flood)
 SCENARIOS["snap7_hmi_polling.hmi"] = ("hmi", sc_hmi_polling)
+SCENARIOS["pys7_polling.hmi"] = ("hmi", sc_pys7_polling)
+SCENARIOS["pys7_polling.attacker"] = ("attacker", sc_pys7_polling)
 for _name, _fn in {
     "session": sc_plus_session,
     "tls": sc_plus_tls,
