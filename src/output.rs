@@ -107,6 +107,7 @@ impl Output for Alerts {
     fn alert(&mut self, a: &Alert) -> std::io::Result<()> {
         if let Some(m) = &self.metrics {
             m.alert(a);
+            m.alert_delay((s7sentry_sensor::wall_clock().0 - a.ts.0) as f64 / 1e9);
         }
         if let Some(s) = &self.syslog {
             if let Err(e) = s.send(a) {

@@ -88,6 +88,7 @@ pub struct Metrics {
     inventory_devices: IntGaugeVec,
     inventory_evictions: IntCounter,
     truncated: IntCounter,
+    alert_delay: prometheus::Histogram,
     /// PLC label values, shared by every sink of this registry (one per worker).
     labels: std::sync::Mutex<PlcLabels>,
     /// PLCs labelled `other` that are not responding, summed over sinks.
@@ -228,6 +229,18 @@ impl Metrics {
                 "s7sentry_capture_truncated_total",
                 "Packets cut to the snap length (longer than any SPAN frame: GRO/LRO on the capturing host).",
             ),
+            alert_delay: reg(
+                &r,
+                prometheus::Histogram::with_opts(
+                    HistogramOpts::new(
+                        "s7sentry_alert_delay_seconds",
+                        "Wall-clock time from the capture of the packet an alert names to the alert's output \
+                         (includes waiting for a PLC's answer, and timers).",
+                    )
+                    .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+                )
+                .expect("valid"),
+            ),
             labels: Default::default(),
             other_silent: Default::default(),
             registry: r,
@@ -276,6 +289,11 @@ impl Metrics {
     /// Count one alert.
     pub fn alert(&self, a: &Alert) {
         self.alerts.with_label_values(&[a.rule, a.category.name(), a.severity.name()]).inc();
+    }
+
+    /// Record the delay from a packet's capture to its alert's output (seconds).
+    pub fn alert_delay(&self, secs: f64) {
+        self.alert_delay.observe(secs.max(0.0));
     }
 
     /// libpcap's statistics (totals since the capture opened).
