@@ -120,10 +120,10 @@ pub fn run<Src: PacketSource + ?Sized, S: Extra>(src: &mut Src, pipe: &mut Pipel
                 if pipe.failed() {
                     return Ended::OutputFailed(None);
                 }
-                if packets % PROGRESS_EVERY == 0 {
+                if packets.is_multiple_of(PROGRESS_EVERY) {
                     out.progress(packets, bytes);
                 }
-                if packets % 1024 != 0 {
+                if !packets.is_multiple_of(1024) {
                     continue;
                 }
             }

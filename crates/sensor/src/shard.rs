@@ -205,7 +205,7 @@ pub fn run_sharded<Src: PacketSource + ?Sized, S: Extra + Send>(
                         worker: sharder.worker(p.linktype.0, p.data) as u16,
                     });
                     index += 1;
-                    if index % PROGRESS_EVERY == 0 {
+                    if index.is_multiple_of(PROGRESS_EVERY) {
                         out.progress(index, bytes);
                     }
                 }
@@ -237,7 +237,7 @@ pub fn run_sharded<Src: PacketSource + ?Sized, S: Extra + Send>(
                 }
                 std::thread::sleep(IDLE_SLEEP);
             }
-            if (idle || index % 1024 == 0) && clock.period_due() {
+            if (idle || index.is_multiple_of(1024)) && clock.period_due() {
                 out.periodic();
             }
         }
