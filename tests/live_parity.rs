@@ -31,10 +31,11 @@
 
 mod common;
 
+use common::{must, sh, tmpdir};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn bin() -> &'static str {
@@ -56,24 +57,8 @@ fn skip(what: &str) -> bool {
     false
 }
 
-fn sh(cmd: &str) -> Output {
-    Command::new("sh").arg("-c").arg(cmd).output().expect("sh")
-}
-
-fn must(cmd: &str) {
-    let o = sh(cmd);
-    assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
-}
-
 fn config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden.toml")
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("s7sentry-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// Namespaces `a` (tcpreplay) and `b` (sensor) joined by a veth pair.

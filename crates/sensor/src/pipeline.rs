@@ -113,7 +113,10 @@ impl<S: Extra> Pipeline<S> {
     #[inline]
     pub fn process(&mut self, fr: &Frame<'_>, out: &mut dyn Output) -> std::io::Result<()> {
         self.engine.process(fr, &mut self.core);
-        self.deliver(out)
+        if self.has_alerts() {
+            return self.deliver(out);
+        }
+        Ok(())
     }
 
     /// Advance time for a frame another pipeline processes (sharded runs):
@@ -175,7 +178,8 @@ impl<S: Extra> Pipeline<S> {
         }
     }
 
-    #[inline]
+    /// Sort the waiting alerts and hand them to `out` (out of line: most frames raise none).
+    #[inline(never)]
     fn deliver(&mut self, out: &mut dyn Output) -> std::io::Result<()> {
         if !self.has_alerts() {
             return Ok(());

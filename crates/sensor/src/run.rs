@@ -95,7 +95,8 @@ impl Clock {
 pub(crate) const IDLE_SLEEP: Duration = Duration::from_millis(1);
 
 /// Run `src` through `pipe` on this thread until the source ends, the output
-/// asks to stop, or output fails. Alerts go to `out` in canonical order, frame
+/// asks to stop (checked while the source is idle and every 1 024 packets), or
+/// output fails. Alerts go to `out` in canonical order, frame
 /// by frame. Does not finish the pipeline ([`Pipeline::finish`]): several
 /// sources may feed one pipeline, and a stopped live run still finishes.
 ///
@@ -106,10 +107,10 @@ pub fn run<Src: PacketSource + ?Sized, S: Extra>(src: &mut Src, pipe: &mut Pipel
     let mut clock = Clock::new(src.is_live());
     let mut packets = 0u64;
     let mut bytes = 0u64;
+    if out.stop_requested() {
+        return Ended::Stopped;
+    }
     loop {
-        if out.stop_requested() {
-            return Ended::Stopped;
-        }
         match src.poll() {
             Ok(Polled::Packet(p)) => {
                 packets += 1;
@@ -137,6 +138,10 @@ pub fn run<Src: PacketSource + ?Sized, S: Extra>(src: &mut Src, pipe: &mut Pipel
             }
             Ok(Polled::End) => return Ended::End,
             Err(e) => return Ended::Unreadable(e.to_string()),
+        }
+        // Here while the source is idle, and every 1 024 packets.
+        if out.stop_requested() {
+            return Ended::Stopped;
         }
         if clock.period_due() {
             pipe.periodic();

@@ -13,7 +13,7 @@
 //! pipeline's.
 
 use crate::pipeline::{canonical_order, Extra, Output, Pipeline};
-use crate::run::{Clock, Ended, IDLE_SLEEP, PROGRESS_EVERY};
+use crate::run::{frame, Clock, Ended, IDLE_SLEEP, PROGRESS_EVERY};
 use s7sentry_capture::{PacketSource, Polled};
 use s7sentry_engine::rules::Alert;
 use s7sentry_engine::shard::Sharder;
@@ -59,8 +59,11 @@ struct Batch {
 }
 
 impl Batch {
-    fn new(seq: u64, first: u64) -> Batch {
-        Batch { seq, first, data: Vec::with_capacity(BATCH * 128), recs: Vec::with_capacity(BATCH) }
+    /// A batch sized for `BATCH` records; small when `live` (a live run sends
+    /// what it has whenever the link is idle, mostly a few records).
+    fn new(seq: u64, first: u64, live: bool) -> Batch {
+        let recs = if live { 64 } else { BATCH };
+        Batch { seq, first, data: Vec::with_capacity(recs * 128), recs: Vec::with_capacity(recs) }
     }
 }
 
@@ -78,15 +81,13 @@ fn worker<S: Extra>(
     for b in rx {
         let mut out = Vec::new();
         for (k, r) in b.recs.iter().enumerate() {
-            if r.worker == TICK {
-                pipe.idle_tick_only(r.ts);
+            let f = Frame { frame: r.frame, ts: r.ts, linktype: r.linktype, data: &b.data[r.off..r.off + r.len] };
+            if r.worker == me {
+                pipe.process_only(&f);
+            } else if r.worker != TICK {
+                pipe.advance(&f);
             } else {
-                let f = Frame { frame: r.frame, ts: r.ts, linktype: r.linktype, data: &b.data[r.off..r.off + r.len] };
-                if r.worker == me {
-                    pipe.process_only(&f);
-                } else {
-                    pipe.advance(&f);
-                }
+                pipe.idle_tick_only(r.ts);
             }
             if pipe.has_alerts() {
                 pipe.take_alerts(&mut scratch);
@@ -172,7 +173,7 @@ pub fn run_sharded<Src: PacketSource + ?Sized, S: Extra + Send>(
         drop(res_tx);
         let mut seq = 0u64;
         let mut index = 0u64;
-        let mut batch = Batch::new(0, 0);
+        let mut batch = Batch::new(0, 0, live);
         let mut bytes = 0u64;
         let mut clock = Clock::new(live);
         let send = |batch: Batch, merger: &mut Merger, out: &mut dyn Output| {
@@ -193,16 +194,17 @@ pub fn run_sharded<Src: PacketSource + ?Sized, S: Extra + Send>(
             let mut idle = false;
             match src.poll() {
                 Ok(Polled::Packet(p)) => {
-                    bytes += p.data.len() as u64 + 16;
+                    let f = frame(&p);
+                    bytes += f.data.len() as u64 + 16;
                     let off = batch.data.len();
-                    batch.data.extend_from_slice(p.data);
+                    batch.data.extend_from_slice(f.data);
                     batch.recs.push(Rec {
                         off,
-                        len: p.data.len(),
-                        frame: p.frame,
-                        ts: Ts::new(p.ts.secs, p.ts.nanos),
-                        linktype: p.linktype.0,
-                        worker: sharder.worker(p.linktype.0, p.data) as u16,
+                        len: f.data.len(),
+                        frame: f.frame,
+                        ts: f.ts,
+                        linktype: f.linktype,
+                        worker: sharder.worker(f.linktype, f.data) as u16,
                     });
                     index += 1;
                     if index.is_multiple_of(PROGRESS_EVERY) {
@@ -225,7 +227,7 @@ pub fn run_sharded<Src: PacketSource + ?Sized, S: Extra + Send>(
             // Full batches go at once; live runs send what they have when the link is idle.
             if batch.recs.len() >= BATCH || (idle && !batch.recs.is_empty()) {
                 seq += 1;
-                let full = std::mem::replace(&mut batch, Batch::new(seq, index));
+                let full = std::mem::replace(&mut batch, Batch::new(seq, index, live));
                 send(full, &mut merger, out);
             }
             if merger.failed.is_some() {
