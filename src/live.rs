@@ -386,9 +386,9 @@ pub fn run_live(a: &LiveArgs) -> u8 {
     );
     if !offloads.is_empty() {
         eprintln!(
-            "s7sentry: warning: {} on on {interface}: the host merges received segments, so the sensor does not see \
-             the packets as they were on the wire (wrong segment boundaries, frames cut to the snap length). \
-             Switch it off: ethtool -K {interface} gro off lro off",
+            "s7sentry: warning: receive offload {} switched on for {interface}: the host merges received segments, \
+             so the sensor does not see the packets as they were on the wire (wrong segment boundaries, frames cut \
+             to the snap length). Switch it off: ethtool -K {interface} gro off lro off",
             offloads.join(" and ").to_uppercase()
         );
     }

@@ -427,3 +427,22 @@ fn live_with_two_threads_equals_one_thread() {
         eprintln!("{}: {} alerts, identical with 1 and 2 threads", cap.display(), a1.len());
     }
 }
+
+/// GRO on the capture interface is warned about at start, with the command
+/// that switches it off; with GRO off there is no warning.
+#[test]
+fn receive_offload_on_the_interface_is_warned_about() {
+    if skip("receive_offload_on_the_interface_is_warned_about") {
+        return;
+    }
+    assert!(sh("ethtool --version").status.success(), "ethtool is missing: `scripts/deps` installs it");
+    let dir = tmpdir("gro");
+    let lane = Lane::new("g", 0);
+    for gro in ["on", "off"] {
+        must(&format!("ip netns exec {} ethtool -K pb gro {gro}", lane.b));
+        let err = stop(lane.sensor(&dir.join("alerts.jsonl"), &[]));
+        let warned =
+            err.contains("receive offload GRO switched on for pb") && err.contains("ethtool -K pb gro off lro off");
+        assert_eq!(warned, gro == "on", "GRO {gro}: {err}");
+    }
+}
