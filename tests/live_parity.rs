@@ -20,10 +20,13 @@
 //! replay a timer fires at the first packet after its deadline, live at the
 //! first idle tick, see ARCHITECTURE.md) and floods (packets per second: their
 //! counts follow tcpreplay's pacing, which bunches packets on a busy machine).
-//! Their rule, category, severity, addresses and ports must still be equal.
+//! Their rule, category, severity, addresses and ports must still be equal
+//! (for floods the destination: a follow-up names its last occurrence).
 //! Rate windows are whole seconds of packet time: each capture is started at
 //! the same fraction of a second as its first packet, so its packets fall into
-//! the same windows live as in the file, and the flood captures run alone.
+//! the same windows live as in the file; the flood captures run alone, and one
+//! that differs gets a second try (tcpreplay's pacing on a busy machine is not
+//! under the test's control). The tests of this file run one at a time.
 //!
 //! Needs root (network namespaces, raw capture) and tcpreplay (`scripts/deps
 //! test` installs it; CI runs as root). Without root the tests print why and
@@ -40,6 +43,14 @@ use std::time::{Duration, Instant};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_s7sentry")
+}
+
+/// The tests of this file run one at a time: each sends traffic at top speed or
+/// at a timing that must hold, and they would disturb each other's pacing.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn skip(what: &str) -> bool {
@@ -172,6 +183,17 @@ fn key(a: &Value, exact: bool) -> String {
     );
     if exact && !paced(a) {
         k.push_str(&format!(" frame {} {}", a["frame"], a["message"].as_str().unwrap_or("")));
+    }
+    if a["category"] == "flood" {
+        // A flood's follow-up names its last occurrence, whose source depends on pacing.
+        k = format!(
+            "{} {} {} -> {}:{}",
+            a["rule"].as_str().unwrap_or(""),
+            a["category"].as_str().unwrap_or(""),
+            a["severity"].as_str().unwrap_or(""),
+            a["dst"],
+            a["dport"]
+        );
     }
     k
 }
@@ -314,6 +336,7 @@ fn run_lanes(
 
 #[test]
 fn live_equals_replay_on_every_bundled_capture_at_original_timing_and_top_speed() {
+    let _serial = serial();
     if skip("live_equals_replay_on_every_bundled_capture") {
         return;
     }
@@ -347,7 +370,13 @@ fn live_equals_replay_on_every_bundled_capture_at_original_timing_and_top_speed(
         caps.into_iter().partition(|c| replay_alerts(&c.1).iter().any(|a| a["category"] == "flood"));
     assert!(rated.len() >= 4, "expected the flood captures, found {}", rated.len());
     let mut failures = run_lanes(&rest, 8, check);
-    failures.extend(run_lanes(&rated, 1, check));
+    // tcpreplay's pacing is not under the test's control: a flood capture that
+    // differs gets a second try (said on stderr), the test fails if both differ.
+    failures.extend(run_lanes(&rated, 1, |lane, name, cap| {
+        let first = check(lane, name, cap)?;
+        eprintln!("{name}: differed once (tcpreplay's pacing?), trying again:\n{first}");
+        check(lane, name, cap)
+    }));
     let n = rated.len() + rest.len();
     eprintln!("{n} captures at original timing and top speed in {:.0} s", t0.elapsed().as_secs_f64());
     assert!(failures.is_empty(), "{} capture(s) differ:\n{}", failures.len(), failures.join("\n"));
@@ -372,6 +401,7 @@ fn strip(a: &Value) -> String {
 
 #[test]
 fn live_with_two_threads_equals_one_thread() {
+    let _serial = serial();
     if skip("live_with_two_threads_equals_one_thread") {
         return;
     }
@@ -432,6 +462,7 @@ fn live_with_two_threads_equals_one_thread() {
 /// that switches it off; with GRO off there is no warning.
 #[test]
 fn receive_offload_on_the_interface_is_warned_about() {
+    let _serial = serial();
     if skip("receive_offload_on_the_interface_is_warned_about") {
         return;
     }
