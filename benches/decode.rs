@@ -16,9 +16,10 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use s7sentry_capture::{MemorySource, PacketSource};
+use s7sentry_capture::MemorySource;
 use s7sentry_engine::rules::{DetectConfig, Detector};
-use s7sentry_engine::{Engine, EngineConfig, Event, EventSink, Frame, Ts};
+use s7sentry_engine::{EngineConfig, Event, EventSink};
+use s7sentry_sensor::{run, Extra, NoExtra, Pipeline};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -34,16 +35,16 @@ impl EventSink for Count {
     }
 }
 
-/// Run every frame of `src` through a fresh engine into `sink`.
-fn run(src: &mut MemorySource, sink: &mut dyn EventSink) -> u64 {
-    let mut e = Engine::new(EngineConfig::default());
+impl Extra for Count {}
+
+/// Run every frame of `src` through `pipe` (the replay loop), alerts into memory;
+/// returns the packets processed and the alerts.
+fn replay<S: Extra>(src: &mut MemorySource, mut pipe: Pipeline<S>) -> (u64, usize, S) {
     src.rewind();
-    while let Some(p) = src.next_packet().expect("memory source") {
-        let fr = Frame { frame: p.frame, ts: Ts::new(p.ts.secs, p.ts.nanos), linktype: p.linktype.0, data: p.data };
-        e.process(&fr, sink);
-    }
-    e.finish(sink);
-    e.stats().packets
+    let mut alerts = Vec::new();
+    let _ = run(src, &mut pipe, &mut alerts);
+    let _ = pipe.finish(&mut alerts);
+    (pipe.stats().packets, alerts.len(), pipe.into_extra())
 }
 
 fn pipeline(c: &mut Criterion) {
@@ -62,17 +63,17 @@ fn pipeline(c: &mut Criterion) {
         }
         g.bench_function("decode", |b| {
             b.iter(|| {
-                let mut sink = Count::default();
-                black_box(run(&mut src, &mut sink));
-                sink.0
+                let (n, _, count) = replay(&mut src, Pipeline::new(EngineConfig::default(), None, Count::default()));
+                black_box(n);
+                count.0
             })
         });
         g.bench_function("detect", |b| {
             b.iter(|| {
-                let mut det = Detector::new(DetectConfig::default());
-                black_box(run(&mut src, &mut det));
-                det.finish();
-                det.drain().count()
+                let det = Detector::new(DetectConfig::default());
+                let (n, alerts, _) = replay(&mut src, Pipeline::new(EngineConfig::default(), Some(det), NoExtra));
+                black_box(n);
+                alerts
             })
         });
         g.finish();

@@ -102,6 +102,8 @@ want = {
     "s7sentry_packets_processed_total": "counter",
     "s7sentry_bytes_processed_total": "counter",
     "s7sentry_capture_dropped_total": "counter",
+    "s7sentry_capture_truncated_total": "counter",
+    "s7sentry_alert_delay_seconds": "histogram",
     "s7sentry_last_packet_timestamp_seconds": "gauge",
     "s7sentry_processing_lag_seconds": "gauge",
     "s7sentry_findings_total": "counter",

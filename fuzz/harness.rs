@@ -4,8 +4,10 @@
 //! `fuzz/fuzz_targets/` include it with `#[path = "../harness.rs"]`, the
 //! stable corpus replay test (`tests/fuzz_corpus.rs`) and the allocation test
 //! (`tests/no_alloc.rs`) include it with `#[path = "../fuzz/harness.rs"]`.
-//! It only uses the public APIs of `s7sentry-proto` and `s7sentry-engine`
-//! (plus `serde_json`), which both the fuzz crate and the root package depend on.
+//! It only uses the public APIs of `s7sentry-proto`, `s7sentry-engine` and
+//! `s7sentry-sensor` (its `Pipeline`, the per-frame step `replay` and `live`
+//! run; the fuzz crate takes it without default features, so without libpcap,
+//! SQLite or Prometheus), plus `serde_json`.
 //!
 //! Besides "must not panic", the harnesses assert contracts the parsers
 //! document: returned slices borrow from the input, findings name the parser's
@@ -16,7 +18,7 @@
 //!
 //! The `config` byte of both engine targets: bits 0-1 flow-table size, bit 2
 //! small buffers, bit 3 text decode format ([`engine_config`]), bits 4-5 asset
-//! tracking ([`Tee::with_assets`]: off, on, on with a 2 s learning period, on
+//! tracking ([`pipeline`]: off, on, on with a 2 s learning period, on
 //! with a frozen baseline).
 //!
 //! * [`engine_frames`]: `config` byte, then records
@@ -29,8 +31,8 @@
 
 use s7sentry_engine::assets::{self, Fleet};
 use s7sentry_engine::record::{DecodeWriter, Format};
-use s7sentry_engine::rules::{DetectConfig, Detector};
-use s7sentry_engine::{Engine, EngineConfig, Event, EventSink, Frame, Ts};
+use s7sentry_engine::rules::{Alert, DetectConfig, Detector};
+use s7sentry_engine::{EngineConfig, Event, EventSink, Frame, Ts};
 use s7sentry_proto::cotp::{self, Cotp, Tsap};
 use s7sentry_proto::s7comm::{
     self, codes, items, BlockControl, BlockName, BlockType, ComponentRecord, DataItem, FileName, ModuleIdRecord,
@@ -39,6 +41,7 @@ use s7sentry_proto::s7comm::{
 };
 use s7sentry_proto::s7plus::{self, PlusFrame, PlusValue, SetVariable};
 use s7sentry_proto::{tpkt, Finding, FindingKind, Layer};
+use s7sentry_sensor::{Extra, Output, Pipeline};
 use std::hint::black_box;
 use std::io;
 
@@ -662,11 +665,10 @@ pub fn engine_config(b: u8) -> EngineConfig {
     cfg
 }
 
-/// An event sink that feeds the detector and the decode writer and reads every
-/// decoded field on the way (so accessors run on reassembled PDUs too).
-pub struct Tee<W: io::Write> {
-    /// The rule engine.
-    pub detector: Detector,
+/// What rides along with the engine and the detector in the sensor pipeline:
+/// the decode writer, and a reader of every decoded field (so accessors run on
+/// reassembled PDUs too).
+pub struct Checks<W: io::Write> {
     /// The decode writer.
     pub decode: DecodeWriter<W>,
     /// Checksum of what was read.
@@ -675,73 +677,73 @@ pub struct Tee<W: io::Write> {
     pub pdus: u64,
 }
 
-impl<W: io::Write> Tee<W> {
-    /// A tee writing decode records to `out` (text format when `text`).
-    pub fn new(out: W, text: bool) -> Self {
-        let mut detector = Detector::new(DetectConfig::default());
-        detector.set_source("fuzz");
-        let format = if text { Format::Text } else { Format::Jsonl };
-        Tee { detector, decode: DecodeWriter::new(out, format), acc: 0, pdus: 0 }
-    }
-
-    /// Asset tracking chosen by bits 4-5 of the config byte: 0 off, 1 on, 2 on
-    /// with a 2 s learning period (the baseline freezes during the input), 3 on
-    /// with a frozen baseline (every new talker and function alerts).
-    pub fn with_assets(mut self, conf: u8) -> Self {
-        match (conf >> 4) & 3 {
-            0 => {}
-            1 => self.detector.enable_assets(Fleet::default()),
-            2 => {
-                self.detector.enable_assets(Fleet::default());
-                self.detector.set_learning(std::time::Duration::from_secs(2));
-            }
-            _ => {
-                let mut f = Fleet::default();
-                f.freeze(Ts(0));
-                self.detector.enable_assets(f);
-            }
-        }
-        self
-    }
-
-    /// The fleet stays within its caps and serialises.
-    pub fn check_fleet(&self) {
-        let f = self.detector.fleet();
-        assert!(f.devices.len() <= assets::MAX_DEVICES, "devices over the cap");
-        for d in f.devices.values() {
-            assert!(d.talkers.len() <= assets::MAX_TALKERS, "talkers over the cap");
-            assert!(d.state_changes.len() <= assets::MAX_STATE_CHANGES, "state changes over the cap");
-            assert!(d.changes.len() <= assets::MAX_CHANGES, "identity changes over the cap");
-            assert!(d.connection.tsaps.len() <= assets::MAX_TSAPS, "TSAPs over the cap");
-            assert!(d.first_seen <= d.last_seen, "first seen after last seen");
-            for t in d.talkers.values() {
-                assert!(t.functions.len() <= assets::MAX_FUNCTIONS, "functions over the cap");
-                assert!(
-                    t.functions.keys().all(|k| assets::FunctionKind::from_name(k).is_some()),
-                    "unknown function name"
-                );
-            }
-        }
-        serde_json::to_writer(io::sink(), f).expect("fleet serialises");
-    }
-
-    /// Serialise and drop the alerts raised so far.
-    pub fn drain_alerts(&mut self) {
-        for a in self.detector.drain() {
-            serde_json::to_writer(io::sink(), &a).expect("alert serialises");
-        }
-    }
-}
-
-impl<W: io::Write> EventSink for Tee<W> {
+impl<W: io::Write> EventSink for Checks<W> {
     fn on_event(&mut self, ev: &Event<'_>) {
         self.acc = self.acc.wrapping_add(touch_event(ev));
         if matches!(ev, Event::S7 { .. } | Event::S7Plus { .. }) {
             self.pdus += 1;
         }
-        self.detector.on_event(ev);
         self.decode.on_event(ev);
     }
+}
+
+impl<W: io::Write> Extra for Checks<W> {}
+
+/// The pipeline the harness runs: engine + detector + [`Checks`].
+pub type Run = Pipeline<Checks<io::Sink>>;
+
+/// Alerts are serialised (and dropped).
+struct SerialiseAlerts;
+
+impl Output for SerialiseAlerts {
+    fn alert(&mut self, a: &Alert) -> io::Result<()> {
+        serde_json::to_writer(io::sink(), a).expect("alert serialises");
+        Ok(())
+    }
+}
+
+/// The sensor pipeline over `engine_config(conf)`: a detector (asset tracking
+/// chosen by bits 4-5 of `conf`: 0 off, 1 on, 2 on with a 2 s learning period
+/// — the baseline freezes during the input —, 3 on with a frozen baseline,
+/// where every new talker and function alerts), and decode records in the
+/// text format when bit 3 is set.
+pub fn pipeline(conf: u8) -> Run {
+    let mut detector = Detector::new(DetectConfig::default());
+    detector.set_source("fuzz");
+    match (conf >> 4) & 3 {
+        0 => {}
+        1 => detector.enable_assets(Fleet::default()),
+        2 => {
+            detector.enable_assets(Fleet::default());
+            detector.set_learning(std::time::Duration::from_secs(2));
+        }
+        _ => {
+            let mut f = Fleet::default();
+            f.freeze(Ts(0));
+            detector.enable_assets(f);
+        }
+    }
+    let format = if conf & 8 != 0 { Format::Text } else { Format::Jsonl };
+    let checks = Checks { decode: DecodeWriter::new(io::sink(), format), acc: 0, pdus: 0 };
+    Pipeline::new(engine_config(conf), Some(detector), checks)
+}
+
+/// The fleet stays within its caps and serialises.
+pub fn check_fleet(det: &Detector) {
+    let f = det.fleet();
+    assert!(f.devices.len() <= assets::MAX_DEVICES, "devices over the cap");
+    for d in f.devices.values() {
+        assert!(d.talkers.len() <= assets::MAX_TALKERS, "talkers over the cap");
+        assert!(d.state_changes.len() <= assets::MAX_STATE_CHANGES, "state changes over the cap");
+        assert!(d.changes.len() <= assets::MAX_CHANGES, "identity changes over the cap");
+        assert!(d.connection.tsaps.len() <= assets::MAX_TSAPS, "TSAPs over the cap");
+        assert!(d.first_seen <= d.last_seen, "first seen after last seen");
+        for t in d.talkers.values() {
+            assert!(t.functions.len() <= assets::MAX_FUNCTIONS, "functions over the cap");
+            assert!(t.functions.keys().all(|k| assets::FunctionKind::from_name(k).is_some()), "unknown function name");
+        }
+    }
+    serde_json::to_writer(io::sink(), f).expect("fleet serialises");
 }
 
 /// Read what an event carries; returns a checksum.
@@ -761,21 +763,22 @@ pub fn touch_event(ev: &Event<'_>) -> u64 {
     }
 }
 
-/// Process one frame and check the engine's caps.
-fn step<W: io::Write>(engine: &mut Engine, tee: &mut Tee<W>, fr: &Frame<'_>) {
-    engine.process(fr, tee);
-    tee.drain_alerts();
+/// Process one frame (the sensor's per-frame step) and check the engine's caps.
+fn step(run: &mut Run, fr: &Frame<'_>) {
+    run.process(fr, &mut SerialiseAlerts).expect("alerts serialise");
+    let engine = run.engine();
     let cfg = engine.config();
     assert!(engine.active_flows() <= cfg.max_flows, "flow table over its cap");
     assert!(engine.buffered_bytes() <= cfg.max_total_buffered, "buffered bytes over the global cap");
 }
 
 /// End of input: end all flows, flush the detector, check nothing is left.
-fn finish<W: io::Write>(engine: &mut Engine, tee: &mut Tee<W>) {
-    engine.finish(tee);
-    tee.detector.finish();
-    tee.drain_alerts();
-    tee.check_fleet();
+fn finish(run: &mut Run) {
+    run.finish(&mut SerialiseAlerts).expect("alerts serialise");
+    if let Some(d) = run.detector() {
+        check_fleet(d);
+    }
+    let engine = run.engine();
     assert_eq!(engine.active_flows(), 0, "flows left after finish()");
     assert_eq!(engine.buffered_bytes(), 0, "buffered bytes left after finish()");
     black_box(engine.stats());
@@ -787,16 +790,15 @@ pub const LINKTYPES: [i32; 4] = [1, 101, 113, 276];
 /// Target `engine_frames`: arbitrary frames of the four link types through
 /// Engine + Detector + DecodeWriter.
 pub fn engine_frames(data: &[u8]) {
-    black_box(run_frames(data).acc);
+    black_box(run_frames(data).extra().acc);
 }
 
-/// [`engine_frames`], returning the sink.
-pub fn run_frames(data: &[u8]) -> Tee<io::Sink> {
+/// [`engine_frames`], returning the pipeline.
+pub fn run_frames(data: &[u8]) -> Run {
     let Some((&conf, mut rest)) = data.split_first() else {
-        return Tee::new(io::sink(), false);
+        return pipeline(0);
     };
-    let mut engine = Engine::new(engine_config(conf));
-    let mut tee = Tee::new(io::sink(), conf & 8 != 0).with_assets(conf);
+    let mut run = pipeline(conf);
     let mut ts = Ts::new(1_767_225_600, 0);
     let mut frame = 0u64;
     while rest.len() >= 3 {
@@ -811,10 +813,10 @@ pub fn run_frames(data: &[u8]) -> Tee<io::Sink> {
         };
         frame += 1;
         let fr = Frame { frame, ts, linktype: LINKTYPES[usize::from(sel & 3)], data: bytes };
-        step(&mut engine, &mut tee, &fr);
+        step(&mut run, &fr);
     }
-    finish(&mut engine, &mut tee);
-    tee
+    finish(&mut run);
+    run
 }
 
 /// Encode frames in the `engine_frames` input format (for seeding the corpus).
@@ -933,17 +935,16 @@ impl StreamBuilder {
 /// bit 1 close with FIN from both sides, bit 2 close with RST, bit 3 VLAN tag,
 /// bits 4-5 number of connections minus one.
 pub fn engine_stream(data: &[u8]) {
-    black_box(run_stream(data).acc);
+    black_box(run_stream(data).extra().acc);
 }
 
-/// [`engine_stream`], returning the sink.
-pub fn run_stream(data: &[u8]) -> Tee<io::Sink> {
+/// [`engine_stream`], returning the pipeline.
+pub fn run_stream(data: &[u8]) -> Run {
     let [conf, opts, rest @ ..] = data else {
-        return Tee::new(io::sink(), false);
+        return pipeline(0);
     };
     let (conf, opts) = (*conf, *opts);
-    let mut engine = Engine::new(engine_config(conf));
-    let mut tee = Tee::new(io::sink(), conf & 8 != 0).with_assets(conf);
+    let mut run = pipeline(conf);
     let conns = 1 + usize::from((opts >> 4) & 3);
     let mut sb = StreamBuilder::new(conns, opts & 8 != 0);
     let mut wrapped = Vec::with_capacity(300);
@@ -956,7 +957,7 @@ pub fn run_stream(data: &[u8]) -> Tee<io::Sink> {
                 }
                 sb.ts = sb.ts.plus_ms(1);
                 let fr = sb.frame(c, dir, flags, seq, &[], 0);
-                step(&mut engine, &mut tee, &fr);
+                step(&mut run, &fr);
             }
         }
     }
@@ -995,7 +996,7 @@ pub fn run_stream(data: &[u8]) -> Tee<io::Sink> {
         sb.ts = if ctl & 128 != 0 { sb.ts.plus_ms(40_000) } else { sb.ts.plus_ms(1) };
         let flags = ACK | if payload.is_empty() { 0 } else { PSH } | extra;
         let fr = sb.frame(conn, dir, flags, seq, payload, skew);
-        step(&mut engine, &mut tee, &fr);
+        step(&mut run, &fr);
     }
     if opts & 6 != 0 {
         let flags = if opts & 4 != 0 { RST | ACK } else { FIN | ACK };
@@ -1005,12 +1006,12 @@ pub fn run_stream(data: &[u8]) -> Tee<io::Sink> {
                 sb.next[c][dir] = seq.wrapping_add(u32::from(flags & FIN != 0));
                 sb.ts = sb.ts.plus_ms(1);
                 let fr = sb.frame(c, dir, flags, seq, &[], 0);
-                step(&mut engine, &mut tee, &fr);
+                step(&mut run, &fr);
             }
         }
     }
-    finish(&mut engine, &mut tee);
-    tee
+    finish(&mut run);
+    run
 }
 
 /// Encode a TCP conversation (direction, payload) in the `engine_stream`

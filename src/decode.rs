@@ -1,59 +1,53 @@
 //! `s7sentry decode`.
 
 use crate::{DecodeArgs, OutFormat, EXIT_OK, EXIT_PARTIAL};
-use s7sentry_capture::PacketSource;
 use s7sentry_engine::record::{DecodeWriter, Format};
-use s7sentry_engine::{Engine, EngineConfig};
+use s7sentry_engine::EngineConfig;
+use s7sentry_sensor::{run, Ended, Pipeline};
 use std::io::{BufWriter, Write};
 
 /// Run `decode`; returns the exit status.
-pub fn run(a: &DecodeArgs) -> u8 {
+pub fn run_decode(a: &DecodeArgs) -> u8 {
     let stdout = std::io::stdout().lock();
     let fmt = match a.format {
         OutFormat::Jsonl => Format::Jsonl,
         OutFormat::Text => Format::Text,
     };
-    let mut w = DecodeWriter::new(BufWriter::with_capacity(1 << 16, stdout), fmt);
+    let mut w = Some(DecodeWriter::new(BufWriter::with_capacity(1 << 16, stdout), fmt));
     let mut status = EXIT_OK;
     let multi = a.files.len() > 1;
     for path in &a.files {
         let Some(mut src) = crate::input::open(path, &mut status) else { continue };
-        w.set_pcap(multi.then(|| path.display().to_string()));
-        let mut engine = Engine::new(EngineConfig::default());
-        loop {
-            match src.next_packet() {
-                Ok(Some(p)) => {
-                    let f = crate::input::frame(&p);
-                    engine.process(&f, &mut w);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    eprintln!("s7sentry: {e}");
-                    status = status.max(EXIT_PARTIAL);
-                    break;
-                }
-            }
-            if w.error.is_some() {
-                break;
-            }
+        let Some(mut writer) = w.take() else { break };
+        writer.set_pcap(multi.then(|| path.display().to_string()));
+        // Decoding only: no detector, the writer rides along as the extra sink.
+        let mut pipe = Pipeline::new(EngineConfig::default(), None, writer);
+        let mut none = Vec::new();
+        if let Ended::Unreadable(e) = run(&mut src, &mut pipe, &mut none) {
+            eprintln!("s7sentry: {e}");
+            status = status.max(EXIT_PARTIAL);
         }
-        engine.finish(&mut w);
+        let _ = pipe.finish(&mut none);
         if a.stats {
-            eprintln!("{}: {:?}", path.display(), engine.stats());
+            eprintln!("{}: {:?}", path.display(), pipe.stats());
         }
-        if w.error.is_some() {
+        let writer = pipe.into_extra();
+        let failed = writer.error.is_some();
+        w = Some(writer);
+        if failed {
             break;
         }
     }
-    match w.finish() {
-        Ok(mut out) => {
+    match w.map(DecodeWriter::finish) {
+        Some(Ok(mut out)) => {
             let _ = out.flush();
         }
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        Err(e) => {
+        Some(Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Some(Err(e)) => {
             eprintln!("s7sentry: cannot write output: {e}");
             status = status.max(EXIT_PARTIAL);
         }
+        None => {}
     }
     status
 }

@@ -1,9 +1,7 @@
-//! Shared by `decode` and `replay`: opening capture files and handing their
-//! packets to the engine.
+//! Opening capture files for `decode` and `replay`.
 
 use crate::EXIT_USAGE;
-use s7sentry_capture::{FileSource, Packet};
-use s7sentry_engine::{Frame, Ts};
+use s7sentry_capture::FileSource;
 use std::path::Path;
 
 /// Open a capture, or report the one-line error and raise `status` to 2.
@@ -16,9 +14,4 @@ pub fn open(path: &Path, status: &mut u8) -> Option<FileSource> {
             None
         }
     }
-}
-
-/// The engine's view of a captured packet.
-pub fn frame<'a>(p: &Packet<'a>) -> Frame<'a> {
-    Frame { frame: p.frame, ts: Ts::new(p.ts.secs, p.ts.nanos), linktype: p.linktype.0, data: p.data }
 }

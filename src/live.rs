@@ -1,18 +1,22 @@
 //! `s7sentry live`: the SPAN-port sensor.
 //!
-//! Threads: the capture loop (libpcap, engine, detector, metrics counting) on
-//! the main thread; a small tokio runtime serving `/metrics` and `/healthz`
-//! and turning SIGTERM/SIGINT/SIGHUP into flags the loop polls.
+//! Threads: the capture loop (`s7sentry_sensor::run`, or with `--threads N`
+//! one reading thread and N workers, `s7sentry_sensor::run_sharded`); a small
+//! tokio runtime serving `/metrics` and `/healthz`; a signal thread turning
+//! SIGTERM/SIGINT/SIGHUP into flags the loop polls (`crate::signals`).
 
-use crate::inventory::{self, Assets};
-use crate::{settings, LiveArgs, EXIT_OK, EXIT_USAGE};
-use s7sentry_capture::live::{LiveOptions, LiveSource, LiveStats, Polled};
+use crate::output::Alerts;
+use crate::signals::Signals;
+use crate::summary::Summary;
+use crate::{inventory, settings, LiveArgs, EXIT_OK, EXIT_USAGE};
+use s7sentry_capture::live::{LiveOptions, LiveSource, LiveStats};
+use s7sentry_capture::{CaptureError, Packet, PacketSource, Polled};
 use s7sentry_engine::rules::Detector;
-use s7sentry_engine::{Engine, EngineConfig, Event, EventSink, Frame, Ts};
+use s7sentry_engine::{Engine, EngineConfig, Event, EventSink};
 use s7sentry_export::http::{router, Health};
-use s7sentry_export::sinks::{JsonSink, Syslog};
 use s7sentry_export::{Metrics, MetricsSink};
 use s7sentry_inventory::report::Correlator;
+use s7sentry_sensor::{run, run_sharded, worker_config, Assets, Ended, Extra, Pipeline, Totals};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,47 +31,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:19102";
 /// Exit status when the capture cannot be opened or the port cannot be bound.
 const EXIT_RUNTIME: u8 = 3;
 
-struct Tee<'a> {
-    metrics: &'a mut MetricsSink,
-    det: &'a mut Detector,
-}
-
-impl EventSink for Tee<'_> {
-    fn on_event(&mut self, e: &Event<'_>) {
-        self.metrics.on_event(e);
-        self.det.on_event(e);
-    }
-}
-
-struct Outputs {
-    json: JsonSink,
-    syslog: Option<Syslog>,
-    syslog_errors: u64,
-}
-
-impl Outputs {
-    fn emit(&mut self, det: &mut Detector, metrics: &Metrics) {
-        for a in det.drain() {
-            metrics.alert(&a);
-            if let Err(e) = self.json.write(&a) {
-                tracing::error!("cannot write alert: {e}");
-            }
-            if let Some(s) = &self.syslog {
-                if let Err(e) = s.send(&a) {
-                    self.syslog_errors += 1;
-                    if self.syslog_errors == 1 || self.syslog_errors.is_power_of_two() {
-                        tracing::warn!("syslog send failed ({} times): {e}", self.syslog_errors);
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn now_ts() -> Ts {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    Ts::new(d.as_secs() as i64, d.subsec_nanos())
-}
+/// Default kernel ring (MiB) when neither `--buffer-mb` nor `[live] buffer_mb` is given.
+pub const DEFAULT_BUFFER_MB: u32 = 64;
 
 /// The inventory side of the capture loop: periodic saves and metrics.
 struct Inventory {
@@ -86,11 +51,11 @@ impl Inventory {
             return false;
         }
         self.last_save = Instant::now();
-        if !force && !self.assets.dirty(det) {
+        if !force && !self.assets.dirty(Some(det)) {
             return false;
         }
         let mut written = false;
-        match self.assets.save(det) {
+        match self.assets.save(Some(det)) {
             Ok(Some(st)) => {
                 written = true;
                 tracing::debug!(rows = st.rows, ms = st.elapsed.as_millis() as u64, "inventory saved");
@@ -108,11 +73,191 @@ impl Inventory {
     }
 
     fn publish(&mut self, det: &Detector, msink: &mut MetricsSink) {
-        if let Some(fleet) = self.assets.fleet(det) {
-            let vulnerable = inventory::vulnerable(fleet, &mut self.correlator);
+        if let Some(fleet) = self.assets.fleet(Some(det)) {
+            let vulnerable = s7sentry_sensor::vulnerable(fleet, &mut self.correlator);
             msink.set_inventory(fleet, &vulnerable);
         }
     }
+}
+
+/// What rides along with each engine in live runs: the metrics, and (one
+/// pipeline only) the inventory's periodic saves.
+struct LiveExtra {
+    metrics: MetricsSink,
+    inventory: Option<Inventory>,
+}
+
+impl EventSink for LiveExtra {
+    #[inline]
+    fn on_event(&mut self, e: &Event<'_>) {
+        self.metrics.on_event(e);
+    }
+}
+
+impl Extra for LiveExtra {
+    fn periodic(&mut self, engine: &Engine, det: Option<&mut Detector>) {
+        let Some(det) = det else { return };
+        self.metrics.flush(engine.stats(), engine.active_flows(), engine.buffered_bytes(), det);
+        if let Some(i) = self.inventory.as_mut() {
+            let _ = i.tick(det, &mut self.metrics, false);
+        }
+    }
+}
+
+/// The live interface as a packet source: publishes libpcap's counters (metrics,
+/// `/healthz`) and beats the health check about once a second, and when the
+/// interface goes away, reports it, answers idle and reopens it every second.
+struct LiveInput {
+    src: LiveSource,
+    opts: LiveOptions,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    down: Option<(CaptureError, Instant)>,
+    polls: u32,
+    last_beat: Instant,
+    /// Largest frame an interface of this MTU delivers without GRO/LRO.
+    max_frame: u32,
+    gro_warned: bool,
+}
+
+impl LiveInput {
+    fn new(src: LiveSource, opts: LiveOptions, metrics: Arc<Metrics>, health: Arc<Health>) -> LiveInput {
+        let mtu = std::fs::read_to_string(format!("/sys/class/net/{}/mtu", opts.interface))
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .unwrap_or(9000);
+        LiveInput {
+            src,
+            opts,
+            metrics,
+            health,
+            down: None,
+            polls: 0,
+            last_beat: Instant::now(),
+            max_frame: mtu + 14 + 8 + 4,
+            gro_warned: false,
+        }
+    }
+
+    fn stats(&mut self) -> LiveStats {
+        self.src.stats()
+    }
+
+    /// Publish the capture counters and beat the health check.
+    fn publish(&mut self) {
+        let st = self.src.stats();
+        self.metrics.capture_stats(st.received, st.dropped, st.if_dropped);
+        self.metrics.capture_truncated(st.truncated);
+        self.health.kernel_dropped.store(st.dropped, Ordering::Relaxed);
+        self.health.interface_dropped.store(st.if_dropped, Ordering::Relaxed);
+        self.health.truncated.store(st.truncated, Ordering::Relaxed);
+        self.health.beat();
+    }
+
+    fn housekeeping(&mut self) {
+        self.polls = 0;
+        if self.last_beat.elapsed() < Duration::from_millis(500) {
+            return;
+        }
+        self.last_beat = Instant::now();
+        match self.down.take() {
+            None => self.publish(),
+            Some((e, since)) => {
+                self.health.beat();
+                if since.elapsed() < Duration::from_secs(1) {
+                    self.down = Some((e, since));
+                    return;
+                }
+                match LiveSource::open(&self.opts) {
+                    Ok(mut s) => {
+                        s.continue_from(self.src.frames(), self.src.stats());
+                        self.src = s;
+                        self.health.interface_down.store(false, Ordering::Relaxed);
+                        eprintln!("s7sentry: capturing on {} again", self.opts.interface);
+                    }
+                    Err(e) => {
+                        tracing::debug!("reopen failed: {e}");
+                        self.down = Some((e, Instant::now()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl PacketSource for LiveInput {
+    fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
+        self.src.next_packet()
+    }
+
+    fn name(&self) -> &str {
+        self.src.name()
+    }
+
+    fn poll(&mut self) -> Result<Polled<'_>, CaptureError> {
+        self.polls += 1;
+        if self.polls >= 1024 || self.down.is_some() {
+            self.housekeeping();
+        }
+        if self.down.is_some() {
+            return Ok(Polled::Idle);
+        }
+        let gro = self.gro_warned;
+        let max = self.max_frame;
+        let (res, big) = match self.src.poll() {
+            Ok(Polled::Packet(p)) => {
+                let big = !gro && p.orig_len > max;
+                (Ok(Polled::Packet(p)), big.then_some(p.orig_len))
+            }
+            Ok(Polled::Idle) => {
+                self.polls = 1024;
+                (Ok(Polled::Idle), None)
+            }
+            Ok(Polled::End) => (Ok(Polled::End), None),
+            Err(e) => {
+                // The interface went away: report, keep serving metrics, retry.
+                eprintln!("s7sentry: {e}; retrying every second");
+                self.health.interface_down.store(true, Ordering::Relaxed);
+                self.down = Some((e, Instant::now()));
+                return Ok(Polled::Idle);
+            }
+        };
+        if let Some(len) = big {
+            self.gro_warned = true;
+            eprintln!("{}", gro_seen_message(&self.opts.interface, len, max));
+        }
+        res
+    }
+
+    fn is_live(&self) -> bool {
+        true
+    }
+}
+
+fn gro_seen_message(iface: &str, len: u32, max: u32) -> String {
+    format!(
+        "s7sentry: warning: a {len}-byte frame arrived on {iface}, longer than the {max} bytes its MTU allows: \
+         the host merges segments (GRO/LRO), so the sensor does not see the packets as they were on the wire. \
+         Switch it off: ethtool -K {iface} gro off lro off"
+    )
+}
+
+/// Receive offloads switched on for `iface` (`ethtool -k`): `gro`, `lro`.
+/// Empty when they are off or when ethtool is not installed.
+fn receive_offloads(iface: &str) -> Vec<&'static str> {
+    let Ok(o) = std::process::Command::new("ethtool").arg("-k").arg(iface).output() else {
+        return Vec::new();
+    };
+    let text = String::from_utf8_lossy(&o.stdout);
+    let on = |name: &str| text.lines().any(|l| l.trim().starts_with(name) && l.contains(": on"));
+    let mut v = Vec::new();
+    if on("generic-receive-offload:") {
+        v.push("gro");
+    }
+    if on("large-receive-offload:") {
+        v.push("lro");
+    }
+    v
 }
 
 /// Keep only the capabilities a capture needs (to reopen after an interface
@@ -136,7 +281,7 @@ fn drop_privileges() {
 }
 
 /// Run `live`; returns the exit status.
-pub fn run(a: &LiveArgs) -> u8 {
+pub fn run_live(a: &LiveArgs) -> u8 {
     let cfg = match settings::load(&a.detection) {
         Ok(c) => c,
         Err(e) => {
@@ -144,8 +289,16 @@ pub fn run(a: &LiveArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    let threads = usize::from(a.threads);
+    if threads > 1 && (a.state.state.is_some() || a.state.learn.is_some()) {
+        eprintln!(
+            "s7sentry: --threads {threads} with --state/--learn: the live inventory is kept by one thread only; \
+             use --threads 1 with --state"
+        );
+        return EXIT_USAGE;
+    }
     // The inventory state and advisories: configuration-like errors, exit 2.
-    let assets = match Assets::open(&a.state, a.csaf.is_some()) {
+    let assets = match Assets::open(a.state.state.as_deref(), a.state.learn, a.csaf.is_some()) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("s7sentry: {e}");
@@ -159,7 +312,7 @@ pub fn run(a: &LiveArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let mut inv = assets.map(|assets| Inventory {
+    let inv = assets.map(|assets| Inventory {
         assets,
         correlator,
         interval: Duration::from_secs(a.save_interval),
@@ -176,8 +329,7 @@ pub fn run(a: &LiveArgs) -> u8 {
     let listen = a.listen.clone().or_else(|| l.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     let alerts_spec = a.alerts.clone().or_else(|| l.alerts.clone()).unwrap_or_else(|| "-".to_string());
     let syslog_spec = a.syslog.clone().or_else(|| l.syslog.clone());
-    let buffer_mb = a.buffer_mb.or(l.buffer_mb).unwrap_or(32);
-    let bpf = a.bpf.clone().or_else(|| l.bpf.clone());
+    let buffer_mb = a.buffer_mb.or(l.buffer_mb).unwrap_or(DEFAULT_BUFFER_MB);
 
     // 1. The HTTP port: bind first so a clash is reported before anything else starts.
     let listener = match std::net::TcpListener::bind(&listen) {
@@ -194,8 +346,17 @@ pub fn run(a: &LiveArgs) -> u8 {
     };
     let _ = listener.set_nonblocking(true);
     // 2. The capture.
-    let opts = LiveOptions { interface: interface.clone(), bpf, buffer_bytes: (buffer_mb.min(2047) as i32) << 20 };
-    let mut src = match LiveSource::open(&opts) {
+    let mut opts = LiveOptions::new(&interface);
+    opts.bpf = a.bpf.clone().or_else(|| l.bpf.clone());
+    opts.buffer_bytes = (buffer_mb.clamp(1, 2047) as i32) << 20;
+    if let Some(s) = a.snaplen {
+        opts.snaplen = s;
+    }
+    opts.immediate = a.pcap_immediate;
+    if let Some(t) = a.pcap_timeout_ms {
+        opts.timeout_ms = t;
+    }
+    let src = match LiveSource::open(&opts) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("s7sentry: {e}");
@@ -203,30 +364,39 @@ pub fn run(a: &LiveArgs) -> u8 {
         }
     };
     // 3. Outputs.
-    let json = match JsonSink::open(&alerts_spec) {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("s7sentry: --alerts {alerts_spec}: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let syslog = match syslog_spec.as_deref().map(Syslog::open).transpose() {
-        Ok(s) => s,
+    let signals = Signals::install();
+    let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
+    let mut out = match Alerts::open(&alerts_spec, syslog_spec.as_deref(), signals.clone()) {
+        Ok(o) => o.live(metrics.clone()),
         Err(e) => {
             eprintln!("s7sentry: {e}");
             return EXIT_USAGE;
         }
     };
+    let offloads = receive_offloads(&interface);
     drop_privileges();
     tracing::info!(interface = %interface, filter = %src.filter(), listen = %listen, "s7sentry live started");
-    eprintln!("s7sentry: capturing on {interface} (filter: {}); metrics on http://{listen}/metrics", src.filter());
+    eprintln!(
+        "s7sentry: capturing on {interface} (filter: {}; ring {buffer_mb} MiB, snap length {}; {} worker thread{}); \
+         metrics on http://{listen}/metrics",
+        src.filter(),
+        opts.snaplen,
+        threads,
+        if threads == 1 { "" } else { "s" }
+    );
+    if !offloads.is_empty() {
+        eprintln!(
+            "s7sentry: warning: receive offload {} switched on for {interface}: the host merges received segments, \
+             so the sensor does not see the packets as they were on the wire (wrong segment boundaries, frames cut \
+             to the snap length). Switch it off: ethtool -K {interface} gro off lro off",
+            offloads.join(" and ").to_uppercase()
+        );
+    }
 
-    // 4. HTTP server and signals on a small tokio runtime.
-    let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
+    // 4. HTTP server on a small tokio runtime.
     let health = Arc::new(Health::default());
     health.beat();
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let reopen = Arc::new(AtomicBool::new(false));
+    let http_stop = Arc::new(AtomicBool::new(false));
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -236,7 +406,7 @@ pub fn run(a: &LiveArgs) -> u8 {
     };
     {
         let app = router(metrics.clone(), health.clone());
-        let sd = shutdown.clone();
+        let sd = http_stop.clone();
         rt.spawn(async move {
             match tokio::net::TcpListener::from_std(listener) {
                 Ok(l) => {
@@ -251,126 +421,80 @@ pub fn run(a: &LiveArgs) -> u8 {
                 Err(e) => tracing::error!("HTTP listener: {e}"),
             }
         });
-        let (sd, ro) = (shutdown.clone(), reopen.clone());
-        rt.spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
-                (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-            else {
-                return;
-            };
-            loop {
-                tokio::select! {
-                    _ = term.recv() => { sd.store(true, Ordering::Relaxed); }
-                    _ = int.recv() => { sd.store(true, Ordering::Relaxed); }
-                    _ = hup.recv() => { ro.store(true, Ordering::Relaxed); }
-                }
-            }
-        });
     }
 
     // 5. The capture loop.
     // Configured single-host PLCs get their metric labels first.
     let known: Vec<IpAddr> = cfg.known_plcs.iter().filter_map(|c| c.single_host()).collect();
-    let mut msink = MetricsSink::new(metrics.clone(), &known);
-    let mut engine = Engine::new(EngineConfig::default());
-    let mut det = Detector::new(cfg.clone());
-    det.set_source(&interface);
-    if let Some(i) = inv.as_mut() {
-        i.assets.attach(&mut det);
-        i.publish(&det, &mut msink);
+    let mut input = LiveInput::new(src, opts, metrics.clone(), health.clone());
+    let started = Instant::now();
+    let detector = || {
+        let mut det = Detector::new(cfg.clone());
+        det.set_source(&interface);
+        det
+    };
+    let extra = |inventory| LiveExtra { metrics: MetricsSink::new(metrics.clone(), &known), inventory };
+    let mut totals = Totals::default();
+    let mut inv_saved = None;
+    let ended = if threads > 1 {
+        let pipes: Vec<_> =
+            (0..threads).map(|_| Pipeline::new(worker_config(threads), Some(detector()), extra(None))).collect();
+        let (ended, mut pipes) = run_sharded(&mut input, pipes, &mut out);
+        for p in &mut pipes {
+            p.periodic();
+            totals.add(p);
+        }
+        ended
+    } else {
+        let mut pipe = Pipeline::new(EngineConfig::default(), Some(detector()), extra(inv));
+        {
+            let (_, det, x) = pipe.parts_mut();
+            if let (Some(i), Some(det)) = (x.inventory.as_mut(), det) {
+                i.assets.attach(det);
+                i.publish(det, &mut x.metrics);
+            }
+        }
+        let mut ended = run(&mut input, &mut pipe, &mut out);
+        // Shutdown: end every flow, evaluate timers, write every alert.
+        if let Err(e) = pipe.finish(&mut out) {
+            ended = Ended::OutputFailed(Some(e));
+        }
+        pipe.periodic();
+        let (_, det, x) = pipe.parts_mut();
+        if let (Some(i), Some(det)) = (x.inventory.as_mut(), det) {
+            let written = i.tick(det, &mut x.metrics, true);
+            if let (true, Some(p), Some(f)) = (written, i.assets.path(), i.assets.fleet(Some(det))) {
+                inv_saved =
+                    Some(format!("s7sentry: inventory of {} devices saved to {}", f.devices.len(), p.display()));
+            }
+        }
+        totals.add(&pipe);
+        ended
+    };
+    let _ = out.flush();
+    input.publish();
+    if let Some(m) = inv_saved {
+        eprintln!("{m}");
     }
-    let mut out = Outputs { json, syslog, syslog_errors: 0 };
-    let mut last_flush = Instant::now();
-    let mut last_tick = Instant::now();
-    loop {
-        if shutdown.load(Ordering::Relaxed) {
-            break;
-        }
-        let mut idle = false;
-        match src.poll() {
-            Ok(Polled::Packet(p)) => {
-                let f =
-                    Frame { frame: p.frame, ts: Ts::new(p.ts.secs, p.ts.nanos), linktype: p.linktype.0, data: p.data };
-                engine.process(&f, &mut Tee { metrics: &mut msink, det: &mut det });
-                if det.has_alerts() {
-                    out.emit(&mut det, &metrics);
-                }
-            }
-            Ok(Polled::Idle) => idle = true,
-            Err(e) => {
-                // The interface went away: report, keep serving metrics, retry.
-                eprintln!("s7sentry: {e}; retrying every second");
-                health.interface_down.store(true, Ordering::Relaxed);
-                let last_stats: LiveStats = src.stats();
-                let frames = src.frames();
-                loop {
-                    if shutdown.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_secs(1));
-                    health.beat();
-                    match LiveSource::open(&opts) {
-                        Ok(mut s) => {
-                            s.continue_from(frames, last_stats);
-                            src = s;
-                            health.interface_down.store(false, Ordering::Relaxed);
-                            eprintln!("s7sentry: capturing on {interface} again");
-                            break;
-                        }
-                        Err(e) => tracing::debug!("reopen failed: {e}"),
-                    }
-                }
-                continue;
-            }
-        }
-        if idle {
-            if last_tick.elapsed() >= Duration::from_millis(100) {
-                // Timers advance with wall-clock time while the link is quiet.
-                last_tick = Instant::now();
-                det.on_event(&Event::Tick { ts: now_ts(), frame: 0 });
-                if det.has_alerts() {
-                    out.emit(&mut det, &metrics);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        if last_flush.elapsed() >= Duration::from_secs(1) {
-            last_flush = Instant::now();
-            let st = src.stats();
-            metrics.capture_stats(st.received, st.dropped, st.if_dropped);
-            msink.flush(engine.stats(), engine.active_flows(), engine.buffered_bytes(), &mut det);
-            if let Some(i) = inv.as_mut() {
-                let _ = i.tick(&mut det, &mut msink, false);
-            }
-            let _ = out.json.flush();
-            health.beat();
-            if reopen.swap(false, Ordering::Relaxed) {
-                if let Err(e) = out.json.reopen() {
-                    eprintln!("s7sentry: cannot reopen the alert file: {e}");
-                }
-            }
-        }
-    }
-    // Shutdown: end every flow, evaluate timers, write and flush every alert.
-    engine.finish(&mut Tee { metrics: &mut msink, det: &mut det });
-    det.finish();
-    out.emit(&mut det, &metrics);
-    let _ = out.json.flush();
-    let st = src.stats();
-    metrics.capture_stats(st.received, st.dropped, st.if_dropped);
-    msink.flush(engine.stats(), engine.active_flows(), engine.buffered_bytes(), &mut det);
-    if let Some(i) = inv.as_mut() {
-        let written = i.tick(&mut det, &mut msink, true);
-        if let (true, Some(p), Some(f)) = (written, i.assets.path(), i.assets.fleet(&det)) {
-            eprintln!("s7sentry: inventory of {} devices saved to {}", f.devices.len(), p.display());
-        }
-    }
-    let s = engine.stats();
+    let st = input.stats();
+    let s = &totals.stats;
     eprintln!(
-        "s7sentry: stopped; packets {} (libpcap received {}, dropped {} kernel / {} interface), PDUs s7comm {} s7comm-plus {}",
-        s.packets, st.received, st.dropped, st.if_dropped, s.s7comm_pdus, s.s7plus_frames
+        "s7sentry: stopped; packets {} (libpcap received {}, dropped {} kernel / {} interface, {} truncated), PDUs s7comm {} s7comm-plus {}",
+        s.packets, st.received, st.dropped, st.if_dropped, st.truncated, s.s7comm_pdus, s.s7plus_frames
     );
+    if st.dropped + st.if_dropped > 0 {
+        eprintln!(
+            "s7sentry: warning: {} packets were lost before the sensor saw them: alerts may be missing \
+             (raise --buffer-mb, or add --threads)",
+            st.dropped + st.if_dropped
+        );
+    }
+    let summary = Summary { totals: &totals, alerts: out.count, unreadable: 0, elapsed: started.elapsed() };
+    eprint!("{}{}", summary.render("live"), summary.render_counts());
+    if let Ended::OutputFailed(Some(e)) = ended {
+        eprintln!("s7sentry: cannot write alerts: {e}");
+    }
+    http_stop.store(true, Ordering::Relaxed);
     rt.shutdown_timeout(Duration::from_millis(300));
     EXIT_OK
 }

@@ -144,14 +144,14 @@ const STOP_ACK: &[u8] = b"\x03\x00\x00\x14\x02\xf0\x80\x32\x03\x00\x00\x06\x00\x
 #[test]
 fn engine_stream_inputs_reach_the_s7_layer() {
     let input = harness::encode_stream(3, &[(0, STOP_JOB), (1, STOP_ACK)]);
-    assert_eq!(harness::run_stream(&input).pdus, 2);
+    assert_eq!(harness::run_stream(&input).extra().pdus, 2);
     // The job split over two segments.
     let input = harness::encode_stream(3, &[(0, &STOP_JOB[..10]), (0, &STOP_JOB[10..]), (1, STOP_ACK)]);
-    assert_eq!(harness::run_stream(&input).pdus, 2);
+    assert_eq!(harness::run_stream(&input).extra().pdus, 2);
     // ctl bit 1: the builder adds TPKT + COTP DT around the S7 bytes.
     let mut input = vec![3, 0x01, 0x02, 0, (STOP_JOB.len() - 7) as u8];
     input.extend_from_slice(&STOP_JOB[7..]);
-    assert_eq!(harness::run_stream(&input).pdus, 1);
+    assert_eq!(harness::run_stream(&input).extra().pdus, 1);
 }
 
 /// `encode_frames` round-trips captured frames of every supported link type.
@@ -166,7 +166,7 @@ fn engine_frames_inputs_reach_the_s7_layer() {
     sll2.extend_from_slice(ip);
     for (lt, f) in [(1, &eth[..]), (101, ip), (113, &sll[..]), (276, &sll2[..])] {
         let input = harness::encode_frames(3, &[(lt, f)]);
-        assert_eq!(harness::run_frames(&input).pdus, 1, "link type {lt}");
+        assert_eq!(harness::run_frames(&input).extra().pdus, 1, "link type {lt}");
     }
 }
 
@@ -174,16 +174,15 @@ fn engine_frames_inputs_reach_the_s7_layer() {
 #[test]
 fn engine_corpora_reach_the_s7_layer() {
     let corpus = fuzz_dir().join("corpus");
-    for (name, run) in [
-        ("engine_frames", harness::run_frames as fn(&[u8]) -> harness::Tee<std::io::Sink>),
-        ("engine_stream", harness::run_stream),
-    ] {
+    for (name, run) in
+        [("engine_frames", harness::run_frames as fn(&[u8]) -> harness::Run), ("engine_stream", harness::run_stream)]
+    {
         // Inputs that panic are the other test's business; count the rest.
         let pdus: u64 = files(&corpus.join(name))
             .iter()
             .filter_map(|p| {
                 let data = fs::read(p).unwrap();
-                panic::catch_unwind(|| run(&data).pdus).ok()
+                panic::catch_unwind(|| run(&data).extra().pdus).ok()
             })
             .sum();
         assert!(pdus > 100, "fuzz/corpus/{name}/ yields only {pdus} S7 PDUs");
@@ -226,10 +225,11 @@ fn engine_corpora_with_asset_tracking() {
         }
         let recs: Vec<(i32, &[u8])> = frames.iter().map(|f| (1, f.as_slice())).collect();
         for mode in 0..=3u8 {
-            let tee = harness::run_frames(&harness::encode_frames(3 | (mode << 4), &recs));
-            let fleet = tee.detector.fleet();
+            let run = harness::run_frames(&harness::encode_frames(3 | (mode << 4), &recs));
+            let det = run.detector().expect("the harness runs a detector");
+            let fleet = det.fleet();
             assert_eq!(fleet.plcs().count() > 0, mode > 0, "{case} mode {mode}");
-            let news = tee.detector.counts[catalog::NEW_TALKER] + tee.detector.counts[catalog::NEW_FUNCTION];
+            let news = det.counts[catalog::NEW_TALKER] + det.counts[catalog::NEW_FUNCTION];
             match mode {
                 0 | 1 => assert_eq!(news, 0, "{case} mode {mode}: no new_* alerts without a frozen baseline"),
                 // 37 ms per frame: the 2 s learning period ends inside every case.

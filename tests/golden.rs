@@ -7,15 +7,16 @@
 //!
 //! Cases listed in `tests/golden_cases.toml` need options the command line
 //! does not have (asset tracking, a learning period): they are replayed in
-//! process through the same `Engine` and `Detector` the `replay` command uses,
+//! process through the pipeline the `replay` command runs (`s7sentry_sensor`),
 //! with the same configuration file, and written in the same format.
 
 mod common;
 
-use s7sentry_capture::{MemorySource, PacketSource};
+use s7sentry_capture::MemorySource;
 use s7sentry_engine::assets::Fleet;
 use s7sentry_engine::rules::{Alert, DetectConfig, Detector};
-use s7sentry_engine::{Engine, EngineConfig, Frame, Ts};
+use s7sentry_engine::EngineConfig;
+use s7sentry_sensor::{run, NoExtra, Pipeline};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -42,7 +43,6 @@ fn replay_with(cap: &Path, opts: &CaseOptions) -> Vec<Alert> {
     let cfg_text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden.toml")).unwrap();
     let cfg = DetectConfig::from_toml(&cfg_text).expect("tests/golden.toml");
     let mut src = MemorySource::load(cap).unwrap_or_else(|e| panic!("{}: {e}", cap.display()));
-    let mut engine = Engine::new(EngineConfig::default());
     let mut det = Detector::new(cfg);
     if opts.assets {
         det.enable_assets(Fleet::default());
@@ -50,17 +50,10 @@ fn replay_with(cap: &Path, opts: &CaseOptions) -> Vec<Alert> {
     if let Some(s) = opts.learn_seconds {
         det.set_learning(std::time::Duration::from_secs(s));
     }
+    let mut pipe = Pipeline::new(EngineConfig::default(), Some(det), NoExtra);
     let mut out = Vec::new();
-    let mut n = 0u64;
-    while let Some(p) = src.next_packet().expect("memory source") {
-        n += 1;
-        let fr = Frame { frame: n, ts: Ts::new(p.ts.secs, p.ts.nanos), linktype: p.linktype.0, data: p.data };
-        engine.process(&fr, &mut det);
-        out.extend(det.drain());
-    }
-    engine.finish(&mut det);
-    det.finish();
-    out.extend(det.drain());
+    assert!(run(&mut src, &mut pipe, &mut out).is_ok());
+    pipe.finish(&mut out).expect("alerts into memory");
     out
 }
 

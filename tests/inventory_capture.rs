@@ -1,5 +1,5 @@
 //! Passive inventory (issue 6) on real and generated captures: each capture is
-//! replayed through `Engine` + `Detector` with asset tracking on, and the fleet
+//! replayed through the sensor pipeline (`Engine` + `Detector`) with asset tracking on, and the fleet
 //! must hold exactly the devices stated here: address, role, order number,
 //! firmware, serial, module type, and each talker with its functions.
 //!
@@ -19,32 +19,26 @@
 
 mod common;
 
-use s7sentry_capture::{MemorySource, PacketSource};
+use s7sentry_capture::MemorySource;
 use s7sentry_engine::assets::{Baseline, Fleet, Role};
 use s7sentry_engine::rules::{Alert, DetectConfig, Detector};
-use s7sentry_engine::{Engine, EngineConfig, Frame, Ts};
+use s7sentry_engine::{EngineConfig, Ts};
+use s7sentry_sensor::{run, NoExtra, Pipeline};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 /// Replay `path` through Engine + Detector with asset tracking on, starting from `fleet`.
 fn replay_from(path: &Path, cfg: DetectConfig, fleet: Fleet, setup: impl FnOnce(&mut Detector)) -> (Fleet, Vec<Alert>) {
     let mut src = MemorySource::load(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut engine = Engine::new(EngineConfig::default());
     let mut det = Detector::new(cfg);
     det.enable_assets(fleet);
     setup(&mut det);
+    let mut pipe = Pipeline::new(EngineConfig::default(), Some(det), NoExtra);
     let mut alerts = Vec::new();
-    let mut n = 0u64;
-    while let Some(p) = src.next_packet().expect("memory source") {
-        n += 1;
-        let fr = Frame { frame: n, ts: Ts::new(p.ts.secs, p.ts.nanos), linktype: p.linktype.0, data: p.data };
-        engine.process(&fr, &mut det);
-        alerts.extend(det.drain());
-    }
-    engine.finish(&mut det);
-    det.finish();
-    alerts.extend(det.drain());
-    (det.take_fleet().expect("tracking on"), alerts)
+    assert!(run(&mut src, &mut pipe, &mut alerts).is_ok());
+    pipe.finish(&mut alerts).expect("alerts into memory");
+    let fleet = pipe.detector_mut().and_then(Detector::take_fleet).expect("tracking on");
+    (fleet, alerts)
 }
 
 fn replay(path: &Path, cfg: DetectConfig, setup: impl FnOnce(&mut Detector)) -> (Fleet, Vec<Alert>) {

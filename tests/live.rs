@@ -9,10 +9,10 @@
 
 mod common;
 
-use common::own_pcap;
+use common::{must, own_pcap, sh, tmpdir};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn bin() -> &'static str {
@@ -27,22 +27,6 @@ fn skip() -> bool {
     let uid = Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     assert_eq!(uid.as_deref().ok(), Some("0"), "live tests need root (or set S7SENTRY_SKIP_LIVE=1)");
     false
-}
-
-fn sh(cmd: &str) -> Output {
-    Command::new("sh").arg("-c").arg(cmd).output().expect("sh")
-}
-
-fn must(cmd: &str) {
-    let o = sh(cmd);
-    assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("s7sentry-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// Two namespaces `a` (replayer) and `b` (sensor) joined by veth-a <-> veth-b.

@@ -1,10 +1,12 @@
-//! No heap allocation per packet in the steady state: decoding (engine plus a
-//! sink that reads every decoded field) and detection (engine plus
-//! `rules::Detector`).
+//! No heap allocation per packet in the steady state, through the sensor
+//! pipeline's per-frame step (`s7sentry_sensor::Pipeline::process`, the one
+//! `replay` and `live` run): decoding (engine plus a sink that reads every
+//! decoded field) and detection (engine plus `rules::Detector`, alerts
+//! delivered in canonical order).
 //!
 //! Method. A counting `#[global_allocator]` wraps `System`; it counts only
 //! while the current thread's switch is on, and the switch is on only around
-//! `Engine::process` calls of the measured frames, so the test harness, the capture
+//! `Pipeline::process` calls of the measured frames, so the test harness, the capture
 //! loading and the bookkeeping below are never counted (and tests running in
 //! parallel threads do not disturb each other).
 //!
@@ -41,8 +43,9 @@ mod common;
 mod harness;
 
 use s7sentry_capture::{MemorySource, PacketSource};
-use s7sentry_engine::rules::{DetectConfig, Detector};
-use s7sentry_engine::{Engine, EngineConfig, Event, EventSink, Frame, Ts};
+use s7sentry_engine::rules::{Alert, DetectConfig, Detector};
+use s7sentry_engine::{EngineConfig, Event, EventSink, Frame, Ts};
+use s7sentry_sensor::{Extra, Pipeline};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::backtrace::Backtrace;
 use std::cell::{Cell, RefCell};
@@ -143,9 +146,11 @@ impl EventSink for Touch {
     }
 }
 
-/// The detector, counting the PDUs it saw.
+impl Extra for Touch {}
+
+/// Counts the PDUs the detector saw (it rides along with it).
+#[derive(Default)]
 struct Detect {
-    det: Detector,
     s7: u64,
 }
 
@@ -154,9 +159,10 @@ impl EventSink for Detect {
         if matches!(ev, Event::S7 { .. } | Event::S7Plus { .. }) {
             self.s7 += 1;
         }
-        self.det.on_event(ev);
     }
 }
+
+impl Extra for Detect {}
 
 // ---------------------------------------------------------------------------
 // Frames and their connections.
@@ -171,7 +177,8 @@ fn load(path: &Path) -> Vec<Captured> {
     let mut src = MemorySource::load(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut v = Vec::with_capacity(src.len());
     while let Some(p) = src.next_packet().expect("memory source") {
-        v.push(Captured { linktype: p.linktype.0, ts: Ts::new(p.ts.secs, p.ts.nanos), data: p.data.to_vec() });
+        let f = s7sentry_sensor::frame(&p);
+        v.push(Captured { linktype: f.linktype, ts: f.ts, data: f.data.to_vec() });
     }
     v
 }
@@ -252,7 +259,7 @@ fn sites() -> String {
 }
 
 /// A sink that counts the S7 / S7comm-plus PDUs it received.
-trait PduSink: EventSink {
+trait PduSink: Extra {
     fn pdus(&self) -> u64;
 }
 
@@ -269,8 +276,8 @@ impl PduSink for Detect {
 }
 
 /// Warm up on the first 20 % of `frames`, then count allocations per frame.
-fn run(frames: &[Captured], sink: &mut impl PduSink) -> Report {
-    let mut engine = Engine::new(EngineConfig::default());
+fn run(frames: &[Captured], pipe: &mut Pipeline<impl PduSink>) -> Report {
+    let mut alerts: Vec<Alert> = Vec::with_capacity(16);
     let warm = frames.len() / 5;
     let mut open = HashSet::new();
     let mut closed = HashSet::new();
@@ -281,7 +288,7 @@ fn run(frames: &[Captured], sink: &mut impl PduSink) -> Report {
         let fr = Frame { frame: n, ts: c.ts, linktype: c.linktype, data: &c.data };
         let conn = connection(c);
         if i == warm {
-            rep.pdus_measured = sink.pdus();
+            rep.pdus_measured = pipe.extra().pdus();
         }
         if i < warm {
             if let Some((k, flags)) = conn {
@@ -291,7 +298,7 @@ fn run(frames: &[Captured], sink: &mut impl PduSink) -> Report {
                     open.insert(k);
                 }
             }
-            engine.process(&fr, sink);
+            pipe.process(&fr, &mut alerts).expect("alerts into memory");
             continue;
         }
         let steady = match conn {
@@ -305,7 +312,8 @@ fn run(frames: &[Captured], sink: &mut impl PduSink) -> Report {
             None => false,
         };
         let kept = TRACES.with(|t| t.borrow().len());
-        let ((), a) = counted(n, || engine.process(&fr, sink));
+        let (r, a) = counted(n, || pipe.process(&fr, &mut alerts));
+        r.expect("alerts into memory");
         if !steady {
             // Only steady frames' allocations are reported by site.
             TRACES.with(|t| t.borrow_mut().truncate(kept));
@@ -321,7 +329,12 @@ fn run(frames: &[Captured], sink: &mut impl PduSink) -> Report {
             rep.other_allocs += a;
         }
     }
-    rep.pdus_measured = sink.pdus() - rep.pdus_measured;
+    rep.pdus_measured = pipe.extra().pdus() - rep.pdus_measured;
+    assert!(
+        alerts.is_empty(),
+        "the capture must raise no alert, got {:?}",
+        alerts.iter().map(|a| a.rule).collect::<Vec<_>>()
+    );
     rep.sites = sites();
     rep
 }
@@ -357,9 +370,9 @@ fn check(name: &str, rep: &Report, min_pdus: u64) {
 
 fn decode(path: &Path, name: &str, min_pdus: u64) {
     let frames = load(path);
-    let mut sink = Touch::default();
-    let rep = run(&frames, &mut sink);
-    std::hint::black_box(sink.acc);
+    let mut pipe = Pipeline::new(EngineConfig::default(), None, Touch::default());
+    let rep = run(&frames, &mut pipe);
+    std::hint::black_box(pipe.extra().acc);
     check(name, &rep, min_pdus);
 }
 
@@ -373,12 +386,13 @@ fn detect_with(path: &Path, name: &str, min_pdus: u64, assets: bool) {
     if assets {
         det.enable_assets(s7sentry_engine::assets::Fleet::default());
     }
-    let mut sink = Detect { det, s7: 0 };
-    let rep = run(&frames, &mut sink);
-    let alerts: Vec<String> = sink.det.drain().map(|a| format!("{} {}", a.rule, a.message)).collect();
+    let mut pipe = Pipeline::new(EngineConfig::default(), Some(det), Detect::default());
+    let rep = run(&frames, &mut pipe);
+    let det = pipe.detector_mut().expect("detector");
+    let alerts: Vec<String> = det.drain().map(|a| format!("{} {}", a.rule, a.message)).collect();
     assert!(alerts.is_empty(), "{name}: the capture must raise no alert, got {alerts:?}");
     if assets {
-        let f = sink.det.fleet();
+        let f = det.fleet();
         assert!(f.plcs().any(|p| !p.talkers.is_empty()), "{name}: the tracker found no PLC with talkers");
     }
     check(name, &rep, min_pdus);

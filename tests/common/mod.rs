@@ -26,3 +26,22 @@ pub fn tshark_available() -> bool {
 pub fn own_pcap(case: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps").join(case)
 }
+
+/// Run a shell command.
+pub fn sh(cmd: &str) -> std::process::Output {
+    std::process::Command::new("sh").arg("-c").arg(cmd).output().expect("sh")
+}
+
+/// Run a shell command that must succeed.
+pub fn must(cmd: &str) {
+    let o = sh(cmd);
+    assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A fresh temporary directory named after `tag` and this process.
+pub fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("s7sentry-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}

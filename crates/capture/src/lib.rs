@@ -7,7 +7,7 @@
 //! * [`FileSource`]: a pcap (either byte order, micro- or nanosecond) or pcapng file, via `pcap_open_offline`
 //!   (classic pcap files are then read by a buffered reader of this crate, see [`FileSource`]);
 //! * [`MemorySource`]: frames held in memory, for tests and benchmarks;
-//! * [`live::LiveSource`]: a live interface (promiscuous, BPF filter, non-blocking reads).
+//! * [`live::LiveSource`]: a live interface (promiscuous, BPF filter, non-blocking reads, see [`PacketSource::poll`]).
 //!
 //! Read errors are never silent: a record libpcap cannot read ends the file with
 //! [`CaptureError::Read`], which names the file, the frame number and libpcap's words.
@@ -91,13 +91,37 @@ pub enum CaptureError {
     Live(String),
 }
 
-/// Anything that yields packets.
+/// What [`PacketSource::poll`] gave.
+pub enum Polled<'a> {
+    /// A packet.
+    Packet(Packet<'a>),
+    /// Nothing right now (a live source on a quiet link); ask again later.
+    Idle,
+    /// The source is finished.
+    End,
+}
+
+/// Anything that yields packets: files, memory, live interfaces.
 pub trait PacketSource {
     /// Next packet; `Ok(None)` at the end of the source. After an `Err` the
-    /// source is finished (libpcap cannot resynchronise inside a file).
+    /// source is finished (libpcap cannot resynchronise inside a file). A live
+    /// source waits for the next packet.
     fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError>;
     /// Human-readable name (file path or interface).
     fn name(&self) -> &str;
+    /// Next packet without waiting: a live source answers [`Polled::Idle`] when
+    /// nothing is there now. Files and memory never are idle (the default).
+    fn poll(&mut self) -> Result<Polled<'_>, CaptureError> {
+        Ok(match self.next_packet()? {
+            Some(p) => Polled::Packet(p),
+            None => Polled::End,
+        })
+    }
+    /// Whether packet times are wall-clock times of a running capture (a live
+    /// source): runs then advance time while the source is idle.
+    fn is_live(&self) -> bool {
+        false
+    }
 }
 
 /// A pcap or pcapng file.

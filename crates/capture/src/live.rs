@@ -1,8 +1,10 @@
-//! Live capture through libpcap: promiscuous, full snap length, a kernel
-//! buffer sized for bursts, immediate delivery, non-blocking reads (libpcap's
-//! blocking read may never return on an idle link, see TOOLCHAIN.md).
+//! Live capture through libpcap: promiscuous, a snap length bounded to the
+//! largest frame a SPAN port delivers, a kernel ring sized for bursts,
+//! non-blocking reads (libpcap's blocking read may never return on an idle
+//! link, see TOOLCHAIN.md).
 
-use crate::{CaptureError, LinkType, Packet, Timestamp};
+pub use crate::Polled;
+use crate::{CaptureError, LinkType, Packet, PacketSource, Timestamp};
 
 /// The part of the default filter that works on every link type: TCP port
 /// 102, IPv4 fragments (any fragment: later fragments carry no ports) and IPv6
@@ -28,14 +30,37 @@ pub struct LiveOptions {
     pub bpf: Option<String>,
     /// Kernel buffer in bytes.
     pub buffer_bytes: i32,
+    /// Snap length: longer frames are cut (and counted, [`LiveStats::truncated`]).
+    pub snaplen: i32,
+    /// libpcap immediate mode (TPACKET_V2, one ring slot of the snap length per
+    /// packet) instead of TPACKET_V3 blocks holding packets back to back.
+    pub immediate: bool,
+    /// TPACKET_V3 block timeout in milliseconds: a block reaches the sensor when
+    /// full or this long after its first packet.
+    pub timeout_ms: i32,
 }
 
-/// What a non-blocking read gave.
-pub enum Polled<'a> {
-    /// A packet.
-    Packet(Packet<'a>),
-    /// Nothing right now.
-    Idle,
+/// Default snap length: the largest frame a SPAN port delivers, a 9 000-byte
+/// jumbo payload with Ethernet, two VLAN tags and the FCS (9 000 + 14 + 8 + 4),
+/// rounded up. Only frames merged by GRO/LRO on the capturing host are longer.
+pub const DEFAULT_SNAPLEN: i32 = 9_216;
+
+/// Default block timeout (ms).
+pub const DEFAULT_TIMEOUT_MS: i32 = 10;
+
+impl LiveOptions {
+    /// Defaults for `interface`: default filter, a 64 MiB ring, [`DEFAULT_SNAPLEN`],
+    /// TPACKET_V3 blocks with a [`DEFAULT_TIMEOUT_MS`] timeout.
+    pub fn new(interface: &str) -> LiveOptions {
+        LiveOptions {
+            interface: interface.to_string(),
+            bpf: None,
+            buffer_bytes: 64 << 20,
+            snaplen: DEFAULT_SNAPLEN,
+            immediate: false,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+        }
+    }
 }
 
 /// libpcap statistics.
@@ -47,6 +72,8 @@ pub struct LiveStats {
     pub dropped: u64,
     /// Dropped by the interface or driver (ps_ifdrop).
     pub if_dropped: u64,
+    /// Delivered cut to the snap length (longer than any SPAN frame: GRO/LRO on the capturing host).
+    pub truncated: u64,
 }
 
 /// A live capture handle.
@@ -57,6 +84,9 @@ pub struct LiveSource {
     linktype: LinkType,
     filter: String,
     stats_base: LiveStats,
+    truncated: u64,
+    /// The packet [`PacketSource::next_packet`] returned last.
+    copy: Vec<u8>,
 }
 
 fn friendly(iface: &str, e: &pcap::Error) -> CaptureError {
@@ -84,10 +114,10 @@ impl LiveSource {
         let inactive = pcap::Capture::from_device(iface.as_str()).map_err(|e| friendly(iface, &e))?;
         let cap = inactive
             .promisc(true)
-            .snaplen(65_535)
+            .snaplen(opts.snaplen.max(256))
             .buffer_size(opts.buffer_bytes)
-            .immediate_mode(true)
-            .timeout(100)
+            .immediate_mode(opts.immediate)
+            .timeout(opts.timeout_ms.max(1))
             .open()
             .map_err(|e| friendly(iface, &e))?;
         let mut cap = cap.setnonblock().map_err(|e| friendly(iface, &e))?;
@@ -98,7 +128,16 @@ impl LiveSource {
                 "bad BPF expression '{filter}' for interface '{iface}': {e} (see pcap-filter(7))"
             ))
         })?;
-        Ok(LiveSource { cap, name: iface.clone(), frame: 0, linktype, filter, stats_base: LiveStats::default() })
+        Ok(LiveSource {
+            cap,
+            name: iface.clone(),
+            frame: 0,
+            linktype,
+            filter,
+            stats_base: LiveStats::default(),
+            truncated: 0,
+            copy: Vec::new(),
+        })
     }
 
     /// The filter in use.
@@ -111,39 +150,16 @@ impl LiveSource {
         self.linktype
     }
 
-    /// Interface name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Continue frame numbering and statistics from a previous handle (after a reopen).
     pub fn continue_from(&mut self, frames: u64, stats: LiveStats) {
         self.frame = frames;
         self.stats_base = stats;
+        self.truncated = stats.truncated;
     }
 
     /// Frames delivered so far.
     pub fn frames(&self) -> u64 {
         self.frame
-    }
-
-    /// Read one packet without blocking.
-    pub fn poll(&mut self) -> Result<Polled<'_>, CaptureError> {
-        match self.cap.next_packet() {
-            Ok(p) => {
-                self.frame += 1;
-                let tv = p.header.ts;
-                Ok(Polled::Packet(Packet {
-                    frame: self.frame,
-                    ts: Timestamp { secs: tv.tv_sec, nanos: (tv.tv_usec.clamp(0, 999_999) as u32) * 1000 },
-                    linktype: self.linktype,
-                    data: p.data,
-                    orig_len: p.header.len,
-                }))
-            }
-            Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => Ok(Polled::Idle),
-            Err(e) => Err(friendly(&self.name, &e)),
-        }
     }
 
     /// libpcap's counters (since the first handle when reopened).
@@ -154,9 +170,19 @@ impl LiveSource {
                 received: b.received + u64::from(s.received),
                 dropped: b.dropped + u64::from(s.dropped),
                 if_dropped: b.if_dropped + u64::from(s.if_dropped),
+                truncated: self.truncated,
             },
-            Err(_) => b,
+            Err(_) => LiveStats { truncated: self.truncated, ..b },
         }
+    }
+
+    /// The copied packet of [`PacketSource::next_packet`].
+    fn copied(&mut self, ts: Timestamp, orig_len: u32) -> Packet<'_> {
+        self.frame += 1;
+        if orig_len as usize > self.copy.len() {
+            self.truncated += 1;
+        }
+        Packet { frame: self.frame, ts, linktype: self.linktype, data: &self.copy, orig_len }
     }
 
     /// Raw file descriptor, to wait for readability (poll(2)) instead of spinning.
@@ -164,4 +190,61 @@ impl LiveSource {
         use std::os::fd::AsRawFd;
         self.cap.as_raw_fd()
     }
+}
+
+impl PacketSource for LiveSource {
+    /// Waits for the next packet (sleeping 1 ms at a time while there is none);
+    /// never ends by itself. The packet is copied (runs use [`PacketSource::poll`],
+    /// which is not).
+    fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
+        let (ts, orig_len) = loop {
+            match self.cap.next_packet() {
+                Ok(p) => {
+                    self.copy.clear();
+                    self.copy.extend_from_slice(p.data);
+                    break (to_ts(p.header.ts.tv_sec, p.header.ts.tv_usec), p.header.len);
+                }
+                Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => {
+                    std::thread::sleep(std::time::Duration::from_millis(1))
+                }
+                Err(e) => return Err(friendly(&self.name, &e)),
+            }
+        };
+        Ok(Some(self.copied(ts, orig_len)))
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Read one packet without blocking.
+    fn poll(&mut self) -> Result<Polled<'_>, CaptureError> {
+        match self.cap.next_packet() {
+            Ok(p) => {
+                let (ts, orig_len, data) = (p.header.ts, p.header.len, p.data);
+                self.frame += 1;
+                if orig_len as usize > data.len() {
+                    self.truncated += 1;
+                }
+                Ok(Polled::Packet(Packet {
+                    frame: self.frame,
+                    ts: to_ts(ts.tv_sec, ts.tv_usec),
+                    linktype: self.linktype,
+                    data,
+                    orig_len,
+                }))
+            }
+            Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => Ok(Polled::Idle),
+            Err(e) => Err(friendly(&self.name, &e)),
+        }
+    }
+
+    fn is_live(&self) -> bool {
+        true
+    }
+}
+
+/// libpcap's microsecond packet time.
+fn to_ts(secs: i64, micros: i64) -> Timestamp {
+    Timestamp { secs, nanos: (micros.clamp(0, 999_999) as u32) * 1000 }
 }

@@ -1,4 +1,8 @@
 //! `/metrics` (Prometheus text format) and `/healthz`, served with axum on tokio.
+//!
+//! `/healthz` answers 200 with the capture loss so far in its body while the
+//! capture loop runs, 503 when the loop stalled for more than 5 s or the
+//! interface is down.
 
 use crate::Metrics;
 use axum::http::{header, StatusCode};
@@ -16,6 +20,12 @@ pub struct Health {
     pub heartbeat: AtomicU64,
     /// Set while the capture interface is down (reopening).
     pub interface_down: std::sync::atomic::AtomicBool,
+    /// Packets lost before the sensor saw them so far: the kernel's drops (ring full).
+    pub kernel_dropped: AtomicU64,
+    /// Packets the interface or driver dropped so far.
+    pub interface_dropped: AtomicU64,
+    /// Packets cut to the snap length so far.
+    pub truncated: AtomicU64,
 }
 
 impl Health {
@@ -50,7 +60,17 @@ pub fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
                     } else if age > 5 {
                         (StatusCode::SERVICE_UNAVAILABLE, format!("capture loop stalled for {age} s\n")).into_response()
                     } else {
-                        (StatusCode::OK, "ok\n").into_response()
+                        // Loss is not a liveness failure (a restart would lose more): it is
+                        // stated in the body, and counted in s7sentry_capture_dropped_total.
+                        let (k, i, t) = (
+                            h.kernel_dropped.load(Ordering::Relaxed),
+                            h.interface_dropped.load(Ordering::Relaxed),
+                            h.truncated.load(Ordering::Relaxed),
+                        );
+                        let body = format!(
+                            "ok\ncapture loss since start: {k} packets dropped by the kernel, {i} by the interface, {t} truncated\n"
+                        );
+                        (StatusCode::OK, body).into_response()
                     }
                 }
             }),

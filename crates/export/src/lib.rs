@@ -32,6 +32,7 @@ use s7sentry_proto::s7plus::{Opcode, PlusFunction};
 use s7sentry_proto::{FindingKind, Layer};
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 
 /// PLC addresses given their own label value beyond the configured ones.
 pub const MAX_PLC_LABELS: usize = 64;
@@ -86,6 +87,12 @@ pub struct Metrics {
     vulnerable: IntGaugeVec,
     inventory_devices: IntGaugeVec,
     inventory_evictions: IntCounter,
+    truncated: IntCounter,
+    alert_delay: prometheus::Histogram,
+    /// PLC label values, shared by every sink of this registry (one per worker).
+    labels: std::sync::Mutex<PlcLabels>,
+    /// PLCs labelled `other` that are not responding, summed over sinks.
+    other_silent: std::sync::atomic::AtomicI64,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
@@ -218,6 +225,24 @@ impl Metrics {
                 "s7sentry_inventory_evictions_total",
                 "Inventory entries dropped at a cap (devices, talkers, functions, state changes).",
             ),
+            truncated: ic(
+                "s7sentry_capture_truncated_total",
+                "Packets cut to the snap length (longer than any SPAN frame: GRO/LRO on the capturing host).",
+            ),
+            alert_delay: reg(
+                &r,
+                prometheus::Histogram::with_opts(
+                    HistogramOpts::new(
+                        "s7sentry_alert_delay_seconds",
+                        "Wall-clock time from the capture of the packet an alert names to the alert's output \
+                         (includes waiting for a PLC's answer, and timers).",
+                    )
+                    .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+                )
+                .expect("valid"),
+            ),
+            labels: Default::default(),
+            other_silent: Default::default(),
             registry: r,
         };
         #[cfg(target_os = "linux")]
@@ -266,11 +291,26 @@ impl Metrics {
         self.alerts.with_label_values(&[a.rule, a.category.name(), a.severity.name()]).inc();
     }
 
+    /// Record the delay from a packet's capture to its alert's output (seconds).
+    pub fn alert_delay(&self, secs: f64) {
+        self.alert_delay.observe(secs.max(0.0));
+    }
+
     /// libpcap's statistics (totals since the capture opened).
     pub fn capture_stats(&self, received: u64, dropped: u64, if_dropped: u64) {
         bump(&self.packets_received, received);
         bump(&self.dropped.with_label_values(&["kernel"]), dropped);
         bump(&self.dropped.with_label_values(&["interface"]), if_dropped);
+    }
+
+    /// Packets cut to the snap length so far (a total).
+    pub fn capture_truncated(&self, total: u64) {
+        bump(&self.truncated, total);
+    }
+
+    /// The `plc` label value of `ip`.
+    fn label(&self, ip: IpAddr) -> String {
+        self.labels.lock().map(|mut l| l.label(ip)).unwrap_or_else(|_| "other".into())
     }
 }
 
@@ -312,12 +352,19 @@ struct PduKey {
 
 /// Event sink feeding [`Metrics`]: cheap counting on the packet path, series
 /// updates in [`MetricsSink::flush`].
+///
+/// Several sinks may feed one [`Metrics`] (one per worker of a sharded run,
+/// each with its own engine and detector): counters add up, the flow and
+/// buffer gauges are sums of every sink's share, per-PLC series come from the
+/// sink whose worker holds the PLC, and the `plc` label values are shared.
 pub struct MetricsSink {
     metrics: std::sync::Arc<Metrics>,
     pdus: HashMap<(u8, u8, u16), u64>,
     findings: HashMap<(u8, u8), u64>,
-    labels: PlcLabels,
     last: Stats,
+    /// This sink's share of the gauges summed over sinks: flows, buffered bytes,
+    /// outstanding jobs of `other` PLCs, silent `other` PLCs.
+    shares: [i64; 4],
     last_ts: f64,
     obs: s7sentry_engine::rules::Observations,
     /// Label values of the plc_info series set last time, by plc label.
@@ -337,15 +384,16 @@ fn s7_rosctr(r: u8) -> &'static str {
 impl MetricsSink {
     /// A sink publishing into `metrics`; `known_plcs` get their own label first.
     pub fn new(metrics: std::sync::Arc<Metrics>, known_plcs: &[IpAddr]) -> MetricsSink {
-        let mut labels = PlcLabels::default();
-        for ip in known_plcs {
-            labels.known.insert(*ip, ip.to_string());
+        if let Ok(mut labels) = metrics.labels.lock() {
+            for ip in known_plcs {
+                labels.known.insert(*ip, ip.to_string());
+            }
         }
         MetricsSink {
             metrics,
             pdus: HashMap::new(),
             findings: HashMap::new(),
-            labels,
+            shares: [0; 4],
             last: Stats::default(),
             last_ts: 0.0,
             obs: Default::default(),
@@ -399,8 +447,10 @@ impl MetricsSink {
             m.cap_hits.with_label_values(&[cap]).inc_by(d(a, b));
         }
         self.last = stats.clone();
-        m.flows_active.set(active_flows as i64);
-        m.reassembly_bytes.set(buffered as i64);
+        let (flows, bytes) = (active_flows as i64, buffered as i64);
+        m.flows_active.add(flows - self.shares[0]);
+        m.reassembly_bytes.add(bytes - self.shares[1]);
+        (self.shares[0], self.shares[1]) = (flows, bytes);
         if self.last_ts > 0.0 {
             m.last_packet.set(self.last_ts);
             let now = std::time::SystemTime::now()
@@ -411,30 +461,34 @@ impl MetricsSink {
         }
         det.swap_observations(&mut self.obs);
         for &(ip, secs) in &self.obs.latencies {
-            let l = self.labels.label(ip);
+            let l = m.label(ip);
             m.plc_latency.with_label_values(&[&l]).observe(secs);
         }
         for &(ip, state) in &self.obs.state_changes {
-            let l = self.labels.label(ip);
+            let l = m.label(ip);
             m.plc_state.with_label_values(&[&l, state]).inc();
         }
-        // PLCs beyond the label budget share plc="other": responding is the
-        // minimum over them (0 if any is silent), outstanding the sum.
-        let mut other: Option<(bool, u32)> = None;
+        // PLCs beyond the label budget share plc="other": responding is 0 while
+        // any of them is silent, outstanding the sum (over every sink).
+        let mut other: Option<(i64, i64)> = None;
         for s in det.plc_summaries() {
-            let l = self.labels.label(s.ip);
+            let l = m.label(s.ip);
             if l == "other" {
-                let o = other.get_or_insert((true, 0));
-                o.0 &= s.responding;
-                o.1 += s.outstanding;
+                let o = other.get_or_insert((0, 0));
+                o.0 += i64::from(!s.responding);
+                o.1 += i64::from(s.outstanding);
                 continue;
             }
             m.plc_responding.with_label_values(&[&l]).set(i64::from(s.responding));
             m.plc_outstanding.with_label_values(&[&l]).set(i64::from(s.outstanding));
         }
-        if let Some((responding, outstanding)) = other {
-            m.plc_responding.with_label_values(&["other"]).set(i64::from(responding));
-            m.plc_outstanding.with_label_values(&["other"]).set(i64::from(outstanding));
+        if other.is_some() || self.shares[2] != 0 || self.shares[3] != 0 {
+            let (silent, outstanding) = other.unwrap_or((0, 0));
+            m.plc_outstanding.with_label_values(&["other"]).add(outstanding - self.shares[2]);
+            let all_silent =
+                m.other_silent.fetch_add(silent - self.shares[3], Ordering::Relaxed) + silent - self.shares[3];
+            m.plc_responding.with_label_values(&["other"]).set(i64::from(all_silent == 0));
+            (self.shares[2], self.shares[3]) = (outstanding, silent);
         }
     }
 }
@@ -462,7 +516,7 @@ impl MetricsSink {
         }
         let mut now: HashMap<String, [String; 3]> = HashMap::new();
         for d in fleet.devices.values().filter(|d| d.role == Role::Plc) {
-            let plc = self.labels.label(d.address);
+            let plc = m.label(d.address);
             if plc == "other" {
                 continue;
             }
