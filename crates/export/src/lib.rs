@@ -19,6 +19,7 @@
 
 pub mod http;
 pub mod sinks;
+pub mod soc;
 
 use prometheus::{
     Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
