@@ -17,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod eve;
 pub mod http;
 pub mod sinks;
 pub mod soc;
