@@ -88,6 +88,7 @@ pub struct Metrics {
     vulnerable: IntGaugeVec,
     inventory_devices: IntGaugeVec,
     inventory_evictions: IntCounter,
+    syslog_undelivered: IntCounter,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
@@ -220,6 +221,10 @@ impl Metrics {
                 "s7sentry_inventory_evictions_total",
                 "Inventory entries dropped at a cap (devices, talkers, functions, state changes).",
             ),
+            syslog_undelivered: ic(
+                "s7sentry_syslog_undelivered_total",
+                "Alert lines the syslog output could not deliver (queue full, send or write error, still queued at exit).",
+            ),
             registry: r,
         };
         #[cfg(target_os = "linux")]
@@ -266,6 +271,12 @@ impl Metrics {
     /// Count one alert.
     pub fn alert(&self, a: &Alert) {
         self.alerts.with_label_values(&[a.rule, a.category.name(), a.severity.name()]).inc();
+    }
+
+    /// Total of alert lines the syslog output could not deliver so far
+    /// ([`sinks::Syslog::undelivered`]); call at each flush.
+    pub fn syslog_undelivered(&self, total: u64) {
+        bump(&self.syslog_undelivered, total);
     }
 
     /// libpcap's statistics (totals since the capture opened).
@@ -622,5 +633,9 @@ mod tests {
         }
         assert!(text.contains("s7sentry_build_info{version=\"test\"} 1"));
         assert!(text.contains("s7sentry_capture_dropped_total{where=\"kernel\"} 0"));
+        assert!(text.contains("s7sentry_syslog_undelivered_total 0"));
+        m.syslog_undelivered(3);
+        m.syslog_undelivered(2);
+        assert!(m.render().contains("s7sentry_syslog_undelivered_total 3"));
     }
 }
