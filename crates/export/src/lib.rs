@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod eve;
+pub mod evidence;
 pub mod http;
 pub mod sinks;
 pub mod soc;
