@@ -178,8 +178,7 @@ fn rotated_set_keeps_state_across_files() {
     let mut det = Detector::new(config());
     let mut found = Vec::new();
     let mut seq = 0;
-    loop {
-        let Some(p) = set.next_packet().unwrap() else { break };
+    while let Some(p) = set.next_packet().unwrap() {
         // The engine numbers packets over the whole set; alerts are mapped back to (file, record).
         seq += 1;
         let fr = Frame { frame: seq, ts: Ts::new(p.ts.secs, p.ts.nanos), linktype: p.linktype.0, data: p.data };

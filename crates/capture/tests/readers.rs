@@ -178,15 +178,10 @@ fn rotated_set_reads_as_one_capture() {
         assert_eq!(order, expected);
         let mut k = 0usize;
         let mut file_of = Vec::new();
-        loop {
-            let cur_before = set.current();
-            let Some(p) = set.next_packet().unwrap() else {
-                break;
-            };
+        while let Some(p) = set.next_packet().unwrap() {
             let w = &want[k];
             assert_eq!((p.ts, p.linktype, p.data, p.orig_len), (w.1, w.2, &w.3[..], w.4), "packet {}", k + 1);
             let rec = p.frame;
-            let _ = cur_before;
             file_of.push((set.current(), rec));
             k += 1;
             assert_eq!(set.sequence(), k as u64);
@@ -216,7 +211,7 @@ fn damaged_member_is_reported_and_the_set_goes_on() {
         let b = if k == 1 { &b[..b.len() - 7] } else { &b[..] };
         std::fs::write(tmp.join(n), b).unwrap();
     }
-    let mut set = CaptureSet::open(&[tmp.clone()]).unwrap();
+    let mut set = CaptureSet::open(std::slice::from_ref(&tmp)).unwrap();
     let mut ok = 0;
     let mut errors = Vec::new();
     loop {
