@@ -58,12 +58,20 @@ fn python_with_communityid() -> Option<(String, Option<PathBuf>)> {
     }
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pydeps");
     if !ok(Some(&dir)) {
-        let st = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
-            .arg(&dir)
-            .arg("communityid==1.5.0")
-            .status();
-        if !st.map(|s| s.success()).unwrap_or(false) {
+        // Debian's own python3 refuses pip installs without --break-system-packages
+        // (PEP 668), even into a --target folder; older pips do not know the flag.
+        let install = |extra: &[&str]| {
+            Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+                .args(extra)
+                .arg("--target")
+                .arg(&dir)
+                .arg("communityid==1.5.0")
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        };
+        if !install(&[]) && !install(&["--break-system-packages"]) {
             return None;
         }
     }
