@@ -15,6 +15,9 @@
 
 mod fast;
 pub mod live;
+pub mod open;
+pub mod set;
+pub mod stream;
 
 use std::path::{Path, PathBuf};
 

@@ -132,6 +132,7 @@ impl Engine {
             dst: ip.dst,
             dport: 0,
             flow: 0,
+            flow_start: Ts(0),
             dir: Direction::ToServer,
         };
         if let Some((offset, more)) = ip.fragment {
@@ -243,6 +244,7 @@ impl Engine {
             return;
         };
         meta.flow = flow.id;
+        meta.flow_start = flow.created;
         flow.last_seen = fr.ts;
         let d = usize::from(!to_server);
         let flags = &mut flow.flags;
@@ -332,6 +334,7 @@ impl Engine {
             dst: f.key.server.0,
             dport: f.key.server.1,
             flow: f.id,
+            flow_start: f.created,
             dir: Direction::ToServer,
         };
         let cfg = &self.cfg;

@@ -34,6 +34,10 @@ pub struct Meta {
     pub dport: u16,
     /// Flow id (unique for the life of the engine; 0 when no flow).
     pub flow: u64,
+    /// Capture time of the flow's first packet (`Ts(0)` when no flow). With the
+    /// flow's addresses and ports it names the connection the same way in every
+    /// engine (one thread or sharded): exports derive a stable flow id from it.
+    pub flow_start: Ts,
     /// Direction within the flow.
     pub dir: Direction,
 }

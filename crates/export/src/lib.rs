@@ -17,8 +17,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod eve;
+pub mod evidence;
 pub mod http;
 pub mod sinks;
+pub mod soc;
 
 use prometheus::{
     Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -93,6 +96,7 @@ pub struct Metrics {
     labels: std::sync::Mutex<PlcLabels>,
     /// PLCs labelled `other` that are not responding, summed over sinks.
     other_silent: std::sync::atomic::AtomicI64,
+    syslog_undelivered: IntCounter,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
@@ -243,6 +247,10 @@ impl Metrics {
             ),
             labels: Default::default(),
             other_silent: Default::default(),
+            syslog_undelivered: ic(
+                "s7sentry_syslog_undelivered_total",
+                "Alert lines the syslog output could not deliver (queue full, send or write error, still queued at exit).",
+            ),
             registry: r,
         };
         #[cfg(target_os = "linux")]
@@ -294,6 +302,12 @@ impl Metrics {
     /// Record the delay from a packet's capture to its alert's output (seconds).
     pub fn alert_delay(&self, secs: f64) {
         self.alert_delay.observe(secs.max(0.0));
+    }
+
+    /// Total of alert lines the syslog output could not deliver so far
+    /// ([`sinks::Syslog::undelivered`]); call at each flush.
+    pub fn syslog_undelivered(&self, total: u64) {
+        bump(&self.syslog_undelivered, total);
     }
 
     /// libpcap's statistics (totals since the capture opened).
@@ -674,5 +688,9 @@ mod tests {
         }
         assert!(text.contains("s7sentry_build_info{version=\"test\"} 1"));
         assert!(text.contains("s7sentry_capture_dropped_total{where=\"kernel\"} 0"));
+        assert!(text.contains("s7sentry_syslog_undelivered_total 0"));
+        m.syslog_undelivered(3);
+        m.syslog_undelivered(2);
+        assert!(m.render().contains("s7sentry_syslog_undelivered_total 3"));
     }
 }

@@ -19,6 +19,9 @@ pub enum LinkType {
     LinuxSll,
     /// LINKTYPE_LINUX_SLL2 (276), Linux cooked capture v2.
     LinuxSll2,
+    /// LINKTYPE_NULL (0), BSD loopback as Npcap's Windows loopback adapter writes it:
+    /// a 4-byte address family in the capturing host's byte order (little-endian here).
+    Null,
 }
 
 impl LinkType {
@@ -29,6 +32,7 @@ impl LinkType {
             LinkType::RawIp => 101,
             LinkType::LinuxSll => 113,
             LinkType::LinuxSll2 => 276,
+            LinkType::Null => 0,
         }
     }
 }
@@ -176,14 +180,7 @@ fn finish_block(block_type: u32, body: &[u8]) -> Vec<u8> {
 impl<W: Write> PcapngWriter<W> {
     /// Write the section header and one interface description block.
     pub fn new(mut w: W, link: LinkType) -> io::Result<Self> {
-        let mut shb = Vec::new();
-        shb.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
-        shb.extend_from_slice(&1u16.to_le_bytes());
-        shb.extend_from_slice(&0u16.to_le_bytes());
-        shb.extend_from_slice(&(-1i64).to_le_bytes());
-        push_opt(&mut shb, 4, b"s7sentry-pcapgen"); // shb_userappl
-        push_opt(&mut shb, 0, &[]); // opt_endofopt
-        w.write_all(&finish_block(0x0A0D_0D0A, &shb))?;
+        w.write_all(&section_header())?;
         let mut idb = Vec::new();
         idb.extend_from_slice(&(link.code() as u16).to_le_bytes());
         idb.extend_from_slice(&0u16.to_le_bytes());
@@ -204,20 +201,79 @@ impl<W: Write> PcapngWriter<W> {
 
 impl<W: Write> PacketSink for PcapngWriter<W> {
     fn write_packet(&mut self, ts_ns: u64, data: &[u8]) -> io::Result<()> {
-        let pad = (4 - data.len() % 4) % 4;
-        let total = (32 + data.len() + pad) as u32;
-        let mut h = [0u8; 28];
-        h[0..4].copy_from_slice(&6u32.to_le_bytes());
-        h[4..8].copy_from_slice(&total.to_le_bytes());
-        h[8..12].copy_from_slice(&0u32.to_le_bytes());
-        h[12..16].copy_from_slice(&((ts_ns >> 32) as u32).to_le_bytes());
-        h[16..20].copy_from_slice(&(ts_ns as u32).to_le_bytes());
-        h[20..24].copy_from_slice(&(data.len() as u32).to_le_bytes());
-        h[24..28].copy_from_slice(&(data.len() as u32).to_le_bytes());
-        self.w.write_all(&h)?;
-        self.w.write_all(data)?;
-        self.w.write_all(&[0u8; 3][..pad])?;
-        self.w.write_all(&total.to_le_bytes())
+        write_epb(&mut self.w, 0, ts_ns, data)
+    }
+}
+
+/// Enhanced Packet Block on interface `iface` with timestamp `ts` (in the interface's units).
+fn write_epb(w: &mut impl Write, iface: u32, ts: u64, data: &[u8]) -> io::Result<()> {
+    let pad = (4 - data.len() % 4) % 4;
+    let total = (32 + data.len() + pad) as u32;
+    let mut h = [0u8; 28];
+    h[0..4].copy_from_slice(&6u32.to_le_bytes());
+    h[4..8].copy_from_slice(&total.to_le_bytes());
+    h[8..12].copy_from_slice(&iface.to_le_bytes());
+    h[12..16].copy_from_slice(&((ts >> 32) as u32).to_le_bytes());
+    h[16..20].copy_from_slice(&(ts as u32).to_le_bytes());
+    h[20..24].copy_from_slice(&(data.len() as u32).to_le_bytes());
+    h[24..28].copy_from_slice(&(data.len() as u32).to_le_bytes());
+    w.write_all(&h)?;
+    w.write_all(data)?;
+    w.write_all(&[0u8; 3][..pad])?;
+    w.write_all(&total.to_le_bytes())
+}
+
+/// Section Header Block (little-endian, version 1.0, unknown section length).
+fn section_header() -> Vec<u8> {
+    let mut shb = Vec::new();
+    shb.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
+    shb.extend_from_slice(&1u16.to_le_bytes());
+    shb.extend_from_slice(&0u16.to_le_bytes());
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    push_opt(&mut shb, 4, b"s7sentry-pcapgen"); // shb_userappl
+    push_opt(&mut shb, 0, &[]); // opt_endofopt
+    finish_block(0x0A0D_0D0A, &shb)
+}
+
+/// pcapng writer with several interfaces, each with its own link type, name and
+/// time resolution (`if_tsresol`: 10^-`tsresol` s), as Wireshark on Windows
+/// writes a capture of an Ethernet adapter and the loopback adapter at once.
+#[derive(Debug)]
+pub struct PcapngMultiWriter<W: Write> {
+    w: W,
+    /// Time resolution exponent of each interface, in interface order.
+    tsresol: Vec<u8>,
+}
+
+impl<W: Write> PcapngMultiWriter<W> {
+    /// Write the section header and one interface description block per
+    /// `(link type, name, tsresol)` (interface ids 0, 1, ... in this order).
+    pub fn new(mut w: W, interfaces: &[(LinkType, &str, u8)]) -> io::Result<Self> {
+        w.write_all(&section_header())?;
+        for (link, name, res) in interfaces {
+            let mut idb = Vec::new();
+            idb.extend_from_slice(&(link.code() as u16).to_le_bytes());
+            idb.extend_from_slice(&0u16.to_le_bytes());
+            idb.extend_from_slice(&SNAPLEN.to_le_bytes());
+            push_opt(&mut idb, 2, name.as_bytes());
+            push_opt(&mut idb, 9, &[*res]);
+            push_opt(&mut idb, 0, &[]);
+            w.write_all(&finish_block(1, &idb))?;
+        }
+        Ok(Self { w, tsresol: interfaces.iter().map(|i| i.2).collect() })
+    }
+
+    /// Write one packet captured on interface `iface` at `ts_ns` (cut to the interface's resolution).
+    pub fn write_packet_on(&mut self, iface: u32, ts_ns: u64, data: &[u8]) -> io::Result<()> {
+        let res = *self.tsresol.get(iface as usize).ok_or_else(|| io::Error::other("no such interface"))?;
+        let ts = if res >= 9 { ts_ns * 10u64.pow(u32::from(res) - 9) } else { ts_ns / 10u64.pow(9 - u32::from(res)) };
+        write_epb(&mut self.w, iface, ts, data)
+    }
+
+    /// Flush and return the inner writer.
+    pub fn into_inner(mut self) -> io::Result<W> {
+        self.w.flush()?;
+        Ok(self.w)
     }
 }
 

@@ -198,6 +198,8 @@ pub fn wrap_link(out: &mut Vec<u8>, link: LinkType, tags: &[VlanTag], src: IpAdd
         LinkType::LinuxSll => net::push_sll(out, pkttype, net::mac_for(src), et),
         LinkType::LinuxSll2 => net::push_sll2(out, et, 2, pkttype as u8, net::mac_for(src)),
         LinkType::RawIp => {}
+        // AF_INET 2; AF_INET6 as Windows numbers it (23).
+        LinkType::Null => out.extend_from_slice(&(if src.is_ipv4() { 2u32 } else { 23 }).to_le_bytes()),
     }
 }
 

@@ -47,7 +47,9 @@ fn bundled_captures_match_generator() {
     }
     // Every case folder in pcaps/ must come from the generator (other files, such as
     // expected-output files kept next to a capture, are allowed inside a case folder).
-    let names: Vec<&str> = cases::registry().iter().map(|(n, _)| *n).collect();
+    let mut names: Vec<&str> = cases::registry().iter().map(|(n, _)| *n).collect();
+    let sets = cases::readers::sets();
+    names.extend(sets.iter().map(|s| s.name));
     for e in std::fs::read_dir(&bundled).unwrap() {
         let p = e.unwrap().path();
         if p.is_dir() {

@@ -139,4 +139,9 @@ pub struct Alert {
     pub cve: &'static [&'static str],
     /// Layer, offset, bytes (hex), decoded names, counts.
     pub evidence: serde_json::Map<String, serde_json::Value>,
+    /// Capture time of the first packet of the connection the triggering packet
+    /// belongs to (`Ts(0)` when the alert is not tied to a tracked connection).
+    /// Not part of the JSON written here: exports derive `flow_id` from it.
+    #[serde(skip)]
+    pub flow_start: Ts,
 }

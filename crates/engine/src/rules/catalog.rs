@@ -44,122 +44,122 @@ macro_rules! rules {
 rules! {
     MAL_TPKT = { "malformed.tpkt", Malformed, Medium,
         "TPKT header that RFC 1006 does not allow: version other than 3, reserved byte not 0, or length below 7.",
-        [], ["RFC 1006 §6", "SSA-592380 (crash bytes unpublished; structural checks)"] }
+        [], ["RFC 1006 https://www.rfc-editor.org/rfc/rfc1006 §6", "SSA-592380 https://cert-portal.siemens.com/productcert/html/ssa-592380.html", "ICSA-23-348-09 https://www.cisa.gov/news-events/ics-advisories/icsa-23-348-09", "CVE-2023-46156 https://nvd.nist.gov/vuln/detail/CVE-2023-46156"] }
     MAL_COTP = { "malformed.cotp", Malformed, Medium,
         "COTP TPDU that violates ISO 8073 as S7 uses it: length indicator beyond the TPKT, unknown TPDU code, DT with length indicator other than 2, CR without calling/called TSAP or with an oversized TSAP, parameters running past the header, or a DT reassembly over its cap.",
-        [], ["ISO 8073 / X.224", "SSA-838121", "SSA-382653"] }
+        [], ["ISO 8073 / ITU-T X.224 https://www.itu.int/rec/T-REC-X.224", "SSA-838121 https://cert-portal.siemens.com/productcert/html/ssa-838121.html", "ICSA-22-041-01 https://www.cisa.gov/news-events/ics-advisories/icsa-22-041-01", "CVE-2021-37185 https://nvd.nist.gov/vuln/detail/CVE-2021-37185", "CVE-2021-37204 https://nvd.nist.gov/vuln/detail/CVE-2021-37204", "CVE-2021-37205 https://nvd.nist.gov/vuln/detail/CVE-2021-37205", "SSA-382653 https://cert-portal.siemens.com/productcert/html/ssa-382653.html", "ICSA-22-349-03 https://www.cisa.gov/news-events/ics-advisories/icsa-22-349-03", "CVE-2021-40365 https://nvd.nist.gov/vuln/detail/CVE-2021-40365"] }
     MAL_S7 = { "malformed.s7comm", Malformed, Medium,
         "S7comm PDU whose structure is inconsistent: header lengths that do not match the bytes present, unknown ROSCTR, unknown function, item counts that promise more items than the parameter holds, or inconsistent items.",
-        [], ["SSA-592380", "SSA-838121", "SSA-382653"] }
+        [], ["SSA-592380 https://cert-portal.siemens.com/productcert/html/ssa-592380.html", "ICSA-23-348-09 https://www.cisa.gov/news-events/ics-advisories/icsa-23-348-09", "CVE-2023-46156 https://nvd.nist.gov/vuln/detail/CVE-2023-46156", "SSA-838121 https://cert-portal.siemens.com/productcert/html/ssa-838121.html", "ICSA-22-041-01 https://www.cisa.gov/news-events/ics-advisories/icsa-22-041-01", "CVE-2021-37185 https://nvd.nist.gov/vuln/detail/CVE-2021-37185", "CVE-2021-37204 https://nvd.nist.gov/vuln/detail/CVE-2021-37204", "CVE-2021-37205 https://nvd.nist.gov/vuln/detail/CVE-2021-37205", "SSA-382653 https://cert-portal.siemens.com/productcert/html/ssa-382653.html", "ICSA-22-349-03 https://www.cisa.gov/news-events/ics-advisories/icsa-22-349-03", "CVE-2021-40365 https://nvd.nist.gov/vuln/detail/CVE-2021-40365"] }
     MAL_S7PLUS = { "malformed.s7comm_plus", Malformed, Medium,
         "S7comm-plus frame with an unknown protocol version, a data length beyond the frame, a bad trailer or an integrity digest length other than 32.",
-        [], ["SSA-592380", "SSA-838121"] }
+        [], ["SSA-592380 https://cert-portal.siemens.com/productcert/html/ssa-592380.html", "ICSA-23-348-09 https://www.cisa.gov/news-events/ics-advisories/icsa-23-348-09", "CVE-2023-46156 https://nvd.nist.gov/vuln/detail/CVE-2023-46156", "SSA-838121 https://cert-portal.siemens.com/productcert/html/ssa-838121.html", "ICSA-22-041-01 https://www.cisa.gov/news-events/ics-advisories/icsa-22-041-01", "CVE-2021-37185 https://nvd.nist.gov/vuln/detail/CVE-2021-37185", "CVE-2021-37204 https://nvd.nist.gov/vuln/detail/CVE-2021-37204", "CVE-2021-37205 https://nvd.nist.gov/vuln/detail/CVE-2021-37205"] }
     MAL_UNKNOWN_PROTO = { "malformed.unknown_protocol", Malformed, Low,
         "COTP data on port 102 that is neither S7comm (0x32) nor S7comm-plus (0x72) on a connection that did not switch to TLS. IEC 61850 MMS also uses port 102: switch this rule off where MMS runs.",
-        [], ["research/advisories-and-wire-format.md §5.B"] }
+        [], ["Wireshark S7comm dissector https://gitlab.com/wireshark/wireshark/-/blob/master/epan/dissectors/packet-s7comm.c", "IEC 61850-8-1 (MMS over ISO-on-TCP, also port 102)"] }
     MAL_INCOMPLETE = { "malformed.incomplete_tpkt", Malformed, Medium,
         "A connection was closed (FIN/RST) while a TPKT was only partly sent.",
-        [], ["RFC 1006"] }
+        [], ["RFC 1006 https://www.rfc-editor.org/rfc/rfc1006"] }
     MAL_OVERLAP = { "malformed.tcp_overlap", Malformed, High,
         "A TCP retransmission or overlap toward or from port 102 carries bytes different from the first copy: an IDS-evasion technique (the sensor keeps the first copy).",
-        [], ["Ptacek & Newsham 1998, insertion/evasion"] }
+        [], ["Ptacek & Newsham 1998, Insertion, Evasion, and Denial of Service: Eluding Network Intrusion Detection"] }
     CRASH_COTP_DR = { "crash_pattern.cotp_dr", CrashPattern, High,
         "COTP Disconnect Request carrying bytes beyond its fixed part and parameters, or sent before any Connect Confirm on the connection.",
-        ["CVE-2025-40944"], ["ICSA-26-015-04"] }
+        ["CVE-2025-40944"], ["ICSA-26-015-04 https://www.cisa.gov/news-events/ics-advisories/icsa-26-015-04", "CVE-2025-40944 https://nvd.nist.gov/vuln/detail/CVE-2025-40944"] }
     CRASH_TCP_SHORT = { "crash_pattern.tcp_short_header", CrashPattern, High,
         "TCP segment to or from port 102 whose data offset is below 5 (header shorter than 20 bytes).",
-        ["CVE-2022-25622"], ["ICSA-22-104-06", "SSA-446448"] }
+        ["CVE-2022-25622"], ["ICSA-22-104-06 https://www.cisa.gov/news-events/ics-advisories/icsa-22-104-06", "SSA-446448 https://cert-portal.siemens.com/productcert/html/ssa-446448.html", "CVE-2022-25622 https://nvd.nist.gov/vuln/detail/CVE-2022-25622"] }
     CRASH_IP_FRAG = { "crash_pattern.ip_fragment", CrashPattern, Medium,
         "IP fragments sent toward a PLC (a known PLC, or a host seen serving port 102).",
-        ["CVE-2024-23814"], ["ICSA-25-105-03", "SSA-725549"] }
+        ["CVE-2024-23814"], ["ICSA-25-105-03 https://www.cisa.gov/news-events/ics-advisories/icsa-25-105-03", "SSA-725549 https://cert-portal.siemens.com/productcert/html/ssa-725549.html", "CVE-2024-23814 https://nvd.nist.gov/vuln/detail/CVE-2024-23814"] }
     CRASH_VAR_ITEMS = { "crash_pattern.var_item_count", CrashPattern, High,
         "Read/Write Var job with item count 0, more items than the negotiated PDU can carry, or requesting far more bytes than the negotiated PDU size (the malformed-request class that crashed S7 stacks).",
-        [], ["SSA-592380", "SSA-382653"] }
+        [], ["SSA-592380 https://cert-portal.siemens.com/productcert/html/ssa-592380.html", "ICSA-23-348-09 https://www.cisa.gov/news-events/ics-advisories/icsa-23-348-09", "CVE-2023-46156 https://nvd.nist.gov/vuln/detail/CVE-2023-46156", "SSA-382653 https://cert-portal.siemens.com/productcert/html/ssa-382653.html", "ICSA-22-349-03 https://www.cisa.gov/news-events/ics-advisories/icsa-22-349-03", "CVE-2021-40365 https://nvd.nist.gov/vuln/detail/CVE-2021-40365"] }
     CRASH_SETUP = { "crash_pattern.setup_comm", CrashPattern, High,
         "Setup Communication asking for an absurd PDU size or AmQ (parallel jobs), or a PDU size too small to carry any job.",
-        [], ["SSA-592380", "SSA-382653"] }
+        [], ["SSA-592380 https://cert-portal.siemens.com/productcert/html/ssa-592380.html", "ICSA-23-348-09 https://www.cisa.gov/news-events/ics-advisories/icsa-23-348-09", "CVE-2023-46156 https://nvd.nist.gov/vuln/detail/CVE-2023-46156", "SSA-382653 https://cert-portal.siemens.com/productcert/html/ssa-382653.html", "ICSA-22-349-03 https://www.cisa.gov/news-events/ics-advisories/icsa-22-349-03", "CVE-2021-40365 https://nvd.nist.gov/vuln/detail/CVE-2021-40365"] }
     CTL_STOP = { "control.cpu_stop", UnauthorizedControl, Critical,
         "S7comm PLC Stop job (function 0x29, usually P_PROGRAM).",
-        [], ["research §3 (ISF s7_300_400_plc_control, snap7 Cli_PlcStop)"] }
+        [], ["MITRE ATT&CK for ICS T0858 Change Operating Mode https://attack.mitre.org/techniques/T0858/", "ISF exploit modules s7_300_400_plc_control / s7_1200_plc_control https://github.com/dark-lbp/isf", "snap7 client (Cli_PlcStop, Cli_PlcHotStart) https://snap7.sourceforge.net/"] }
     CTL_START = { "control.cpu_start", UnauthorizedControl, High,
         "S7comm PI service P_PROGRAM (hot or cold start of the CPU).",
-        [], ["research §2.3 PI-Service"] }
+        [], ["MITRE ATT&CK for ICS T0858 Change Operating Mode https://attack.mitre.org/techniques/T0858/", "ISF exploit modules s7_300_400_plc_control / s7_1200_plc_control https://github.com/dark-lbp/isf", "snap7 client (Cli_PlcStop, Cli_PlcHotStart) https://snap7.sourceforge.net/"] }
     CTL_PI = { "control.pi_service", UnauthorizedControl, High,
         "S7comm PI service that changes the program or memory: _INSE/_INS2 (activate downloaded block), _MODU (copy RAM to ROM), _GARB (compress memory), or another PI service.",
-        [], ["research §2.3 PI-Service", "PLCinject (Klick et al. 2015)"] }
+        [], ["MITRE ATT&CK for ICS T0821 Modify Controller Tasking https://attack.mitre.org/techniques/T0821/", "MITRE ATT&CK for ICS T0889 Modify Program https://attack.mitre.org/techniques/T0889/", "PLCinject (Klick et al., Black Hat USA 2015)"] }
     CTL_DELETE = { "control.block_delete", UnauthorizedControl, Critical,
         "S7comm PI service _DELE: delete blocks from the CPU.",
-        [], ["research §2.3 PI-Service"] }
+        [], ["MITRE ATT&CK for ICS T0809 Data Destruction https://attack.mitre.org/techniques/T0809/", "MITRE ATT&CK for ICS T0889 Modify Program https://attack.mitre.org/techniques/T0889/"] }
     CTL_DOWNLOAD = { "control.block_download", UnauthorizedControl, Critical,
         "S7comm block download (Request Download 0x1A / Download Block 0x1B / Download Ended 0x1C): program change.",
-        [], ["PLCinject (Klick et al. 2015)"] }
+        [], ["MITRE ATT&CK for ICS T0843 Program Download https://attack.mitre.org/techniques/T0843/", "PLCinject (Klick et al., Black Hat USA 2015)"] }
     CTL_UPLOAD = { "control.block_upload", UnauthorizedControl, High,
         "S7comm block upload (Start Upload 0x1D): program read-out, the step before an injection.",
-        [], ["research §3"] }
+        [], ["MITRE ATT&CK for ICS T0845 Program Upload https://attack.mitre.org/techniques/T0845/", "PLCinject (Klick et al., Black Hat USA 2015)"] }
     CTL_MRES = { "control.memory_reset", UnauthorizedControl, Critical,
         "S7comm userdata programmer command memory reset (group 1, subfunction 0x0C).",
-        [], ["research §2.3 userdata groups"] }
+        [], ["MITRE ATT&CK for ICS T0809 Data Destruction https://attack.mitre.org/techniques/T0809/", "MITRE ATT&CK for ICS T0858 Change Operating Mode https://attack.mitre.org/techniques/T0858/"] }
     CTL_CLOCK = { "control.clock_set", UnauthorizedControl, Medium,
         "S7comm userdata set clock (group 7, subfunction 2 or 4).",
-        [], ["research §2.3 userdata groups"] }
+        [], ["MITRE ATT&CK for ICS T0836 Modify Parameter https://attack.mitre.org/techniques/T0836/"] }
     CTL_PASSWORD = { "control.password", UnauthorizedControl, High,
         "PLC password / legitimation attempt (S7comm userdata group 5 subfunction 1, or S7comm-plus SetVariable on the session's legitimation attribute).",
-        [], ["research §2.4 legitimation"] }
+        [], ["MITRE ATT&CK for ICS T0859 Valid Accounts https://attack.mitre.org/techniques/T0859/"] }
     CTL_PASSWORD_REJECTED = { "control.password_rejected", UnauthorizedControl, High,
         "The PLC answered a password attempt with 'wrong password' (error 0xD602): guessing.",
-        [], ["research §2.3 error codes"] }
+        [], ["MITRE ATT&CK for ICS T0859 Valid Accounts https://attack.mitre.org/techniques/T0859/"] }
     CTL_PLUS_STATE = { "control.s7plus_operating_state", UnauthorizedControl, Critical,
         "S7comm-plus SetVariable on the CPU execution unit's operating-state request (object 52, attribute 2167): 1 = STOP, 3 = RUN.",
-        [], ["research §2.4 (ISF s7_1200_plc_control)", "Rogue7 (Biham et al. 2019)"] }
+        [], ["MITRE ATT&CK for ICS T0858 Change Operating Mode https://attack.mitre.org/techniques/T0858/", "ISF exploit modules s7_300_400_plc_control / s7_1200_plc_control https://github.com/dark-lbp/isf", "Rogue7 (Biham et al., Black Hat USA 2019)", "ICSA-19-344-06 https://www.cisa.gov/news-events/ics-advisories/icsa-19-344-06", "CVE-2019-10929 https://nvd.nist.gov/vuln/detail/CVE-2019-10929"] }
     CTL_ENGINEERING = { "control.engineering_session", UnauthorizedControl, High,
         "Programming-device (engineering) session: S7comm-plus connect to TSAP SIMATIC-ROOT-ES (TIA Portal online access), or the S7comm job-list query STEP 7 / TIA Portal issue when going online (userdata group 1, subfunction 0x10).",
-        [], ["research §2.2", "research §2.3 userdata groups"] }
+        [], ["MITRE ATT&CK for ICS T0886 Remote Services https://attack.mitre.org/techniques/T0886/", "Wireshark S7comm dissector https://gitlab.com/wireshark/wireshark/-/blob/master/epan/dissectors/packet-s7comm.c"] }
     CTL_PROGRAMMER = { "control.programmer_command", UnauthorizedControl, High,
         "S7comm programmer command that changes execution: force (group 1 subfunction 0x09), breakpoint (0x0A), exit HOLD (0x0B), replace job (0x12).",
-        [], ["research §2.3 userdata groups"] }
+        [], ["MITRE ATT&CK for ICS T0835 Manipulate I/O Image https://attack.mitre.org/techniques/T0835/", "MITRE ATT&CK for ICS T0821 Modify Controller Tasking https://attack.mitre.org/techniques/T0821/"] }
     CTL_PLUS_PROGRAM = { "control.s7plus_engineering_operation", UnauthorizedControl, High,
         "S7comm-plus engineering transaction: BeginSequence/EndSequence, or DeleteObject of a program-transfer object (not a session object) — what TIA Portal does to download or upload a program.",
-        [], ["research §2.4", "Rogue7 (Biham et al. 2019)"] }
+        [], ["MITRE ATT&CK for ICS T0843 Program Download https://attack.mitre.org/techniques/T0843/", "MITRE ATT&CK for ICS T0845 Program Upload https://attack.mitre.org/techniques/T0845/", "Rogue7 (Biham et al., Black Hat USA 2019)", "ICSA-19-344-06 https://www.cisa.gov/news-events/ics-advisories/icsa-19-344-06", "CVE-2019-10929 https://nvd.nist.gov/vuln/detail/CVE-2019-10929"] }
     FLOOD_SYN = { "flood.syn", Flood, High,
         "SYNs toward one PLC's port 102 above the configured rate.",
-        ["CVE-2018-13815"], ["ICSA-18-317-05", "SSA-584286"] }
+        ["CVE-2018-13815"], ["ICSA-18-317-05 https://www.cisa.gov/news-events/ics-advisories/icsa-18-317-05", "SSA-584286 https://cert-portal.siemens.com/productcert/html/ssa-584286.html", "CVE-2018-13815 https://nvd.nist.gov/vuln/detail/CVE-2018-13815", "MITRE ATT&CK for ICS T0814 Denial of Service https://attack.mitre.org/techniques/T0814/"] }
     FLOOD_HALF_OPEN = { "flood.half_open", Flood, High,
         "Half-open connections (SYN without data) to one PLC above the configured count.",
-        ["CVE-2018-13815"], ["ICSA-18-317-05"] }
+        ["CVE-2018-13815"], ["ICSA-18-317-05 https://www.cisa.gov/news-events/ics-advisories/icsa-18-317-05", "SSA-584286 https://cert-portal.siemens.com/productcert/html/ssa-584286.html", "CVE-2018-13815 https://nvd.nist.gov/vuln/detail/CVE-2018-13815"] }
     FLOOD_CONN = { "flood.connection_exhaustion", Flood, High,
         "Too many concurrent or new ISO-on-TCP (COTP) connections to one PLC, from one source or in total: connection-resource exhaustion.",
-        ["CVE-2018-13815"], ["ICSA-18-317-05", "SSA-584286"] }
+        ["CVE-2018-13815"], ["ICSA-18-317-05 https://www.cisa.gov/news-events/ics-advisories/icsa-18-317-05", "SSA-584286 https://cert-portal.siemens.com/productcert/html/ssa-584286.html", "CVE-2018-13815 https://nvd.nist.gov/vuln/detail/CVE-2018-13815"] }
     FLOOD_SETUP = { "flood.setup_comm", Flood, High,
         "Setup Communication jobs to one PLC above the configured rate.",
-        [], ["research §5.C"] }
+        [], ["MITRE ATT&CK for ICS T0814 Denial of Service https://attack.mitre.org/techniques/T0814/", "SSA-584286 https://cert-portal.siemens.com/productcert/html/ssa-584286.html", "ICSA-18-317-05 https://www.cisa.gov/news-events/ics-advisories/icsa-18-317-05", "CVE-2018-13815 https://nvd.nist.gov/vuln/detail/CVE-2018-13815"] }
     FLOOD_AMQ = { "flood.amq_exceeded", Flood, Medium,
         "More unanswered jobs in parallel on one connection than the AmQ the PLC granted in Setup Communication.",
-        [], ["research §2.3 Setup Communication"] }
+        [], ["MITRE ATT&CK for ICS T0814 Denial of Service https://attack.mitre.org/techniques/T0814/", "Wireshark S7comm dissector https://gitlab.com/wireshark/wireshark/-/blob/master/epan/dissectors/packet-s7comm.c"] }
     FLOOD_REQ = { "flood.requests", Flood, High,
         "Jobs (writes above all) from one connection at a rate above the configured threshold.",
-        [], ["research §5.C"] }
+        [], ["MITRE ATT&CK for ICS T0814 Denial of Service https://attack.mitre.org/techniques/T0814/", "MITRE ATT&CK for ICS T0806 Brute Force I/O https://attack.mitre.org/techniques/T0806/"] }
     FLOOD_RST = { "flood.rst_storm", Flood, Medium,
         "TCP RST segments involving one PLC's port 102 above the configured rate.",
-        ["CVE-2025-40820"], ["ICSA-25-352-05"] }
+        ["CVE-2025-40820"], ["ICSA-25-352-05 https://www.cisa.gov/news-events/ics-advisories/icsa-25-352-05", "CVE-2025-40820 https://nvd.nist.gov/vuln/detail/CVE-2025-40820"] }
     LOSS_UNRESPONSIVE = { "loss_of_communication.plc_unresponsive", LossOfCommunication, High,
         "A PLC that was answering leaves requests unanswered beyond the timeout while clients keep trying (unanswered jobs, retransmissions, SYNs without SYN-ACK, CRs without CC). Lists the suspect inbound packets that preceded the outage: the probable-crash signal.",
         ["CVE-2023-46156", "CVE-2021-37185", "CVE-2021-37204", "CVE-2021-37205", "CVE-2021-40365"],
-        ["ICSA-23-348-09", "ICSA-22-041-01", "ICSA-22-349-03"] }
+        ["ICSA-23-348-09 https://www.cisa.gov/news-events/ics-advisories/icsa-23-348-09", "SSA-592380 https://cert-portal.siemens.com/productcert/html/ssa-592380.html", "CVE-2023-46156 https://nvd.nist.gov/vuln/detail/CVE-2023-46156", "ICSA-22-041-01 https://www.cisa.gov/news-events/ics-advisories/icsa-22-041-01", "SSA-838121 https://cert-portal.siemens.com/productcert/html/ssa-838121.html", "CVE-2021-37185 https://nvd.nist.gov/vuln/detail/CVE-2021-37185", "CVE-2021-37204 https://nvd.nist.gov/vuln/detail/CVE-2021-37204", "CVE-2021-37205 https://nvd.nist.gov/vuln/detail/CVE-2021-37205", "ICSA-22-349-03 https://www.cisa.gov/news-events/ics-advisories/icsa-22-349-03", "SSA-382653 https://cert-portal.siemens.com/productcert/html/ssa-382653.html", "CVE-2021-40365 https://nvd.nist.gov/vuln/detail/CVE-2021-40365", "MITRE ATT&CK for ICS T0826 Loss of Availability https://attack.mitre.org/techniques/T0826/"] }
     LOSS_RECOVERED = { "loss_of_communication.plc_recovered", LossOfCommunication, Info,
         "A PLC that had stopped answering answers again; carries the outage duration.",
         [], [] }
     TLS = { "uninspectable.tls", Uninspectable, Info,
         "An S7comm-plus connection switched to TLS after InitSSL: its content cannot be inspected (reported once per connection).",
-        [], ["research §2.4"] }
+        [], ["Wireshark S7comm dissector https://gitlab.com/wireshark/wireshark/-/blob/master/epan/dissectors/packet-s7comm.c (S7comm-plus InitSSL)"] }
     ASSET_CHANGE = { "baseline.asset_change", Baseline, High,
         "With asset tracking on: a device reports a firmware version, order number or serial number different from the one it reported before (SZL 0x0011 / 0x001C answers, S7comm-plus session answers). A firmware update, a replaced CPU, or a device impersonating it. Evidence: field, old, new. V2.9 (S7comm-plus) and V2.9.2 (SZL) are the same version.",
-        [], ["issue 6 (firmware baseline)", "ICSA-23-348-09 (fixed firmware versions)"] }
+        [], ["ICSA-23-348-09 https://www.cisa.gov/news-events/ics-advisories/icsa-23-348-09 (fixed firmware versions)", "SSA-592380 https://cert-portal.siemens.com/productcert/html/ssa-592380.html"] }
     NEW_TALKER = { "baseline.new_talker", Baseline, High,
         "After the baseline is frozen (--learn period over, or `baseline freeze`): a host that never talked to a PLC opens an ISO-on-TCP connection the PLC answers; or a new PLC answers on port 102 (graded at most medium). Once per new talker.",
-        [], ["research §5.D (traffic from a non-baseline source)", "Kleinmann & Wool, JDFSL 9(2) 2014"] }
+        [], ["Kleinmann & Wool, Accurate Modeling of the Siemens S7 SCADA Protocol for Intrusion Detection and Digital Forensics, JDFSL 9(2) 2014", "MITRE ATT&CK for ICS T0886 Remote Services https://attack.mitre.org/techniques/T0886/"] }
     NEW_FUNCTION = { "baseline.new_function", Baseline, High,
         "After the baseline is frozen: a talker of the baseline uses a function it never used towards that PLC, or any talker uses a control function it never used. Control functions (STOP/START, download, delete, memory reset, password, clock set, ...) at the rule's severity, writes at most medium, reads and other functions at most low. Once per (talker, PLC, function).",
-        [], ["research §5.D", "issue 6 (learn-then-enforce)"] }
+        [], ["MITRE ATT&CK for ICS T0888 Remote System Information Discovery https://attack.mitre.org/techniques/T0888/", "MITRE ATT&CK for ICS T0836 Modify Parameter https://attack.mitre.org/techniques/T0836/"] }
 }
 
 /// Rule by id.

@@ -155,8 +155,17 @@ pub(crate) fn check(d: &mut Detector, now: Ts) {
             ("probable_crash", json!(!suspects.is_empty())),
             ("suspects", json!(list)),
         ]);
-        let meta =
-            Meta { frame, ts: now, src: client, sport: cport, dst: plc, dport: 102, flow: 0, dir: Direction::ToServer };
+        let meta = Meta {
+            frame,
+            ts: now,
+            src: client,
+            sport: cport,
+            dst: plc,
+            dport: 102,
+            flow: 0,
+            flow_start: Ts(0),
+            dir: Direction::ToServer,
+        };
         d.raise(LOSS_UNRESPONSIVE, &meta, msg, e);
     }
 }

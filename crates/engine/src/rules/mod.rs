@@ -654,6 +654,7 @@ impl Detector {
             message,
             cve: info.cve,
             evidence,
+            flow_start: meta.flow_start,
         });
     }
 

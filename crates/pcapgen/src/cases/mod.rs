@@ -9,6 +9,7 @@ mod decode;
 mod dos;
 pub mod hosts;
 mod inventory;
+pub mod readers;
 pub mod session;
 
 use crate::pcap::Format;
@@ -155,6 +156,24 @@ pub fn write_all(dir: &Path) -> io::Result<Vec<Case>> {
         std::fs::write(d.join(c.file), &c.bytes)?;
         std::fs::write(d.join("README.md"), case_readme(c))?;
     }
-    std::fs::write(dir.join("README.md"), index_readme(&cases))?;
+    let sets = readers::sets();
+    for set in &sets {
+        let d = dir.join(set.name);
+        std::fs::create_dir_all(&d)?;
+        for (file, bytes) in &set.files {
+            std::fs::write(d.join(file), bytes)?;
+        }
+        std::fs::write(d.join("README.md"), &set.readme)?;
+    }
+    let mut index = index_readme(&cases);
+    index.push_str(
+        "\n## Capture files as analysts bring them\n\nFolders of several files for the capture readers (not replayed \
+         one by one by the golden test):\n\n",
+    );
+    for set in &sets {
+        let files: Vec<&str> = set.files.iter().map(|f| f.0.as_str()).collect();
+        let _ = writeln!(index, "- [`{}`]({}/README.md): {}", set.name, set.name, files.join(", "));
+    }
+    std::fs::write(dir.join("README.md"), index)?;
     Ok(cases)
 }
