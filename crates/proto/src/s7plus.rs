@@ -180,6 +180,14 @@ pub const OPERATING_STATE_STOP: i64 = 1;
 /// Operating state value requested by a start (run).
 pub const OPERATING_STATE_RUN: i64 = 3;
 
+/// Whether `b` starts with a TLS handshake record header (content type 0x16,
+/// version `03 00`..`03 04`, a length): what follows an accepted InitSSL when
+/// the client really starts TLS (its ClientHello). Application data (0x17) or
+/// anything else is not the start of a TLS session.
+pub fn is_tls_handshake_record(b: &[u8]) -> bool {
+    matches!(b, [0x16, 0x03, 0x00..=0x04, _, _, ..])
+}
+
 /// One S7comm-plus frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlusFrame<'a> {

@@ -120,6 +120,9 @@ rules! {
     CTL_PLUS_PROGRAM = { "control.s7plus_engineering_operation", UnauthorizedControl, High,
         "S7comm-plus engineering transaction: BeginSequence/EndSequence, or DeleteObject of a program-transfer object (not a session object) — what TIA Portal does to download or upload a program.",
         [], ["research §2.4", "Rogue7 (Biham et al. 2019)"] }
+    CTL_CONFIRMED = { "control.confirmed_without_request", UnauthorizedControl, High,
+        "The PLC acknowledged a control function that no request on the wire explains, or whose request the sensor could not decode: a positive Ack_Data of PLC Stop (0x29), PI service (0x28), Request Download (0x1A) or Start Upload (0x1D), a positive userdata response of memory reset, programmer command, password or set clock, or an S7comm-plus SetVariable / SetMultiVariables success (the answer an operating-state write gets). Requests and answers pair by PDU reference (sequence number) and function. Whatever hid the request (capture gap, overlap, odd layout), the PLC's answer gives it away: possible evasion. Evidence: answer frame, function, reference, the unexplained request's frame when one was seen, and the last capture gap / overlap conflict / unparsed bytes in the client's direction. Not raised for answers on a connection picked up mid-stream until one answer has paired with a request.",
+        [], ["Ptacek & Newsham 1998", "research/evasion-reading.md (the PLC's answer as the arbiter)"] }
     FLOOD_SYN = { "flood.syn", Flood, High,
         "SYNs toward one PLC's port 102 above the configured rate.",
         ["CVE-2018-13815"], ["ICSA-18-317-05", "SSA-584286"] }
