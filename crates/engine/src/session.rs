@@ -362,3 +362,6 @@ fn init_ssl(flags: &mut FlowFlags, meta: Meta, m: &PlusFrame<'_>) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -257,3 +257,6 @@ fn raise(
         if d.cfg.is_engineering(client) { Category::ControlOperation } else { Category::UnauthorizedControl };
     d.raise_as(CTL_CONFIRMED, Some(category), &m, msg, e);
 }
+
+#[cfg(test)]
+mod tests;

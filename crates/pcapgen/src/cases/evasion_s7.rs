@@ -119,14 +119,16 @@ fn evasion_s7_plus_setmulti_stop() -> Case {
     // Item 1 is a harmless session attribute (a WString), item 2 the operating state as USInt 1.
     let name: &[u8] = &[0x00, 0x15, 0x04, b'T', b'E', b'S', b'T'];
     let stop: &[u8] = &[0x00, 0x02, 0x01];
-    let data = s7plus::set_multi_data(seq, sess, s7plus::CPU_EXEC_UNIT, &[(233, name), (s7plus::OPERATING_STATE_REQ, stop)]);
+    let data =
+        s7plus::set_multi_data(seq, sess, s7plus::CPU_EXEC_UNIT, &[(233, name), (s7plus::OPERATING_STATE_REQ, stop)]);
     s.xchg(&mut tr, &s7plus::frame(s7plus::V2, &data), &s7plus::set_multi_resp(seq));
     tr.note(a, "SetMultiVariables (0x0542) on object 52 with two items: attribute 233 := WString \"TEST\", attribute 2167 := USInt 1 (STOP); the PLC answers success");
     tr.wait_ms(2_000);
     let a = tr.next_no();
     let seq = s.next_plus_seq();
     let run: &[u8] = &[0x00, 0x04, 0x80, 0x03];
-    let data = s7plus::set_multi_addressed_data(seq, sess, &[(s7plus::CPU_EXEC_UNIT, s7plus::OPERATING_STATE_REQ, &[], run)]);
+    let data =
+        s7plus::set_multi_addressed_data(seq, sess, &[(s7plus::CPU_EXEC_UNIT, s7plus::OPERATING_STATE_REQ, &[], run)]);
     s.xchg(&mut tr, &s7plus::frame(s7plus::V2, &data), &s7plus::set_multi_resp(seq));
     tr.note(a, "SetMultiVariables with object id 0 and an item address (symbol CRC 0, access area 52, sub-area 2167) := UDInt 3 written as the padded VLQ 80 03 (RUN); answered");
     close(&mut s, &mut tr);
@@ -236,7 +238,11 @@ fn evasion_s7_tpdu_oversize() -> Case {
     s.handshake(&mut tr);
     let calling = [0x01, 0x00];
     let called = s7::tsap(1, 0, 1);
-    let p = [(s7::param::TPDU_SIZE, &[0x08u8][..]), (s7::param::CALLING_TSAP, &calling[..]), (s7::param::CALLED_TSAP, &called[..])];
+    let p = [
+        (s7::param::TPDU_SIZE, &[0x08u8][..]),
+        (s7::param::CALLING_TSAP, &calling[..]),
+        (s7::param::CALLED_TSAP, &called[..]),
+    ];
     let cr = s7::tpkt(&s7::cotp_connect(0xE0, 0, s.cotp_client, 0, &p));
     let cc = s7::tpkt(&s7::cotp_connect(0xD0, s.cotp_client, s.cotp_plc, 0, &p));
     s.xchg(&mut tr, &cr, &cc);
@@ -247,7 +253,10 @@ fn evasion_s7_tpdu_oversize() -> Case {
     let a = tr.next_no();
     let v = s.values(400);
     s.write(&mut tr, &[AnyItem::db_bytes(1, 0, 400)], &[&v]);
-    tr.note(a, "Write Var DB1.DBB0 (400 bytes) in a single DT TPDU of 3 + 432 bytes: longer than the 256 negotiated; answered");
+    tr.note(
+        a,
+        "Write Var DB1.DBB0 (400 bytes) in a single DT TPDU of 3 + 432 bytes: longer than the 256 negotiated; answered",
+    );
     close(&mut s, &mut tr);
     finish(
         "evasion_s7_tpdu_oversize",
