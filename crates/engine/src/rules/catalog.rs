@@ -46,13 +46,13 @@ rules! {
         "TPKT header that RFC 1006 does not allow: version other than 3, reserved byte not 0, or length below 7.",
         [], ["RFC 1006 §6", "SSA-592380 (crash bytes unpublished; structural checks)"] }
     MAL_COTP = { "malformed.cotp", Malformed, Medium,
-        "COTP TPDU that violates ISO 8073 as S7 uses it: length indicator beyond the TPKT, unknown TPDU code, DT with length indicator other than 2, CR without calling/called TSAP or with an oversized TSAP, parameters running past the header, or a DT reassembly over its cap.",
+        "COTP TPDU that violates ISO 8073 as S7 uses it: length indicator beyond the TPKT, unknown TPDU code, DT with length indicator other than 2, CR without calling/called TSAP or with an oversized TSAP, parameters running past the header, a DT reassembly over its cap, or a DT longer than the TPDU size the Connect Confirm negotiated (decoded all the same: the PLC may drop what the sensor decodes).",
         [], ["ISO 8073 / X.224", "SSA-838121", "SSA-382653"] }
     MAL_S7 = { "malformed.s7comm", Malformed, Medium,
-        "S7comm PDU whose structure is inconsistent: header lengths that do not match the bytes present, unknown ROSCTR, unknown function, item counts that promise more items than the parameter holds, or inconsistent items.",
+        "S7comm PDU whose structure is inconsistent: header lengths that do not match the bytes present, unknown ROSCTR, unknown function, item counts that promise more items than the parameter holds, inconsistent items, a PI service job in a non-standard layout (e.g. python-snap7's `_DELE`), or a client's userdata PDU not typed request (type nibble other than 4).",
         [], ["SSA-592380", "SSA-838121", "SSA-382653"] }
     MAL_S7PLUS = { "malformed.s7comm_plus", Malformed, Medium,
-        "S7comm-plus frame with an unknown protocol version, a data length beyond the frame, a bad trailer or an integrity digest length other than 32.",
+        "S7comm-plus frame with an unknown protocol version, a data length beyond the frame, a bad trailer or an integrity digest length other than 32, or a write split over frames and cut by the reassembly cap before its addresses could be read.",
         [], ["SSA-592380", "SSA-838121"] }
     MAL_UNKNOWN_PROTO = { "malformed.unknown_protocol", Malformed, Low,
         "COTP data on port 102 that is neither S7comm (0x32) nor S7comm-plus (0x72) on a connection that did not switch to TLS. IEC 61850 MMS also uses port 102: switch this rule off where MMS runs.",
@@ -85,7 +85,7 @@ rules! {
         "S7comm PI service P_PROGRAM (hot or cold start of the CPU).",
         [], ["research §2.3 PI-Service"] }
     CTL_PI = { "control.pi_service", UnauthorizedControl, High,
-        "S7comm PI service that changes the program or memory: _INSE/_INS2 (activate downloaded block), _MODU (copy RAM to ROM), _GARB (compress memory), or another PI service.",
+        "S7comm PI service that changes the program or memory: _INSE/_INS2 (activate downloaded block), _MODU (copy RAM to ROM), _GARB (compress memory), or another PI service; recognised by its name in the standard layout, in python-snap7's, or anywhere in the parameter.",
         [], ["research §2.3 PI-Service", "PLCinject (Klick et al. 2015)"] }
     CTL_DELETE = { "control.block_delete", UnauthorizedControl, Critical,
         "S7comm PI service _DELE: delete blocks from the CPU.",
@@ -97,19 +97,19 @@ rules! {
         "S7comm block upload (Start Upload 0x1D): program read-out, the step before an injection.",
         [], ["research §3"] }
     CTL_MRES = { "control.memory_reset", UnauthorizedControl, Critical,
-        "S7comm userdata programmer command memory reset (group 1, subfunction 0x0C).",
+        "S7comm userdata programmer command memory reset (group 1, subfunction 0x0C), whatever the type nibble.",
         [], ["research §2.3 userdata groups"] }
     CTL_CLOCK = { "control.clock_set", UnauthorizedControl, Medium,
-        "S7comm userdata set clock (group 7, subfunction 2 or 4).",
+        "S7comm userdata set clock (group 7, subfunction 2 or 4), whatever the type nibble.",
         [], ["research §2.3 userdata groups"] }
     CTL_PASSWORD = { "control.password", UnauthorizedControl, High,
-        "PLC password / legitimation attempt (S7comm userdata group 5 subfunction 1, or S7comm-plus SetVariable on the session's legitimation attribute).",
+        "PLC password / legitimation attempt (S7comm userdata group 5 subfunction 1 whatever the type nibble, or S7comm-plus SetVariable on the session's legitimation attribute).",
         [], ["research §2.4 legitimation"] }
     CTL_PASSWORD_REJECTED = { "control.password_rejected", UnauthorizedControl, High,
         "The PLC answered a password attempt with 'wrong password' (error 0xD602): guessing.",
         [], ["research §2.3 error codes"] }
     CTL_PLUS_STATE = { "control.s7plus_operating_state", UnauthorizedControl, Critical,
-        "S7comm-plus SetVariable on the CPU execution unit's operating-state request (object 52, attribute 2167): 1 = STOP, 3 = RUN.",
+        "S7comm-plus write of the CPU execution unit's operating-state request (object 52, attribute 2167): SetVariable or SetMultiVariables (any item, or an item address on area 52), the message joined when split over frames, the value in any integer encoding: 1 = STOP, 3 = RUN; reported even when the value cannot be read.",
         [], ["research §2.4 (ISF s7_1200_plc_control)", "Rogue7 (Biham et al. 2019)"] }
     CTL_ENGINEERING = { "control.engineering_session", UnauthorizedControl, High,
         "Programming-device (engineering) session: S7comm-plus connect to TSAP SIMATIC-ROOT-ES (TIA Portal online access), or the S7comm job-list query STEP 7 / TIA Portal issue when going online (userdata group 1, subfunction 0x10).",
@@ -152,7 +152,7 @@ rules! {
         "A PLC that had stopped answering answers again; carries the outage duration.",
         [], [] }
     TLS = { "uninspectable.tls", Uninspectable, Info,
-        "An S7comm-plus connection switched to TLS after InitSSL: its content cannot be inspected (reported once per connection).",
+        "An S7comm-plus connection switched to TLS: the PLC accepted InitSSL (return value 0) and a TLS handshake record followed. Its content cannot be inspected (reported once per connection). A refused InitSSL or TLS-looking bytes alone do not switch it.",
         [], ["research §2.4"] }
     ASSET_CHANGE = { "baseline.asset_change", Baseline, High,
         "With asset tracking on: a device reports a firmware version, order number or serial number different from the one it reported before (SZL 0x0011 / 0x001C answers, S7comm-plus session answers). A firmware update, a replaced CPU, or a device impersonating it. Evidence: field, old, new. V2.9 (S7comm-plus) and V2.9.2 (SZL) are the same version.",
