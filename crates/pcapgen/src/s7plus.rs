@@ -42,15 +42,8 @@ pub const NULL_SERVER_SESSION: u32 = 288;
 
 /// S7comm-plus variable-length quantity: big-endian groups of 7 bits, continuation bit 0x80
 /// on all but the last byte (2167 -> `90 77`).
-pub fn vlq(mut v: u32) -> Vec<u8> {
-    let mut groups = vec![(v & 0x7F) as u8];
-    v >>= 7;
-    while v > 0 {
-        groups.push((v & 0x7F) as u8 | 0x80);
-        v >>= 7;
-    }
-    groups.reverse();
-    groups
+pub fn vlq(v: u32) -> Vec<u8> {
+    vlq64(u64::from(v))
 }
 
 /// S7comm-plus PDU (without TPKT/COTP): `72 version len data [72 version 00 00]`.

@@ -248,21 +248,7 @@ pub fn parse_s7plus(i: &[u8]) -> Result<PlusFrame<'_>, Finding> {
     }
     let version = Version(i[1]);
     let data_len = be16(i, 2).unwrap_or(0);
-    let mut f = PlusFrame {
-        version,
-        data_len,
-        data: &[],
-        has_trailer: false,
-        opcode: None,
-        function: None,
-        seq: None,
-        session_id: None,
-        digest_len: None,
-        finding: None,
-        digest: None,
-        body: &[],
-        transport_flags: None,
-    };
+    let mut f = PlusFrame::bare(version, data_len, &[], false);
     if version == Version::KEEP_ALIVE {
         return Ok(f);
     }
@@ -434,11 +420,18 @@ impl<'a> PlusFrame<'a> {
     /// fields are decoded from `body`; the message counts as closed by a
     /// trailer and carries no digest and no finding (the fragments had theirs).
     pub fn message(version: Version, body: &'a [u8]) -> PlusFrame<'a> {
-        let mut f = PlusFrame {
+        let mut f = PlusFrame::bare(version, u16::try_from(body.len()).unwrap_or(u16::MAX), body, true);
+        decode_header(&mut f);
+        f
+    }
+
+    /// A frame with `data` as data and body and nothing decoded yet.
+    const fn bare(version: Version, data_len: u16, data: &'a [u8], has_trailer: bool) -> PlusFrame<'a> {
+        PlusFrame {
             version,
-            data_len: u16::try_from(body.len()).unwrap_or(u16::MAX),
-            data: body,
-            has_trailer: true,
+            data_len,
+            data,
+            has_trailer,
             opcode: None,
             function: None,
             seq: None,
@@ -446,11 +439,9 @@ impl<'a> PlusFrame<'a> {
             digest_len: None,
             finding: None,
             digest: None,
-            body,
+            body: data,
             transport_flags: None,
-        };
-        decode_header(&mut f);
-        f
+        }
     }
 
     /// Order number and firmware string (`6ES7 512-1DM03-0AB0;V4.1`) carried in
