@@ -351,9 +351,12 @@ fn plus_request(d: &mut Detector, meta: &Meta, fr: &PlusFrame<'_>, raw: &[u8]) {
     if kind == Some(FunctionKind::S7plusOperatingState) {
         let Some(PlusWrite::OperatingState { value }) = fr.write() else { return };
         let state = value.and_then(|v| v.integer());
+        // Values after the s7commplus package's OperatingStateRequest (from TIA Portal captures).
         let what = match state {
             Some(1) => "STOP".to_string(),
             Some(3) => "RUN (start)".to_string(),
+            Some(2) => "operating state 2 (reset of retentive data)".to_string(),
+            Some(4) => "operating state 4 (RUN, redundant)".to_string(),
             Some(v) => format!("operating state {v}"),
             None => "operating-state change (value not decoded)".to_string(),
         };

@@ -6,8 +6,8 @@ use crate::{Engine, EngineConfig, EventSink, Frame, Ts};
 use s7sentry_pcapgen::cases::hosts::{ATTACKER, ES, PLC1};
 use s7sentry_pcapgen::cases::session::{Session, POLL_ITEMS};
 use s7sentry_pcapgen::pcap::LinkType;
-use s7sentry_pcapgen::s7;
 use s7sentry_pcapgen::trace::{Dir, Piece, Trace};
+use s7sentry_pcapgen::{s7, s7plus};
 
 fn run(tr: &Trace, cfg: DetectConfig) -> Vec<Alert> {
     let mut det = Detector::new(cfg);
@@ -121,4 +121,30 @@ fn userdata_control_answers_and_the_engineering_station() {
         );
         assert!(c[0].message.contains("a memory reset"));
     }
+}
+
+#[test]
+fn a_stop_swallowed_by_a_dangling_first_fragment_is_still_confirmed() {
+    // A first fragment that never gets its continuation (a GetMultiVariables
+    // header, no trailer), then a whole STOP frame. The sensor joins the two into
+    // one GetMultiVariables message; a PLC that drops the dangling fragment
+    // executes the STOP and answers it: that answer pairs with nothing.
+    let mut tr = Trace::new(LinkType::Ethernet);
+    let mut s = Session::new(ATTACKER, 40_005, PLC1, 5);
+    s.open_plus(&mut tr, "SIMATIC-ROOT-HMI");
+    s.create_object(&mut tr, "X");
+    let seq = s.next_plus_seq();
+    let head = s7plus::req_header(s7plus::func::GET_MULTI_VARIABLES, seq, s.plus_session, 0x34);
+    s.send(&mut tr, &s7::dt_pdu(&s7plus::pdu(s7plus::V2, &head, false)));
+    let seq = s.next_plus_seq();
+    let sess = s.plus_session;
+    s.xchg(&mut tr, &s7plus::set_operating_state(seq, sess, 1), &s7plus::set_variable_resp(seq));
+    let alerts = run(&tr, DetectConfig::default());
+    assert!(!alerts.iter().any(|a| a.rule == "control.s7plus_operating_state"), "{alerts:#?}");
+    let c = confirmed(&alerts);
+    assert_eq!(c.len(), 1, "{alerts:#?}");
+    assert_eq!(
+        (c[0].evidence["function"].as_str(), c[0].evidence["seq"].as_u64()),
+        (Some("SetVariable"), Some(u64::from(seq)))
+    );
 }
