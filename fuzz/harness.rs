@@ -39,7 +39,7 @@ use s7sentry_proto::s7comm::{
     Params, PiArgs, PiService, S7AnyAddress, S7Pdu, S7Timestamp, SzlResponse, UserdataData, UserdataGroup,
     UserdataHeader, VarItem,
 };
-use s7sentry_proto::s7plus::{self, PlusFrame, PlusValue, SetVariable};
+use s7sentry_proto::s7plus::{self, PlusFrame, PlusValue, PlusWrite, SetVariable};
 use s7sentry_proto::{tpkt, Finding, FindingKind, Layer};
 use s7sentry_sensor::{Extra, Output, Pipeline};
 use std::hint::black_box;
@@ -422,7 +422,7 @@ fn touch_block_name(b: &BlockName) -> u64 {
 }
 
 fn touch_pi(pi: &PiService<'_>) -> u64 {
-    let mut acc = u64::from(pi.status.unwrap_or(0)) + pi.param_block.len() as u64;
+    let mut acc = u64::from(pi.status.unwrap_or(0)) + pi.param_block.len() as u64 + pi.layout as u64;
     acc += pi.service_str().map_or(0, |s| s.len() as u64) + name(pi.description());
     acc += name(codes::pi_service_description(pi.service));
     match pi.args() {
@@ -585,6 +585,7 @@ pub fn touch_plus(f: &PlusFrame<'_>, raw_len: usize) -> u64 {
         acc += touch_set_variable(&sv);
     }
     black_box(f.operating_state_request());
+    acc += touch_write(f.write(), f.payload());
     if let Some(o) = f.order_number() {
         acc += o.order_number.len() as u64 + o.firmware.map_or(0, |s| s.len() as u64);
     }
@@ -595,6 +596,21 @@ pub fn touch_plus(f: &PlusFrame<'_>, raw_len: usize) -> u64 {
     acc
 }
 
+/// What a write request writes; its value lies inside the request payload.
+fn touch_write(w: Option<PlusWrite<'_>>, payload: Option<&[u8]>) -> u64 {
+    match w {
+        Some(PlusWrite::OperatingState { value: Some(v) }) => {
+            assert!(payload.is_some_and(|p| within(p, v.raw)), "operating-state value outside the payload");
+            black_box(v.integer());
+            1 + touch_value(&v)
+        }
+        Some(PlusWrite::OperatingState { value: None }) => 2,
+        Some(PlusWrite::Other) => 3,
+        Some(PlusWrite::Undecoded) => 4,
+        None => 0,
+    }
+}
+
 fn touch_set_variable(sv: &SetVariable<'_>) -> u64 {
     let mut acc = u64::from(sv.object_id) + u64::from(sv.address_count);
     acc += u64::from(sv.attribute_id);
@@ -603,7 +619,7 @@ fn touch_set_variable(sv: &SetVariable<'_>) -> u64 {
 
 fn touch_value(v: &PlusValue<'_>) -> u64 {
     let acc = u64::from(v.flags) + u64::from(v.datatype) + name(v.datatype_name());
-    black_box(v.as_i64());
+    black_box((v.as_i64(), v.integer()));
     acc + v.raw.len() as u64
 }
 
@@ -640,6 +656,14 @@ fn plus_raw(data: &[u8]) -> u64 {
         assert!(within(data, v.raw));
         acc += touch_value(&v);
     }
+    if let Some(n) = s7plus::value_len(data) {
+        assert!((2..=data.len()).contains(&n), "value length {n} outside the {}-byte input", data.len());
+        acc += n as u64;
+    }
+    // The bytes as the joined body of a fragmented message.
+    let m = PlusFrame::message(s7plus::Version::V3, data);
+    assert!(within(data, m.body));
+    acc += touch_write(m.write(), m.payload());
     if let Some(o) = s7plus::find_order_number(data) {
         assert_eq!(o.order_number.len(), 19);
         acc += o.firmware.map_or(0, |s| s.len() as u64);
@@ -660,6 +684,7 @@ pub fn engine_config(b: u8) -> EngineConfig {
         cfg.max_ooo_segments = 3;
         cfg.overlap_history = 64;
         cfg.max_cotp_reassembly = 500;
+        cfg.max_s7plus_reassembly = 200;
         cfg.max_total_buffered = 2_000;
     }
     cfg
@@ -675,11 +700,16 @@ pub struct Checks<W: io::Write> {
     pub acc: u64,
     /// S7comm and S7comm-plus PDUs seen (proves an input reached the S7 layer).
     pub pdus: u64,
+    /// S7comm-plus messages joined from several frames (proves an input reached the message reassembly).
+    pub joined: u64,
 }
 
 impl<W: io::Write> EventSink for Checks<W> {
     fn on_event(&mut self, ev: &Event<'_>) {
         self.acc = self.acc.wrapping_add(touch_event(ev));
+        if let Event::S7Plus { message: Some(m), .. } = ev {
+            self.joined += u64::from(m.fragments > 1);
+        }
         if matches!(ev, Event::S7 { .. } | Event::S7Plus { .. }) {
             self.pdus += 1;
         }
@@ -724,7 +754,7 @@ pub fn pipeline(conf: u8) -> Run {
         }
     }
     let format = if conf & 8 != 0 { Format::Text } else { Format::Jsonl };
-    let checks = Checks { decode: DecodeWriter::new(io::sink(), format), acc: 0, pdus: 0 };
+    let checks = Checks { decode: DecodeWriter::new(io::sink(), format), acc: 0, pdus: 0, joined: 0 };
     Pipeline::new(engine_config(conf), Some(detector), checks)
 }
 
@@ -750,7 +780,18 @@ pub fn check_fleet(det: &Detector) {
 pub fn touch_event(ev: &Event<'_>) -> u64 {
     match ev {
         Event::S7 { pdu, raw, .. } => touch_s7(pdu) + raw.len() as u64,
-        Event::S7Plus { frame, raw, .. } => touch_plus(frame, raw.len()) + raw.len() as u64,
+        Event::S7Plus { frame, raw, message, continuation, .. } => {
+            let mut acc = touch_plus(frame, raw.len()) + raw.len() as u64 + u64::from(*continuation);
+            if let Some(m) = message {
+                // A message of one frame is that frame; a joined one has a trailer by construction.
+                assert!(m.fragments >= 1 && (m.fragments > 1 || std::ptr::eq(m.frame, *frame)));
+                assert!(m.frame.has_trailer || m.fragments == 1);
+                assert!(m.fragments == 1 || m.frame.finding.is_none());
+                let len = if m.fragments == 1 { raw.len() } else { m.frame.data.len() };
+                acc += touch_plus(m.frame, len) + u64::from(m.fragments) + u64::from(m.truncated);
+            }
+            acc
+        }
         Event::Cotp { cotp, .. } => touch_cotp(cotp),
         Event::Finding { finding, bytes, .. } => {
             finding.offset as u64 + bytes.len() as u64 + name(Some(finding.kind.name()))

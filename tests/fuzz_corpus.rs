@@ -154,6 +154,37 @@ fn engine_stream_inputs_reach_the_s7_layer() {
     assert_eq!(harness::run_stream(&input).extra().pdus, 1);
 }
 
+/// An S7comm-plus write split over three frames (the ISF stop frame of
+/// research/advisories-and-wire-format.md §2.4, cut after the object id and
+/// inside the attribute VLQ), in TPKT + COTP DT each: the stream harness
+/// reaches the message reassembly and the detector sees the whole write.
+#[test]
+fn engine_stream_inputs_reach_the_s7plus_reassembly() {
+    let data: &[u8] =
+        b"\x31\x00\x00\x04\xf2\x00\x00\x00\x01\x00\x00\x03\x94\x34\x00\x00\x00\x34\x01\x90\x77\x00\x08\x01\
+\x00\x00\x04\xe8\x89\x69\x00\x12\x00\x00\x00\x00\x89\x6a\x00\x13\x00\x89\x6b\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00";
+    let frame = |part: &[u8], last: bool| {
+        let mut p = vec![0x72, 0x02];
+        p.extend_from_slice(&(part.len() as u16).to_be_bytes());
+        p.extend_from_slice(part);
+        if last {
+            p.extend_from_slice(&[0x72, 0x02, 0, 0]);
+        }
+        let mut t = vec![3, 0];
+        t.extend_from_slice(&((p.len() + 7) as u16).to_be_bytes());
+        t.extend_from_slice(&[2, 0xf0, 0x80]);
+        t.extend_from_slice(&p);
+        t
+    };
+    let (a, b, c) = (frame(&data[..18], false), frame(&data[18..20], false), frame(&data[20..], true));
+    let input = harness::encode_stream(3, &[(0, &a), (0, &b), (0, &c)]);
+    let run = harness::run_stream(&input);
+    assert_eq!((run.extra().pdus, run.extra().joined), (3, 1));
+    // With small buffers (config bit 2) the message is cut at the cap and still handed on.
+    let input = harness::encode_stream(7, &[(0, &a), (0, &b), (0, &c)]);
+    assert_eq!(harness::run_stream(&input).extra().joined, 1);
+}
+
 /// `encode_frames` round-trips captured frames of every supported link type.
 #[test]
 fn engine_frames_inputs_reach_the_s7_layer() {
@@ -187,6 +218,15 @@ fn engine_corpora_reach_the_s7_layer() {
             .sum();
         assert!(pdus > 100, "fuzz/corpus/{name}/ yields only {pdus} S7 PDUs");
     }
+    // Seeds from pcaps/evasion_s7_* carry S7comm-plus messages split over frames.
+    let joined: u64 = files(&corpus.join("engine_stream"))
+        .iter()
+        .filter_map(|p| {
+            let data = fs::read(p).unwrap();
+            panic::catch_unwind(|| harness::run_stream(&data).extra().joined).ok()
+        })
+        .sum();
+    assert!(joined > 0, "fuzz/corpus/engine_stream/ reaches no S7comm-plus message reassembly");
 }
 
 /// The engine corpora again in every asset-tracking mode (config bits 4-5: on,

@@ -137,8 +137,8 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("plus_engineering.es", &["control.engineering_session control_operation info", DR]),
     // SetVariable(theCPUexecUnit, OperatingStateREQ = STOP) through the library's transport;
     // the emulator does not implement SetVariable and answers with an Error PDU (0x04B1).
-    ("plus_stop.attacker", &["control.s7plus_operating_state unauthorized_control critical error:0x4b1", DR]),
-    ("plus_stop.es", &["control.s7plus_operating_state control_operation info error:0x4b1", DR]),
+    ("plus_stop.attacker", &["control.s7plus_operating_state unauthorized_control critical failed:0x04b1", DR]),
+    ("plus_stop.es", &["control.s7plus_operating_state control_operation info failed:0x04b1", DR]),
     // The library's experimental upload_block / download_block are GetVarSubStreamed /
     // SetVarSubStreamed of a guessed item layout, not a program transfer as TIA Portal
     // does it (BeginSequence, transfer objects): variable reads and writes, nothing more.
@@ -151,10 +151,7 @@ const EXPECTED: &[(&str, &[&str])] = &[
 /// Scenarios whose expectation fails until work of other branches is merged:
 /// `(scenario, why)`. The lead empties this list after merging; a pending
 /// scenario that passes fails [`pending_fixes_still_pending`] so it cannot be forgotten.
-const PENDING_FIXES: &[(&str, &str)] = &[
-    ("snap7_delete.attacker", "wt-session: PI service _DELE in python-snap7's layout gives only malformed.s7comm"),
-    ("snap7_delete.es", "wt-session: PI service _DELE in python-snap7's layout gives only malformed.s7comm"),
-];
+const PENDING_FIXES: &[(&str, &str)] = &[];
 
 /// Benign sessions: nothing above `low`, whatever the exact lines.
 const BENIGN: &[&str] = &[

@@ -26,7 +26,9 @@
 //! full backtrace per site (captured with counting switched off).
 //!
 //! Captures: the public libnodave bench capture (one connection, ~10 000 S7
-//! PDUs) and `pcaps/benign_plant` (two HMI connections polling for 60 s, an
+//! PDUs), the public STEP 7 status-reading capture (userdata and SZL reads,
+//! the requests the control rules used to build evidence for) and
+//! `pcaps/benign_plant` (two HMI connections polling for 60 s, an
 //! engineering-station visit in between). Neither raises an alert, which the
 //! detector tests assert: alerts legitimately allocate (message text, evidence).
 //! The detector runs twice: as the benchmark runs it (asset tracking off) and
@@ -343,6 +345,15 @@ fn libnodave() -> PathBuf {
     common::shared_dir().join("pcaps/public/wireshark-wiki__s7comm_varservice_libnodavedemo_bench.pcap")
 }
 
+/// STEP 7 reading a CPU's status: 71 userdata requests, 66 of them read SZL
+/// (the requests the control rules used to build evidence for on every one);
+/// raises no alert. Its SZL answers first carry the identity after the warm-up,
+/// so with asset tracking on they legitimately allocate (new identity facts):
+/// only the decoder and the detector without tracking are measured here.
+fn plc_status() -> PathBuf {
+    common::shared_dir().join("pcaps/public/wireshark-wiki__s7comm_reading_plc_status.pcap")
+}
+
 fn benign_plant() -> PathBuf {
     common::own_pcap("benign_plant/capture.pcap")
 }
@@ -426,6 +437,16 @@ fn detect_with_assets_libnodave_bench_steady_state_allocates_nothing() {
 #[test]
 fn detect_with_assets_benign_plant_steady_state_allocates_nothing() {
     detect_with(&benign_plant(), "detect+assets benign_plant", 250, true);
+}
+
+#[test]
+fn decode_userdata_and_szl_steady_state_allocates_nothing() {
+    decode(&plc_status(), "decode reading_plc_status", 100);
+}
+
+#[test]
+fn detect_userdata_and_szl_steady_state_allocates_nothing() {
+    detect(&plc_status(), "detect reading_plc_status", 100);
 }
 
 /// The allocator really counts (a test that cannot fail is a defect).

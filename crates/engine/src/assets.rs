@@ -40,7 +40,7 @@
 //!
 //! [`FunctionKind`] lists the stable names used as keys of
 //! [`Talker::functions`]; the classification is shared with the `control`
-//! rules (`rules/control.rs`), so a function is named the same way wherever it
+//! rules and the confirmation logic (`rules/classify.rs`), so a function is named the same way wherever it
 //! is reported.
 
 use crate::time::Ts;

@@ -28,6 +28,12 @@ pub struct EngineConfig {
     /// COTP DT reassembly cap per direction. Default 65 536 (S7 PDUs are at most 960 bytes,
     /// S7comm-plus frames stay well below this).
     pub max_cotp_reassembly: usize,
+    /// S7comm-plus message reassembly cap per direction: bytes of one fragmented
+    /// message kept (its header and the start of its payload, where every rule
+    /// looks); beyond it the rest is counted (`s7plus_cap_hits`) and dropped, and
+    /// the message is handed on marked truncated (a write cut before its
+    /// addresses is a `fragment_overflow` finding). Default 65 536.
+    pub max_s7plus_reassembly: usize,
     /// Total buffered bytes across all flows (reassembly, out-of-order, COTP); beyond
     /// it new buffering is refused and counted. Default 256 MiB.
     pub max_total_buffered: usize,
@@ -45,6 +51,7 @@ impl Default for EngineConfig {
             max_ooo_segments: 32,
             overlap_history: 2_048,
             max_cotp_reassembly: 65_536,
+            max_s7plus_reassembly: 65_536,
             max_total_buffered: 256 << 20,
         }
     }

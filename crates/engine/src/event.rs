@@ -127,6 +127,20 @@ pub enum UdFragment {
     Last,
 }
 
+/// A whole S7comm-plus message: one unfragmented frame, or the frames of a
+/// fragmented message joined (first fragment's header and payload, then each
+/// later fragment's data after its integrity part).
+#[derive(Debug, Clone, Copy)]
+pub struct PlusMessage<'a> {
+    /// The message (for a joined message, [`PlusFrame::message`] over the joined bytes).
+    pub frame: &'a PlusFrame<'a>,
+    /// Number of frames it came in (1 when not fragmented).
+    pub fragments: u32,
+    /// The joined bytes hit the reassembly cap: the message is cut at the cap
+    /// (its header and the start of its payload are there, the rest is lost).
+    pub truncated: bool,
+}
+
 /// Something the engine observed.
 #[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
@@ -173,6 +187,11 @@ pub enum Event<'a> {
         raw: &'a [u8],
         /// This frame continues a previous one that had no trailer.
         continuation: bool,
+        /// The whole message this frame completes: `Some` for an unfragmented
+        /// frame (the frame itself) and for the last fragment of a fragmented
+        /// one (all fragments joined); `None` for first and inner fragments.
+        /// Rules read messages, never fragments.
+        message: Option<PlusMessage<'a>>,
     },
     /// A COTP DT payload on a connection that switched to TLS after InitSSL.
     Tls {

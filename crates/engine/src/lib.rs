@@ -38,6 +38,6 @@ pub mod time;
 
 pub use config::EngineConfig;
 pub use engine::{Engine, Frame};
-pub use event::{Direction, Event, EventSink, Meta, UdFragment};
+pub use event::{Direction, Event, EventSink, Meta, PlusMessage, UdFragment};
 pub use stats::Stats;
 pub use time::Ts;

@@ -125,6 +125,21 @@ pub struct Record<'a> {
     /// S7comm-plus continuation fragment.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub continuation: bool,
+    /// S7comm-plus: number of frames of the fragmented message this frame completes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fragments: Option<u32>,
+    /// S7comm-plus: function of the fragmented message this frame completes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_function: Option<u16>,
+    /// Name of that function.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_function_name: Option<&'static str>,
+    /// S7comm-plus: sequence number of the fragmented message this frame completes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_seq: Option<u16>,
+    /// S7comm-plus: the fragmented message hit the reassembly cap and was cut.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub message_truncated: bool,
     /// COTP TPDU name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tpdu: Option<&'static str>,
@@ -184,6 +199,11 @@ impl<'a> Record<'a> {
             session_id: None,
             digest_len: None,
             continuation: false,
+            fragments: None,
+            message_function: None,
+            message_function_name: None,
+            message_seq: None,
+            message_truncated: false,
             tpdu: None,
             src_tsap: None,
             dst_tsap: None,
@@ -227,7 +247,7 @@ impl<'a> Record<'a> {
                 }
                 r
             }
-            Event::S7Plus { meta, frame, continuation, .. } => {
+            Event::S7Plus { meta, frame, continuation, message, .. } => {
                 let mut r = Record::base(&meta, "s7comm-plus");
                 r.version = Some(frame.version.0);
                 r.opcode = frame.opcode.map(|o| o.0);
@@ -237,6 +257,13 @@ impl<'a> Record<'a> {
                 r.session_id = frame.session_id;
                 r.digest_len = frame.digest_len;
                 r.continuation = continuation;
+                if let Some(m) = message.filter(|m| m.fragments > 1) {
+                    r.fragments = Some(m.fragments);
+                    r.message_function = m.frame.function.map(|f| f.0);
+                    r.message_function_name = m.frame.function.and_then(|f| f.name());
+                    r.message_seq = m.frame.seq;
+                    r.message_truncated = m.truncated;
+                }
                 r
             }
             Event::Cotp { meta, cotp } => {

@@ -66,6 +66,10 @@ pub struct Stats {
     pub s7comm_pdus: u64,
     /// S7comm-plus frames decoded.
     pub s7plus_frames: u64,
+    /// S7comm-plus continuation frames joined to a message.
+    pub s7plus_fragments: u64,
+    /// Times the S7comm-plus message reassembly cap was hit (message cut).
+    pub s7plus_cap_hits: u64,
     /// TLS payloads skipped (uninspectable).
     pub tls_payloads: u64,
     /// Findings emitted.
@@ -109,6 +113,8 @@ impl Stats {
             cotp_fragments,
             s7comm_pdus,
             s7plus_frames,
+            s7plus_fragments,
+            s7plus_cap_hits,
             tls_payloads,
             findings
         );

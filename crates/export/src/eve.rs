@@ -84,6 +84,7 @@ pub const SIGNATURE_IDS: &[(&str, u32)] = &[
     ("baseline.asset_change", 7_102_037),
     ("baseline.new_talker", 7_102_038),
     ("baseline.new_function", 7_102_039),
+    ("control.confirmed_without_request", 7_102_040),
 ];
 
 /// Number given to an alert whose rule has no entry in [`SIGNATURE_IDS`] (a

@@ -455,6 +455,7 @@ impl MetricsSink {
             ("ooo_segments", stats.ooo_cap_hits, self.last.ooo_cap_hits),
             ("tpkt_buffer", stats.tpkt_buffer_cap_hits, self.last.tpkt_buffer_cap_hits),
             ("cotp_reassembly", stats.cotp_cap_hits, self.last.cotp_cap_hits),
+            ("s7plus_reassembly", stats.s7plus_cap_hits, self.last.s7plus_cap_hits),
             ("total_buffered", stats.total_buffer_cap_hits, self.last.total_buffer_cap_hits),
             ("ip_fragments", stats.ip_fragments_refused, self.last.ip_fragments_refused),
         ] {

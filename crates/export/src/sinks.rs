@@ -91,6 +91,7 @@ pub const SHORT_MSGIDS: &[(&str, &str)] = &[
     ("control.s7plus_engineering_operation", "control.s7plus_engineering_op"),
     ("loss_of_communication.plc_unresponsive", "loss.plc_unresponsive"),
     ("loss_of_communication.plc_recovered", "loss.plc_recovered"),
+    ("control.confirmed_without_request", "control.confirmed_no_request"),
 ];
 
 /// RFC 5424 MSGID of a rule: its id, or its short form from [`SHORT_MSGIDS`];

@@ -42,15 +42,8 @@ pub const NULL_SERVER_SESSION: u32 = 288;
 
 /// S7comm-plus variable-length quantity: big-endian groups of 7 bits, continuation bit 0x80
 /// on all but the last byte (2167 -> `90 77`).
-pub fn vlq(mut v: u32) -> Vec<u8> {
-    let mut groups = vec![(v & 0x7F) as u8];
-    v >>= 7;
-    while v > 0 {
-        groups.push((v & 0x7F) as u8 | 0x80);
-        v >>= 7;
-    }
-    groups.reverse();
-    groups
+pub fn vlq(v: u32) -> Vec<u8> {
+    vlq64(u64::from(v))
 }
 
 /// S7comm-plus PDU (without TPKT/COTP): `72 version len data [72 version 00 00]`.
@@ -192,6 +185,104 @@ pub fn set_variable_data(seq: u16, session: u32, object: u32, attr: u32, value: 
     d.push(0x00);
     d.extend_from_slice(&[0, 0, 0, 0, 0]);
     d
+}
+
+/// The frames of one message split over several S7comm-plus frames, each in its own COTP
+/// DT: the data is cut at `cuts` (positions in `data`, ascending); only the last frame carries
+/// the trailer (`72 version 00 00`), the others end where their data ends.
+pub fn fragments(version: u8, data: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut s = 0;
+    let ends: Vec<usize> = cuts.iter().copied().chain(std::iter::once(data.len())).collect();
+    for (i, &e) in ends.iter().enumerate() {
+        out.push(s7::dt_pdu(&pdu(version, &data[s..e], i + 1 == ends.len())));
+        s = e;
+    }
+    out
+}
+
+/// Unsigned 64-bit VLQ (a response's return value).
+pub fn vlq64(mut v: u64) -> Vec<u8> {
+    let mut groups = vec![(v & 0x7F) as u8];
+    v >>= 7;
+    while v > 0 {
+        groups.push((v & 0x7F) as u8 | 0x80);
+        v >>= 7;
+    }
+    groups.reverse();
+    groups
+}
+
+/// InitSSL response frame (V1) refusing the request: return value `ret` (non-zero), fill.
+pub fn init_ssl_resp_refused(seq: u16, ret: u64) -> Vec<u8> {
+    let mut d = resp_header(func::INIT_SSL, seq, 0x00);
+    d.extend(vlq64(ret));
+    d.extend_from_slice(&[0, 0, 0, 0]);
+    frame(V1, &d)
+}
+
+/// SetMultiVariables request data (without the 0x72 header) on object `object` (not 0):
+/// `31 0000 0542 0000 seq session 34 | object id(4) | item count | address count | attribute ids |
+/// (item number | value)* | 00 | ObjectQualifier as in [`set_variable_data`] | fill`. Each value is
+/// given whole (`flags datatype bytes`).
+pub fn set_multi_data(seq: u16, session: u32, object: u32, items: &[(u32, &[u8])]) -> Vec<u8> {
+    let mut d = req_header(func::SET_MULTI_VARIABLES, seq, session, 0x34);
+    d.extend_from_slice(&object.to_be_bytes());
+    d.extend(vlq(items.len() as u32));
+    d.extend(vlq(items.len() as u32));
+    for (attr, _) in items {
+        d.extend(vlq(*attr));
+    }
+    push_values_and_qualifier(&mut d, items.iter().map(|(_, v)| *v));
+    d
+}
+
+/// SetMultiVariables request data addressing each item by an item address (object id 0):
+/// `symbol CRC | access area | LID count + 1 | access sub-area | LIDs` (all VLQ, after
+/// thomas-v2/S7CommPlusDriver `ItemAddress`), then values as in [`set_multi_data`].
+pub fn set_multi_addressed_data(seq: u16, session: u32, items: &[(u32, u32, &[u32], &[u8])]) -> Vec<u8> {
+    let mut d = req_header(func::SET_MULTI_VARIABLES, seq, session, 0x34);
+    d.extend_from_slice(&0u32.to_be_bytes());
+    d.extend(vlq(items.len() as u32));
+    let fields: usize = items.iter().map(|(_, _, lids, _)| 4 + lids.len()).sum();
+    d.extend(vlq(fields as u32));
+    for (area, sub, lids, _) in items {
+        d.push(0x00); // symbol CRC 0
+        d.extend(vlq(*area));
+        d.extend(vlq(lids.len() as u32 + 1));
+        d.extend(vlq(*sub));
+        for l in *lids {
+            d.extend(vlq(*l));
+        }
+    }
+    push_values_and_qualifier(&mut d, items.iter().map(|(_, _, _, v)| *v));
+    d
+}
+
+fn push_values_and_qualifier<'a>(d: &mut Vec<u8>, values: impl Iterator<Item = &'a [u8]>) {
+    for (i, v) in values.enumerate() {
+        d.extend(vlq(i as u32 + 1));
+        d.extend_from_slice(v);
+    }
+    d.push(0x00);
+    d.extend_from_slice(&1256u32.to_be_bytes());
+    d.extend(vlq(1257));
+    d.extend_from_slice(&[0x00, 0x12, 0, 0, 0, 0]);
+    d.extend(vlq(1258));
+    d.extend_from_slice(&[0x00, 0x13, 0x00]);
+    d.extend(vlq(1259));
+    d.extend_from_slice(&[0x00, 0x04, 0x00]);
+    d.push(0x00);
+    d.extend_from_slice(&[0, 0, 0, 0]);
+}
+
+/// SetMultiVariables response frame (V2): return value 0, no item errors, fill.
+pub fn set_multi_resp(seq: u16) -> Vec<u8> {
+    let mut d = resp_header(func::SET_MULTI_VARIABLES, seq, 0x00);
+    d.push(0x00);
+    d.push(0x00);
+    d.extend_from_slice(&[0, 0, 0, 0]);
+    frame(V2, &d)
 }
 
 /// Object id of `NativeObjects.theCPUexecUnit_Rid`.

@@ -119,6 +119,11 @@ finding_kinds! {
     IpFragment => "ip_fragment",
     /// Link / IP header could not be sliced.
     BadHeader => "bad_header",
+    /// A PDU whose type does not fit its direction (a client's userdata request
+    /// not typed "request").
+    UnexpectedType => "unexpected_type",
+    /// A COTP TPDU longer than the TPDU size the Connect Confirm negotiated.
+    TpduTooLong => "tpdu_too_long",
 }
 
 impl fmt::Display for FindingKind {

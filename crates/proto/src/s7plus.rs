@@ -31,6 +31,15 @@
 use crate::finding::{Finding, FindingKind, Layer};
 use crate::util::{be16, be32};
 
+pub mod ids;
+mod value;
+mod vlq;
+mod write;
+
+pub use value::{value_len, PlusValue, FLAG_ADDRESS_ARRAY, FLAG_ARRAY, FLAG_SPARSE_ARRAY};
+pub use vlq::{read_vlq_i32, read_vlq_i64, read_vlq_u32, read_vlq_u64, write_vlq_i32, write_vlq_u32};
+pub use write::{PlusWrite, SetVariable};
+
 /// S7comm-plus protocol identifier.
 pub const PROTOCOL_ID: u8 = 0x72;
 /// Length of the frame header (`72 vv len len`).
@@ -166,32 +175,18 @@ impl PlusFunction {
     }
 }
 
-/// Well-known object and attribute ids (names after the plug-in's id table).
-pub mod ids {
-    /// `NativeObjects.theCPUexecUnit_Rid`: the CPU execution unit object.
-    pub const CPU_EXEC_UNIT: u32 = 52;
-    /// `CPUexecUnit.OperatingStateREQ`: requested operating state (1 stop, 3 run).
-    pub const OPERATING_STATE_REQ: u32 = 2167;
-    /// `ObjectServerSessionContainer`.
-    pub const SERVER_SESSION_CONTAINER: u32 = 285;
-    /// `ObjectNullServerSession`: session id used before a session exists.
-    pub const NULL_SERVER_SESSION: u32 = 288;
-    /// `ServerSessionChallenge`.
-    pub const SERVER_SESSION_CHALLENGE: u32 = 303;
-    /// `ServerSessionResponse` (legacy legitimation).
-    pub const SERVER_SESSION_RESPONSE: u32 = 304;
-    /// `ServerSessionVersion`.
-    pub const SERVER_SESSION_VERSION: u32 = 306;
-    /// `ObjectQualifier`.
-    pub const OBJECT_QUALIFIER: u32 = 1256;
-    /// `Legitimate` (legitimation with the access-protection password).
-    pub const LEGITIMATE: u32 = 1846;
-}
-
 /// Operating state value requested by a stop.
 pub const OPERATING_STATE_STOP: i64 = 1;
 /// Operating state value requested by a start (run).
 pub const OPERATING_STATE_RUN: i64 = 3;
+
+/// Whether `b` starts with a TLS handshake record header (content type 0x16,
+/// version `03 00`..`03 04`, a length): what follows an accepted InitSSL when
+/// the client really starts TLS (its ClientHello). Application data (0x17) or
+/// anything else is not the start of a TLS session.
+pub fn is_tls_handshake_record(b: &[u8]) -> bool {
+    matches!(b, [0x16, 0x03, 0x00..=0x04, _, _, ..])
+}
 
 /// One S7comm-plus frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,21 +248,7 @@ pub fn parse_s7plus(i: &[u8]) -> Result<PlusFrame<'_>, Finding> {
     }
     let version = Version(i[1]);
     let data_len = be16(i, 2).unwrap_or(0);
-    let mut f = PlusFrame {
-        version,
-        data_len,
-        data: &[],
-        has_trailer: false,
-        opcode: None,
-        function: None,
-        seq: None,
-        session_id: None,
-        digest_len: None,
-        finding: None,
-        digest: None,
-        body: &[],
-        transport_flags: None,
-    };
+    let mut f = PlusFrame::bare(version, data_len, &[], false);
     if version == Version::KEEP_ALIVE {
         return Ok(f);
     }
@@ -408,15 +389,58 @@ impl<'a> PlusFrame<'a> {
         SetVariable::from_payload(self.payload()?)
     }
 
-    /// The requested operating state when this is a SetVariable on
-    /// `theCPUexecUnit_Rid` (52), attribute `OperatingStateREQ` (2167):
-    /// [`OPERATING_STATE_STOP`] (1), [`OPERATING_STATE_RUN`] (3), ...
+    /// What a write request (SetVariable or SetMultiVariables, opcode 0x31)
+    /// writes: the operating-state request, something else, or undecoded
+    /// (see [`PlusWrite`]). `None` for every other frame. A request whose
+    /// header is present but whose payload is missing is [`PlusWrite::Undecoded`].
+    pub fn write(&self) -> Option<PlusWrite<'a>> {
+        if self.opcode != Some(Opcode::REQUEST) {
+            return None;
+        }
+        let decode = match self.function? {
+            PlusFunction::SET_VARIABLE => write::set_variable,
+            PlusFunction::SET_MULTI_VARIABLES => write::set_multi_variables,
+            _ => return None,
+        };
+        Some(self.payload().map_or(PlusWrite::Undecoded, decode))
+    }
+
+    /// The requested operating state when this writes `theCPUexecUnit_Rid`
+    /// (52), attribute `OperatingStateREQ` (2167), through SetVariable or
+    /// SetMultiVariables, in any integer encoding ([`PlusValue::integer`]):
+    /// [`OPERATING_STATE_STOP`] (1), [`OPERATING_STATE_RUN`] (3), ... `None`
+    /// when the value could not be read (see [`Self::write`] for the write itself).
     pub fn operating_state_request(&self) -> Option<i64> {
-        let sv = self.set_variable()?;
-        if sv.object_id == ids::CPU_EXEC_UNIT && sv.attribute_id == ids::OPERATING_STATE_REQ {
-            sv.value.as_i64()
-        } else {
-            None
+        self.write()?.operating_state()
+    }
+
+    /// A whole message put together from fragments: `body` is the first
+    /// fragment's data after its integrity part followed by the later
+    /// fragments' data after theirs (the caller reassembles). The header
+    /// fields are decoded from `body`; the message counts as closed by a
+    /// trailer and carries no digest and no finding (the fragments had theirs).
+    pub fn message(version: Version, body: &'a [u8]) -> PlusFrame<'a> {
+        let mut f = PlusFrame::bare(version, u16::try_from(body.len()).unwrap_or(u16::MAX), body, true);
+        decode_header(&mut f);
+        f
+    }
+
+    /// A frame with `data` as data and body and nothing decoded yet.
+    const fn bare(version: Version, data_len: u16, data: &'a [u8], has_trailer: bool) -> PlusFrame<'a> {
+        PlusFrame {
+            version,
+            data_len,
+            data,
+            has_trailer,
+            opcode: None,
+            function: None,
+            seq: None,
+            session_id: None,
+            digest_len: None,
+            finding: None,
+            digest: None,
+            body: data,
+            transport_flags: None,
         }
     }
 
@@ -453,150 +477,6 @@ impl<'a> PlusFrame<'a> {
         let (id, used) = read_vlq_u32(&d[start..n])?;
         (used == n - start).then_some((id, &d[n + 1..]))
     }
-}
-
-/// A decoded SetVariable request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SetVariable<'a> {
-    /// Target object id.
-    pub object_id: u32,
-    /// Number of address fields announced.
-    pub address_count: u32,
-    /// The (first) attribute id.
-    pub attribute_id: u32,
-    /// The value written.
-    pub value: PlusValue<'a>,
-}
-
-impl<'a> SetVariable<'a> {
-    /// Decode from the request payload (after the transport flags):
-    /// object id(4) | address count (VLQ) | address ids (VLQ; an id 0 is followed
-    /// by a raw length VLQ and counts twice) | value.
-    pub fn from_payload(p: &'a [u8]) -> Option<SetVariable<'a>> {
-        let object_id = be32(p, 0)?;
-        let mut off = 4;
-        let (address_count, n) = read_vlq_u32(p.get(off..)?)?;
-        off += n;
-        let mut attribute_id = None;
-        let mut i = 0u32;
-        while i < address_count {
-            let (id, n) = read_vlq_u32(p.get(off..)?)?;
-            off += n;
-            if id == 0 {
-                let (_, n) = read_vlq_u32(p.get(off..)?)?;
-                off += n;
-                i += 1;
-            } else if attribute_id.is_none() {
-                attribute_id = Some(id);
-            }
-            i += 1;
-            if i > 64 {
-                return None;
-            }
-        }
-        let value = PlusValue::from_bytes(p.get(off..)?)?;
-        Some(SetVariable { object_id, address_count, attribute_id: attribute_id?, value })
-    }
-}
-
-/// A value in S7comm-plus encoding: datatype flags, datatype, value bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PlusValue<'a> {
-    /// Datatype flags (0x10 array, 0x20 address array, 0x40 sparse array).
-    pub flags: u8,
-    /// Datatype (0x01 Bool, 0x08 DInt, 0x15 WString, ...).
-    pub datatype: u8,
-    /// The value bytes: exactly the scalar's bytes for known scalar types,
-    /// everything that follows otherwise.
-    pub raw: &'a [u8],
-}
-
-impl<'a> PlusValue<'a> {
-    /// Decode flags, datatype and (for scalars) the value's extent.
-    pub fn from_bytes(b: &'a [u8]) -> Option<PlusValue<'a>> {
-        let (&flags, rest) = b.split_first()?;
-        let (&datatype, rest) = rest.split_first()?;
-        let len = if flags == 0 { scalar_len(datatype, rest) } else { None };
-        let raw = match len {
-            Some(n) => rest.get(..n)?,
-            None => rest,
-        };
-        Some(PlusValue { flags, datatype, raw })
-    }
-
-    /// Name of the datatype, `None` when unknown.
-    pub const fn datatype_name(&self) -> Option<&'static str> {
-        Some(match self.datatype {
-            0x00 => "Null",
-            0x01 => "Bool",
-            0x02 => "USInt",
-            0x03 => "UInt",
-            0x04 => "UDInt",
-            0x05 => "ULInt",
-            0x06 => "SInt",
-            0x07 => "Int",
-            0x08 => "DInt",
-            0x09 => "LInt",
-            0x0A => "Byte",
-            0x0B => "Word",
-            0x0C => "DWord",
-            0x0D => "LWord",
-            0x0E => "Real",
-            0x0F => "LReal",
-            0x10 => "Timestamp",
-            0x11 => "Timespan",
-            0x12 => "RID",
-            0x13 => "AID",
-            0x14 => "Blob",
-            0x15 => "WString",
-            0x16 => "Variant",
-            0x17 => "Struct",
-            0x19 => "S7String",
-            _ => return None,
-        })
-    }
-
-    /// The value as a signed integer, for scalar integer types (Bool, [U|S]Int,
-    /// DInt, LInt, Byte/Word/DWord/LWord, RID, AID, Timespan).
-    pub fn as_i64(&self) -> Option<i64> {
-        if self.flags != 0 {
-            return None;
-        }
-        let r = self.raw;
-        let fixed = |n: usize| -> Option<u64> {
-            let b = r.get(..n)?;
-            Some(b.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x)))
-        };
-        Some(match self.datatype {
-            0x01 | 0x02 | 0x0A => fixed(1)? as i64,
-            0x06 => r.first().map(|&x| i64::from(x as i8))?,
-            0x03 | 0x0B => fixed(2)? as i64,
-            0x07 => i64::from(i16::from_be_bytes([*r.first()?, *r.get(1)?])),
-            0x0C | 0x12 => fixed(4)? as i64,
-            0x0D => fixed(8)? as i64,
-            0x04 | 0x13 => i64::from(read_vlq_u32(r)?.0),
-            0x05 => read_vlq_u64(r)?.0 as i64,
-            0x08 => i64::from(read_vlq_i32(r)?.0),
-            0x09 | 0x11 => read_vlq_i64(r)?.0,
-            _ => return None,
-        })
-    }
-}
-
-/// Byte length of a scalar of `datatype` at the start of `b`, `None` for non-scalars.
-fn scalar_len(datatype: u8, b: &[u8]) -> Option<usize> {
-    Some(match datatype {
-        0x00 => 0,
-        0x01 | 0x02 | 0x06 | 0x0A => 1,
-        0x03 | 0x07 | 0x0B => 2,
-        0x0C | 0x0E | 0x12 => 4,
-        0x0D | 0x0F | 0x10 => 8,
-        0x04 | 0x13 => read_vlq_u32(b)?.1,
-        0x08 => read_vlq_i32(b)?.1,
-        0x05 => read_vlq_u64(b)?.1,
-        0x09 | 0x11 => read_vlq_i64(b)?.1,
-        _ => return None,
-    })
 }
 
 /// An ASCII order number, optionally followed by `;V<firmware>`.
@@ -637,128 +517,6 @@ pub fn find_order_number(b: &[u8]) -> Option<OrderNumber<'_>> {
         _ => None,
     };
     Some(OrderNumber { order_number, firmware })
-}
-
-/// Read an unsigned 32-bit VLQ: returns the value and the bytes used (1..=5;
-/// the fifth byte contributes all 8 bits). `None` when `b` ends first.
-pub fn read_vlq_u32(b: &[u8]) -> Option<(u32, usize)> {
-    let mut v: u32 = 0;
-    for (i, &o) in b.iter().enumerate().take(5) {
-        if i == 4 {
-            return Some((v.wrapping_shl(8) | u32::from(o), 5));
-        }
-        v = v.wrapping_shl(7) | u32::from(o & 0x7F);
-        if o & 0x80 == 0 {
-            return Some((v, i + 1));
-        }
-    }
-    None
-}
-
-/// Read an unsigned 64-bit VLQ (1..=9 bytes, the ninth contributing 8 bits).
-pub fn read_vlq_u64(b: &[u8]) -> Option<(u64, usize)> {
-    let mut v: u64 = 0;
-    for (i, &o) in b.iter().enumerate().take(9) {
-        if i == 8 {
-            return Some((v.wrapping_shl(8) | u64::from(o), 9));
-        }
-        v = v.wrapping_shl(7) | u64::from(o & 0x7F);
-        if o & 0x80 == 0 {
-            return Some((v, i + 1));
-        }
-    }
-    None
-}
-
-/// Read a signed 32-bit VLQ: bit 6 of the first byte is the sign (1..=5 bytes).
-pub fn read_vlq_i32(b: &[u8]) -> Option<(i32, usize)> {
-    let (v, n) = read_vlq_signed(b, 5)?;
-    Some((v as i32, n))
-}
-
-/// Read a signed 64-bit VLQ (1..=9 bytes).
-pub fn read_vlq_i64(b: &[u8]) -> Option<(i64, usize)> {
-    read_vlq_signed(b, 9)
-}
-
-fn read_vlq_signed(b: &[u8], max: usize) -> Option<(i64, usize)> {
-    let mut v: i64 = 0;
-    for (i, &o) in b.iter().enumerate().take(max) {
-        if i == max - 1 {
-            return Some((v.wrapping_shl(8) | i64::from(o), max));
-        }
-        if i == 0 {
-            v = if o & 0x40 != 0 { -64 | i64::from(o & 0x3F) } else { i64::from(o & 0x3F) };
-        } else {
-            v = v.wrapping_shl(7) | i64::from(o & 0x7F);
-        }
-        if o & 0x80 == 0 {
-            return Some((v, i + 1));
-        }
-    }
-    None
-}
-
-/// Encode an unsigned 32-bit VLQ into `out`; returns the number of bytes (1..=5).
-pub fn write_vlq_u32(v: u32, out: &mut [u8; 5]) -> usize {
-    let mut groups = [0u8; 5];
-    let mut n = 0;
-    let mut x = v;
-    loop {
-        groups[n] = (x & 0x7F) as u8;
-        n += 1;
-        x >>= 7;
-        if x == 0 || n == 4 {
-            break;
-        }
-    }
-    if x != 0 {
-        // Five bytes: four 7-bit groups then a full byte for the low 8 bits.
-        let hi = v >> 8;
-        out[0] = 0x80 | ((hi >> 21) & 0x7F) as u8;
-        out[1] = 0x80 | ((hi >> 14) & 0x7F) as u8;
-        out[2] = 0x80 | ((hi >> 7) & 0x7F) as u8;
-        out[3] = 0x80 | (hi & 0x7F) as u8;
-        out[4] = v as u8;
-        return 5;
-    }
-    for i in 0..n {
-        let g = groups[n - 1 - i];
-        out[i] = if i + 1 < n { g | 0x80 } else { g };
-    }
-    n
-}
-
-/// Encode a signed 32-bit VLQ into `out`; returns the number of bytes (1..=5).
-pub fn write_vlq_i32(v: i32, out: &mut [u8; 5]) -> usize {
-    let v = i64::from(v);
-    let mut n = 1;
-    while n < 5 {
-        let lim = 1i64 << (6 + 7 * (n - 1));
-        if (-lim..lim).contains(&v) {
-            break;
-        }
-        n += 1;
-    }
-    if n == 5 {
-        let hi = v >> 8;
-        let b = v as u32;
-        out[0] = 0x80 | if hi < 0 { 0x40 } else { 0 } | ((hi >> 21) & 0x3F) as u8;
-        out[1] = 0x80 | ((hi >> 14) & 0x7F) as u8;
-        out[2] = 0x80 | ((hi >> 7) & 0x7F) as u8;
-        out[3] = 0x80 | (hi & 0x7F) as u8;
-        out[4] = b as u8;
-        return 5;
-    }
-    for (i, o) in out.iter_mut().enumerate().take(n) {
-        let shift = 7 * (n - 1 - i);
-        let mut g = ((v >> shift) & 0x7F) as u8;
-        if i == 0 {
-            g = (g & 0x3F) | if v < 0 { 0x40 } else { 0 };
-        }
-        *o = if i + 1 < n { g | 0x80 } else { g };
-    }
-    n
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@
 //! that long (packet time) and then freezes on its own.
 
 use super::catalog::{ASSET_CHANGE, NEW_FUNCTION, NEW_TALKER};
-use super::control::{cotp_function, plus_request_function, s7_request_function};
+use super::classify::{cotp_function, plus_request_function, s7_request_function};
 use super::{ev, Category, Detector, FastMap, Severity};
 use crate::assets::{
     talker_entry, versions_agree, Baseline, Device, Fleet, FunctionKind, IdentityChange, Role, StateChange,
@@ -262,8 +262,8 @@ fn handle(d: &mut Detector, t: &mut AssetTracker, e: &Event<'_>) {
                 s7_answer(d, t, &meta, pdu, fragment);
             }
         },
-        Event::S7Plus { meta, frame, continuation, .. } => match meta.dir {
-            Direction::ToServer => match plus_request_function(frame).filter(|_| !continuation) {
+        Event::S7Plus { meta, message, .. } => match meta.dir {
+            Direction::ToServer => match message.and_then(|m| plus_request_function(m.frame)) {
                 Some(k) => use_function(d, t, &meta, k),
                 None => {
                     touch_answered(d, t, &meta);
@@ -274,8 +274,8 @@ fn handle(d: &mut Detector, t: &mut AssetTracker, e: &Event<'_>) {
                     return;
                 }
                 note(t, &meta, NOTED_S7PLUS);
-                if !continuation {
-                    plus_identity(d, t, &meta, frame);
+                if let Some(m) = message {
+                    plus_identity(d, t, &meta, m.frame);
                 }
             }
         },

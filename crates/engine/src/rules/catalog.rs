@@ -46,13 +46,13 @@ rules! {
         "TPKT header that RFC 1006 does not allow: version other than 3, reserved byte not 0, or length below 7.",
         [], ["RFC 1006 https://www.rfc-editor.org/rfc/rfc1006 §6", "SSA-592380 https://cert-portal.siemens.com/productcert/html/ssa-592380.html", "ICSA-23-348-09 https://www.cisa.gov/news-events/ics-advisories/icsa-23-348-09", "CVE-2023-46156 https://nvd.nist.gov/vuln/detail/CVE-2023-46156"] }
     MAL_COTP = { "malformed.cotp", Malformed, Medium,
-        "COTP TPDU that violates ISO 8073 as S7 uses it: length indicator beyond the TPKT, unknown TPDU code, DT with length indicator other than 2, CR without calling/called TSAP or with an oversized TSAP, parameters running past the header, or a DT reassembly over its cap.",
+        "COTP TPDU that violates ISO 8073 as S7 uses it: length indicator beyond the TPKT, unknown TPDU code, DT with length indicator other than 2, CR without calling/called TSAP or with an oversized TSAP, parameters running past the header, a DT reassembly over its cap, or a DT longer than the TPDU size the Connect Confirm negotiated (decoded all the same: the PLC may drop what the sensor decodes).",
         [], ["ISO 8073 / ITU-T X.224 https://www.itu.int/rec/T-REC-X.224", "SSA-838121 https://cert-portal.siemens.com/productcert/html/ssa-838121.html", "ICSA-22-041-01 https://www.cisa.gov/news-events/ics-advisories/icsa-22-041-01", "CVE-2021-37185 https://nvd.nist.gov/vuln/detail/CVE-2021-37185", "CVE-2021-37204 https://nvd.nist.gov/vuln/detail/CVE-2021-37204", "CVE-2021-37205 https://nvd.nist.gov/vuln/detail/CVE-2021-37205", "SSA-382653 https://cert-portal.siemens.com/productcert/html/ssa-382653.html", "ICSA-22-349-03 https://www.cisa.gov/news-events/ics-advisories/icsa-22-349-03", "CVE-2021-40365 https://nvd.nist.gov/vuln/detail/CVE-2021-40365"] }
     MAL_S7 = { "malformed.s7comm", Malformed, Medium,
-        "S7comm PDU whose structure is inconsistent: header lengths that do not match the bytes present, unknown ROSCTR, unknown function, item counts that promise more items than the parameter holds, or inconsistent items.",
+        "S7comm PDU whose structure is inconsistent: header lengths that do not match the bytes present, unknown ROSCTR, unknown function, item counts that promise more items than the parameter holds, inconsistent items, a PI service job in a non-standard layout (e.g. python-snap7's `_DELE`), or a client's userdata PDU not typed request (type nibble other than 4).",
         [], ["SSA-592380 https://cert-portal.siemens.com/productcert/html/ssa-592380.html", "ICSA-23-348-09 https://www.cisa.gov/news-events/ics-advisories/icsa-23-348-09", "CVE-2023-46156 https://nvd.nist.gov/vuln/detail/CVE-2023-46156", "SSA-838121 https://cert-portal.siemens.com/productcert/html/ssa-838121.html", "ICSA-22-041-01 https://www.cisa.gov/news-events/ics-advisories/icsa-22-041-01", "CVE-2021-37185 https://nvd.nist.gov/vuln/detail/CVE-2021-37185", "CVE-2021-37204 https://nvd.nist.gov/vuln/detail/CVE-2021-37204", "CVE-2021-37205 https://nvd.nist.gov/vuln/detail/CVE-2021-37205", "SSA-382653 https://cert-portal.siemens.com/productcert/html/ssa-382653.html", "ICSA-22-349-03 https://www.cisa.gov/news-events/ics-advisories/icsa-22-349-03", "CVE-2021-40365 https://nvd.nist.gov/vuln/detail/CVE-2021-40365"] }
     MAL_S7PLUS = { "malformed.s7comm_plus", Malformed, Medium,
-        "S7comm-plus frame with an unknown protocol version, a data length beyond the frame, a bad trailer or an integrity digest length other than 32.",
+        "S7comm-plus frame with an unknown protocol version, a data length beyond the frame, a bad trailer or an integrity digest length other than 32, or a write split over frames and cut by the reassembly cap before its addresses could be read.",
         [], ["SSA-592380 https://cert-portal.siemens.com/productcert/html/ssa-592380.html", "ICSA-23-348-09 https://www.cisa.gov/news-events/ics-advisories/icsa-23-348-09", "CVE-2023-46156 https://nvd.nist.gov/vuln/detail/CVE-2023-46156", "SSA-838121 https://cert-portal.siemens.com/productcert/html/ssa-838121.html", "ICSA-22-041-01 https://www.cisa.gov/news-events/ics-advisories/icsa-22-041-01", "CVE-2021-37185 https://nvd.nist.gov/vuln/detail/CVE-2021-37185", "CVE-2021-37204 https://nvd.nist.gov/vuln/detail/CVE-2021-37204", "CVE-2021-37205 https://nvd.nist.gov/vuln/detail/CVE-2021-37205"] }
     MAL_UNKNOWN_PROTO = { "malformed.unknown_protocol", Malformed, Low,
         "COTP data on port 102 that is neither S7comm (0x32) nor S7comm-plus (0x72) on a connection that did not switch to TLS. IEC 61850 MMS also uses port 102: switch this rule off where MMS runs.",
@@ -85,7 +85,7 @@ rules! {
         "S7comm PI service P_PROGRAM (hot or cold start of the CPU).",
         [], ["MITRE ATT&CK for ICS T0858 Change Operating Mode https://attack.mitre.org/techniques/T0858/", "ISF exploit modules s7_300_400_plc_control / s7_1200_plc_control https://github.com/dark-lbp/isf", "snap7 client (Cli_PlcStop, Cli_PlcHotStart) https://snap7.sourceforge.net/"] }
     CTL_PI = { "control.pi_service", UnauthorizedControl, High,
-        "S7comm PI service that changes the program or memory: _INSE/_INS2 (activate downloaded block), _MODU (copy RAM to ROM), _GARB (compress memory), or another PI service.",
+        "S7comm PI service that changes the program or memory: _INSE/_INS2 (activate downloaded block), _MODU (copy RAM to ROM), _GARB (compress memory), or another PI service; recognised by its name in the standard layout, in python-snap7's, or anywhere in the parameter.",
         [], ["MITRE ATT&CK for ICS T0821 Modify Controller Tasking https://attack.mitre.org/techniques/T0821/", "MITRE ATT&CK for ICS T0889 Modify Program https://attack.mitre.org/techniques/T0889/", "PLCinject (Klick et al., Black Hat USA 2015)"] }
     CTL_DELETE = { "control.block_delete", UnauthorizedControl, Critical,
         "S7comm PI service _DELE: delete blocks from the CPU.",
@@ -97,19 +97,19 @@ rules! {
         "S7comm block upload (Start Upload 0x1D): program read-out, the step before an injection.",
         [], ["MITRE ATT&CK for ICS T0845 Program Upload https://attack.mitre.org/techniques/T0845/", "PLCinject (Klick et al., Black Hat USA 2015)"] }
     CTL_MRES = { "control.memory_reset", UnauthorizedControl, Critical,
-        "S7comm userdata programmer command memory reset (group 1, subfunction 0x0C).",
+        "S7comm userdata programmer command memory reset (group 1, subfunction 0x0C), whatever the type nibble.",
         [], ["MITRE ATT&CK for ICS T0809 Data Destruction https://attack.mitre.org/techniques/T0809/", "MITRE ATT&CK for ICS T0858 Change Operating Mode https://attack.mitre.org/techniques/T0858/"] }
     CTL_CLOCK = { "control.clock_set", UnauthorizedControl, Medium,
-        "S7comm userdata set clock (group 7, subfunction 2 or 4).",
+        "S7comm userdata set clock (group 7, subfunction 2 or 4), whatever the type nibble.",
         [], ["MITRE ATT&CK for ICS T0836 Modify Parameter https://attack.mitre.org/techniques/T0836/"] }
     CTL_PASSWORD = { "control.password", UnauthorizedControl, High,
-        "PLC password / legitimation attempt (S7comm userdata group 5 subfunction 1, or S7comm-plus SetVariable on the session's legitimation attribute).",
+        "PLC password / legitimation attempt (S7comm userdata group 5 subfunction 1 whatever the type nibble, or S7comm-plus SetVariable on the session's legitimation attribute).",
         [], ["MITRE ATT&CK for ICS T0859 Valid Accounts https://attack.mitre.org/techniques/T0859/"] }
     CTL_PASSWORD_REJECTED = { "control.password_rejected", UnauthorizedControl, High,
         "The PLC answered a password attempt with 'wrong password' (error 0xD602): guessing.",
         [], ["MITRE ATT&CK for ICS T0859 Valid Accounts https://attack.mitre.org/techniques/T0859/"] }
     CTL_PLUS_STATE = { "control.s7plus_operating_state", UnauthorizedControl, Critical,
-        "S7comm-plus SetVariable on the CPU execution unit's operating-state request (object 52, attribute 2167): 1 = STOP, 3 = RUN.",
+        "S7comm-plus write of the CPU execution unit's operating-state request (object 52, attribute 2167): SetVariable or SetMultiVariables (any item, or an item address on area 52), the message joined when split over frames, the value in any integer encoding: 1 = STOP, 3 = RUN; reported even when the value cannot be read.",
         [], ["MITRE ATT&CK for ICS T0858 Change Operating Mode https://attack.mitre.org/techniques/T0858/", "ISF exploit modules s7_300_400_plc_control / s7_1200_plc_control https://github.com/dark-lbp/isf", "Rogue7 (Biham et al., Black Hat USA 2019)", "ICSA-19-344-06 https://www.cisa.gov/news-events/ics-advisories/icsa-19-344-06", "CVE-2019-10929 https://nvd.nist.gov/vuln/detail/CVE-2019-10929"] }
     CTL_ENGINEERING = { "control.engineering_session", UnauthorizedControl, High,
         "Programming-device (engineering) session: S7comm-plus connect to TSAP SIMATIC-ROOT-ES (TIA Portal online access), or the S7comm job-list query STEP 7 / TIA Portal issue when going online (userdata group 1, subfunction 0x10).",
@@ -120,6 +120,9 @@ rules! {
     CTL_PLUS_PROGRAM = { "control.s7plus_engineering_operation", UnauthorizedControl, High,
         "S7comm-plus engineering transaction: BeginSequence/EndSequence, or DeleteObject of a program-transfer object (not a session object) — what TIA Portal does to download or upload a program.",
         [], ["MITRE ATT&CK for ICS T0843 Program Download https://attack.mitre.org/techniques/T0843/", "MITRE ATT&CK for ICS T0845 Program Upload https://attack.mitre.org/techniques/T0845/", "Rogue7 (Biham et al., Black Hat USA 2019)", "ICSA-19-344-06 https://www.cisa.gov/news-events/ics-advisories/icsa-19-344-06", "CVE-2019-10929 https://nvd.nist.gov/vuln/detail/CVE-2019-10929"] }
+    CTL_CONFIRMED = { "control.confirmed_without_request", UnauthorizedControl, High,
+        "The PLC acknowledged a control function that no request on the wire explains, or whose request the sensor could not decode: a positive Ack_Data of PLC Stop (0x29), PI service (0x28), Request Download (0x1A) or Start Upload (0x1D), a positive userdata response of memory reset, programmer command, password or set clock, or an S7comm-plus SetVariable / SetMultiVariables success (the answer an operating-state write gets). Requests and answers pair by PDU reference (sequence number) and function. Whatever hid the request (capture gap, overlap, odd layout), the PLC's answer gives it away: possible evasion. Evidence: answer frame, function, reference, the unexplained request's frame when one was seen, and the last capture gap / overlap conflict / unparsed bytes in the client's direction. Not raised for answers on a connection picked up mid-stream until one answer has paired with a request.",
+        [], ["Ptacek & Newsham 1998, Insertion, Evasion, and Denial of Service: Eluding Network Intrusion Detection", "MITRE ATT&CK for ICS T0820 Exploitation for Evasion https://attack.mitre.org/techniques/T0820/", "MITRE ATT&CK for ICS T0858 Change Operating Mode https://attack.mitre.org/techniques/T0858/"] }
     FLOOD_SYN = { "flood.syn", Flood, High,
         "SYNs toward one PLC's port 102 above the configured rate.",
         ["CVE-2018-13815"], ["ICSA-18-317-05 https://www.cisa.gov/news-events/ics-advisories/icsa-18-317-05", "SSA-584286 https://cert-portal.siemens.com/productcert/html/ssa-584286.html", "CVE-2018-13815 https://nvd.nist.gov/vuln/detail/CVE-2018-13815", "MITRE ATT&CK for ICS T0814 Denial of Service https://attack.mitre.org/techniques/T0814/"] }
@@ -149,7 +152,7 @@ rules! {
         "A PLC that had stopped answering answers again; carries the outage duration.",
         [], [] }
     TLS = { "uninspectable.tls", Uninspectable, Info,
-        "An S7comm-plus connection switched to TLS after InitSSL: its content cannot be inspected (reported once per connection).",
+        "An S7comm-plus connection switched to TLS: the PLC accepted InitSSL (return value 0) and a TLS handshake record followed. Its content cannot be inspected (reported once per connection). A refused InitSSL or TLS-looking bytes alone do not switch it.",
         [], ["Wireshark S7comm dissector https://gitlab.com/wireshark/wireshark/-/blob/master/epan/dissectors/packet-s7comm.c (S7comm-plus InitSSL)"] }
     ASSET_CHANGE = { "baseline.asset_change", Baseline, High,
         "With asset tracking on: a device reports a firmware version, order number or serial number different from the one it reported before (SZL 0x0011 / 0x001C answers, S7comm-plus session answers). A firmware update, a replaced CPU, or a device impersonating it. Evidence: field, old, new. V2.9 (S7comm-plus) and V2.9.2 (SZL) are the same version.",

@@ -8,111 +8,17 @@
 //! says whether it succeeded, failed (with the PLC's error) or went unanswered.
 
 use super::catalog::*;
+use super::classify::{
+    cotp_function, is_block_list, is_job_list_query, plus_program_change, plus_request_function, programmer_command,
+    s7_request_function,
+};
 use super::{ev, hex, Category, Detector, PairKey, PendingOp, MAX_PENDING_OPS};
 use crate::assets::FunctionKind;
 use crate::event::{Direction, Event, Meta};
 use crate::time::Ts;
-use s7sentry_proto::cotp::{Cotp, TpduCode};
-use s7sentry_proto::s7comm::{codes::ErrorCode, Function, Rosctr, S7Pdu};
-use s7sentry_proto::s7plus::{Opcode, PlusFrame, PlusFunction};
+use s7sentry_proto::s7comm::{codes::ErrorCode, Function, PiLayout, Rosctr, S7Pdu};
+use s7sentry_proto::s7plus::{Opcode, PlusFrame, PlusFunction, PlusWrite};
 use serde_json::{json, Map, Value};
-
-/// Userdata group 1 (programmer commands) subfunctions that matter here.
-const TIS_READ_JOB_LIST: u8 = 0x10;
-const TIS_CHANGING: &[(u8, &str)] =
-    &[(0x09, "force"), (0x0A, "breakpoint"), (0x0B, "exit HOLD"), (0x12, "replace job")];
-
-/// The function an S7comm request from a client performs (Job or userdata
-/// request), by stable name. The control rules below pick their operations
-/// through this classification, and the asset tracker records the same names,
-/// so both always agree. `None` for PDUs that are not client requests or whose
-/// function is unknown (malformed).
-pub(crate) fn s7_request_function(pdu: &S7Pdu<'_>) -> Option<FunctionKind> {
-    use FunctionKind as K;
-    match pdu.header.rosctr {
-        Rosctr::JOB => Some(match pdu.function()? {
-            Function::SETUP_COMM => K::SetupCommunication,
-            Function::READ_VAR => K::ReadVar,
-            Function::WRITE_VAR => K::WriteVar,
-            Function::CPU_SERVICES => K::CpuServices,
-            Function::REQUEST_DOWNLOAD | Function::DOWNLOAD_BLOCK | Function::DOWNLOAD_ENDED => K::BlockDownload,
-            Function::START_UPLOAD | Function::UPLOAD | Function::END_UPLOAD => K::BlockUpload,
-            Function::PLC_STOP => K::CpuStop,
-            Function::PI_SERVICE => match pdu.pi_service()?.service {
-                b"P_PROGRAM" => K::CpuStart,
-                b"_DELE" => K::BlockDelete,
-                b"_MODU" => K::CopyRamToRom,
-                _ => K::PiService,
-            },
-            _ => return None,
-        }),
-        Rosctr::USERDATA => {
-            let u = pdu.userdata()?;
-            if u.ud_type != 1 {
-                return None;
-            }
-            Some(match (u.group, u.subfunction) {
-                (1, 0x0C) => K::MemoryReset,
-                (1, s) if TIS_CHANGING.iter().any(|(x, _)| *x == s) => K::ProgrammerCommand,
-                (1, _) => K::ProgrammerMonitor,
-                (2, _) => K::CyclicData,
-                (3, 1 | 2) => K::BlockList,
-                (3, 3) => K::BlockInfo,
-                (4, 1) => K::SzlRead,
-                (4, _) => K::Alarm,
-                (5, 1) => K::Password,
-                (6, _) => K::Pbc,
-                (7, 1 | 3) => K::ClockRead,
-                (7, 2 | 4) => K::ClockSet,
-                _ => K::UserdataOther,
-            })
-        }
-        _ => None,
-    }
-}
-
-/// The function an S7comm-plus request performs (see [`s7_request_function`]);
-/// `None` for anything but a request header (responses, notifications,
-/// continuation fragments).
-pub(crate) fn plus_request_function(fr: &PlusFrame<'_>) -> Option<FunctionKind> {
-    use FunctionKind as K;
-    if fr.opcode != Some(Opcode::REQUEST) {
-        return None;
-    }
-    let f = fr.function?;
-    if plus::operating_state_request(fr).is_some() {
-        return Some(K::S7plusOperatingState);
-    }
-    if plus::is_legitimation(fr) {
-        return Some(K::Password);
-    }
-    if plus::program_change(fr).is_some() {
-        return Some(K::S7plusEngineeringOperation);
-    }
-    Some(match f {
-        PlusFunction::EXPLORE => K::S7plusExplore,
-        PlusFunction::GET_VARIABLE
-        | PlusFunction::GET_MULTI_VARIABLES
-        | PlusFunction::GET_VAR_SUB_STREAMED
-        | PlusFunction::GET_VARIABLES_ADDRESS => K::S7plusGet,
-        PlusFunction::SET_VARIABLE | PlusFunction::SET_MULTI_VARIABLES | PlusFunction::SET_VAR_SUB_STREAMED => {
-            K::S7plusSet
-        }
-        PlusFunction::CREATE_OBJECT => K::S7plusCreateObject,
-        PlusFunction::DELETE_OBJECT => K::S7plusDeleteObject,
-        PlusFunction::INVOKE => K::S7plusInvoke,
-        PlusFunction::ADD_LINK | PlusFunction::REMOVE_LINK | PlusFunction::GET_LINK => K::S7plusLink,
-        PlusFunction::INIT_SSL => K::S7plusInitSsl,
-        _ => K::S7plusOther,
-    })
-}
-
-/// The function a COTP TPDU from a client stands for: a CR to TSAP
-/// `SIMATIC-ROOT-ES` opens a TIA Portal engineering session.
-pub(crate) fn cotp_function(cotp: &Cotp<'_>) -> Option<FunctionKind> {
-    let t = cotp.dst_tsap()?.as_text()?;
-    (cotp.code == TpduCode::CR && t == "SIMATIC-ROOT-ES").then_some(FunctionKind::EngineeringSession)
-}
 
 /// `OB1`, `DB10`, ... (type as STEP 7 names it, then the number).
 fn block_str(b: &s7sentry_proto::s7comm::BlockName) -> String {
@@ -204,6 +110,8 @@ enum Answer {
     S7(Option<ErrorCode>),
     /// S7comm-plus: the response's return value, if decoded.
     Plus(Option<u64>),
+    /// S7comm-plus: the PLC answered with an Error response (its function code).
+    PlusError(u16),
 }
 
 impl Answer {
@@ -212,6 +120,7 @@ impl Answer {
             Answer::S7(err) => outcome_of(err),
             Answer::Plus(Some(0) | None) => "answered by the PLC".to_string(),
             Answer::Plus(Some(v)) => format!("PLC answered with error return value 0x{v:x}"),
+            Answer::PlusError(f) => format!("failed, PLC answered with an S7comm-plus Error response, function 0x{f:04x}"),
         }
     }
 }
@@ -222,7 +131,7 @@ fn answer(d: &mut Detector, meta: &Meta, key: PairKey, ans: Answer, wrong_passwo
     if f.pending.is_empty() {
         return;
     }
-    let Some(i) = f.pending.iter().position(|p| p.key == key) else { return };
+    let Some(i) = f.pending.iter().position(|p| key.answers(p.key)) else { return };
     let op = f.pending.remove(i);
     let op_meta = op.meta;
     let rule = op.rule;
@@ -295,7 +204,7 @@ fn engineering_session(d: &mut Detector, meta: &Meta, how: &str, evidence: Map<S
 
 fn s7_job(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
     let (Some(kind), Some(f)) = (s7_request_function(pdu), pdu.function()) else { return };
-    let key = PairKey::Job(pdu.header.pdu_ref);
+    let key = PairKey::Job(pdu.header.pdu_ref, Some(f.0));
     let base = |name: &str| {
         ev(&[
             ("layer", json!("s7comm")),
@@ -322,6 +231,15 @@ fn s7_job(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
             let desc = pi.description().unwrap_or("PI service");
             let mut e = base("pi_service");
             e.insert("service".into(), json!(name));
+            match pi.layout {
+                PiLayout::Standard => {}
+                PiLayout::Compact => {
+                    e.insert("layout".into(), json!("compact (python-snap7)"));
+                }
+                PiLayout::NameOnly => {
+                    e.insert("layout".into(), json!("unknown (service name found in the parameter)"));
+                }
+            }
             let blocks: Vec<String> = match pi.args() {
                 s7sentry_proto::s7comm::PiArgs::Blocks(b) => b.map(|b| block_str(&b)).collect(),
                 _ => Vec::new(),
@@ -359,54 +277,64 @@ fn s7_job(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
 
 fn s7_userdata_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
     let Some(u) = pdu.userdata() else { return };
-    if u.ud_type != 1 {
-        return;
-    }
+    // Classified by group and subfunction whatever the type nibble says (see classify).
+    let Some(kind) = s7_request_function(pdu) else { return };
+    let (rule, what) = match kind {
+        FunctionKind::MemoryReset => (CTL_MRES, "Memory reset requested by"),
+        FunctionKind::ClockSet => (CTL_CLOCK, "PLC clock set by"),
+        FunctionKind::Password => (CTL_PASSWORD, "PLC password sent by"),
+        FunctionKind::ProgrammerCommand => (CTL_PROGRAMMER, ""),
+        _ if is_job_list_query(&u) || is_block_list(&u) => {
+            // Going online with STEP 7 / TIA Portal queries the programmer job list and
+            // reads the block directory (to compare online and offline programs) on the
+            // same connection. Diagnostics alone (job list) or a block viewer alone
+            // (block list) are not a programming session.
+            let f = d.flow(meta);
+            if is_job_list_query(&u) {
+                f.tis_job_list = true;
+            } else {
+                f.block_list = true;
+            }
+            if f.tis_job_list && f.block_list {
+                let e = userdata_evidence(&u, raw);
+                engineering_session(d, meta, "STEP 7 / TIA Portal going online (programmer job-list query and block-directory reads on one connection)", e);
+            }
+            return;
+        }
+        _ => return,
+    };
+    // Evidence and text only for the operations reported (reads stay allocation-free).
     let key = PairKey::Userdata(u.group, u.subfunction);
-    let e = ev(&[
+    let host = who(d, meta);
+    let msg = match programmer_command(u.subfunction).filter(|_| rule == CTL_PROGRAMMER) {
+        Some(name) => format!("Programmer command '{name}' sent by {} ({host}) to PLC {}", meta.src, meta.dst),
+        None if rule == CTL_PROGRAMMER => return,
+        None if rule == CTL_MRES || rule == CTL_CLOCK => format!("{what} {} ({host}) on PLC {}", meta.src, meta.dst),
+        None => format!("{what} {} ({host}) to PLC {}", meta.src, meta.dst),
+    };
+    pend(d, rule, key, meta, msg, userdata_evidence(&u, raw));
+}
+
+/// Evidence of a userdata request; a type other than "request" is named.
+fn userdata_evidence(u: &s7sentry_proto::s7comm::UserdataHeader, raw: &[u8]) -> Map<String, Value> {
+    let mut e = ev(&[
         ("layer", json!("s7comm")),
         ("ud_group", json!(u.group)),
         ("ud_subfunction", json!(u.subfunction)),
         ("hex", json!(hex(raw))),
     ]);
-    let host = who(d, meta);
-    let kind = s7_request_function(pdu);
-    if kind == Some(FunctionKind::MemoryReset) {
-        let msg = format!("Memory reset requested by {} ({host}) on PLC {}", meta.src, meta.dst);
-        pend(d, CTL_MRES, key, meta, msg, e);
-    } else if kind == Some(FunctionKind::ClockSet) {
-        let msg = format!("PLC clock set by {} ({host}) on PLC {}", meta.src, meta.dst);
-        pend(d, CTL_CLOCK, key, meta, msg, e);
-    } else if kind == Some(FunctionKind::Password) {
-        let msg = format!("PLC password sent by {} ({host}) to PLC {}", meta.src, meta.dst);
-        pend(d, CTL_PASSWORD, key, meta, msg, e);
-    } else if (u.group == 1 && u.subfunction == TIS_READ_JOB_LIST) || (u.group == 3 && matches!(u.subfunction, 1 | 2)) {
-        // Going online with STEP 7 / TIA Portal queries the programmer job list and
-        // reads the block directory (to compare online and offline programs) on the
-        // same connection. Diagnostics alone (job list) or a block viewer alone
-        // (block list) are not a programming session.
-        let f = d.flow(meta);
-        if u.group == 1 {
-            f.tis_job_list = true;
-        } else {
-            f.block_list = true;
-        }
-        if f.tis_job_list && f.block_list {
-            engineering_session(d, meta, "STEP 7 / TIA Portal going online (programmer job-list query and block-directory reads on one connection)", e);
-        }
-    } else if kind == Some(FunctionKind::ProgrammerCommand) {
-        if let Some((_, name)) = TIS_CHANGING.iter().find(|(s, _)| *s == u.subfunction) {
-            let msg = format!("Programmer command '{name}' sent by {} ({host}) to PLC {}", meta.src, meta.dst);
-            pend(d, CTL_PROGRAMMER, key, meta, msg, e);
-        }
+    if !u.is_request() {
+        e.insert("ud_type_nibble".into(), json!(u.legacy_type()));
     }
+    e
 }
 
 fn s7_answer(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>) {
     if matches!(pdu.header.rosctr, Rosctr::ACK | Rosctr::ACK_DATA) {
-        answer(d, meta, PairKey::Job(pdu.header.pdu_ref), Answer::S7(pdu.error_code()), false);
+        let key = PairKey::Job(pdu.header.pdu_ref, pdu.function().map(|f| f.0));
+        answer(d, meta, key, Answer::S7(pdu.error_code()), false);
     } else if let Some(u) = pdu.userdata() {
-        if u.ud_type == 2 {
+        if u.is_response() {
             let err = u.error();
             let wrong = err == Some(ErrorCode::WRONG_PASSWORD);
             answer(d, meta, PairKey::Userdata(u.group, u.subfunction), Answer::S7(err), wrong);
@@ -419,27 +347,39 @@ fn plus_request(d: &mut Detector, meta: &Meta, fr: &PlusFrame<'_>, raw: &[u8]) {
         return;
     }
     let Some(seq) = fr.seq else { return };
-    let key = PairKey::Plus(seq);
+    let key = PairKey::Plus(seq, fr.function.map(|f| f.0));
     let host = who(d, meta);
     let base = || ev(&[("layer", json!("s7comm-plus")), ("seq", json!(seq)), ("hex", json!(hex(raw)))]);
     let kind = plus_request_function(fr);
-    if let (Some(FunctionKind::S7plusOperatingState), Some(state)) = (kind, plus::operating_state_request(fr)) {
+    if kind == Some(FunctionKind::S7plusOperatingState) {
+        let Some(PlusWrite::OperatingState { value }) = fr.write() else { return };
+        let state = value.and_then(|v| v.integer());
+        // Values after the s7commplus package's OperatingStateRequest (from TIA Portal captures).
         let what = match state {
-            1 => "STOP".to_string(),
-            3 => "RUN (start)".to_string(),
-            v => format!("operating state {v}"),
+            Some(1) => "STOP".to_string(),
+            Some(3) => "RUN (start)".to_string(),
+            Some(2) => "operating state 2 (reset of retentive data)".to_string(),
+            Some(4) => "operating state 4 (RUN, redundant)".to_string(),
+            Some(v) => format!("operating state {v}"),
+            None => "operating-state change (value not decoded)".to_string(),
         };
         let mut e = base();
-        e.insert("function".into(), json!("SetVariable"));
+        e.insert("function".into(), json!(fr.function.and_then(|f| f.name()).unwrap_or("?")));
         e.insert("object".into(), json!(52));
         e.insert("attribute".into(), json!(2167));
         e.insert("value".into(), json!(state));
+        if let Some(v) = value {
+            e.insert("value_type".into(), json!(v.datatype_name().unwrap_or("unknown")));
+            if v.flags != 0 {
+                e.insert("value_flags".into(), json!(v.flags));
+            }
+        }
         let msg = format!("S7comm-plus CPU {what} request sent by {} ({host}) to PLC {}", meta.src, meta.dst);
         pend(d, CTL_PLUS_STATE, key, meta, msg, e);
     } else if kind == Some(FunctionKind::Password) {
         let msg = format!("S7comm-plus legitimation (password) sent by {} ({host}) to PLC {}", meta.src, meta.dst);
         pend(d, CTL_PASSWORD, key, meta, msg, base());
-    } else if let (Some(FunctionKind::S7plusEngineeringOperation), Some(what)) = (kind, plus::program_change(fr)) {
+    } else if let (Some(FunctionKind::S7plusEngineeringOperation), Some(what)) = (kind, plus_program_change(fr)) {
         let mut e = base();
         e.insert("function".into(), json!(fr.function.and_then(|f| f.name()).unwrap_or("?")));
         let msg = format!("S7comm-plus {what} by {} ({host}) on PLC {}", meta.src, meta.dst);
@@ -452,49 +392,13 @@ fn plus_answer(d: &mut Detector, meta: &Meta, fr: &PlusFrame<'_>) {
         return;
     }
     let Some(seq) = fr.seq else { return };
-    answer(d, meta, PairKey::Plus(seq), Answer::Plus(plus::return_value(fr)), false);
-}
-
-/// S7comm-plus helpers over the parser's accessors.
-mod plus {
-    use super::*;
-
-    /// Value written to CPUexecUnit.OperatingStateREQ (object 52, attribute 2167).
-    pub(super) fn operating_state_request(fr: &PlusFrame<'_>) -> Option<i64> {
-        if fr.function != Some(PlusFunction::SET_VARIABLE) {
-            return None;
-        }
-        fr.operating_state_request()
+    // An Error response answers whatever request carried its sequence number.
+    if let Some(f) = fr.function.filter(|f| matches!(*f, PlusFunction::ERROR | PlusFunction::ERROR2)) {
+        answer(d, meta, PairKey::Plus(seq, None), Answer::PlusError(f.0), false);
+        return;
     }
-
-    /// SetVariable on the session's legitimation attributes (1846 Legitimate, 304 ServerSessionResponse).
-    pub(super) fn is_legitimation(fr: &PlusFrame<'_>) -> bool {
-        fr.function == Some(PlusFunction::SET_VARIABLE)
-            && fr.set_variable().is_some_and(|s| matches!(s.attribute_id, 1846 | 304))
-    }
-
-    /// An engineering transaction: what it is, in words.
-    ///
-    /// TIA Portal brackets program upload and download in BeginSequence /
-    /// EndSequence and creates temporary transfer objects (ids 0x7040xxxx in
-    /// the public captures) that it deletes afterwards; HMIs only ever delete
-    /// their own session object (small ids such as 0x38a).
-    pub(super) fn program_change(fr: &PlusFrame<'_>) -> Option<&'static str> {
-        match fr.function? {
-            PlusFunction(0x0556) => Some("BeginSequence (start of an engineering transaction)"),
-            PlusFunction(0x0560) => Some("EndSequence (end of an engineering transaction)"),
-            PlusFunction::DELETE_OBJECT => {
-                let id = fr.delete_object_id()?;
-                (id >= 0x0001_0000).then_some("DeleteObject of a program-transfer object")
-            }
-            _ => None,
-        }
-    }
-
-    /// Return value of a response, when decoded (0 = success).
-    pub(super) fn return_value(fr: &PlusFrame<'_>) -> Option<u64> {
-        fr.return_value()
-    }
+    let key = PairKey::Plus(seq, fr.function.map(|f| f.0));
+    answer(d, meta, key, Answer::Plus(fr.return_value()), false);
 }
 
 /// Handle one event.
@@ -508,9 +412,9 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             },
             Direction::ToClient => s7_answer(d, &meta, pdu),
         },
-        Event::S7Plus { meta, frame, raw, continuation } if !continuation => match meta.dir {
-            Direction::ToServer => plus_request(d, &meta, frame, raw),
-            Direction::ToClient => plus_answer(d, &meta, frame),
+        Event::S7Plus { meta, raw, message: Some(m), .. } => match meta.dir {
+            Direction::ToServer => plus_request(d, &meta, m.frame, raw),
+            Direction::ToClient => plus_answer(d, &meta, m.frame),
         },
         Event::Cotp { meta, cotp }
             if meta.dir == Direction::ToServer && cotp_function(cotp) == Some(FunctionKind::EngineeringSession) =>

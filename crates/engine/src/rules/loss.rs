@@ -81,13 +81,13 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
         }
         Event::Cotp { meta, cotp } if meta.dir == Direction::ToServer && cotp.code == TpduCode::CR => request(d, &meta),
         Event::S7 { meta, pdu, .. } if meta.dir == Direction::ToServer => {
-            let is_request = pdu.header.rosctr == Rosctr::JOB || pdu.userdata().is_some_and(|u| u.ud_type == 1);
+            let is_request = pdu.header.rosctr == Rosctr::JOB || pdu.userdata().is_some_and(|u| u.is_request());
             if is_request {
                 request(d, &meta);
             }
         }
-        Event::S7Plus { meta, frame, continuation: false, .. }
-            if meta.dir == Direction::ToServer && frame.opcode == Some(Opcode::REQUEST) =>
+        Event::S7Plus { meta, message: Some(m), .. }
+            if meta.dir == Direction::ToServer && m.frame.opcode == Some(Opcode::REQUEST) =>
         {
             request(d, &meta)
         }

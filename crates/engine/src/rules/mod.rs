@@ -19,7 +19,9 @@
 pub mod alert;
 pub mod baseline;
 pub mod catalog;
+mod classify;
 pub mod config;
+mod confirm;
 pub mod control;
 pub mod crash_pattern;
 pub mod flood;
@@ -92,15 +94,30 @@ pub(crate) struct PendingOp {
     pub deadline: Ts,
 }
 
-/// How a request is paired with its answer.
+/// How a request is paired with its answer: by PDU reference (sequence
+/// number) *and* function, so that a decoy request with the same reference but
+/// another function does not explain an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PairKey {
-    /// S7comm Job -> Ack/Ack_Data with the same PDU reference.
-    Job(u16),
+    /// S7comm Job -> Ack/Ack_Data with the same PDU reference and function (an
+    /// Ack without parameter carries no function and pairs on the reference).
+    Job(u16, Option<u8>),
     /// S7comm userdata request -> response of the same group and subfunction.
     Userdata(u8, u8),
-    /// S7comm-plus request -> response with the same sequence number.
-    Plus(u16),
+    /// S7comm-plus request -> response with the same sequence number and function.
+    Plus(u16, Option<u16>),
+}
+
+impl PairKey {
+    /// Whether an answer with key `self` answers the request with key `request`.
+    pub(crate) fn answers(self, request: PairKey) -> bool {
+        match (self, request) {
+            (PairKey::Job(a, fa), PairKey::Job(r, fr)) => a == r && (fa.is_none() || fa == fr),
+            (PairKey::Userdata(g, s), PairKey::Userdata(rg, rs)) => g == rg && s == rs,
+            (PairKey::Plus(a, fa), PairKey::Plus(r, fr)) => a == r && (fa.is_none() || fa == fr),
+            _ => false,
+        }
+    }
 }
 
 /// Per-connection detection state.
@@ -124,6 +141,8 @@ pub(crate) struct FlowState {
     pub engineering_reported: bool,
     pub tis_job_list: bool,
     pub block_list: bool,
+    /// Recent client requests, for confirmation from the PLC's answers.
+    pub log: confirm::RequestLog,
 }
 
 /// One suspect packet remembered for loss-of-communication correlation.
@@ -803,6 +822,7 @@ impl EventSink for Detector {
             baseline::on_event(self, e);
         }
         control::on_event(self, e);
+        confirm::on_event(self, e);
         flood::on_event(self, e);
         loss::on_event(self, e);
         if let Event::FlowEnd { meta, .. } = e {

@@ -7,6 +7,7 @@
 mod attack;
 mod decode;
 mod dos;
+mod evasion_s7;
 pub mod hosts;
 mod inventory;
 pub mod readers;
@@ -95,6 +96,7 @@ pub fn registry() -> Vec<(&'static str, Builder)> {
     v.extend_from_slice(attack::CASES);
     v.extend_from_slice(dos::CASES);
     v.extend_from_slice(inventory::CASES);
+    v.extend_from_slice(evasion_s7::CASES);
     v
 }
 

@@ -593,6 +593,20 @@ pub const SUBF_PROG_MEMORY_RESET: u8 = 0x0C;
 pub const SUBF_PROG_FORCE: u8 = 0x09;
 /// Programmer command (group 1) subfunction: modify variable.
 pub const SUBF_PROG_MODIFY_VARIABLE: u8 = 0x08;
+/// Programmer command (group 1) subfunction: breakpoint.
+pub const SUBF_PROG_BREAKPOINT: u8 = 0x0A;
+/// Programmer command (group 1) subfunction: exit HOLD.
+pub const SUBF_PROG_EXIT_HOLD: u8 = 0x0B;
+/// Programmer command (group 1) subfunction: read job list.
+pub const SUBF_PROG_READ_JOB_LIST: u8 = 0x10;
+/// Programmer command (group 1) subfunction: replace job.
+pub const SUBF_PROG_REPLACE_JOB: u8 = 0x12;
+/// Block function (group 3) subfunction: list blocks.
+pub const SUBF_BLOCK_LIST: u8 = 0x01;
+/// Block function (group 3) subfunction: list blocks of type.
+pub const SUBF_BLOCK_LIST_OF_TYPE: u8 = 0x02;
+/// Block function (group 3) subfunction: get block info.
+pub const SUBF_BLOCK_INFO: u8 = 0x03;
 /// CPU function (group 4) subfunction: read SZL.
 pub const SUBF_CPU_READ_SZL: u8 = 0x01;
 /// Security (group 5) subfunction: PLC password.

@@ -39,7 +39,7 @@ pub use codes::{
 };
 pub use items::{DataItem, DataItems, ReturnCodes, S7AnyAddress, VarItem, VarItems};
 pub use params::{
-    BlockControl, BlockName, FileName, Params, PiArgs, PiBlocks, PiService, PiStrings, PlcStop, SetupComm,
+    BlockControl, BlockName, FileName, Params, PiArgs, PiBlocks, PiLayout, PiService, PiStrings, PlcStop, SetupComm,
 };
 pub use userdata::{
     ComponentRecord, ModuleIdRecord, ModuleVersion, S7Timestamp, SzlRecords, SzlRef, SzlResponse, UserdataData,

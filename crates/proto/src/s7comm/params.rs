@@ -11,18 +11,30 @@
 //! upload          1E | status | ?(2) | upload id(4)
 //! end upload      1F | status | error code(2) | upload id(4)
 //! PI service      28 | ?(7) | param block len(2) | param block | name len | service name
+//! PI (compact)    28 | 00(5) | param block len | name len | 00 | param block | service name
 //! PLC stop        29 | ?(5) | name len | service name
 //! ```
 //!
 //! Ack_Data parameters of the block functions and of the PI service carry only
 //! the function and (when present) the status byte; a Start-upload Ack_Data
 //! adds the upload id and the block length as an ASCII string.
+//!
+//! PI service jobs come in the layout Wireshark, STEP 7, TIA Portal and the C
+//! snap7 library use ([`PiLayout::Standard`]), and in others that a PLC (or an
+//! emulated one) may still execute: python-snap7 3.x sends `_DELE` with one-byte
+//! lengths of the block and the name after five zero bytes
+//! ([`PiLayout::Compact`]); a PLC that matches the service name wherever it is
+//! would execute a job of any layout naming a known service
+//! ([`PiLayout::NameOnly`]). The service is recognised in every case; the
+//! layouts other than the standard one also carry the finding the standard
+//! parse raised, so the job is still reported as malformed.
 
 use super::codes::{BlockType, ErrorCode};
 use super::items::VarItems;
 use super::userdata::UserdataHeader;
 use super::{Function, Rosctr};
 use crate::finding::{Finding, FindingKind, Layer};
+use crate::util::ascii_str;
 
 /// Setup Communication parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -118,15 +130,6 @@ impl<'a> FileName<'a> {
     }
 }
 
-/// The text of `b` when every byte is printable ASCII (or space).
-pub(crate) fn ascii_str(b: &[u8]) -> Option<&str> {
-    if b.iter().all(|c| (0x20..0x7f).contains(c)) {
-        core::str::from_utf8(b).ok()
-    } else {
-        None
-    }
-}
-
 /// Parameters of the block up/download functions (0x1A..0x1F).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct BlockControl<'a> {
@@ -163,6 +166,22 @@ impl BlockControl<'_> {
     }
 }
 
+/// Where the fields of a PI service job were found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PiLayout {
+    /// `28 | 7 bytes | block length(2) | block | name length | name` (Wireshark,
+    /// STEP 7, TIA Portal, the C snap7 library). Also used for Ack_Data.
+    #[default]
+    Standard,
+    /// `28 | 5 zero bytes | block length | name length | 00 | block | name`, as
+    /// python-snap7 3.x (`S7Protocol.build_delete_block_request`) lays out `_DELE`:
+    /// the block is one 8-byte block name without a count.
+    Compact,
+    /// No layout fits, but the parameter contains the name of a known service
+    /// (the name is all that is known; the arguments are not decoded).
+    NameOnly,
+}
+
 /// PI service (0x28) parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PiService<'a> {
@@ -172,6 +191,8 @@ pub struct PiService<'a> {
     pub param_block: &'a [u8],
     /// Service name (`P_PROGRAM`, `_INSE`, ...), empty in Ack_Data.
     pub service: &'a [u8],
+    /// Layout the job was decoded with.
+    pub layout: PiLayout,
 }
 
 impl<'a> PiService<'a> {
@@ -185,13 +206,27 @@ impl<'a> PiService<'a> {
         super::codes::pi_service_description(self.service)
     }
 
-    /// The decoded arguments, according to the service name.
+    /// The decoded arguments, according to the service name (and the layout:
+    /// a compact block list has no count, a name-only job no arguments).
     pub fn args(&self) -> PiArgs<'a> {
         let b = self.param_block;
+        match self.layout {
+            PiLayout::Standard => {}
+            PiLayout::Compact => {
+                return match self.service {
+                    b"_INSE" | b"_INS2" | b"_DELE" => {
+                        PiArgs::Blocks(PiBlocks { rest: b, remaining: (b.len() / 8).min(255) as u8, hex_type: true })
+                    }
+                    _ if b.is_empty() => PiArgs::None,
+                    _ => PiArgs::Raw(b),
+                };
+            }
+            PiLayout::NameOnly => return PiArgs::None,
+        }
         match self.service {
             b"_INSE" | b"_INS2" | b"_DELE" => {
                 let count = b.first().copied().unwrap_or(0);
-                PiArgs::Blocks(PiBlocks { rest: b.get(2..).unwrap_or(&[]), remaining: count })
+                PiArgs::Blocks(PiBlocks { rest: b.get(2..).unwrap_or(&[]), remaining: count, hex_type: false })
             }
             b"P_PROGRAM" | b"_MODU" | b"_GARB" => PiArgs::Argument(b),
             s if s.starts_with(b"_N_") => PiArgs::Strings(PiStrings { rest: b }),
@@ -221,6 +256,9 @@ pub enum PiArgs<'a> {
 pub struct PiBlocks<'a> {
     rest: &'a [u8],
     remaining: u8,
+    /// python-snap7 writes the block type as the hex text of its type letter
+    /// (`41` for `A`, i.e. `0A` DB).
+    hex_type: bool,
 }
 
 impl Iterator for PiBlocks<'_> {
@@ -230,7 +268,13 @@ impl Iterator for PiBlocks<'_> {
         if self.remaining == 0 {
             return None;
         }
-        let b = BlockName::from_bytes(self.rest)?;
+        let mut b = BlockName::from_bytes(self.rest)?;
+        if self.hex_type {
+            let hex = core::str::from_utf8(&self.rest[..2]).ok().and_then(|t| u8::from_str_radix(t, 16).ok());
+            if let Some(letter) = hex.filter(u8::is_ascii_alphanumeric) {
+                b.block_type = BlockType::from_ascii([b'0', letter]);
+            }
+        }
         self.remaining -= 1;
         self.rest = &self.rest[8..];
         Some(b)
@@ -424,23 +468,35 @@ pub(crate) fn decode(rosctr: Rosctr, param: &[u8], base: usize) -> (Params<'_>, 
         Function::PI_SERVICE => {
             if !job {
                 let status = param.get(1).copied();
-                return (Params::PiService(PiService { status, param_block: &[], service: &[] }), None);
+                let pi = PiService { status, param_block: &[], service: &[], layout: PiLayout::Standard };
+                return (Params::PiService(pi), None);
             }
             let r = (|| {
                 c.take(7)?;
                 if c.remaining() == 0 {
-                    return Ok(PiService { status: None, param_block: &[], service: &[] });
+                    return Ok(PiService { status: None, param_block: &[], service: &[], layout: PiLayout::Standard });
                 }
                 let param_block = c.prefixed16()?;
                 let service = c.prefixed8()?;
-                Ok(PiService { status: None, param_block, service })
+                Ok(PiService { status: None, param_block, service, layout: PiLayout::Standard })
             })();
             match r {
-                Ok(pi) => {
+                Ok(pi) if pi_service_known(pi.service) => {
                     let f = check_pi_args(&pi, base + 10);
                     (Params::PiService(pi), f)
                 }
-                Err(f) => (unknown, Some(f)),
+                // The standard layout names no known service: another layout may.
+                r => match (pi_other_layout(param), r) {
+                    (Some(pi), Ok(_)) => {
+                        (Params::PiService(pi), Some(Finding::new(Layer::S7comm, FindingKind::BadItem, base + 10)))
+                    }
+                    (Some(pi), Err(f)) => (Params::PiService(pi), Some(f)),
+                    (None, Ok(pi)) => {
+                        let f = check_pi_args(&pi, base + 10);
+                        (Params::PiService(pi), f)
+                    }
+                    (None, Err(f)) => (unknown, Some(f)),
+                },
             }
         }
         Function::PLC_STOP => {
@@ -502,6 +558,37 @@ fn block_ack<'a>(f: Function, c: &mut Cur<'a>, bc: &mut BlockControl<'a>) -> Res
     Ok(())
 }
 
+/// Whether `name` is a PI service name the S7 references list.
+fn pi_service_known(name: &[u8]) -> bool {
+    super::codes::pi_service_description(name).is_some()
+}
+
+/// Services whose name alone is looked for in a job of no known layout:
+/// those that start, delete, activate or copy the program.
+const PI_NAMES_SCANNED: &[&[u8]] = &[b"P_PROGRAM", b"_DELE", b"_INSE", b"_INS2", b"_MODU", b"_GARB"];
+
+/// A PI service job (`param`, function byte included) in a layout other than the
+/// standard one, naming a known service: the compact layout first, then a scan
+/// for the name of a program-changing service.
+fn pi_other_layout(param: &[u8]) -> Option<PiService<'_>> {
+    // Compact: 28 | 00 00 00 00 00 | block len | name len | 00 | block | name.
+    if let [_, 0, 0, 0, 0, 0, blen, nlen, 0, rest @ ..] = param {
+        let (blen, nlen) = (usize::from(*blen), usize::from(*nlen));
+        if rest.len() == blen + nlen {
+            let (param_block, service) = rest.split_at(blen);
+            if pi_service_known(service) {
+                return Some(PiService { status: None, param_block, service, layout: PiLayout::Compact });
+            }
+        }
+    }
+    let body = param.get(1..)?;
+    PI_NAMES_SCANNED.iter().find_map(|name| {
+        let at = body.windows(name.len()).position(|w| w == *name)?;
+        let service = &body[at..at + name.len()];
+        Some(PiService { status: None, param_block: &[], service, layout: PiLayout::NameOnly })
+    })
+}
+
 /// Consistency of the PI argument block (`base`: PDU offset of the block).
 fn check_pi_args(pi: &PiService<'_>, base: usize) -> Option<Finding> {
     if let PiArgs::Blocks(_) = pi.args() {
@@ -534,7 +621,12 @@ mod tests {
 
     #[test]
     fn pi_strings() {
-        let pi = PiService { status: None, param_block: b"\x01P\x02ab\x00\x03xyz", service: b"_N_F_DELE" };
+        let pi = PiService {
+            status: None,
+            param_block: b"\x01P\x02ab\x00\x03xyz",
+            service: b"_N_F_DELE",
+            layout: PiLayout::Standard,
+        };
         let PiArgs::Strings(s) = pi.args() else { panic!() };
         let v: [&[u8]; 3] = {
             let mut s = s;

@@ -173,13 +173,16 @@ fn pi_services() {
     assert_eq!((h, f), (hdr(1, 0x0a00, 18, 0, None), None));
     let p = parse_s7comm(&b).unwrap();
     let pi = p.pi_service().unwrap();
-    assert_eq!(pi, PiService { status: None, param_block: b"EP", service: b"_MODU" });
+    assert_eq!(pi, PiService { status: None, param_block: b"EP", service: b"_MODU", layout: PiLayout::Standard });
     assert_eq!((pi.service_str(), pi.description()), (Some("_MODU"), Some("copy RAM to ROM")));
     assert_eq!(pi.args(), PiArgs::Argument(b"EP"));
     let (b, _, f) = parse(PI_MODU_ACK);
     assert_eq!(f, None);
     let p = parse_s7comm(&b).unwrap();
-    assert_eq!(p.params(), Params::PiService(PiService { status: None, param_block: &[], service: &[] }));
+    assert_eq!(
+        p.params(),
+        Params::PiService(PiService { status: None, param_block: &[], service: &[], layout: PiLayout::Standard })
+    );
     let (b, _, f) = parse(PI_INSE);
     assert_eq!(f, None);
     let pi = parse_s7comm(&b).unwrap().pi_service().unwrap();
@@ -629,4 +632,79 @@ fn diff_against_tshark_dump() {
     if let Some(d) = detail {
         std::fs::write(d, det).unwrap();
     }
+}
+
+/// gymgit__snap7_s300_everything.pcap frames 59, 61 and 63: the C snap7 client's
+/// copy RAM to ROM (`_MODU`, argument `EP`), compress (`_GARB`) and cold start
+/// (`P_PROGRAM`, argument `C `), all in the standard layout.
+const SNAP7_MODU: &str = "32 01 0000 1d00 0012 0000 | 28 000000000000fd 0002 4550 05 5f4d4f4455";
+const SNAP7_GARB: &str = "32 01 0000 1e00 0010 0000 | 28 000000000000fd 0000 05 5f47415242";
+const SNAP7_COLD: &str = "32 01 0000 1f00 0016 0000 | 28 000000000000fd 0002 4320 09 505f50524f4752414d";
+/// The C snap7 hot start (`TReqFunPlcHotStart` in snap7 `s7_types.h`; python-snap7
+/// 3.3 `_HOT_START_PARAMS` sends the same bytes).
+const SNAP7_HOT: &str = "32 01 0000 2000 0014 0000 | 28 000000000000fd 0000 09 505f50524f4752414d";
+/// The C snap7 `_DELE` and `_INSE` of DB1 (`TReqControlBlockParams` in `s7_types.h`:
+/// block count 1, 00, '0', type 'A', "00001", file system 'B' for delete / 'P' for insert).
+const SNAP7_DELE: &str = "32 01 0000 2100 001a 0000 | 28 000000000000fd 000a 0100 3041303030303142 05 5f44454c45";
+const SNAP7_INSE: &str = "32 01 0000 2200 001a 0000 | 28 000000000000fd 000a 0100 3041303030303150 05 5f494e5345";
+/// python-snap7 3.3 `S7Protocol.build_delete_block_request(0x41, 1)` (pure Python, no C
+/// library): `28`, five zero bytes, block-spec length 8, service length 5, `00`, the
+/// spec `f"{type:02X}{number:05d}P"` = `4100001P`, then `_DELE`.
+const PYSNAP7_DELE: &str = "32 01 0000 0005 0016 0000 | 28 0000000000 08 05 00 3431303030303150 5f44454c45";
+
+#[test]
+fn snap7_pi_jobs_are_recognised() {
+    let blocks = |s: &str| -> (PiService<'static>, Vec<BlockName>, Option<Finding>) {
+        let b: &'static [u8] = Box::leak(hex(s).into_boxed_slice());
+        let p = parse_s7comm(b).unwrap();
+        let pi = p.pi_service().unwrap();
+        let v = match pi.args() {
+            PiArgs::Blocks(x) => x.collect(),
+            _ => Vec::new(),
+        };
+        (pi, v, p.finding)
+    };
+    let db1 = |fs| BlockName { block_type: BlockType::DB, number: Some(1), filesys: fs };
+    for (s, name, arg) in [
+        (SNAP7_MODU, &b"_MODU"[..], &b"EP"[..]),
+        (SNAP7_GARB, b"_GARB", b""),
+        (SNAP7_COLD, b"P_PROGRAM", b"C "),
+        (SNAP7_HOT, b"P_PROGRAM", b""),
+    ] {
+        let (pi, _, f) = blocks(s);
+        assert_eq!((pi.service, pi.layout, f), (name, PiLayout::Standard, None), "{s}");
+        assert_eq!(pi.args(), PiArgs::Argument(arg));
+    }
+    let (pi, v, f) = blocks(SNAP7_DELE);
+    assert_eq!((pi.service, pi.layout, f, v), (&b"_DELE"[..], PiLayout::Standard, None, vec![db1(b'B')]));
+    let (pi, v, f) = blocks(SNAP7_INSE);
+    assert_eq!((pi.service, pi.layout, f, v), (&b"_INSE"[..], PiLayout::Standard, None, vec![db1(b'P')]));
+    // python-snap7's compact layout: the service and its block are recognised, and
+    // the job still carries the finding the standard layout raises (offset 18: the
+    // u16 block length reads 00 34 and runs past the end).
+    let (pi, v, f) = blocks(PYSNAP7_DELE);
+    assert_eq!((pi.service, pi.layout), (&b"_DELE"[..], PiLayout::Compact));
+    assert_eq!(v, vec![db1(b'P')]);
+    assert_eq!(f, Some(Finding::new(Layer::S7comm, FindingKind::LengthBeyondEnd, 18)));
+    assert_eq!(pi.description(), Some("delete a block"));
+}
+
+#[test]
+fn pi_service_name_found_in_any_layout() {
+    // An unknown layout that still names P_PROGRAM: recognised by the name alone.
+    let b = hex("32 01 0000 0007 0012 0000 | 28 00 ff 09 ff 01 02 505f50524f4752414d");
+    let p = parse_s7comm(&b).unwrap();
+    let pi = p.pi_service().unwrap();
+    assert_eq!((pi.service, pi.layout, pi.args()), (&b"P_PROGRAM"[..], PiLayout::NameOnly, PiArgs::None));
+    assert!(p.finding.is_some());
+    // A standard job naming an unknown service stays standard (no scan).
+    let b = hex("32 01 0000 0008 0010 0000 | 28 000000000000fd 0000 05 5f58595a5a");
+    let p = parse_s7comm(&b).unwrap();
+    let pi = p.pi_service().unwrap();
+    assert_eq!((pi.service, pi.layout, p.finding), (&b"_XYZZ"[..], PiLayout::Standard, None));
+    // Garbage without a known name: undecoded, as before.
+    let b = hex("32 01 0000 0009 000b 0000 | 28 00 01 02 03 04 05 06 07 08 09");
+    let p = parse_s7comm(&b).unwrap();
+    assert_eq!(p.pi_service(), None);
+    assert!(p.finding.is_some());
 }

@@ -9,9 +9,8 @@
 //! ```
 
 use super::codes::{DataTransportSize, ErrorCode, ReturnCode, UserdataGroup, UserdataType, SUBF_CPU_READ_SZL};
-use super::params::ascii_str;
 use crate::finding::{Finding, FindingKind, Layer};
-use crate::util::be16;
+use crate::util::{ascii_str, be16};
 
 /// Userdata parameter head (ROSCTR 7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

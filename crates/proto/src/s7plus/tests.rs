@@ -297,3 +297,186 @@ fn dump_frames_from_env() {
     }
     std::fs::write(out, o).unwrap();
 }
+
+/// s7commwireshark__S7-1511_db3_var1_HMI.pcap frame 15: SetMultiVariables (V2) on the
+/// session object 0x388 with three items (ServerSessionVersion 306 as a struct,
+/// 305 as an address array of UInt, 1830 as a struct with nested structs and a blob).
+const SETMULTI_SESSION_V2: &str = "7202019b3100000542000000020000038834000003880303823282318e260100170000013a823b00048240823c00048240823d000484818040823e000484818040823f001500824000151a313b36455337203531312d31414b30302d304142303b56312e3082410003000300022003010002030017000007088e090004008e0a0002008e0b0017000007218e2200058c86efb0c29fa296948e2300048480108e24000400008e0c0017000007218e220005b6f9e288cbc5949be88e2300048480018e24000400008e0d0014008134addee1feb40000000100000001000000e81b4a718910e76d01000000000000009416d147087b1b18100000000000000088d651fd87d1d596d5b44b19e8d5850a32c0651505881b41aa33422a3bbd1ce33cb9dd896bd732231b353202845dcc0a37fcae072d143c9ed3988cd57f579974c8f942071be24ff574c761e658cd7919917f42879dac5c1026981a9abbfdba3de66ec211b00382a6a3c0bad7b42e100dc8e23c08973b6c78acd53455380435e8b7c014f10000000004e88969001200000000896a001300896b000400000000000072020000";
+
+/// emreekin__cotp.pcap frame 13: SetMultiVariables (V3, digest) writing a Bool in the
+/// M area through an item address (symbol CRC 0, area 82, sub-area 3736, four LIDs).
+const SETMULTI_ITEM_ADDRESS_V3: &str = "72030063205e4b4c6a53a9c1e0ba5d8da1ce0f8b2bac02fd59c34f4ea60437d3e10e07b3903100000542000000760000039b340000000001080052059d18030001040100010100000004e88969001200000000896a001300896b00040000040000000072030000";
+
+/// s7commwireshark__s7-1200-hmi.pcap frame 61: SetMultiVariables (V2) writing a
+/// 256-element USInt array into DB3 (item address with a 5-byte symbol CRC).
+const SETMULTI_ARRAY_V2: &str =
+    "31000005420000000a000003be340000000001078efaa6a85c88d0b880030493760e0082000110028200fe034d4d4d";
+
+fn frame_of(version: u8, data: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x72, version];
+    f.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    f.extend_from_slice(data);
+    f.extend_from_slice(&[0x72, version, 0, 0]);
+    f
+}
+
+/// A V2 request frame with header `function` and `payload` after the transport flags.
+fn request(function: u16, payload: &[u8]) -> Vec<u8> {
+    let mut d = vec![0x31, 0, 0];
+    d.extend_from_slice(&function.to_be_bytes());
+    d.extend_from_slice(&[0, 0, 0, 7, 0, 0, 3, 0x94, 0x34]);
+    d.extend_from_slice(payload);
+    frame_of(2, &d)
+}
+
+#[test]
+fn set_multi_variables_real_frames_are_understood() {
+    let b = hex(SETMULTI_SESSION_V2);
+    let f = parse_s7plus(&b).unwrap();
+    assert_eq!((f.function, f.finding, f.has_trailer), (Some(PlusFunction::SET_MULTI_VARIABLES), None, true));
+    assert_eq!(f.write(), Some(PlusWrite::Other));
+    assert_eq!(f.operating_state_request(), None);
+    let b = hex(SETMULTI_ITEM_ADDRESS_V3);
+    let f = parse_s7plus(&b).unwrap();
+    assert_eq!((f.digest_len, f.finding), (Some(32), None));
+    assert_eq!(f.write(), Some(PlusWrite::Other));
+    let b = frame_of(2, &hex(SETMULTI_ARRAY_V2));
+    assert_eq!(parse_s7plus(&b).unwrap().write(), Some(PlusWrite::Other));
+    // Reads are not writes; responses neither.
+    let (g, r) = (hex(GETMULTI_V2), hex(INIT_SSL_RESP));
+    assert_eq!(parse_s7plus(&g).unwrap().write(), None);
+    assert_eq!(parse_s7plus(&r).unwrap().write(), None);
+}
+
+#[test]
+fn set_multi_variables_walks_real_values_to_the_operating_state_item() {
+    // The real three-item frame, retargeted at object 52 with one of its ids made
+    // 2167 (same VLQ length): the value walk must cross the real struct and
+    // address-array encodings to reach the item.
+    let orig = hex(SETMULTI_SESSION_V2);
+    let payload_at = 4 + 14;
+    let mut b = orig.clone();
+    b[payload_at..payload_at + 4].copy_from_slice(&52u32.to_be_bytes());
+    // ids at payload + 6: 82 32 | 82 31 | 8e 26
+    b[payload_at + 6 + 2..payload_at + 6 + 4].copy_from_slice(&[0x90, 0x77]);
+    let f = parse_s7plus(&b).unwrap();
+    let w = f.write().unwrap();
+    let PlusWrite::OperatingState { value: Some(v) } = w else { panic!("{w:?}") };
+    // Item 2 is an address array of UInt holding 2.
+    assert_eq!((v.flags, v.datatype), (FLAG_ADDRESS_ARRAY, 0x03));
+    assert_eq!(f.operating_state_request(), Some(2));
+    // Item 3 (after two structs and the array) is a struct: located, not an integer.
+    let mut b = orig.clone();
+    b[payload_at..payload_at + 4].copy_from_slice(&52u32.to_be_bytes());
+    b[payload_at + 6 + 4..payload_at + 6 + 6].copy_from_slice(&[0x90, 0x77]);
+    let f = parse_s7plus(&b).unwrap();
+    let PlusWrite::OperatingState { value: Some(v) } = f.write().unwrap() else { panic!() };
+    assert_eq!(v.datatype, 0x17);
+    assert_eq!(f.operating_state_request(), None);
+    // On another object the same ids are not the operating state.
+    let mut b = orig;
+    b[payload_at + 6 + 4..payload_at + 6 + 6].copy_from_slice(&[0x90, 0x77]);
+    assert_eq!(parse_s7plus(&b).unwrap().write(), Some(PlusWrite::Other));
+}
+
+#[test]
+fn value_len_follows_real_encodings() {
+    // Item 1 of SETMULTI_SESSION_V2: the ServerSessionVersion struct (id 0x13a, UDInt
+    // and WString elements, a UInt) ends right before item number 2.
+    let b = hex(SETMULTI_SESSION_V2);
+    let v1 = 4 + 14 + 4 + 2 + 6 + 1;
+    let n = value_len(&b[v1..]).unwrap();
+    assert_eq!(&b[v1 + n..v1 + n + 2], &[0x02, 0x20], "item 2 starts after the struct");
+    let v2 = v1 + n + 1;
+    assert_eq!(value_len(&b[v2..]), Some(5));
+    let v3 = v2 + 5 + 1;
+    let n3 = value_len(&b[v3..]).unwrap();
+    // After the last item: the 00 list end and the object qualifier 00 00 04 e8.
+    assert_eq!(&b[v3 + n3..v3 + n3 + 5], &[0x00, 0x00, 0x00, 0x04, 0xe8]);
+    // Cut anywhere inside, the length is unknown rather than wrong.
+    for cut in v3..v3 + n3 {
+        assert_eq!(value_len(&b[v3..cut]), None, "cut at {cut}");
+    }
+    assert_eq!(value_len(&[0x00, 0x16, 0x00]), None, "Variant has no known length");
+    assert_eq!(value_len(&[0x10, 0x00, 0xff, 0xff, 0xff, 0xff, 0x0f]), Some(7), "array of Null");
+}
+
+#[test]
+fn operating_state_in_every_integer_encoding() {
+    // SetVariable on object 52 attribute 2167 (the ISF frame's layout) with the
+    // value written in each type an integer can take; STOP is 1 in all of them.
+    let cases: &[(&[u8], Option<i64>)] = &[
+        (&[0x00, 0x02, 0x01], Some(1)),                         // USInt
+        (&[0x00, 0x03, 0x00, 0x01], Some(1)),                   // UInt
+        (&[0x00, 0x04, 0x01], Some(1)),                         // UDInt VLQ
+        (&[0x00, 0x04, 0x80, 0x80, 0x01], Some(1)),             // UDInt, padded VLQ
+        (&[0x00, 0x05, 0x80, 0x80, 0x80, 0x80, 0x01], Some(1)), // ULInt, padded VLQ
+        (&[0x00, 0x06, 0x01], Some(1)),                         // SInt
+        (&[0x00, 0x07, 0x00, 0x01], Some(1)),                   // Int
+        (&[0x00, 0x08, 0x01], Some(1)),                         // DInt VLQ
+        (&[0x00, 0x08, 0x80, 0x01], Some(1)),                   // DInt, padded VLQ
+        (&[0x00, 0x09, 0x80, 0x80, 0x01], Some(1)),             // LInt
+        (&[0x00, 0x0A, 0x01], Some(1)),                         // Byte
+        (&[0x00, 0x0B, 0x00, 0x01], Some(1)),                   // Word
+        (&[0x00, 0x0C, 0x00, 0x00, 0x00, 0x01], Some(1)),       // DWord
+        (&[0x00, 0x0D, 0, 0, 0, 0, 0, 0, 0, 0x01], Some(1)),    // LWord
+        (&[0x00, 0x0E, 0x3f, 0x80, 0x00, 0x00], Some(1)),       // Real 1.0
+        (&[0x00, 0x0F, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0], Some(1)), // LReal 1.0
+        (&[0x10, 0x08, 0x02, 0x01, 0x03], Some(1)),             // DInt array [1, 3]
+        (&[0x20, 0x03, 0x01, 0x00, 0x01], Some(1)),             // UInt address array [1]
+        (&[0x40, 0x04, 0x01, 0x01, 0x00], Some(1)),             // UDInt sparse array {1: 1}
+        (&[0x00, 0x08, 0x03], Some(3)),                         // DInt 3: RUN
+        (&[0x00, 0x0E, 0x3f, 0xc0, 0x00, 0x00], None),          // Real 1.5
+        (&[0x00, 0x15, 0x01, b'1'], None),                      // WString "1"
+        (&[0x10, 0x08, 0x00], None),                            // empty array
+    ];
+    for (value, want) in cases {
+        let mut p = vec![0, 0, 0, 52, 0x01, 0x90, 0x77];
+        p.extend_from_slice(value);
+        p.extend_from_slice(&[0, 0, 0, 0x04, 0xe8, 0, 0, 0, 0]);
+        let b = request(0x04f2, &p);
+        let f = parse_s7plus(&b).unwrap();
+        assert!(f.write().unwrap().is_operating_state(), "{value:02x?}");
+        assert_eq!(f.operating_state_request(), *want, "{value:02x?}");
+        // The same value through SetMultiVariables on object 52 ...
+        let mut m = vec![0, 0, 0, 52, 0x01, 0x01, 0x90, 0x77, 0x01];
+        m.extend_from_slice(value);
+        m.extend_from_slice(&[0x00, 0, 0, 0x04, 0xe8, 0, 0, 0, 0]);
+        let b = request(0x0542, &m);
+        assert_eq!(parse_s7plus(&b).unwrap().operating_state_request(), *want, "SetMultiVariables {value:02x?}");
+        // ... and through an item address (CRC 0, area 52, one LID 2167).
+        let mut a = vec![0, 0, 0, 0, 0x01, 0x05, 0x00, 0x34, 0x02, 0x00, 0x90, 0x77, 0x01];
+        a.extend_from_slice(value);
+        a.extend_from_slice(&[0x00, 0, 0, 0x04, 0xe8, 0, 0, 0, 0]);
+        let b = request(0x0542, &a);
+        assert_eq!(parse_s7plus(&b).unwrap().operating_state_request(), *want, "item address {value:02x?}");
+    }
+}
+
+#[test]
+fn writes_that_cannot_be_decoded_say_so() {
+    // Header only: the payload is missing.
+    let w = |b: &[u8]| parse_s7plus(b).unwrap().write().map(|w| w == PlusWrite::Undecoded);
+    assert_eq!(w(&request(0x04f2, &[])), Some(true));
+    // Address count promising more ids than present.
+    assert_eq!(w(&request(0x0542, &[0, 0, 0, 52, 0x02, 0x05, 0x90, 0x77])), Some(true));
+    // An absurd item count.
+    assert_eq!(w(&request(0x0542, &[0, 0, 0, 52, 0x8f, 0xff, 0x7f, 0x01])), Some(true));
+    // Operating-state address whose value list is cut: still the operating state.
+    let b = request(0x0542, &[0, 0, 0, 52, 0x01, 0x01, 0x90, 0x77]);
+    assert_eq!(parse_s7plus(&b).unwrap().write(), Some(PlusWrite::OperatingState { value: None }));
+}
+
+#[test]
+fn message_from_reassembled_body() {
+    // STOP_V3 cut after the object id: the rest arrives in a second fragment.
+    let b = hex(STOP_V3);
+    let f = parse_s7plus(&b).unwrap();
+    let body = f.body;
+    let m = PlusFrame::message(Version::V3, body);
+    assert_eq!((m.opcode, m.function, m.seq, m.session_id), (f.opcode, f.function, f.seq, f.session_id));
+    assert_eq!(m.operating_state_request(), Some(1));
+    // Header, object id and the address: the operating state, value still unknown.
+    let part = PlusFrame::message(Version::V3, &body[..21]);
+    assert_eq!(part.write(), Some(PlusWrite::OperatingState { value: None }));
+}

@@ -1,0 +1,264 @@
+//! Confirmation from the PLC's answers (rule `control.confirmed_without_request`).
+//!
+//! Whatever an attacker does to a request so that the sensor misses or
+//! misreads it — hide it in a capture gap, overlap it with a decoy, split it,
+//! give it a layout the parser rejects — the PLC's positive answer travels in
+//! the clear and names the function it executed. Each connection keeps a small
+//! log of the client's recent requests (PDU reference or sequence number,
+//! function, and whether the sensor understood it); a positive answer to a
+//! control function (see `classify::s7_confirmed_control` and
+//! `classify::plus_confirmed_write`) that pairs with no logged request of the
+//! same reference *and* function, or only with one the sensor could not
+//! decode, is an alert.
+//!
+//! On a connection picked up mid-stream (no COTP Connect Request seen) the
+//! first answers may answer requests sent before the capture began: answers
+//! are judged only once the connection is in step (its CR was seen, or an
+//! answer has paired with a logged request).
+
+use super::catalog::CTL_CONFIRMED;
+use super::classify::{plus_confirmed_write, plus_request_understood, s7_confirmed_control, s7_request_function};
+use super::{ev, hex, Category, Detector, PairKey};
+use crate::assets::FunctionKind;
+use crate::event::{Direction, Event, Meta};
+use s7sentry_proto::cotp::TpduCode;
+use s7sentry_proto::s7comm::{Rosctr, S7Pdu};
+use s7sentry_proto::s7plus::{Opcode, PlusFrame, PlusFunction};
+use s7sentry_proto::{Finding, FindingKind};
+use serde_json::{json, Map, Value};
+
+/// Requests remembered per connection (the oldest is forgotten first). Far
+/// more than the jobs a PLC lets a client have outstanding (AmQ).
+const LOG_LEN: usize = 32;
+
+/// A client request remembered until its answer.
+#[derive(Debug, Clone, Copy)]
+struct Logged {
+    key: PairKey,
+    /// The sensor decoded what the request does.
+    understood: bool,
+    frame: u64,
+}
+
+/// The client's recent requests on one connection, and what went wrong in its direction.
+#[derive(Debug, Default)]
+pub(crate) struct RequestLog {
+    entries: [Option<Logged>; LOG_LEN],
+    next: usize,
+    /// Answers are judged (the connection start was seen, or an answer paired).
+    synced: bool,
+    /// Last frame of a capture gap in the client's direction.
+    gap: Option<u64>,
+    /// Last frame of an overlap conflict in the client's direction.
+    conflict: Option<u64>,
+    /// Last frame in the client's direction with bytes the sensor could not decode, and what.
+    unparsed: Option<(u64, &'static str)>,
+}
+
+impl RequestLog {
+    fn push(&mut self, key: PairKey, understood: bool, frame: u64) {
+        self.entries[self.next] = Some(Logged { key, understood, frame });
+        self.next = (self.next + 1) % LOG_LEN;
+    }
+
+    /// Remove and return the most recent request `answer` answers.
+    fn take(&mut self, answer: PairKey) -> Option<Logged> {
+        for k in 1..=LOG_LEN {
+            let i = (self.next + LOG_LEN - k) % LOG_LEN;
+            if self.entries[i].is_some_and(|l| answer.answers(l.key)) {
+                return self.entries[i].take();
+            }
+        }
+        None
+    }
+}
+
+/// Why an answer is unexplained.
+#[derive(Debug, Clone, Copy)]
+enum Why {
+    NoRequest,
+    NotUnderstood(u64),
+}
+
+/// Handle one event.
+pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
+    match *e {
+        Event::Cotp { meta, cotp } if meta.dir == Direction::ToServer && cotp.code == TpduCode::CR => {
+            d.flow(&meta).log.synced = true;
+        }
+        Event::S7 { meta, pdu, raw, .. } => match meta.dir {
+            Direction::ToServer => {
+                let key = match pdu.header.rosctr {
+                    Rosctr::JOB => PairKey::Job(pdu.header.pdu_ref, pdu.function().map(|f| f.0)),
+                    Rosctr::USERDATA => match pdu.userdata() {
+                        Some(u) => PairKey::Userdata(u.group, u.subfunction),
+                        None => return,
+                    },
+                    _ => return,
+                };
+                let understood = s7_request_function(pdu).is_some();
+                d.flow(&meta).log.push(key, understood, meta.frame);
+            }
+            Direction::ToClient => s7_answer(d, &meta, pdu, raw),
+        },
+        Event::S7Plus { meta, frame, raw, message, .. } => {
+            // A first fragment is logged as not understood; the whole message,
+            // when it completes, is logged after it and pairs first.
+            let (m, understood) = match message {
+                Some(m) => (m.frame, plus_request_understood(m.frame, m.truncated)),
+                None => (frame, false),
+            };
+            match meta.dir {
+                Direction::ToServer if m.opcode == Some(Opcode::REQUEST) => {
+                    if let Some(seq) = m.seq {
+                        let key = PairKey::Plus(seq, m.function.map(|f| f.0));
+                        d.flow(&meta).log.push(key, understood, meta.frame);
+                    }
+                }
+                Direction::ToClient if message.is_some() => plus_answer(d, &meta, m, raw),
+                _ => {}
+            }
+        }
+        Event::Finding { meta, finding, .. } if meta.dir == Direction::ToServer => client_trouble(d, &meta, finding),
+        _ => {}
+    }
+}
+
+/// Remember what went wrong in the client's direction.
+fn client_trouble(d: &mut Detector, meta: &Meta, f: Finding) {
+    let log = &mut d.flow(meta).log;
+    match f.kind {
+        FindingKind::StreamGap => log.gap = Some(meta.frame),
+        FindingKind::OverlapConflict => log.conflict = Some(meta.frame),
+        // Structure the sensor still decoded: not bytes given up on.
+        FindingKind::UnexpectedType | FindingKind::TpduTooLong | FindingKind::TrailingBytes => {}
+        k => log.unparsed = Some((meta.frame, k.name())),
+    }
+}
+
+fn s7_answer(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
+    let key = match pdu.header.rosctr {
+        Rosctr::ACK | Rosctr::ACK_DATA => PairKey::Job(pdu.header.pdu_ref, pdu.function().map(|f| f.0)),
+        Rosctr::USERDATA => match pdu.userdata() {
+            Some(u) if !u.is_push() => PairKey::Userdata(u.group, u.subfunction),
+            _ => return,
+        },
+        _ => return,
+    };
+    let confirmed = s7_confirmed_control(pdu);
+    let Some(why) = judge(d, meta, key, confirmed.is_some()) else { return };
+    let Some(kind) = confirmed else { return };
+    let (what, detail): (String, Map<String, Value>) = match key {
+        PairKey::Userdata(g, s) => (
+            match kind {
+                FunctionKind::MemoryReset => "a memory reset".to_string(),
+                FunctionKind::Password => "a password".to_string(),
+                FunctionKind::ClockSet => "a clock change".to_string(),
+                _ => match super::classify::programmer_command(s) {
+                    Some(n) => format!("a programmer command ({n})"),
+                    None => "a programmer command".to_string(),
+                },
+            },
+            ev(&[("ud_group", json!(g)), ("ud_subfunction", json!(s))]),
+        ),
+        _ => (
+            match kind {
+                FunctionKind::CpuStop => "a CPU STOP (PLC Stop 0x29)".to_string(),
+                FunctionKind::BlockDownload => "a block download (Request Download 0x1A)".to_string(),
+                FunctionKind::BlockUpload => "a block upload (Start Upload 0x1D)".to_string(),
+                _ => "a PI service (0x28: start, delete, copy RAM to ROM, compress, ...)".to_string(),
+            },
+            ev(&[("pdu_ref", json!(pdu.header.pdu_ref))]),
+        ),
+    };
+    if kind == FunctionKind::CpuStop {
+        d.observe_state(meta.server().0, "stop");
+        super::baseline::state_change(d, meta.server().0, "stop", meta.client().0, meta.ts);
+    }
+    raise(d, meta, why, "s7comm", kind.name(), &what, detail, raw);
+}
+
+fn plus_answer(d: &mut Detector, meta: &Meta, m: &PlusFrame<'_>, raw: &[u8]) {
+    if !matches!(m.opcode, Some(Opcode::RESPONSE | Opcode::RESPONSE2)) {
+        return;
+    }
+    let Some(seq) = m.seq else { return };
+    // An Error response answers whatever request carried its sequence number.
+    let error = m.function.is_some_and(|f| matches!(f, PlusFunction::ERROR | PlusFunction::ERROR2));
+    let key = PairKey::Plus(seq, if error { None } else { m.function.map(|f| f.0) });
+    let confirmed = !error && plus_confirmed_write(m);
+    let Some(why) = judge(d, meta, key, confirmed) else { return };
+    let name = m.function.and_then(|f| f.name()).unwrap_or("write");
+    let what = format!("an S7comm-plus {name} (the answer an operating-state write gets)");
+    raise(d, meta, why, "s7comm-plus", name, &what, ev(&[("seq", json!(seq))]), raw);
+}
+
+/// Pair the answer with its request; `Some` when a confirmed control answer is unexplained.
+fn judge(d: &mut Detector, meta: &Meta, key: PairKey, confirmed: bool) -> Option<Why> {
+    let log = &mut d.flows.get_mut(&meta.flow)?.log;
+    let synced = log.synced;
+    let logged = log.take(key);
+    if logged.is_some() {
+        log.synced = true;
+    }
+    if !confirmed {
+        return None;
+    }
+    match logged {
+        Some(l) if l.understood => None,
+        Some(l) => Some(Why::NotUnderstood(l.frame)),
+        None if synced => Some(Why::NoRequest),
+        None => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn raise(
+    d: &mut Detector,
+    answer: &Meta,
+    why: Why,
+    layer: &str,
+    function: &str,
+    what: &str,
+    detail: Map<String, Value>,
+    raw: &[u8],
+) {
+    let plc = answer.src;
+    let client = answer.dst;
+    let mut e = ev(&[("layer", json!(layer)), ("function", json!(function)), ("answer_frame", json!(answer.frame))]);
+    e.extend(detail);
+    let msg = match why {
+        Why::NoRequest => {
+            e.insert("reason".into(), json!("no_request"));
+            format!("PLC {plc} acknowledged {what} to {client} that no request on the wire explains — possible evasion")
+        }
+        Why::NotUnderstood(frame) => {
+            e.insert("reason".into(), json!("request_not_understood"));
+            e.insert("request_frame".into(), json!(frame));
+            format!(
+                "PLC {plc} acknowledged {what} to {client} whose request (frame {frame}) the sensor could not decode — possible evasion"
+            )
+        }
+    };
+    if let Some(log) = d.flows.get(&answer.flow).map(|f| &f.log) {
+        if let Some(f) = log.gap {
+            e.insert("client_gap_frame".into(), json!(f));
+        }
+        if let Some(f) = log.conflict {
+            e.insert("client_overlap_conflict_frame".into(), json!(f));
+        }
+        if let Some((f, k)) = log.unparsed {
+            e.insert("client_unparsed_frame".into(), json!(f));
+            e.insert("client_unparsed".into(), json!(k));
+        }
+    }
+    e.insert("hex".into(), json!(hex(raw)));
+    // Reported like the other control operations: client -> PLC, at the answer's frame.
+    let m = answer.reversed();
+    let category =
+        if d.cfg.is_engineering(client) { Category::ControlOperation } else { Category::UnauthorizedControl };
+    d.raise_as(CTL_CONFIRMED, Some(category), &m, msg, e);
+}
+
+#[cfg(test)]
+mod tests;
