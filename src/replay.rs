@@ -33,7 +33,7 @@ impl EventSink for Tee<'_> {
     fn on_event(&mut self, e: &Event<'_>) {
         match e {
             Event::Finding { finding, .. } => self.findings[finding.layer as usize] += 1,
-            Event::IpFragment { .. } => self.findings[s7sentry_proto::Layer::Ip as usize] += 1,
+            Event::IpFragment { .. } | Event::IpDefrag { .. } => self.findings[s7sentry_proto::Layer::Ip as usize] += 1,
             _ => {}
         }
         self.det.on_event(e);

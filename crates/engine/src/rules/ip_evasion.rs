@@ -1,0 +1,197 @@
+//! Family `evasion`, IP layer (`evasion.ip_*`): what IP fragment reassembly
+//! reports ([`crate::defrag`], [`Event::IpDefrag`]) about fragments built to
+//! make the sensor and the PLC see different bytes, and about bytes the sensor
+//! had to give up on.
+//!
+//! * Overlapping fragments with different bytes — Ptacek & Newsham 1998 §4;
+//!   Novak, "Target-Based Fragmentation Reassembly" (2005): targets resolve
+//!   overlaps by different policies, RFC 5722 stacks drop the datagram. When
+//!   the differing bytes fall on the TCP header it is the overlapping-fragment
+//!   attack of RFC 1858 §4 / RFC 3128 (its own rule). Evidence: both copies.
+//! * Tiny first fragments (RFC 1858 §3, RFC 7112), conflicting ends.
+//! * Datagrams incomplete after the 60 s timeout or at the end of the input,
+//!   fragments arriving after it (fragment-timeout evasion), and every cap hit:
+//!   bytes never inspected are always an alert naming the addresses and the
+//!   byte counts.
+//!
+//! Only datagrams to or from a PLC (configured, or seen serving ISO-on-TCP)
+//! or port 102 alert; cap hits always do (what was given up cannot be told).
+
+use super::catalog::*;
+use super::{ev, hex, Detector, Msg};
+use crate::defrag::{Issue, Report};
+use crate::event::{Event, Meta};
+use serde_json::{json, Map, Value};
+
+/// Whether a datagram concerns a PLC or port 102.
+fn concerns_plc(d: &Detector, meta: &Meta) -> bool {
+    let plc = |ip| d.is_plc(ip) || d.cfg.known_plcs.iter().any(|c| c.contains(ip));
+    meta.dport == 102 || meta.sport == 102 || plc(meta.dst) || plc(meta.src)
+}
+
+/// `10.0.0.1 -> 10.0.0.2:102` (ports only when the first fragment was seen).
+fn who(meta: &Meta) -> String {
+    if meta.sport == 0 && meta.dport == 0 {
+        format!("{} -> {}", meta.src, meta.dst)
+    } else {
+        format!("{}:{} -> {}:{}", meta.src, meta.sport, meta.dst, meta.dport)
+    }
+}
+
+/// Evidence every report carries.
+fn base(r: &Report) -> Map<String, Value> {
+    ev(&[
+        ("layer", json!("ip")),
+        ("kind", json!(r.kind().name())),
+        ("ip_version", json!(if r.key.src.is_ipv6() { 6 } else { 4 })),
+        ("ip_id", json!(r.key.id)),
+        ("protocol", json!(r.proto)),
+        ("fragment_offset", json!(r.offset)),
+    ])
+}
+
+fn incomplete_msg(meta: &Meta, held: u64, missing: u64) -> String {
+    format!(
+        "fragmented IP datagram {} still incomplete ({held} bytes received, {missing} missing): its bytes were never inspected",
+        who(meta)
+    )
+}
+
+fn refused_msg(meta: &Meta, len: u64, _: u64) -> String {
+    format!(
+        "IP fragment {} ({len} bytes) not held: a reassembly cap was hit, these bytes cannot be inspected",
+        who(meta)
+    )
+}
+
+fn dropped_msg(meta: &Meta, held: u64, missing: u64) -> String {
+    format!(
+        "partly reassembled IP datagram {} given up to make room ({held} bytes received, {missing} missing): it cannot be inspected",
+        who(meta)
+    )
+}
+
+fn late_kept_msg(meta: &Meta, after_ms: u64, len: u64) -> String {
+    format!(
+        "IP fragment {} ({len} bytes) arrived {:.1} s after its datagram was declared incomplete (sensor timeout {} s): a target with a longer reassembly timeout reassembles it (fragment-timeout evasion); the sensor still held the earlier bytes and decodes the datagram",
+        who(meta),
+        after_ms as f64 / 1000.0,
+        crate::defrag::TIMEOUT_MS / 1000
+    )
+}
+
+fn late_lost_msg(meta: &Meta, after_ms: u64, len: u64) -> String {
+    format!(
+        "IP fragment {} ({len} bytes) arrived {:.1} s after the sensor gave its datagram up: a target with a longer reassembly timeout reassembles it (fragment-timeout evasion); the datagram cannot be inspected",
+        who(meta),
+        after_ms as f64 / 1000.0
+    )
+}
+
+/// Handle one event.
+pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
+    let Event::IpDefrag { meta, report } = *e else {
+        return;
+    };
+    let r = *report;
+    let always = matches!(r.issue, Issue::Refused { .. } | Issue::Dropped { .. });
+    if !always && !concerns_plc(d, &meta) {
+        return;
+    }
+    match r.issue {
+        Issue::Conflict { start, end, kept, new, tcp } => {
+            let fields: Vec<&str> = tcp.names().collect();
+            let (rule, what) = if tcp.is_empty() {
+                (EVA_IP_OVERLAP, String::new())
+            } else {
+                (EVA_IP_TCP_HEADER, format!(", rewriting TCP header field(s) {}", fields.join(", ")))
+            };
+            let msg = format!(
+                "IP fragments of datagram {} (id {:#x}) overlap with different bytes at {start}..{end}{what} (first copy {}, last copy {}): a target keeping the last copy, or dropping the datagram, sees another request than one keeping the first; the sensor decodes the first copy, and the last copy too where it differs",
+                who(&meta),
+                r.key.id,
+                hex(kept.as_bytes()),
+                hex(new.as_bytes())
+            );
+            let mut evidence = base(&r);
+            evidence.insert("overlap_start".into(), json!(start));
+            evidence.insert("overlap_end".into(), json!(end));
+            evidence.insert("first_copy_hex".into(), json!(hex(kept.as_bytes())));
+            evidence.insert("last_copy_hex".into(), json!(hex(new.as_bytes())));
+            evidence.insert("tcp_fields".into(), json!(fields));
+            evidence.insert("policy".into(), json!("first copy decoded; last copy decoded too when it differs"));
+            d.raise(rule, &meta, msg, evidence);
+        }
+        Issue::Tiny { have, needed } => {
+            let why = if needed == 0 {
+                "its IPv6 extension headers run past the first fragment (RFC 7112)".to_string()
+            } else {
+                format!("its first fragment carries {have} of the {needed} bytes of the TCP header (RFC 1858 tiny fragment)")
+            };
+            let msg = format!(
+                "fragmented IP datagram {} (id {:#x}): {why}; the sensor inspects it after reassembly",
+                who(&meta),
+                r.key.id
+            );
+            let mut evidence = base(&r);
+            evidence.insert("transport_bytes".into(), json!(have));
+            evidence.insert("transport_header_bytes".into(), json!(needed));
+            d.raise(EVA_IP_TINY, &meta, msg, evidence);
+        }
+        Issue::LengthConflict { end_before, end_now } => {
+            let msg = format!(
+                "IP fragments of datagram {} (id {:#x}) disagree on its end ({end_before} vs {end_now} bytes): targets keep either end or drop the datagram; the sensor keeps {end_before}",
+                who(&meta),
+                r.key.id
+            );
+            let mut evidence = base(&r);
+            evidence.insert("end_kept".into(), json!(end_before));
+            evidence.insert("end_other".into(), json!(end_now));
+            d.raise(EVA_IP_LENGTH, &meta, msg, evidence);
+        }
+        Issue::Incomplete { held, missing, end_known, age_ms, end_of_capture } => {
+            let evidence = move || {
+                let mut m = base(&r);
+                m.insert("held_bytes".into(), json!(held));
+                m.insert("missing_bytes".into(), json!(missing));
+                m.insert("end_known".into(), json!(end_known));
+                m.insert("age_ms".into(), json!(age_ms));
+                m.insert("reason".into(), json!(if end_of_capture { "end_of_capture" } else { "timeout" }));
+                m
+            };
+            let msg = Msg::Lazy(incomplete_msg, held as u64, missing as u64);
+            d.raise_msg(EVA_IP_INCOMPLETE, None, &meta, &meta, msg, evidence);
+        }
+        Issue::Late { after_ms, len, kept } => {
+            let evidence = move || {
+                let mut m = base(&r);
+                m.insert("after_ms".into(), json!(after_ms));
+                m.insert("fragment_bytes".into(), json!(len));
+                m.insert("earlier_bytes_kept".into(), json!(kept));
+                m
+            };
+            let f = if kept { late_kept_msg } else { late_lost_msg };
+            d.raise_msg(EVA_IP_LATE, None, &meta, &meta, Msg::Lazy(f, after_ms, len as u64), evidence);
+        }
+        Issue::Refused { len, cap } => {
+            let evidence = move || {
+                let mut m = base(&r);
+                m.insert("cap".into(), json!(cap.name()));
+                m.insert("bytes_given_up".into(), json!(len));
+                m
+            };
+            d.raise_msg(EVA_IP_CAP, None, &meta, &meta, Msg::Lazy(refused_msg, len as u64, 0), evidence);
+        }
+        Issue::Dropped { held, missing, cap } => {
+            let evidence = move || {
+                let mut m = base(&r);
+                m.insert("cap".into(), json!(cap.name()));
+                m.insert("bytes_given_up".into(), json!(held));
+                m.insert("missing_bytes".into(), json!(missing));
+                m
+            };
+            let msg = Msg::Lazy(dropped_msg, held as u64, missing as u64);
+            d.raise_msg(EVA_IP_CAP, None, &meta, &meta, msg, evidence);
+        }
+    }
+}
