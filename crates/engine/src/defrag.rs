@@ -64,6 +64,11 @@
 //! and every fragment not held an [`Issue::Refused`] report: a blind spot is
 //! never silent.
 //!
+//! **Duplicates.** A fragment repeating, byte for byte, part of a datagram
+//! completed less than [`TIMEOUT_MS`] before (a SPAN port that sees both
+//! directions of a link shows every fragment twice) is counted and dropped;
+//! with other bytes it starts a new datagram, as it would at the target.
+//!
 //! **Atomic fragments** (an IPv6 fragment header with offset 0 and no more
 //! fragments) are not held here: the engine decodes them in isolation
 //! (RFC 6946).
@@ -90,6 +95,10 @@ pub const GRACE_MS: u64 = 600_000;
 pub const MAX_TOMBSTONES: usize = 4096;
 /// Bytes of each copy kept as evidence of a conflict.
 pub const SNIPPET: usize = 32;
+/// Completed datagrams remembered (for [`TIMEOUT_MS`]) to recognise duplicates of their fragments.
+pub const MAX_DONE: usize = 64;
+/// Bytes of completed datagrams remembered at most.
+pub const MAX_DONE_BYTES: usize = 1 << 20;
 
 /// Identity of one datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -251,8 +260,10 @@ pub enum Issue {
     Dropped {
         /// Bytes it held.
         held: usize,
-        /// Bytes still missing.
+        /// Bytes still missing (up to the known end, or the highest byte received).
         missing: usize,
+        /// Whether the last fragment (the end) was seen.
+        end_known: bool,
         /// The cap that needed the room.
         cap: Cap,
     },
@@ -391,6 +402,9 @@ pub struct DefragCounters {
     pub tiny: u64,
     /// Fragments whose end conflicts with the datagram's end.
     pub length_conflicts: u64,
+    /// Fragments repeating, byte for byte, part of a datagram completed less than
+    /// [`TIMEOUT_MS`] before (network or SPAN duplicates): not held.
+    pub duplicates: u64,
 }
 
 /// The reassembly table.
@@ -404,6 +418,9 @@ pub struct Defrag {
     next_check: Option<Ts>,
     reports: Vec<Report>,
     scratch: Vec<(Ts, DatagramKey)>,
+    /// Recently completed datagrams (key, completion time, first-copy bytes), oldest first.
+    done: VecDeque<(DatagramKey, Ts, Vec<u8>)>,
+    done_bytes: usize,
     /// Counters.
     pub counters: DefragCounters,
 }
@@ -448,6 +465,13 @@ impl Defrag {
         }
         match self.map.get(&key) {
             None => {
+                let dup = self.done.iter().any(|(k, t, data)| {
+                    *k == key && ts.ms_since(*t) < TIMEOUT_MS && data.get(off..end) == Some(f.data)
+                });
+                if dup {
+                    self.counters.duplicates += 1;
+                    return Added::Pending;
+                }
                 if let Some(t) = self.tombs.remove(&key) {
                     self.counters.late += 1;
                     let issue = Issue::Late { after_ms: ts.ms_since(t), len: f.data.len(), kept: false };
@@ -537,6 +561,25 @@ impl Defrag {
         Added::Complete(Reassembled { data, alt, proto: d.proto.unwrap_or(key.proto), late: d.expired.is_some() })
     }
 
+    /// Hand back a completed datagram's first-copy bytes after decoding them:
+    /// they are remembered for [`TIMEOUT_MS`] (at most [`MAX_DONE`] datagrams,
+    /// [`MAX_DONE_BYTES`]) so that a duplicate of one of its fragments arriving
+    /// later is recognised instead of starting a datagram that never completes.
+    /// A fragment with other bytes still starts a new datagram.
+    pub fn recycle(&mut self, key: DatagramKey, ts: Ts, data: Vec<u8>) {
+        if data.len() > MAX_DONE_BYTES {
+            return;
+        }
+        while self.done.len() >= MAX_DONE || self.done_bytes + data.len() > MAX_DONE_BYTES {
+            match self.done.pop_front() {
+                Some((_, _, d)) => self.done_bytes -= d.len(),
+                None => break,
+            }
+        }
+        self.done_bytes += data.len();
+        self.done.push_back((key, ts, data));
+    }
+
     /// Give up datagrams to make room for `cap`: those already declared
     /// incomplete first, else the oldest (a sixteenth of the table at once);
     /// never `keep`. For [`Cap::Bytes`], until [`MAX_TOTAL`] holds or nothing is left.
@@ -577,10 +620,10 @@ impl Defrag {
         let Some(d) = self.map.get(&key) else {
             return;
         };
-        let (missing, _) = d.missing();
+        let (missing, end_known) = d.missing();
         let held = d.received();
         if report {
-            self.report(key, 0, Issue::Dropped { held, missing, cap });
+            self.report(key, 0, Issue::Dropped { held, missing, end_known, cap });
         }
         if let Some(d) = self.map.remove(&key) {
             self.total -= d.held();
@@ -599,6 +642,13 @@ impl Defrag {
         }
         self.tombs.insert(key, ts);
         self.tomb_order.push_back((key, ts));
+    }
+
+    /// Whether a datagram's timeout or grace period may have ended by `now`
+    /// (then [`Defrag::sweep`] has work).
+    #[inline]
+    pub fn due(&self, now: Ts) -> bool {
+        self.next_check.is_some_and(|t| now >= t)
     }
 
     /// Timers: declare datagrams incomplete after [`TIMEOUT_MS`] (reported) and
@@ -668,6 +718,8 @@ impl Defrag {
         self.map.clear();
         self.tombs.clear();
         self.tomb_order.clear();
+        self.done.clear();
+        self.done_bytes = 0;
         self.total = 0;
         self.next_check = None;
     }
@@ -969,6 +1021,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn duplicates_after_completion_are_recognised() {
+        let mut d = Defrag::default();
+        let r = complete({
+            d.add(Ts(0), 1, key(5), frag(0, true, &[1u8; 24]));
+            d.add(Ts(0), 2, key(5), frag(24, false, b"end"))
+        });
+        d.recycle(key(5), Ts(0), r.data);
+        assert_eq!(d.add(Ts(0).plus_ms(5), 3, key(5), frag(24, false, b"end")), Added::Pending);
+        assert_eq!((d.datagrams(), d.counters.duplicates), (0, 1));
+        // Other bytes: a new datagram.
+        d.add(Ts(0).plus_ms(6), 4, key(5), frag(24, false, b"END"));
+        assert_eq!(d.datagrams(), 1);
+        // Too late to be a duplicate.
+        d.add(Ts(0).plus_ms(TIMEOUT_MS), 5, key(5), frag(0, true, &[1u8; 24]));
+        assert_eq!(d.counters.duplicates, 1);
     }
 
     #[test]

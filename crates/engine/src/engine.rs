@@ -103,6 +103,7 @@ impl Engine {
         if fr.ts > self.last_ts {
             self.last_ts = fr.ts;
         }
+        self.fragment_timers(fr, sink);
         self.process_inner(fr, sink);
         if fr.ts >= self.next_sweep {
             self.sweep(fr, sink);
@@ -287,8 +288,6 @@ impl Engine {
     }
 
     fn sweep(&mut self, fr: &Frame<'_>, sink: &mut dyn EventSink) {
-        self.defrag.sweep(fr.ts);
-        self.defrag_reports(fr, sink);
         let budget = (self.table.len() / 16).max(64);
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
@@ -337,6 +336,7 @@ impl Engine {
         if fr.ts > self.last_ts {
             self.last_ts = fr.ts;
         }
+        self.fragment_timers(fr, sink);
         if fr.ts >= self.next_sweep {
             self.sweep(fr, sink);
             self.next_sweep = fr.ts.plus_ms(1000);
@@ -423,6 +423,7 @@ impl Engine {
                 }
             }
         }
+        self.defrag.recycle(key, fr.ts, r.data);
     }
 
     /// Decode the TCP payload of a datagram's last-copy reassembly on its own,
@@ -465,6 +466,18 @@ impl Engine {
         feed_chunk(&self.cfg, &mut self.stats, &mut framer, &mut cotp, &mut flags, meta, chunk, sink);
     }
 
+    /// Reassembly timers ([`crate::defrag::Defrag::sweep`]), before the packet is
+    /// processed: a fragment arriving after its datagram's timeout finds it
+    /// declared incomplete. Runs for every packet, here and in
+    /// [`Engine::advance`], so sharded workers report at the same packets.
+    #[inline]
+    fn fragment_timers(&mut self, fr: &Frame<'_>, sink: &mut dyn EventSink) {
+        if self.defrag.due(fr.ts) {
+            self.defrag.sweep(fr.ts);
+            self.defrag_reports(fr, sink);
+        }
+    }
+
     /// Turn the reassembly's reports into events and bring its counters into [`Stats`].
     fn defrag_reports(&mut self, fr: &Frame<'_>, sink: &mut dyn EventSink) {
         let c = self.defrag.counters;
@@ -477,6 +490,7 @@ impl Engine {
         st.ip_late_fragments = c.late;
         st.ip_tiny_fragments = c.tiny;
         st.ip_length_conflicts = c.length_conflicts;
+        st.ip_duplicate_fragments = c.duplicates;
         let mut reps = std::mem::take(&mut self.report_buf);
         self.defrag.take_reports(&mut reps);
         for r in reps.drain(..) {

@@ -42,6 +42,8 @@ pub struct Stats {
     pub ip_tiny_fragments: u64,
     /// IP fragments that disagree with the datagram's end.
     pub ip_length_conflicts: u64,
+    /// IP fragments repeating part of a datagram completed shortly before (duplicates; not held).
+    pub ip_duplicate_fragments: u64,
     /// IPv6 atomic fragments (offset 0, no more fragments), decoded in isolation.
     pub ip_atomic_fragments: u64,
     /// Reassembled datagrams whose last-copy reassembly differed and was decoded too.
@@ -114,6 +116,7 @@ impl Stats {
             ip_late_fragments,
             ip_tiny_fragments,
             ip_length_conflicts,
+            ip_duplicate_fragments,
             ip_atomic_fragments,
             ip_alternative_decodes,
             flows_created,

@@ -50,10 +50,20 @@ fn base(r: &Report) -> Map<String, Value> {
     ])
 }
 
+/// `missing` is `u64::MAX` when the datagram's end was never seen.
+fn missing_text(missing: u64) -> String {
+    if missing == u64::MAX {
+        "its end never seen".to_string()
+    } else {
+        format!("{missing} missing")
+    }
+}
+
 fn incomplete_msg(meta: &Meta, held: u64, missing: u64) -> String {
     format!(
-        "fragmented IP datagram {} still incomplete ({held} bytes received, {missing} missing): its bytes were never inspected",
-        who(meta)
+        "fragmented IP datagram {} still incomplete ({held} bytes received, {}): its bytes were never inspected",
+        who(meta),
+        missing_text(missing)
     )
 }
 
@@ -66,8 +76,9 @@ fn refused_msg(meta: &Meta, len: u64, _: u64) -> String {
 
 fn dropped_msg(meta: &Meta, held: u64, missing: u64) -> String {
     format!(
-        "partly reassembled IP datagram {} given up to make room ({held} bytes received, {missing} missing): it cannot be inspected",
-        who(meta)
+        "partly reassembled IP datagram {} given up to make room ({held} bytes received, {}): it cannot be inspected",
+        who(meta),
+        missing_text(missing)
     )
 }
 
@@ -159,7 +170,8 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 m.insert("reason".into(), json!(if end_of_capture { "end_of_capture" } else { "timeout" }));
                 m
             };
-            let msg = Msg::Lazy(incomplete_msg, held as u64, missing as u64);
+            let missing = if end_known { missing as u64 } else { u64::MAX };
+            let msg = Msg::Lazy(incomplete_msg, held as u64, missing);
             d.raise_msg(EVA_IP_INCOMPLETE, None, &meta, &meta, msg, evidence);
         }
         Issue::Late { after_ms, len, kept } => {
@@ -182,15 +194,17 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             };
             d.raise_msg(EVA_IP_CAP, None, &meta, &meta, Msg::Lazy(refused_msg, len as u64, 0), evidence);
         }
-        Issue::Dropped { held, missing, cap } => {
+        Issue::Dropped { held, missing, end_known, cap } => {
             let evidence = move || {
                 let mut m = base(&r);
                 m.insert("cap".into(), json!(cap.name()));
                 m.insert("bytes_given_up".into(), json!(held));
                 m.insert("missing_bytes".into(), json!(missing));
+                m.insert("end_known".into(), json!(end_known));
                 m
             };
-            let msg = Msg::Lazy(dropped_msg, held as u64, missing as u64);
+            let missing = if end_known { missing as u64 } else { u64::MAX };
+            let msg = Msg::Lazy(dropped_msg, held as u64, missing);
             d.raise_msg(EVA_IP_CAP, None, &meta, &meta, msg, evidence);
         }
     }
