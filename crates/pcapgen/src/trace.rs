@@ -339,11 +339,40 @@ impl TcpConn {
         self
     }
 
-    fn next(&self, d: Dir) -> u32 {
+    /// Next sequence number of direction `d`.
+    pub fn next(&self, d: Dir) -> u32 {
         match d {
             Dir::C2S => self.c_next,
             Dir::S2C => self.s_next,
         }
+    }
+
+    /// (source, destination) addresses of direction `d`.
+    pub fn endpoints(&self, d: Dir) -> (IpAddr, IpAddr) {
+        match d {
+            Dir::C2S => (self.client, self.server),
+            Dir::S2C => (self.server, self.client),
+        }
+    }
+
+    /// The TCP segment (header and payload, checksum over the pseudo header) that `d` sends at
+    /// `seq` with `flags`, acknowledging everything the peer sent; for callers that carry it in
+    /// IP packets of their own (fragments, extension headers). Nothing is advanced.
+    pub fn segment_bytes(&self, d: Dir, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let (src, sp, dst, dp, win) = match d {
+            Dir::C2S => (self.client, self.cport, self.server, self.sport, self.c_win),
+            Dir::S2C => (self.server, self.sport, self.client, self.cport, self.s_win),
+        };
+        let ack = if flags & ACK != 0 { self.next(d.rev()) } else { 0 };
+        let h = TcpHeader { sport: sp, dport: dp, seq, ack, flags, window: win, data_offset: 5 };
+        let mut seg = Vec::with_capacity(20 + payload.len());
+        net::push_tcp(&mut seg, src, dst, &h, payload);
+        seg
+    }
+
+    /// Advance `d`'s next sequence number by `n` bytes sent by other means ([`segment_bytes`](Self::segment_bytes)).
+    pub fn skip(&mut self, d: Dir, n: usize) {
+        self.advance(d, n);
     }
 
     fn advance(&mut self, d: Dir, n: usize) {

@@ -7,6 +7,7 @@
 mod attack;
 mod decode;
 mod dos;
+mod evasion_ip;
 pub mod hosts;
 mod inventory;
 pub mod session;
@@ -94,6 +95,7 @@ pub fn registry() -> Vec<(&'static str, Builder)> {
     v.extend_from_slice(attack::CASES);
     v.extend_from_slice(dos::CASES);
     v.extend_from_slice(inventory::CASES);
+    v.extend_from_slice(evasion_ip::CASES);
     v
 }
 
