@@ -58,23 +58,21 @@ const EXCLUDE: &[(&str, u64, &str, &str)] = &[
     ("pcaps/attack_malformed_cotp", 20, "*", "tshark does not look past a DT with LI 4"),
 ];
 
-/// Frames where overlapping IP fragments carry different bytes and the sensor
-/// decodes both reassemblies (see `crates/engine/src/defrag.rs`): tshark 4.0
-/// keeps the first copy of overlapping bytes ("Fragment overlap, conflicting
-/// data") and decodes that one only; the sensor decodes the same first copy,
-/// then the last-copy reassembly. There, tshark's PDUs must be exactly the
-/// sensor's first ones (a prefix of the sensor's list, field by field).
-const ALTERNATIVE: &[(&str, u64)] = &[
-    // Bytes 24..53 sent as a Read SZL, then as the STOP: tshark shows the SZL.
-    ("pcaps/evasion_ip_overlap_last_copy", 10),
-    // The same, STOP first: tshark shows the STOP, the sensor then the SZL too.
-    ("pcaps/evasion_ip_overlap_first_copy", 10),
-    // First copy: data offset 13, a 52-byte header and 1 byte of data (no S7);
-    // last copy: data offset 5 and the STOP.
-    ("pcaps/evasion_ip_tcp_header_overwrite", 9),
-    // First end (40 bytes) and first copy: a TPKT cut short (no S7); last end
-    // and copy: the STOP.
-    ("pcaps/evasion_ip_length_conflict", 10),
+/// Frames where IP fragments overlap with different bytes (see
+/// `crates/engine/src/defrag.rs`). tshark 4.0 keeps the first copy
+/// ("Conflicting data in fragment overlap") and does not check TCP checksums;
+/// the sensor decodes the copy whose TCP checksum is valid, and both (first
+/// copy first) when both are. There the sensor must decode exactly the listed
+/// ROSCTRs; with `prefix`, tshark's PDUs must also be the sensor's first ones.
+const OVERLAP: &[(&str, u64, &[u64], bool)] = &[
+    // First copy a Read SZL (checksum wrong), last copy the STOP: tshark shows the SZL.
+    ("pcaps/evasion_ip_overlap_last_copy", 10, &[1], false),
+    // Both checksums right: the SZL (first copy), then the STOP.
+    ("pcaps/evasion_ip_overlap_both_valid", 10, &[7, 1], true),
+    // First copy: data offset 13, a 52-byte header and 1 byte of data (no S7).
+    ("pcaps/evasion_ip_tcp_header_overwrite", 9, &[1], false),
+    // First end (40 bytes) and copy: a TPKT cut short (no S7).
+    ("pcaps/evasion_ip_length_conflict", 10, &[1], false),
 ];
 
 type PerFrame = BTreeMap<u64, Vec<Vec<u64>>>;
@@ -180,14 +178,14 @@ fn compare(file: &Path) -> Vec<String> {
     let ours = our_view(file);
     let mut errs = Vec::new();
     let empty = vec![Vec::new(); FIELDS.len()];
-    for &(_, frame) in ALTERNATIVE.iter().filter(|(f, _)| *f == name) {
+    let overlap = |frame: u64| OVERLAP.iter().any(|(f, fr, _, _)| *f == name && *fr == frame);
+    for &(_, frame, rosctrs, prefix) in OVERLAP.iter().filter(|(f, ..)| *f == name) {
         let (tv, ov) = (theirs.get(&frame).unwrap_or(&empty), ours.get(&frame).unwrap_or(&empty));
-        // ROSCTR is present once per PDU: the sensor must have decoded more.
-        if ov[0].len() <= tv[0].len() {
-            errs.push(format!("{name} frame {frame}: no second reassembly decoded (s7sentry {:?})", ov[0]));
+        if ov[0] != rosctrs {
+            errs.push(format!("{name} frame {frame}: s7sentry decodes ROSCTRs {:?}, expected {rosctrs:?}", ov[0]));
         }
         for (k, (field, _)) in FIELDS.iter().enumerate() {
-            if !ov[k].starts_with(&tv[k]) {
+            if prefix && !ov[k].starts_with(&tv[k]) {
                 errs.push(format!(
                     "{name} frame {frame} {field}: tshark {:?} does not start s7sentry's {:?}",
                     tv[k], ov[k]
@@ -196,7 +194,7 @@ fn compare(file: &Path) -> Vec<String> {
         }
     }
     for (frame, tv) in &theirs {
-        if ALTERNATIVE.contains(&(name.as_str(), *frame)) {
+        if overlap(*frame) {
             continue;
         }
         let Some(ov) = ours.get(frame) else {
@@ -211,7 +209,7 @@ fn compare(file: &Path) -> Vec<String> {
     }
     let mut first_seen: Option<std::collections::HashSet<u64>> = None;
     for frame in ours.keys() {
-        if !theirs.contains_key(frame) && !ALTERNATIVE.contains(&(name.as_str(), *frame)) {
+        if !theirs.contains_key(frame) && !overlap(*frame) {
             let proven = first_seen.get_or_insert_with(|| spurious_but_first_seen(file));
             let excluded = EXCLUDE.iter().any(|(f, fr, fld, _)| *f == name && fr == frame && *fld == "*");
             if !proven.contains(frame) && !excluded {

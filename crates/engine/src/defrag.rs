@@ -26,8 +26,10 @@
 //!   falls on the TCP header, the header fields it rewrites (ports, sequence
 //!   numbers, data offset, flags, ...: RFC 1858 §4, RFC 3128);
 //! * from the first conflict on it also keeps the **last copy wins**
-//!   reassembly of the datagram; when that differs, the engine decodes it too
-//!   (see `Engine` docs), so a request hidden in either copy is seen. For two
+//!   reassembly of the datagram. When the two differ and only one has a valid
+//!   TCP checksum, the engine decodes that one (every stack checks it: no
+//!   target accepts the other); otherwise it decodes both (see `Engine`
+//!   docs), so a request hidden in either copy is seen. For two
 //!   overlapping copies every policy in Novak's list yields one of these two
 //!   (or drops the datagram); three or more copies of the same bytes can mix,
 //!   and are reported as conflicts all the same.

@@ -362,10 +362,12 @@ impl Engine {
     /// Atomic IPv6 fragments (offset 0, no more fragments) are decoded on
     /// their own, never merged with held fragments (RFC 6946). Other
     /// fragments are reported ([`Event::IpFragment`], ports only for a first
-    /// fragment) and held; a completed datagram is decoded like any packet
-    /// (its first-copy reassembly), and when its last-copy reassembly differs
-    /// and carries other TCP bytes on an ISO-on-TCP port, those are decoded
-    /// too ([`Engine::decode_alternative`]).
+    /// fragment) and held; a completed datagram is decoded like any packet.
+    /// When its last-copy reassembly differs from the first-copy one: if only
+    /// one of the two has a valid TCP checksum, that one is decoded (no target
+    /// accepts the other); otherwise the first copy is decoded and the last
+    /// copy's TCP bytes, when they are on an ISO-on-TCP port and differ, too
+    /// ([`Engine::decode_alternative`]).
     fn process_fragment(
         &mut self,
         fr: &Frame<'_>,
@@ -413,13 +415,32 @@ impl Engine {
             self.stats.bad_headers += 1;
             return;
         };
-        let whole = link::IpPacket { proto, payload: &r.data[at..], fragment: None, ..ip };
+        let first = link::IpPacket { proto, payload: &r.data[at..], fragment: None, ..ip };
         let meta = Meta { sport: 0, dport: 0, dir: Direction::ToServer, ..meta };
-        self.process_ip(fr, whole, meta, sink);
-        if let Some(alt) = &r.alt {
-            if let Some((aproto, aat)) = link::transport_at(v6, r.proto, alt) {
-                if aproto == 6 {
-                    self.decode_alternative(whole, &alt[aat..], meta, sink);
+        // The last-copy reassembly, when it differs and carries TCP.
+        let last = r.alt.as_deref().and_then(|a| match link::transport_at(v6, r.proto, a) {
+            Some((6, aat)) if proto == 6 => Some(link::IpPacket { payload: &a[aat..], ..first }),
+            _ => None,
+        });
+        match last {
+            None => self.process_ip(fr, first, meta, sink),
+            Some(last) => {
+                // Every stack checks the TCP checksum: when only one copy passes,
+                // it is the one a target can have accepted, and the only one decoded.
+                let ok = |p: &link::IpPacket<'_>| link::transport_checksum_ok(p.src, p.dst, 6, p.payload);
+                match (ok(&first), ok(&last)) {
+                    (true, false) => {
+                        self.stats.ip_overlaps_resolved_by_checksum += 1;
+                        self.process_ip(fr, first, meta, sink);
+                    }
+                    (false, true) => {
+                        self.stats.ip_overlaps_resolved_by_checksum += 1;
+                        self.process_ip(fr, last, meta, sink);
+                    }
+                    _ => {
+                        self.process_ip(fr, first, meta, sink);
+                        self.decode_alternative(first, last.payload, meta, sink);
+                    }
                 }
             }
         }

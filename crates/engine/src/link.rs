@@ -222,6 +222,39 @@ pub fn transport_at(v6: bool, proto: u8, b: &[u8]) -> Option<(u8, usize)> {
     }
 }
 
+/// Whether a TCP (or UDP) segment's checksum is right: the one's-complement
+/// sum (RFC 1071) over the pseudo header (RFC 9293 §3.1 for IPv4, RFC 8200
+/// §8.1 for IPv6) and the segment, checksum field included, is all ones.
+pub fn transport_checksum_ok(src: IpAddr, dst: IpAddr, proto: u8, seg: &[u8]) -> bool {
+    fn words(acc: u64, b: &[u8]) -> u64 {
+        let mut acc = acc;
+        let mut chunks = b.chunks_exact(2);
+        for c in &mut chunks {
+            acc += u64::from(u16::from_be_bytes([c[0], c[1]]));
+        }
+        if let [x] = chunks.remainder() {
+            acc += u64::from(*x) << 8;
+        }
+        acc
+    }
+    let len = seg.len() as u64;
+    let mut acc = match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => words(words(0, &s.octets()), &d.octets()) + u64::from(proto) + len,
+        (s, d) => {
+            let v6 = |a: IpAddr| match a {
+                IpAddr::V4(x) => x.to_ipv6_mapped().octets(),
+                IpAddr::V6(x) => x.octets(),
+            };
+            words(words(0, &v6(s)), &v6(d)) + (len >> 16) + (len & 0xFFFF) + u64::from(proto)
+        }
+    };
+    acc = words(acc, seg);
+    while acc > 0xFFFF {
+        acc = (acc & 0xFFFF) + (acc >> 16);
+    }
+    acc == 0xFFFF
+}
+
 /// Slice with etherparse's lax slicer (every link type and header this module supports).
 fn slice_lax(linktype: i32, data: &[u8]) -> Sliced<'_> {
     let pkt = match linktype {
@@ -538,6 +571,25 @@ mod tests {
         // AH counts 4-octet units beyond the first two.
         assert_eq!(ipv6_upper(51, &[6, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xAA]), Ok((6, 12)));
         assert_eq!(ipv6_upper(51, &[6, 1, 0, 0, 0, 0, 0, 0, 0xAA]), Err(0));
+    }
+
+    #[test]
+    fn transport_checksums() {
+        use s7sentry_pcapgen::net::{push_tcp, TcpHeader};
+        for (a, b) in [("10.10.2.20", "10.10.1.10"), ("fd00:10:10:2::20", "fd00:10:10:1::10")] {
+            let (src, dst): (IpAddr, IpAddr) = (a.parse().unwrap(), b.parse().unwrap());
+            for payload in [&b""[..], b"odd", b"\x03\x00\x00\x07\x02\xf0\x80"] {
+                let mut seg = Vec::new();
+                let h =
+                    TcpHeader { sport: 49152, dport: 102, seq: 7, ack: 9, flags: 0x18, window: 512, data_offset: 5 };
+                push_tcp(&mut seg, src, dst, &h, payload);
+                assert!(transport_checksum_ok(src, dst, 6, &seg), "{a} {payload:?}");
+                seg[4] ^= 1;
+                assert!(!transport_checksum_ok(src, dst, 6, &seg));
+                seg[4] ^= 1;
+                assert!(!transport_checksum_ok(dst, src, 17, &seg), "the pseudo header counts");
+            }
+        }
     }
 
     proptest::proptest! {

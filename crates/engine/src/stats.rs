@@ -48,6 +48,9 @@ pub struct Stats {
     pub ip_atomic_fragments: u64,
     /// Reassembled datagrams whose last-copy reassembly differed and was decoded too.
     pub ip_alternative_decodes: u64,
+    /// Reassembled datagrams whose two reassemblies differed and only one had a
+    /// valid TCP checksum (that one was decoded, the other dropped).
+    pub ip_overlaps_resolved_by_checksum: u64,
     /// Flows created.
     pub flows_created: u64,
     /// Flows ended by FIN/RST.
@@ -119,6 +122,7 @@ impl Stats {
             ip_duplicate_fragments,
             ip_atomic_fragments,
             ip_alternative_decodes,
+            ip_overlaps_resolved_by_checksum,
             flows_created,
             flows_closed,
             flows_expired,

@@ -118,7 +118,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 (EVA_IP_TCP_HEADER, format!(", rewriting TCP header field(s) {}", fields.join(", ")))
             };
             let msg = format!(
-                "IP fragments of datagram {} (id {:#x}) overlap with different bytes at {start}..{end}{what} (first copy {}, last copy {}): a target keeping the last copy, or dropping the datagram, sees another request than one keeping the first; the sensor decodes the first copy, and the last copy too where it differs",
+                "IP fragments of datagram {} (id {:#x}) overlap with different bytes at {start}..{end}{what} (first copy {}, last copy {}): a target keeping the last copy, or dropping the datagram, sees another request than one keeping the first; the sensor decodes the copy with a valid TCP checksum, both when both are valid",
                 who(&meta),
                 r.key.id,
                 hex(kept.as_bytes()),
@@ -130,7 +130,10 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             evidence.insert("first_copy_hex".into(), json!(hex(kept.as_bytes())));
             evidence.insert("last_copy_hex".into(), json!(hex(new.as_bytes())));
             evidence.insert("tcp_fields".into(), json!(fields));
-            evidence.insert("policy".into(), json!("first copy decoded; last copy decoded too when it differs"));
+            evidence.insert(
+                "policy".into(),
+                json!("the copy with a valid TCP checksum is decoded; both (first copy into the stream) when both are valid"),
+            );
             d.raise(rule, &meta, msg, evidence);
         }
         Issue::Tiny { have, needed } => {

@@ -22,6 +22,7 @@ use std::net::IpAddr;
 pub const CASES: &[(&str, Builder)] = &[
     ("evasion_ip_overlap_last_copy", evasion_ip_overlap_last_copy),
     ("evasion_ip_overlap_first_copy", evasion_ip_overlap_first_copy),
+    ("evasion_ip_overlap_both_valid", evasion_ip_overlap_both_valid),
     ("evasion_ip_tcp_header_overwrite", evasion_ip_tcp_header_overwrite),
     ("evasion_ip_length_conflict", evasion_ip_length_conflict),
     ("evasion_ip_ipv6_fragments", evasion_ip_ipv6_fragments),
@@ -124,8 +125,26 @@ fn answer_and_close(tr: &mut Trace, s: &mut Session, ack: &[u8]) {
     tr.note(a, "TCP FIN close");
 }
 
-/// Overlapping fragments, STOP and decoy in the order given by `stop_last`.
-fn overlap_case(name: &'static str, stop_last: bool, seed: u64, texts: Texts) -> Case {
+/// Set the 16-bit word at even offset `at` of `fake` so that its one's-complement
+/// sum (RFC 1071) equals `real`'s: the same TCP checksum is right for both.
+fn compensate(fake: &mut [u8], real: &[u8], at: usize) {
+    fake[at..at + 2].copy_from_slice(&[0, 0]);
+    let fold = |mut a: u32| {
+        while a > 0xFFFF {
+            a = (a & 0xFFFF) + (a >> 16);
+        }
+        a
+    };
+    let (want, have) = (fold(net::sum16(0, real)), fold(net::sum16(0, fake)));
+    let x = fold(want + (!have & 0xFFFF)) as u16;
+    fake[at..at + 2].copy_from_slice(&x.to_be_bytes());
+    debug_assert_eq!(fold(net::sum16(0, fake)) % 0xFFFF, want % 0xFFFF);
+}
+
+/// Overlapping fragments, STOP and decoy in the order given by `stop_last`;
+/// with `both_valid` the decoy's bytes are adjusted so that the TCP checksum
+/// is right for both copies.
+fn overlap_case(name: &'static str, stop_last: bool, both_valid: bool, seed: u64, texts: Texts) -> Case {
     let mut tr = Trace::new(LinkType::Ethernet);
     let mut s = attacker(&mut tr, false, 40_701 + u16::from(stop_last), seed);
     let (job, ack, r) = stop_frames(&mut s);
@@ -133,6 +152,10 @@ fn overlap_case(name: &'static str, stop_last: bool, seed: u64, texts: Texts) ->
     let real = client_segment(&mut s, &job);
     let mut fake = real.clone();
     fake[20..].copy_from_slice(&decoy);
+    if both_valid {
+        // Bytes 50-51: the low byte of the SZL id and the high byte of its index.
+        compensate(&mut fake, &real, 50);
+    }
     let base = v4_base(&mut tr, s.c.client, s.c.server);
     let (first, second) = if stop_last { (&fake, &real) } else { (&real, &fake) };
     let a = tr.next_no();
@@ -142,7 +165,12 @@ fn overlap_case(name: &'static str, stop_last: bool, seed: u64, texts: Texts) ->
     tr.note(
         a,
         format!(
-            "the STOP's TCP segment (53 bytes: TCP header and 33 bytes of TPKT/COTP/S7) in IPv4 fragments of one datagram: bytes 24–53 twice, first as {f}, then as {l} of the same length (same PDU reference; TCP checksum of the STOP version), then bytes 0–24 (TCP header, TPKT header), which complete the datagram. A target keeping the {} copy executes the STOP",
+            "the STOP's TCP segment (53 bytes: TCP header and 33 bytes of TPKT/COTP/S7) in IPv4 fragments of one datagram: bytes 24–53 twice, first as {f}, then as {l} of the same length (same PDU reference; {}), then bytes 0–24 (TCP header, TPKT header), which complete the datagram. A target keeping the {} copy executes the STOP",
+            if both_valid {
+                "the SZL id and index chosen so that the TCP checksum is right for both copies"
+            } else {
+                "TCP checksum of the STOP version"
+            },
             if stop_last { "last" } else { "first" }
         ),
     );
@@ -154,10 +182,11 @@ fn evasion_ip_overlap_last_copy() -> Case {
     overlap_case(
         "evasion_ip_overlap_last_copy",
         true,
+        false,
         0xE1,
         Texts {
             what: "IPv4 fragments overlapping with different bytes: a Read SZL first, the STOP in the last copy (last-copy targets)",
-            expected: "evasion.ip_overlap_conflict (both copies in the evidence) and control.cpu_stop from the last-copy reassembly, confirmed by the PLC's Ack_Data; crash_pattern.ip_fragment",
+            expected: "evasion.ip_overlap_conflict (both copies in the evidence); only the last copy has a valid TCP checksum, so it is the one decoded: control.cpu_stop, confirmed by the PLC's Ack_Data; crash_pattern.ip_fragment",
             tshark: "reassembles the datagram in frame 10 keeping the first copy of the overlapping bytes (\"Conflicting data in fragment overlap: True\") and decodes the Read SZL request there; the STOP is never shown, only its Ack_Data (frame 11).",
         },
     )
@@ -167,11 +196,26 @@ fn evasion_ip_overlap_first_copy() -> Case {
     overlap_case(
         "evasion_ip_overlap_first_copy",
         false,
+        false,
         0xE2,
         Texts {
             what: "IPv4 fragments overlapping with different bytes: the STOP in the first copy, a Read SZL in the last (first-copy targets)",
-            expected: "evasion.ip_overlap_conflict and control.cpu_stop from the first-copy reassembly, confirmed; the last copy (a Read SZL request) is decoded too; crash_pattern.ip_fragment",
+            expected: "evasion.ip_overlap_conflict; only the first copy (the STOP) has a valid TCP checksum: control.cpu_stop, confirmed; crash_pattern.ip_fragment",
             tshark: "reassembles the datagram in frame 10 keeping the first copy (\"Conflicting data in fragment overlap: True\") and decodes the STOP there; frame 11 the Ack_Data.",
+        },
+    )
+}
+
+fn evasion_ip_overlap_both_valid() -> Case {
+    overlap_case(
+        "evasion_ip_overlap_both_valid",
+        true,
+        true,
+        0xED,
+        Texts {
+            what: "IPv4 fragments overlapping with different bytes, a Read SZL first and the STOP last, the TCP checksum right for both copies (no checksum to tell them apart)",
+            expected: "evasion.ip_overlap_conflict; the first copy (the Read SZL) feeds the stream and the last copy is decoded too: control.cpu_stop, confirmed by the Ack_Data; crash_pattern.ip_fragment",
+            tshark: "reassembles the datagram in frame 10 keeping the first copy (\"Conflicting data in fragment overlap: True\") and decodes a Read SZL request (SZL id and index as adjusted) there; the STOP is never shown, only its Ack_Data (frame 11).",
         },
     )
 }
@@ -198,7 +242,7 @@ fn evasion_ip_tcp_header_overwrite() -> Case {
         Format::CLASSIC,
         Texts {
             what: "a later IPv4 fragment rewrites the TCP data offset of the first (RFC 1858 overlapping-fragment attack) to hide the STOP",
-            expected: "evasion.ip_tiny_fragment, evasion.ip_tcp_header_overlap naming data_offset, control.cpu_stop from the last-copy reassembly (confirmed by the Ack_Data); crash_pattern.ip_fragment; malformed.incomplete_tpkt at the close (the first-copy view left one byte of a TPKT in the stream)",
+            expected: "evasion.ip_tiny_fragment, evasion.ip_tcp_header_overlap naming data_offset; only the last copy has a valid TCP checksum: control.cpu_stop (confirmed by the Ack_Data); crash_pattern.ip_fragment",
             tshark: "reassembles the datagram in frame 9 keeping the first copy: a 52-byte TCP header and 1 byte of data (\"TPKT Continuation\"), no S7comm; only the Ack_Data (frame 10) decodes.",
         },
     )
@@ -226,7 +270,7 @@ fn evasion_ip_length_conflict() -> Case {
         Format::CLASSIC,
         Texts {
             what: "two \"last\" IPv4 fragments with different ends (40 and 53 bytes) and different bytes, the STOP in the later one",
-            expected: "evasion.ip_length_conflict, evasion.ip_overlap_conflict and control.cpu_stop from the last-copy reassembly, confirmed; crash_pattern.ip_fragment; malformed.incomplete_tpkt at the close (the first-copy view holds a TPKT cut at 40 bytes)",
+            expected: "evasion.ip_length_conflict, evasion.ip_overlap_conflict; only the last copy (53 bytes) has a valid TCP checksum: control.cpu_stop, confirmed; crash_pattern.ip_fragment",
             tshark: "reassembles 40 bytes in frame 10 (first end and first copy): a TPKT cut short (\"TCP segment of a reassembled PDU\"), no S7comm; only the Ack_Data (frame 11) decodes.",
         },
     )
