@@ -769,6 +769,7 @@ fn step<W: io::Write>(engine: &mut Engine, tee: &mut Tee<W>, fr: &Frame<'_>) {
     let cfg = engine.config();
     assert!(engine.active_flows() <= cfg.max_flows, "flow table over its cap");
     assert!(engine.buffered_bytes() <= cfg.max_total_buffered, "buffered bytes over the global cap");
+    assert!(engine.fragment_bytes() <= s7sentry_engine::defrag::MAX_TOTAL, "fragment bytes over their cap");
 }
 
 /// End of input: end all flows, flush the detector, check nothing is left.
@@ -779,6 +780,7 @@ fn finish<W: io::Write>(engine: &mut Engine, tee: &mut Tee<W>) {
     tee.check_fleet();
     assert_eq!(engine.active_flows(), 0, "flows left after finish()");
     assert_eq!(engine.buffered_bytes(), 0, "buffered bytes left after finish()");
+    assert_eq!(engine.fragment_bytes(), 0, "fragment bytes left after finish()");
     black_box(engine.stats());
 }
 

@@ -81,6 +81,11 @@ impl Engine {
         self.total_buffered
     }
 
+    /// Bytes held by IP fragment reassembly (at most [`crate::defrag::MAX_TOTAL`]).
+    pub fn fragment_bytes(&self) -> usize {
+        self.defrag.held()
+    }
+
     /// Configuration.
     pub fn config(&self) -> &EngineConfig {
         &self.cfg
