@@ -127,10 +127,15 @@ fn show(alerts: &[Alert]) -> String {
     alerts.iter().map(|a| format!("{} {} {}", a.frame, a.rule, a.severity.name())).collect::<Vec<_>>().join("; ")
 }
 
+/// Whether a case runs over IPv6: when a class needs it, or on odd seeds when no class needs IPv4.
+fn over_ipv6(seed: u64, classes: &[Class]) -> bool {
+    let needs = |v6| classes.iter().any(|c| c.family() == Some(v6));
+    needs(true) || (seed % 2 == 1 && !needs(false))
+}
+
 /// The attack: the STOP must be reported.
 fn attack(cfg: &DetectConfig, seed: u64, scenario: Scenario, classes: &[Class]) -> Outcome {
-    let v6 = classes.iter().any(|c| c.family() == Some(true))
-        || (seed % 2 == 1 && !classes.iter().any(|c| c.family() == Some(false)));
+    let v6 = over_ipv6(seed, classes);
     let conv = Conversation::build(scenario, v6, seed);
     let m = mutate(&conv, classes, seed, false);
     if let Err(e) = check_plc_view(&conv, &m) {
@@ -154,8 +159,7 @@ fn attack(cfg: &DetectConfig, seed: u64, scenario: Scenario, classes: &[Class]) 
 /// The benign twin: nothing above low (but the fragment rule when fragmented).
 fn benign(cfg: &DetectConfig, seed: u64, classes: &[Class]) -> Outcome {
     let classes: Vec<Class> = classes.iter().copied().filter(|c| !c.is_decoy()).collect();
-    let v6 = classes.iter().any(|c| c.family() == Some(true))
-        || (seed % 2 == 1 && !classes.iter().any(|c| c.family() == Some(false)));
+    let v6 = over_ipv6(seed, &classes);
     let conv = Conversation::build(Scenario::ReadVar, v6, seed);
     let m = mutate(&conv, &classes, seed, true);
     let alerts = replay(cfg, &m);

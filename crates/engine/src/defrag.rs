@@ -375,6 +375,17 @@ impl Datagram {
         let got: usize = self.have.iter().map(|&(s, e)| e.min(end).saturating_sub(s)).sum();
         (end - got.min(end), self.total.is_some())
     }
+    /// The report of this datagram still incomplete at `now`.
+    fn incomplete(&self, now: Ts, end_of_capture: bool) -> Issue {
+        let (missing, end_known) = self.missing();
+        Issue::Incomplete {
+            held: self.received(),
+            missing,
+            end_known,
+            age_ms: now.ms_since(self.first),
+            end_of_capture,
+        }
+    }
     fn deadline(&self) -> Ts {
         match self.expired {
             None => self.first.plus_ms(TIMEOUT_MS),
@@ -670,14 +681,7 @@ impl Defrag {
             };
             if d.expired.is_none() {
                 d.expired = Some(now);
-                let (missing, end_known) = d.missing();
-                let issue = Issue::Incomplete {
-                    held: d.received(),
-                    missing,
-                    end_known,
-                    age_ms: now.ms_since(d.first),
-                    end_of_capture: false,
-                };
+                let issue = d.incomplete(now, false);
                 self.counters.expired += 1;
                 self.report(k, 0, issue);
             } else if let Some(d) = self.map.remove(&k) {
@@ -701,14 +705,7 @@ impl Defrag {
             let Some(d) = self.map.get(&k) else {
                 continue;
             };
-            let (missing, end_known) = d.missing();
-            let issue = Issue::Incomplete {
-                held: d.received(),
-                missing,
-                end_known,
-                age_ms: now.ms_since(d.first),
-                end_of_capture: true,
-            };
+            let issue = d.incomplete(now, true);
             let last = d.last;
             self.counters.incomplete_at_end += 1;
             self.report(k, 0, issue);

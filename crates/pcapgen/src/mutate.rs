@@ -34,7 +34,7 @@ use crate::pcap::LinkType;
 use crate::rng::SplitMix64;
 use crate::s7;
 use crate::s7plus;
-use crate::trace::{ttl_for, Dir, Trace};
+use crate::trace::{ipv4_header, ttl_for, Dir, Trace};
 use std::net::IpAddr;
 
 /// The conversation a case starts from.
@@ -571,20 +571,7 @@ impl Wire<'_> {
     }
 
     fn v4_header(&mut self, src: IpAddr, dst: IpAddr, ttl: u8, df: bool, len: usize) -> Ipv4Header {
-        let (IpAddr::V4(a), IpAddr::V4(b)) = (src, dst) else {
-            panic!("IPv4 header for IPv6 endpoints");
-        };
-        Ipv4Header {
-            src: a.octets(),
-            dst: b.octets(),
-            id: self.tr.next_ip_id(src),
-            ttl,
-            protocol: net::IPPROTO_TCP,
-            df,
-            mf: false,
-            frag_offset: 0,
-            payload_len: len as u16,
-        }
+        Ipv4Header { ttl, ..ipv4_header(&mut self.tr, src, dst, net::IPPROTO_TCP, df, len) }
     }
 
     /// Unfragmentable IPv6 extension headers for one packet (none unless the class is on).

@@ -15,7 +15,7 @@ use crate::net::{self, Ipv4Header, Ipv6Ext, Ipv6Frag};
 use crate::pcap::{Format, LinkType};
 use crate::rng::SplitMix64;
 use crate::s7::{self, AnyItem};
-use crate::trace::{ttl_for, Dir, Trace};
+use crate::trace::{ipv4_header, ttl_for, Dir, Trace};
 use std::net::IpAddr;
 
 /// The IP evasion cases, in index order.
@@ -77,20 +77,7 @@ fn client_segment(s: &mut Session, payload: &[u8]) -> Vec<u8> {
 
 /// IPv4 header fields shared by the fragments of one datagram from `src`.
 fn v4_base(tr: &mut Trace, src: IpAddr, dst: IpAddr) -> Ipv4Header {
-    let (IpAddr::V4(a), IpAddr::V4(b)) = (src, dst) else {
-        panic!("IPv4 fragments need IPv4 endpoints");
-    };
-    Ipv4Header {
-        src: a.octets(),
-        dst: b.octets(),
-        id: tr.next_ip_id(src),
-        ttl: ttl_for(src),
-        protocol: net::IPPROTO_TCP,
-        df: false,
-        mf: false,
-        frag_offset: 0,
-        payload_len: 0,
-    }
+    ipv4_header(tr, src, dst, net::IPPROTO_TCP, false, 0)
 }
 
 /// Push IPv4 fragments `(offset, more, bytes)` of one datagram, in the order given.
