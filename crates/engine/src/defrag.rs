@@ -60,9 +60,9 @@
 //!
 //! **Caps.** At most [`MAX_DATAGRAMS`] datagrams and [`MAX_TOTAL`] bytes are
 //! held, and no datagram beyond [`MAX_DATAGRAM`] bytes. When room is needed,
-//! datagrams already declared incomplete go first, then the oldest ones (a
-//! sixteenth of the table at once, so a flood does not scan the table per
-//! fragment); every datagram given up for room is an [`Issue::Dropped`] report
+//! datagrams already declared incomplete go first, then the oldest ones (one
+//! at a time, from queues in arrival order: a flood costs no table scans);
+//! every datagram given up for room is an [`Issue::Dropped`] report
 //! and every fragment not held an [`Issue::Refused`] report: a blind spot is
 //! never silent.
 //!
@@ -424,8 +424,16 @@ pub struct DefragCounters {
 #[derive(Debug, Default)]
 pub struct Defrag {
     map: HashMap<DatagramKey, Datagram, ahash::RandomState>,
+    /// Keys of datagrams given up, with the time (at most [`MAX_TOMBSTONES`]; the
+    /// older half is forgotten when full).
     tombs: HashMap<DatagramKey, Ts, ahash::RandomState>,
-    tomb_order: VecDeque<(DatagramKey, Ts)>,
+    /// Buffers of datagrams given up or completed, for the next ones (bounded).
+    spare: Vec<(Vec<u8>, Vec<(usize, usize)>)>,
+    /// (first-seen time, key) of every datagram in arrival order; entries of
+    /// datagrams gone are skipped when met, and dropped when it grows too long.
+    order: VecDeque<(Ts, DatagramKey)>,
+    /// The same for datagrams declared incomplete, in the order they were.
+    expired_order: VecDeque<(Ts, DatagramKey)>,
     total: usize,
     /// No datagram reaches its timeout or the end of its grace period before this.
     next_check: Option<Ts>,
@@ -493,10 +501,11 @@ impl Defrag {
                 if self.map.len() >= MAX_DATAGRAMS {
                     self.make_room(ts, Cap::Datagrams, None);
                 }
+                let (data, have) = self.spare.pop().unwrap_or_default();
                 let d = Datagram {
-                    data: Vec::new(),
+                    data,
                     alt: None,
-                    have: Vec::new(),
+                    have,
                     total: None,
                     first: ts,
                     expired: None,
@@ -508,6 +517,11 @@ impl Defrag {
                 };
                 let dl = d.deadline();
                 self.map.insert(key, d);
+                self.order.push_back((ts, key));
+                if self.order.len() > 4 * MAX_DATAGRAMS {
+                    let map = &self.map;
+                    self.order.retain(|(t, k)| map.get(k).is_some_and(|d| d.first == *t));
+                }
                 if self.next_check.is_none_or(|t| dl < t) {
                     self.next_check = Some(dl);
                 }
@@ -571,6 +585,11 @@ impl Defrag {
         let mut data = d.data;
         data.truncate(t);
         let alt = alt.filter(|a| *a != data);
+        let mut have = d.have;
+        have.clear();
+        if self.spare.len() < 64 {
+            self.spare.push((Vec::new(), have));
+        }
         Added::Complete(Reassembled { data, alt, proto: d.proto.unwrap_or(key.proto), late: d.expired.is_some() })
     }
 
@@ -585,7 +604,10 @@ impl Defrag {
         }
         while self.done.len() >= MAX_DONE || self.done_bytes + data.len() > MAX_DONE_BYTES {
             match self.done.pop_front() {
-                Some((_, _, d)) => self.done_bytes -= d.len(),
+                Some((_, _, d)) => {
+                    self.done_bytes -= d.len();
+                    self.spare(d, Vec::new());
+                }
                 None => break,
             }
         }
@@ -593,39 +615,49 @@ impl Defrag {
         self.done.push_back((key, ts, data));
     }
 
-    /// Give up datagrams to make room for `cap`: those already declared
-    /// incomplete first, else the oldest (a sixteenth of the table at once);
-    /// never `keep`. For [`Cap::Bytes`], until [`MAX_TOTAL`] holds or nothing is left.
+    /// Give up datagrams to make room for `cap`, one at a time: those already
+    /// declared incomplete first (in that order), else the oldest; never
+    /// `keep`. For [`Cap::Datagrams`] one datagram; for [`Cap::Bytes`] until
+    /// [`MAX_TOTAL`] holds or nothing is left. Both queues are in arrival
+    /// order, so no table scan is needed (entries of datagrams already gone
+    /// are skipped).
     fn make_room(&mut self, ts: Ts, cap: Cap, keep: Option<DatagramKey>) {
         loop {
-            let mut cands = std::mem::take(&mut self.scratch);
-            cands.clear();
-            let any_expired = self.map.values().any(|d| d.expired.is_some());
-            cands.extend(
-                self.map
-                    .iter()
-                    .filter(|(k, d)| Some(**k) != keep && (!any_expired || d.expired.is_some()))
-                    .map(|(k, d)| (d.first, *k)),
-            );
-            let n = (MAX_DATAGRAMS / 16).min(cands.len());
-            if n == 0 {
-                self.scratch = cands;
+            let Some(k) = self.oldest(true, keep).or_else(|| self.oldest(false, keep)) else {
                 return;
-            }
-            cands.select_nth_unstable(n - 1);
-            cands.truncate(n);
-            cands.sort_unstable();
-            for &(_, k) in &cands {
-                // Incomplete datagrams were reported when they expired: giving up
-                // their kept bytes is counted, and a late fragment will be reported.
-                let reported = self.map.get(&k).is_some_and(|d| d.expired.is_none());
-                self.give_up(ts, k, cap, reported);
-            }
-            self.scratch = cands;
+            };
+            // Incomplete datagrams were reported when they expired: giving up
+            // their kept bytes is counted, and a late fragment will be reported.
+            let report = self.map.get(&k).is_some_and(|d| d.expired.is_none());
+            self.give_up(ts, k, cap, report);
             if cap != Cap::Bytes || self.total <= MAX_TOTAL {
                 return;
             }
         }
+    }
+
+    /// Take the oldest live entry of a queue (`expired`: the incomplete ones),
+    /// other than `keep` (which stays queued).
+    fn oldest(&mut self, expired: bool, keep: Option<DatagramKey>) -> Option<DatagramKey> {
+        let q = if expired { &mut self.expired_order } else { &mut self.order };
+        let mut kept = None;
+        let mut found = None;
+        while let Some((t, k)) = q.pop_front() {
+            let live = self.map.get(&k).is_some_and(|d| d.first == t && (!expired || d.expired.is_some()));
+            if !live {
+                continue;
+            }
+            if Some(k) == keep {
+                kept = Some((t, k));
+                continue;
+            }
+            found = Some(k);
+            break;
+        }
+        if let Some(e) = kept {
+            q.push_front(e);
+        }
+        found
     }
 
     /// Remove a datagram, remember its key, and report it when `report`.
@@ -640,21 +672,30 @@ impl Defrag {
         }
         if let Some(d) = self.map.remove(&key) {
             self.total -= d.held();
+            self.spare(d.data, d.have);
         }
         self.counters.dropped += 1;
         self.bury(key, ts);
     }
 
     fn bury(&mut self, key: DatagramKey, ts: Ts) {
-        if self.tomb_order.len() >= MAX_TOMBSTONES {
-            if let Some((k, t)) = self.tomb_order.pop_front() {
-                if self.tombs.get(&k) == Some(&t) {
-                    self.tombs.remove(&k);
-                }
-            }
+        if self.tombs.len() >= MAX_TOMBSTONES {
+            // Forget the older half at once (amortised: two visits per key buried).
+            let mut times: Vec<Ts> = self.tombs.values().copied().collect();
+            let mid = times.len() / 2;
+            let (_, &mut cut, _) = times.select_nth_unstable(mid);
+            self.tombs.retain(|_, t| *t > cut);
         }
         self.tombs.insert(key, ts);
-        self.tomb_order.push_back((key, ts));
+    }
+
+    /// Keep a given-up or completed datagram's buffers for the next datagram.
+    fn spare(&mut self, mut data: Vec<u8>, mut have: Vec<(usize, usize)>) {
+        if self.spare.len() < 64 && data.capacity() <= 4096 {
+            data.clear();
+            have.clear();
+            self.spare.push((data, have));
+        }
     }
 
     /// Whether a datagram's timeout or grace period may have ended by `now`
@@ -682,15 +723,21 @@ impl Defrag {
             if d.expired.is_none() {
                 d.expired = Some(now);
                 let issue = d.incomplete(now, false);
+                self.expired_order.push_back((d.first, k));
                 self.counters.expired += 1;
                 self.report(k, 0, issue);
             } else if let Some(d) = self.map.remove(&k) {
                 self.total -= d.held();
+                self.spare(d.data, d.have);
                 self.counters.dropped += 1;
                 self.bury(k, now);
             }
         }
         self.scratch = due;
+        if self.expired_order.len() > 4 * MAX_DATAGRAMS {
+            let map = &self.map;
+            self.expired_order.retain(|(t, k)| map.get(k).is_some_and(|d| d.first == *t && d.expired.is_some()));
+        }
         self.next_check = self.map.values().map(Datagram::deadline).min();
     }
 
@@ -716,7 +763,8 @@ impl Defrag {
         self.scratch = left;
         self.map.clear();
         self.tombs.clear();
-        self.tomb_order.clear();
+        self.order.clear();
+        self.expired_order.clear();
         self.done.clear();
         self.done_bytes = 0;
         self.total = 0;
@@ -1090,8 +1138,12 @@ mod tests {
         }
         let rep = reports(&mut d);
         let dropped: Vec<_> = rep.iter().filter(|r| matches!(r.issue, Issue::Dropped { .. })).collect();
-        assert_eq!(dropped.len(), MAX_DATAGRAMS / 16, "one batch, oldest first");
-        assert_eq!(dropped[0].key.id, 100);
+        assert_eq!(dropped.len(), 10, "one per datagram beyond the cap");
+        assert_eq!(
+            dropped.iter().map(|r| r.key.id).collect::<Vec<_>>(),
+            (100..110).collect::<Vec<_>>(),
+            "oldest first"
+        );
         // Bytes: 8 MiB in 65 000-byte datagrams.
         let mut d = Defrag::default();
         let big = vec![7u8; 64_000];

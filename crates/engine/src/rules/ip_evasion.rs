@@ -19,7 +19,7 @@
 
 use super::catalog::*;
 use super::{ev, hex, Detector, Msg};
-use crate::defrag::{Issue, Report};
+use crate::defrag::{Issue, Report, TcpFields};
 use crate::event::{Event, Meta};
 use serde_json::{json, Map, Value};
 
@@ -48,6 +48,38 @@ fn base(r: &Report) -> Map<String, Value> {
         ("protocol", json!(r.proto)),
         ("fragment_offset", json!(r.offset)),
     ])
+}
+
+/// `span` is `start << 32 | end` of the differing bytes, `tcp` the [`TcpFields`] bits.
+fn conflict_msg(meta: &Meta, span: u64, tcp: u64) -> String {
+    let fields: Vec<&str> = TcpFields(tcp as u16).names().collect();
+    let what = if fields.is_empty() {
+        String::new()
+    } else {
+        format!(", rewriting TCP header field(s) {}", fields.join(", "))
+    };
+    format!(
+        "IP fragments of datagram {} overlap with different bytes at {}..{}{what}: a target keeping the last copy, or dropping the datagram, sees another request than one keeping the first; the sensor decodes the copy with a valid TCP checksum, both when both are valid (both copies in the evidence)",
+        who(meta),
+        span >> 32,
+        span & 0xFFFF_FFFF
+    )
+}
+
+fn tiny_msg(meta: &Meta, have: u64, needed: u64) -> String {
+    let why = if needed == 0 {
+        "its IPv6 extension headers run past the first fragment (RFC 7112)".to_string()
+    } else {
+        format!("its first fragment carries {have} of the {needed} bytes of the TCP header (RFC 1858 tiny fragment)")
+    };
+    format!("fragmented IP datagram {}: {why}; the sensor inspects it after reassembly", who(meta))
+}
+
+fn length_msg(meta: &Meta, end_before: u64, end_now: u64) -> String {
+    format!(
+        "IP fragments of datagram {} disagree on its end ({end_before} vs {end_now} bytes): targets keep either end or drop the datagram; the sensor keeps {end_before}",
+        who(meta)
+    )
 }
 
 /// `missing` is `u64::MAX` when the datagram's end was never seen.
@@ -111,57 +143,41 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
     }
     match r.issue {
         Issue::Conflict { start, end, kept, new, tcp } => {
-            let fields: Vec<&str> = tcp.names().collect();
-            let (rule, what) = if tcp.is_empty() {
-                (EVA_IP_OVERLAP, String::new())
-            } else {
-                (EVA_IP_TCP_HEADER, format!(", rewriting TCP header field(s) {}", fields.join(", ")))
+            let rule = if tcp.is_empty() { EVA_IP_OVERLAP } else { EVA_IP_TCP_HEADER };
+            let evidence = move || {
+                let mut m = base(&r);
+                m.insert("overlap_start".into(), json!(start));
+                m.insert("overlap_end".into(), json!(end));
+                m.insert("first_copy_hex".into(), json!(hex(kept.as_bytes())));
+                m.insert("last_copy_hex".into(), json!(hex(new.as_bytes())));
+                m.insert("tcp_fields".into(), json!(tcp.names().collect::<Vec<_>>()));
+                m.insert(
+                    "policy".into(),
+                    json!("the copy with a valid TCP checksum is decoded; both (first copy into the stream) when both are valid"),
+                );
+                m
             };
-            let msg = format!(
-                "IP fragments of datagram {} (id {:#x}) overlap with different bytes at {start}..{end}{what} (first copy {}, last copy {}): a target keeping the last copy, or dropping the datagram, sees another request than one keeping the first; the sensor decodes the copy with a valid TCP checksum, both when both are valid",
-                who(&meta),
-                r.key.id,
-                hex(kept.as_bytes()),
-                hex(new.as_bytes())
-            );
-            let mut evidence = base(&r);
-            evidence.insert("overlap_start".into(), json!(start));
-            evidence.insert("overlap_end".into(), json!(end));
-            evidence.insert("first_copy_hex".into(), json!(hex(kept.as_bytes())));
-            evidence.insert("last_copy_hex".into(), json!(hex(new.as_bytes())));
-            evidence.insert("tcp_fields".into(), json!(fields));
-            evidence.insert(
-                "policy".into(),
-                json!("the copy with a valid TCP checksum is decoded; both (first copy into the stream) when both are valid"),
-            );
-            d.raise(rule, &meta, msg, evidence);
+            let span = (start as u64) << 32 | end as u64;
+            d.raise_msg(rule, None, &meta, &meta, Msg::Lazy(conflict_msg, span, u64::from(tcp.0)), evidence);
         }
         Issue::Tiny { have, needed } => {
-            let why = if needed == 0 {
-                "its IPv6 extension headers run past the first fragment (RFC 7112)".to_string()
-            } else {
-                format!("its first fragment carries {have} of the {needed} bytes of the TCP header (RFC 1858 tiny fragment)")
+            let evidence = move || {
+                let mut m = base(&r);
+                m.insert("transport_bytes".into(), json!(have));
+                m.insert("transport_header_bytes".into(), json!(needed));
+                m
             };
-            let msg = format!(
-                "fragmented IP datagram {} (id {:#x}): {why}; the sensor inspects it after reassembly",
-                who(&meta),
-                r.key.id
-            );
-            let mut evidence = base(&r);
-            evidence.insert("transport_bytes".into(), json!(have));
-            evidence.insert("transport_header_bytes".into(), json!(needed));
-            d.raise(EVA_IP_TINY, &meta, msg, evidence);
+            d.raise_msg(EVA_IP_TINY, None, &meta, &meta, Msg::Lazy(tiny_msg, have as u64, needed as u64), evidence);
         }
         Issue::LengthConflict { end_before, end_now } => {
-            let msg = format!(
-                "IP fragments of datagram {} (id {:#x}) disagree on its end ({end_before} vs {end_now} bytes): targets keep either end or drop the datagram; the sensor keeps {end_before}",
-                who(&meta),
-                r.key.id
-            );
-            let mut evidence = base(&r);
-            evidence.insert("end_kept".into(), json!(end_before));
-            evidence.insert("end_other".into(), json!(end_now));
-            d.raise(EVA_IP_LENGTH, &meta, msg, evidence);
+            let evidence = move || {
+                let mut m = base(&r);
+                m.insert("end_kept".into(), json!(end_before));
+                m.insert("end_other".into(), json!(end_now));
+                m
+            };
+            let msg = Msg::Lazy(length_msg, end_before as u64, end_now as u64);
+            d.raise_msg(EVA_IP_LENGTH, None, &meta, &meta, msg, evidence);
         }
         Issue::Incomplete { held, missing, end_known, age_ms, end_of_capture } => {
             let evidence = move || {

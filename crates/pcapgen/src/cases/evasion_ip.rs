@@ -413,7 +413,7 @@ fn evasion_ip_fragment_flood() -> Case {
         Format::CLASSIC,
         Texts {
             what: "a flood of never-completed fragmented datagrams to fill the sensor's reassembly table, then the STOP in fragments",
-            expected: "evasion.ip_reassembly_cap (the oldest flood datagrams given up, a sixteenth at a time), control.cpu_stop (confirmed: the STOP's datagram gets room), evasion.ip_datagram_incomplete for the flood at the end; crash_pattern.ip_fragment",
+            expected: "evasion.ip_reassembly_cap (the oldest flood datagram given up for each new one beyond 1 024, oldest first), control.cpu_stop (confirmed: the STOP's datagram gets room), evasion.ip_datagram_incomplete for the flood at the end; crash_pattern.ip_fragment",
             tshark: "the flood fragments stay \"Fragmented IP protocol\"; reassembles the STOP's datagram in frame 1110 and decodes it; frame 1111 the Ack_Data.",
         },
     )
