@@ -394,6 +394,9 @@ impl Datagram {
     }
 }
 
+/// A datagram's byte buffer and its list of received ranges, kept for reuse.
+type Buffers = (Vec<u8>, Vec<(usize, usize)>);
+
 /// Counters (cumulative).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DefragCounters {
@@ -428,7 +431,7 @@ pub struct Defrag {
     /// older half is forgotten when full).
     tombs: HashMap<DatagramKey, Ts, ahash::RandomState>,
     /// Buffers of datagrams given up or completed, for the next ones (bounded).
-    spare: Vec<(Vec<u8>, Vec<(usize, usize)>)>,
+    spare: Vec<Buffers>,
     /// (first-seen time, key) of every datagram in arrival order; entries of
     /// datagrams gone are skipped when met, and dropped when it grows too long.
     order: VecDeque<(Ts, DatagramKey)>,
