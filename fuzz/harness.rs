@@ -799,6 +799,7 @@ pub fn touch_event(ev: &Event<'_>) -> u64 {
         Event::Tcp { payload_len, .. } => *payload_len as u64,
         Event::Tls { len, .. } => *len as u64,
         Event::IpFragment { offset, .. } => u64::from(*offset),
+        Event::IpDefrag { report, .. } => report.offset as u64 + name(Some(report.kind().name())),
         Event::FlowEnd { carried_pdus, .. } => u64::from(*carried_pdus),
         Event::Tick { ts, .. } => ts.0 as u64,
     }
@@ -811,6 +812,7 @@ fn step(run: &mut Run, fr: &Frame<'_>) {
     let cfg = engine.config();
     assert!(engine.active_flows() <= cfg.max_flows, "flow table over its cap");
     assert!(engine.buffered_bytes() <= cfg.max_total_buffered, "buffered bytes over the global cap");
+    assert!(engine.fragment_bytes() <= s7sentry_engine::defrag::MAX_TOTAL, "fragment bytes over their cap");
 }
 
 /// End of input: end all flows, flush the detector, check nothing is left.
@@ -822,6 +824,7 @@ fn finish(run: &mut Run) {
     let engine = run.engine();
     assert_eq!(engine.active_flows(), 0, "flows left after finish()");
     assert_eq!(engine.buffered_bytes(), 0, "buffered bytes left after finish()");
+    assert_eq!(engine.fragment_bytes(), 0, "fragment bytes left after finish()");
     black_box(engine.stats());
 }
 

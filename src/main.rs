@@ -203,7 +203,7 @@ pub struct LiveArgs {
     /// Interface to capture on (overrides [live] interface in the config).
     #[arg(long, short, value_name = "IFACE")]
     pub interface: Option<String>,
-    /// BPF filter replacing the default (TCP port 102 and IP fragments, with and without VLAN tags).
+    /// BPF filter replacing the default (TCP port 102, IP fragments and IPv6 extension headers, with and without VLAN tags; a custom filter must keep those or IP-layer evasion goes unseen).
     #[arg(long, value_name = "EXPR")]
     pub bpf: Option<String>,
     /// Address for /metrics and /healthz [default: 127.0.0.1:19102].

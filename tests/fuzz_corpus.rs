@@ -201,6 +201,55 @@ fn engine_frames_inputs_reach_the_s7_layer() {
     }
 }
 
+/// The frames of `pcaps/<case>/capture.pcap`.
+fn case_frames(case: &str) -> Vec<Vec<u8>> {
+    use s7sentry_capture::PacketSource;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps").join(case).join("capture.pcap");
+    let mut src = s7sentry_capture::MemorySource::load(&path).unwrap();
+    let mut frames = Vec::new();
+    while let Some(p) = src.next_packet().unwrap() {
+        frames.push(p.data.to_vec());
+    }
+    frames
+}
+
+/// The `engine_frames` harness reaches IP reassembly: a STOP in IPv6 fragments
+/// behind extension headers, and in IPv4 fragments overlapping with different
+/// bytes (both copies with a valid checksum: both decoded), give their S7 PDUs;
+/// the committed corpus holds such inputs (the evasion_ip_* captures).
+#[test]
+fn engine_frames_inputs_reach_ip_reassembly() {
+    for (case, pdus) in [
+        ("evasion_ip_ipv6_ext_headers", 4),
+        ("evasion_ip_ipv6_fragments", 4),
+        // Setup job and Ack_Data, the Read SZL (first copy) and the STOP (last copy), its Ack_Data.
+        ("evasion_ip_overlap_both_valid", 5),
+    ] {
+        let frames = case_frames(case);
+        let recs: Vec<(i32, &[u8])> = frames.iter().map(|f| (1, f.as_slice())).collect();
+        let tee = harness::run_frames(&harness::encode_frames(3, &recs));
+        assert_eq!(tee.extra().pdus, pdus, "{case}");
+        assert!(
+            tee.detector().expect("detector").counts[s7sentry_engine::rules::catalog::CTL_STOP] > 0,
+            "{case}: STOP not reported"
+        );
+    }
+    use s7sentry_engine::rules::catalog::{EVA_IP_LATE, EVA_IP_OVERLAP, EVA_IP_TINY};
+    let (mut overlap, mut late, mut tiny) = (0, 0, 0);
+    for p in files(&fuzz_dir().join("corpus/engine_frames")) {
+        let data = fs::read(p).unwrap();
+        if let Ok(c) = panic::catch_unwind(|| harness::run_frames(&data).detector().expect("detector").counts.clone()) {
+            overlap += u64::from(c[EVA_IP_OVERLAP] > 0);
+            late += u64::from(c[EVA_IP_LATE] > 0);
+            tiny += u64::from(c[EVA_IP_TINY] > 0);
+        }
+    }
+    assert!(
+        overlap >= 2 && late >= 1 && tiny >= 1,
+        "corpus inputs reaching reassembly: {overlap} overlaps, {late} late, {tiny} tiny"
+    );
+}
+
 /// The committed engine corpora are not shallow: replayed, they produce S7 PDUs.
 #[test]
 fn engine_corpora_reach_the_s7_layer() {
@@ -254,15 +303,9 @@ fn engine_corpora_with_asset_tracking() {
     }
     assert!(failed.is_empty(), "{} input(s) panicked with asset tracking:\n{}", failed.len(), failed.join("\n"));
 
-    use s7sentry_capture::PacketSource;
     use s7sentry_engine::rules::catalog;
     for case in ["inventory_fleet", "inventory_firmware_change", "inventory_new_talker"] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps").join(case).join("capture.pcap");
-        let mut src = s7sentry_capture::MemorySource::load(&path).unwrap();
-        let mut frames = Vec::new();
-        while let Some(p) = src.next_packet().unwrap() {
-            frames.push(p.data.to_vec());
-        }
+        let frames = case_frames(case);
         let recs: Vec<(i32, &[u8])> = frames.iter().map(|f| (1, f.as_slice())).collect();
         for mode in 0..=3u8 {
             let run = harness::run_frames(&harness::encode_frames(3 | (mode << 4), &recs));

@@ -7,9 +7,16 @@ pub use crate::Polled;
 use crate::{CaptureError, LinkType, Packet, PacketSource, Timestamp};
 
 /// The part of the default filter that works on every link type: TCP port
-/// 102, IPv4 fragments (any fragment: later fragments carry no ports) and IPv6
-/// packets whose first extension header is a fragment header.
-pub const BASE_FILTER: &str = "tcp port 102 or (ip[6:2] & 0x3fff != 0) or (ip6 and ip6[6] == 44)";
+/// 102, IPv4 fragments (any fragment: later fragments carry no ports), and IPv6
+/// packets whose first header after the fixed one is an extension header that
+/// can precede a fragment header or TCP (hop-by-hop 0, routing 43, fragment 44,
+/// destination options 60, authentication 51): libpcap's `tcp port` does not
+/// walk IPv6 extension headers, so a STOP behind them would never reach the
+/// engine (the engine walks the chain and keeps only port-102 traffic).
+/// Hop-by-hop followed directly by ICMPv6 (MLD reports, which every IPv6 host
+/// sends) is left out.
+pub const BASE_FILTER: &str = "tcp port 102 or (ip[6:2] & 0x3fff != 0) or \
+     (ip6 and ((ip6[6] == 0 and ip6[40] != 58) or ip6[6] == 43 or ip6[6] == 44 or ip6[6] == 60 or ip6[6] == 51))";
 
 /// Default BPF filter for a link type. On Ethernet it also matches one and two
 /// VLAN tags (802.1Q / QinQ); `vlan` is not allowed on Linux cooked captures.

@@ -34,6 +34,8 @@ pub struct Engine {
     last_ts: Ts,
     scratch: Vec<usize>,
     defrag: crate::defrag::Defrag,
+    /// Reports taken from `defrag` (kept for its capacity).
+    report_buf: Vec<crate::defrag::Report>,
     /// Bit p set when TCP port p carries ISO-on-TCP (`cfg.ports`).
     iso_ports: Vec<u64>,
     /// Slot of the flow of the previous segment: consecutive segments often
@@ -57,6 +59,7 @@ impl Engine {
             next_sweep: Ts(i64::MIN),
             last_ts: Ts(0),
             defrag: Default::default(),
+            report_buf: Vec::new(),
             scratch: Vec::new(),
             iso_ports,
             last_slot: usize::MAX,
@@ -76,6 +79,11 @@ impl Engine {
     /// Bytes held in out-of-order buffers across all flows.
     pub fn buffered_bytes(&self) -> usize {
         self.total_buffered
+    }
+
+    /// Bytes held by IP fragment reassembly (at most [`crate::defrag::MAX_TOTAL`]).
+    pub fn fragment_bytes(&self) -> usize {
+        self.defrag.held()
     }
 
     /// Configuration.
@@ -100,6 +108,7 @@ impl Engine {
         if fr.ts > self.last_ts {
             self.last_ts = fr.ts;
         }
+        self.fragment_timers(fr, sink);
         self.process_inner(fr, sink);
         if fr.ts >= self.next_sweep {
             self.sweep(fr, sink);
@@ -124,7 +133,7 @@ impl Engine {
                 return;
             }
         };
-        let mut meta = Meta {
+        let meta = Meta {
             frame: fr.frame,
             ts: fr.ts,
             src: ip.src,
@@ -136,32 +145,7 @@ impl Engine {
             dir: Direction::ToServer,
         };
         if let Some((offset, more)) = ip.fragment {
-            self.stats.ip_fragments += 1;
-            if offset == 0 && (ip.proto == 6 || ip.proto == 17) && ip.payload.len() >= 4 {
-                meta.sport = u16::from_be_bytes([ip.payload[0], ip.payload[1]]);
-                meta.dport = u16::from_be_bytes([ip.payload[2], ip.payload[3]]);
-                if self.is_iso_port(meta.sport) && !self.is_iso_port(meta.dport) {
-                    meta.dir = Direction::ToClient;
-                }
-            }
-            sink.on_event(&Event::IpFragment { meta, offset, more });
-            if ip.src.is_ipv4() {
-                let (res, conflict) =
-                    self.defrag.add(fr.ts, ip.src, ip.dst, ip.proto, ip.id, offset as usize, more, ip.payload);
-                self.stats.ip_fragments_refused = self.defrag.refused;
-                self.stats.ip_datagrams_expired = self.defrag.expired;
-                if conflict {
-                    self.stats.findings += 1;
-                    let f = Finding::new(Layer::Ip, FindingKind::OverlapConflict, offset as usize);
-                    sink.on_event(&Event::Finding { meta, finding: f, bytes: ip.payload });
-                }
-                if let crate::defrag::Added::Complete(buf) = res {
-                    self.stats.ip_reassembled += 1;
-                    let whole = link::IpPacket { payload: &buf, fragment: None, ..ip };
-                    let meta = Meta { sport: 0, dport: 0, dir: Direction::ToServer, ..meta };
-                    self.process_ip(fr, whole, meta, sink);
-                }
-            }
+            self.process_fragment(fr, ip, offset, more, meta, sink);
             return;
         }
         self.process_ip(fr, ip, meta, sink);
@@ -360,6 +344,7 @@ impl Engine {
         if fr.ts > self.last_ts {
             self.last_ts = fr.ts;
         }
+        self.fragment_timers(fr, sink);
         if fr.ts >= self.next_sweep {
             self.sweep(fr, sink);
             self.next_sweep = fr.ts.plus_ms(1000);
@@ -370,10 +355,191 @@ impl Engine {
     /// End of input: end every flow (reason `end_of_capture`) and emit a last tick.
     pub fn finish(&mut self, sink: &mut dyn EventSink) {
         let fr = Frame { frame: 0, ts: self.last_ts, linktype: 1, data: &[] };
+        self.defrag.finish(fr.ts);
+        self.defrag_reports(&fr, sink);
         for slot in self.table.slots() {
             self.end_flow(slot, EndReason::EndOfCapture, &fr, sink);
         }
         sink.on_event(&Event::Tick { ts: self.last_ts, frame: 0 });
+    }
+
+    // IP fragments (see `crate::defrag` for the policy).
+
+    /// An IPv4 fragment or an IPv6 packet with a fragment header.
+    ///
+    /// Atomic IPv6 fragments (offset 0, no more fragments) are decoded on
+    /// their own, never merged with held fragments (RFC 6946). Other
+    /// fragments are reported ([`Event::IpFragment`], ports only for a first
+    /// fragment) and held; a completed datagram is decoded like any packet.
+    /// When its last-copy reassembly differs from the first-copy one: if only
+    /// one of the two has a valid TCP checksum, that one is decoded (no target
+    /// accepts the other); otherwise the first copy is decoded and the last
+    /// copy's TCP bytes, when they are on an ISO-on-TCP port and differ, too
+    /// ([`Engine::decode_alternative`]).
+    fn process_fragment(
+        &mut self,
+        fr: &Frame<'_>,
+        ip: link::IpPacket<'_>,
+        offset: u32,
+        more: bool,
+        mut meta: Meta,
+        sink: &mut dyn EventSink,
+    ) {
+        let v6 = ip.src.is_ipv6();
+        if v6 && offset == 0 && !more {
+            self.stats.ip_atomic_fragments += 1;
+            match link::ipv6_upper(ip.proto, ip.payload) {
+                Ok((proto, at)) => {
+                    let whole = link::IpPacket { proto, payload: &ip.payload[at..], fragment: None, ..ip };
+                    self.process_ip(fr, whole, meta, sink);
+                }
+                Err(_) => self.stats.bad_headers += 1,
+            }
+            return;
+        }
+        self.stats.ip_fragments += 1;
+        if offset == 0 {
+            if let Some((p, at)) = link::transport_at(v6, ip.proto, ip.payload) {
+                if let (6 | 17, Some(b)) = (p, ip.payload.get(at..at + 4)) {
+                    meta.sport = u16::from_be_bytes([b[0], b[1]]);
+                    meta.dport = u16::from_be_bytes([b[2], b[3]]);
+                    if self.is_iso_port(meta.sport) && !self.is_iso_port(meta.dport) {
+                        meta.dir = Direction::ToClient;
+                    }
+                }
+            }
+        }
+        sink.on_event(&Event::IpFragment { meta, offset, more });
+        let key =
+            crate::defrag::DatagramKey { src: ip.src, dst: ip.dst, proto: if v6 { 0 } else { ip.proto }, id: ip.id };
+        let frag = crate::defrag::Fragment { offset: offset as usize, more, proto: ip.proto, data: ip.payload };
+        let res = self.defrag.add(fr.ts, fr.frame, key, frag);
+        self.defrag_reports(fr, sink);
+        let crate::defrag::Added::Complete(r) = res else {
+            return;
+        };
+        self.stats.ip_reassembled += 1;
+        let Some((proto, at)) = link::transport_at(v6, r.proto, &r.data) else {
+            self.stats.bad_headers += 1;
+            return;
+        };
+        let first = link::IpPacket { proto, payload: &r.data[at..], fragment: None, ..ip };
+        let meta = Meta { sport: 0, dport: 0, dir: Direction::ToServer, ..meta };
+        // The last-copy reassembly, when it differs and carries TCP.
+        let last = r.alt.as_deref().and_then(|a| match link::transport_at(v6, r.proto, a) {
+            Some((6, aat)) if proto == 6 => Some(link::IpPacket { payload: &a[aat..], ..first }),
+            _ => None,
+        });
+        match last {
+            None => self.process_ip(fr, first, meta, sink),
+            Some(last) => {
+                // Every stack checks the TCP checksum: when only one copy passes,
+                // it is the one a target can have accepted, and the only one decoded.
+                let ok = |p: &link::IpPacket<'_>| link::transport_checksum_ok(p.src, p.dst, 6, p.payload);
+                match (ok(&first), ok(&last)) {
+                    (true, false) => {
+                        self.stats.ip_overlaps_resolved_by_checksum += 1;
+                        self.process_ip(fr, first, meta, sink);
+                    }
+                    (false, true) => {
+                        self.stats.ip_overlaps_resolved_by_checksum += 1;
+                        self.process_ip(fr, last, meta, sink);
+                    }
+                    _ => {
+                        self.process_ip(fr, first, meta, sink);
+                        self.decode_alternative(first, last.payload, meta, sink);
+                    }
+                }
+            }
+        }
+        self.defrag.recycle(key, fr.ts, r.data);
+    }
+
+    /// Decode the TCP payload of a datagram's last-copy reassembly on its own,
+    /// when it is on an ISO-on-TCP port and carries other bytes (or other
+    /// ports or sequence number) than the first-copy reassembly the stream
+    /// received. A target that resolves overlaps the other way executes these
+    /// bytes. They do not enter the stream (its first copy stands): they are
+    /// framed and dispatched with fresh framing and COTP state and the flow's
+    /// protocol flags, under the flow's id when the flow is known, so the
+    /// detector pairs a request found here with the PLC's answer.
+    fn decode_alternative(&mut self, primary: link::IpPacket<'_>, alt: &[u8], meta: Meta, sink: &mut dyn EventSink) {
+        let Ok(seg) = link::parse_tcp(alt) else {
+            return;
+        };
+        let same = primary.proto == 6
+            && link::parse_tcp(primary.payload)
+                .is_ok_and(|p| (p.sport, p.dport, p.seq, p.payload) == (seg.sport, seg.dport, seg.seq, seg.payload));
+        let to_server = self.is_iso_port(seg.dport);
+        if same || seg.payload.is_empty() || !(to_server || self.is_iso_port(seg.sport)) {
+            return;
+        }
+        self.stats.ip_alternative_decodes += 1;
+        let key = if to_server {
+            FlowKey { client: (primary.src, seg.sport), server: (primary.dst, seg.dport) }
+        } else {
+            FlowKey { client: (primary.dst, seg.dport), server: (primary.src, seg.sport) }
+        };
+        let flow = self.table.find(&key).and_then(|slot| self.table.get_mut(slot));
+        let (id, mut flags) = flow.map_or((0, session::FlowFlags::default()), |f| (f.id, f.flags));
+        let meta = Meta {
+            sport: seg.sport,
+            dport: seg.dport,
+            flow: id,
+            dir: if to_server { Direction::ToServer } else { Direction::ToClient },
+            ..meta
+        };
+        let mut framer = crate::stream::Framer::default();
+        let mut cotp = session::CotpDir::default();
+        let chunk = Chunk::Data(seg.payload, None);
+        feed_chunk(&self.cfg, &mut self.stats, &mut framer, &mut cotp, &mut flags, meta, chunk, sink);
+    }
+
+    /// Reassembly timers ([`crate::defrag::Defrag::sweep`]), before the packet is
+    /// processed: a fragment arriving after its datagram's timeout finds it
+    /// declared incomplete. Runs for every packet, here and in
+    /// [`Engine::advance`], so sharded workers report at the same packets.
+    #[inline]
+    fn fragment_timers(&mut self, fr: &Frame<'_>, sink: &mut dyn EventSink) {
+        if self.defrag.due(fr.ts) {
+            self.defrag.sweep(fr.ts);
+            self.defrag_reports(fr, sink);
+        }
+    }
+
+    /// Turn the reassembly's reports into events and bring its counters into [`Stats`].
+    fn defrag_reports(&mut self, fr: &Frame<'_>, sink: &mut dyn EventSink) {
+        let c = self.defrag.counters;
+        let st = &mut self.stats;
+        st.ip_fragments_refused = c.refused;
+        st.ip_datagrams_expired = c.expired;
+        st.ip_datagrams_incomplete_at_end = c.incomplete_at_end;
+        st.ip_datagrams_dropped = c.dropped;
+        st.ip_overlap_conflicts = c.conflicts;
+        st.ip_late_fragments = c.late;
+        st.ip_tiny_fragments = c.tiny;
+        st.ip_length_conflicts = c.length_conflicts;
+        st.ip_duplicate_fragments = c.duplicates;
+        let mut reps = std::mem::take(&mut self.report_buf);
+        self.defrag.take_reports(&mut reps);
+        for r in reps.drain(..) {
+            let (frame, ts) = r.origin.unwrap_or((fr.frame, fr.ts));
+            let (sport, dport) = r.ports.unwrap_or((0, 0));
+            let to_client = self.is_iso_port(sport) && !self.is_iso_port(dport);
+            let (src, dst) = (r.key.src, r.key.dst);
+            let key = if to_client {
+                FlowKey { client: (dst, dport), server: (src, sport) }
+            } else {
+                FlowKey { client: (src, sport), server: (dst, dport) }
+            };
+            let slot = r.ports.and_then(|_| self.table.find(&key));
+            let (flow, flow_start) = slot.and_then(|s| self.table.get_mut(s)).map_or((0, Ts(0)), |f| (f.id, f.created));
+            let dir = if to_client { Direction::ToClient } else { Direction::ToServer };
+            let meta = Meta { frame, ts, src, sport, dst, dport, flow, dir, flow_start };
+            self.stats.findings += 1;
+            sink.on_event(&Event::IpDefrag { meta, report: &r });
+        }
+        self.report_buf = reps;
     }
 }
 

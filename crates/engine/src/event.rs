@@ -1,6 +1,7 @@
 //! Events: what the engine observed, borrowed from the packet or a reassembly
 //! buffer for the duration of one [`EventSink::on_event`] call.
 
+use crate::defrag::Report;
 use crate::time::Ts;
 use s7sentry_proto::cotp::Cotp;
 use s7sentry_proto::s7comm::S7Pdu;
@@ -220,6 +221,17 @@ pub enum Event<'a> {
         offset: u32,
         /// More-fragments flag.
         more: bool,
+    },
+    /// Something IP reassembly has to report ([`crate::defrag`]): fragments
+    /// overlapping with different bytes, tiny first fragments, conflicting
+    /// ends, datagrams incomplete after the timeout, late fragments, caps.
+    /// Addresses are the datagram's; ports are its first fragment's (0 when
+    /// not seen); `flow` is the TCP flow when it is known.
+    IpDefrag {
+        /// Where (the packet that caused the report, or the timer's packet).
+        meta: Meta,
+        /// What.
+        report: &'a Report,
     },
     /// A flow was removed from the table.
     FlowEnd {

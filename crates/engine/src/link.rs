@@ -2,13 +2,19 @@
 //!
 //! Link types: Ethernet (1, with 802.1Q / 802.1ad tags, up to three), Linux
 //! cooked capture v1 (113, 16-byte header) and v2 (276, 20-byte header), raw IP
-//! (101, 12, 14, 228, 229) and BSD loopback (0, 108). Link and IP headers are
+//! (101, 12, 14, 228, 229) and BSD loopback (0, 108). Link and IPv4 headers are
 //! sliced by etherparse's lax slicer, which accepts IPv4 total length 0
-//! (segmentation offload on the capturing host). The TCP header is read here,
-//! by hand, so that a data offset below 5 is reported instead of rejected.
+//! (segmentation offload on the capturing host), or by hand for the common
+//! cases. IPv6 (RFC 8200) is read here, by hand, on every path: the extension
+//! headers before the upper-layer header (hop-by-hop, routing, destination
+//! options, authentication, mobility, HIP, shim6) are walked, and a fragment
+//! header ends the walk with the fragment's offset, flag and 32-bit
+//! identification, so that only a first fragment is ever read as TCP. The TCP
+//! header is read here, by hand, so that a data offset below 5 is reported
+//! instead of rejected.
 
 use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// An IP packet (or fragment) found in a frame.
 #[derive(Debug, Clone, Copy)]
@@ -17,13 +23,18 @@ pub struct IpPacket<'a> {
     pub src: IpAddr,
     /// Destination address.
     pub dst: IpAddr,
-    /// IP protocol number of the payload.
+    /// IP protocol number of the payload: for IPv6 the upper-layer header
+    /// after the extension headers, or for a fragment the Next Header field
+    /// of its fragment header.
     pub proto: u8,
-    /// IP payload (TCP segment or fragment data).
+    /// IP payload (TCP segment or fragment data; for IPv6 after the extension
+    /// headers, or after the fragment header for a fragment).
     pub payload: &'a [u8],
-    /// `Some((offset_bytes, more_fragments))` for a fragment.
+    /// `Some((offset_bytes, more_fragments))` for a fragment (IPv6: also an
+    /// atomic fragment, `Some((0, false))`, RFC 6946).
     pub fragment: Option<(u32, bool)>,
-    /// IPv4 identification (0 for IPv6).
+    /// Identification: 16 bits for IPv4, the fragment header's 32 bits for
+    /// IPv6 (0 without a fragment header).
     pub id: u32,
 }
 
@@ -52,13 +63,13 @@ pub fn slice(linktype: i32, data: &[u8]) -> Sliced<'_> {
 }
 
 /// The common case without etherparse: IPv4 (not carrying an IPsec
-/// authentication header) directly on Ethernet or behind one or two VLAN tags,
-/// on Linux cooked captures, raw IP or BSD loopback. Gives exactly what
-/// [`slice_lax`] gives for those frames (a property test checks it); `None`
-/// for everything else, which [`slice_lax`] handles.
+/// authentication header) and IPv6 directly on Ethernet or behind one or two
+/// VLAN tags, on Linux cooked captures, raw IP or BSD loopback. Gives exactly
+/// what [`slice_lax`] gives for those frames (a property test checks it);
+/// `None` for everything else, which [`slice_lax`] handles.
 #[inline]
 fn fast_slice(linktype: i32, data: &[u8]) -> Option<Sliced<'_>> {
-    let ip = match linktype {
+    let (et, ip) = match linktype {
         1 => {
             let mut et = be16(data, 12)?;
             let mut off = 14;
@@ -71,18 +82,24 @@ fn fast_slice(linktype: i32, data: &[u8]) -> Option<Sliced<'_>> {
                 off += 4;
                 tags += 1;
             }
-            if et != ETH_IPV4 {
-                return None;
-            }
-            data.get(off..)?
+            (Some(et), data.get(off..)?)
         }
-        113 if be16(data, 14)? == ETH_IPV4 => data.get(16..)?,
-        276 if be16(data, 0)? == ETH_IPV4 && data.len() >= 20 => &data[20..],
-        101 | 12 | 14 | 228 | 229 => data,
-        0 | 108 => data.get(4..)?,
+        113 => (Some(be16(data, 14)?), data.get(16..)?),
+        276 if data.len() >= 20 => (Some(be16(data, 0)?), &data[20..]),
+        // No EtherType: the IP version decides.
+        101 | 12 | 14 | 228 | 229 => (None, data),
+        0 | 108 => (None, data.get(4..)?),
         _ => return None,
     };
-    fast_ipv4(ip)
+    match (et, ip.first()? >> 4) {
+        (Some(ETH_IPV4), _) | (None, 4) => fast_ipv4(ip),
+        // A bad header takes the slow path, which names the offset of the problem.
+        (Some(ETH_IPV6), _) | (None, 6) => match ipv6(ip) {
+            Sliced::Bad(_) => None,
+            s => Some(s),
+        },
+        _ => None,
+    }
 }
 
 #[inline]
@@ -115,6 +132,127 @@ fn fast_ipv4(b: &[u8]) -> Option<Sliced<'_>> {
         fragment: (more || offset != 0).then_some((offset, more)),
         id: u32::from(u16::from_be_bytes([b[4], b[5]])),
     }))
+}
+
+/// IPv6 extension headers this module walks (RFC 8200 §4, RFC 7045's list):
+/// hop-by-hop, routing, destination options, mobility, HIP, shim6 and the
+/// two experimental values, all in the generic `next | length (8-octet units
+/// beyond the first) | ...` layout; AH (51) counts its length in 4-octet units.
+const IPV6_EXT: [u8; 8] = [0, 43, 60, 135, 139, 140, 253, 254];
+/// IPv6 authentication header.
+const IPV6_AH: u8 = 51;
+/// IPv6 fragment header.
+pub const IPV6_FRAGMENT: u8 = 44;
+/// Most extension headers walked before giving up (a chain of hundreds is an
+/// attack on the parser's time, not traffic).
+const MAX_EXT_HEADERS: usize = 16;
+
+/// Walk IPv6 extension headers starting with header type `next` at the start
+/// of `b`, up to the first header that is not an extension header (the
+/// upper-layer header, or a fragment header, 44). Returns that header's type
+/// and its offset in `b`, or `Err(offset)` of the extension header that runs
+/// past the end of `b` (or the 17th header).
+///
+/// Used on the bytes after the fixed header, on the first fragment's bytes
+/// after its fragment header, and on a reassembled datagram.
+pub fn ipv6_upper(next: u8, b: &[u8]) -> Result<(u8, usize), usize> {
+    let (mut next, mut at) = (next, 0usize);
+    for _ in 0..MAX_EXT_HEADERS {
+        let len = if IPV6_EXT.contains(&next) {
+            (usize::from(*b.get(at + 1).ok_or(at)?) + 1) * 8
+        } else if next == IPV6_AH {
+            (usize::from(*b.get(at + 1).ok_or(at)?) + 2) * 4
+        } else {
+            return Ok((next, at));
+        };
+        if at + len > b.len() {
+            return Err(at);
+        }
+        next = b[at];
+        at += len;
+    }
+    Err(at)
+}
+
+/// An IPv6 packet: fixed header (RFC 8200 §3), extension headers, and either
+/// the upper-layer payload or a fragment. The payload ends at the payload
+/// length unless that is 0 (jumbogram or segmentation offload) or beyond the
+/// captured bytes (then it runs to the end of the capture, as for IPv4).
+#[inline]
+fn ipv6(b: &[u8]) -> Sliced<'_> {
+    if b.len() < 40 || b[0] >> 4 != 6 {
+        return Sliced::Bad(0);
+    }
+    let plen = usize::from(u16::from_be_bytes([b[4], b[5]]));
+    let body = if plen == 0 || 40 + plen > b.len() { &b[40..] } else { &b[40..40 + plen] };
+    let addr = |at: usize| {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&b[at..at + 16]);
+        IpAddr::V6(Ipv6Addr::from(a))
+    };
+    let (src, dst) = (addr(8), addr(24));
+    match ipv6_upper(b[6], body) {
+        Ok((IPV6_FRAGMENT, at)) => {
+            let Some(h) = body.get(at..at + 8) else {
+                return Sliced::Bad(0);
+            };
+            let fo = u16::from_be_bytes([h[2], h[3]]);
+            Sliced::Ip(IpPacket {
+                src,
+                dst,
+                proto: h[0],
+                payload: &body[at + 8..],
+                fragment: Some((u32::from(fo & 0xFFF8), fo & 1 != 0)),
+                id: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+            })
+        }
+        Ok((proto, at)) => Sliced::Ip(IpPacket { src, dst, proto, payload: &body[at..], fragment: None, id: 0 }),
+        Err(_) => Sliced::Bad(0),
+    }
+}
+
+/// Where the transport header of a first fragment (or a reassembled datagram)
+/// starts: `(protocol, offset)`; for IPv6 after the extension headers of the
+/// fragmentable part. `None` when they run past `b`.
+pub fn transport_at(v6: bool, proto: u8, b: &[u8]) -> Option<(u8, usize)> {
+    if v6 {
+        ipv6_upper(proto, b).ok()
+    } else {
+        Some((proto, 0))
+    }
+}
+
+/// Whether a TCP (or UDP) segment's checksum is right: the one's-complement
+/// sum (RFC 1071) over the pseudo header (RFC 9293 §3.1 for IPv4, RFC 8200
+/// §8.1 for IPv6) and the segment, checksum field included, is all ones.
+pub fn transport_checksum_ok(src: IpAddr, dst: IpAddr, proto: u8, seg: &[u8]) -> bool {
+    fn words(acc: u64, b: &[u8]) -> u64 {
+        let mut acc = acc;
+        let mut chunks = b.chunks_exact(2);
+        for c in &mut chunks {
+            acc += u64::from(u16::from_be_bytes([c[0], c[1]]));
+        }
+        if let [x] = chunks.remainder() {
+            acc += u64::from(*x) << 8;
+        }
+        acc
+    }
+    let len = seg.len() as u64;
+    let mut acc = match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => words(words(0, &s.octets()), &d.octets()) + u64::from(proto) + len,
+        (s, d) => {
+            let v6 = |a: IpAddr| match a {
+                IpAddr::V4(x) => x.to_ipv6_mapped().octets(),
+                IpAddr::V6(x) => x.octets(),
+            };
+            words(words(0, &v6(s)), &v6(d)) + (len >> 16) + (len & 0xFFFF) + u64::from(proto)
+        }
+    };
+    acc = words(acc, seg);
+    while acc > 0xFFFF {
+        acc = (acc & 0xFFFF) + (acc >> 16);
+    }
+    acc == 0xFFFF
 }
 
 /// Slice with etherparse's lax slicer (every link type and header this module supports).
@@ -166,16 +304,13 @@ fn slice_lax(linktype: i32, data: &[u8]) -> Sliced<'_> {
             })
         }
         Some(LaxNetSlice::Ipv6(v6)) => {
-            let h = v6.header();
-            let pl = v6.payload();
-            Sliced::Ip(IpPacket {
-                src: IpAddr::V6(h.source_addr()),
-                dst: IpAddr::V6(h.destination_addr()),
-                proto: pl.ip_number.0,
-                payload: pl.payload,
-                fragment: pl.fragmented.then_some((0, true)),
-                id: 0,
-            })
+            // etherparse found the IPv6 header; the extension headers are read
+            // by [`ipv6`], as on the fast path.
+            let at = (v6.header().slice().as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
+            match data.get(at..) {
+                Some(ip) => ipv6(ip),
+                None => Sliced::Bad(0),
+            }
         }
         Some(LaxNetSlice::Arp(_)) => Sliced::NonIp,
         None => match pkt.stop_err {
@@ -350,6 +485,113 @@ mod tests {
         }
     }
 
+    /// An IPv6 packet: fixed header, then `exts` (type, body bytes beyond the
+    /// first two, padded to 8-octet units; 44 = fragment header given as its
+    /// 6 bytes after `next | reserved`), then `payload`.
+    fn ipv6_packet(exts: &[(u8, Vec<u8>)], upper: u8, payload: &[u8]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (i, (_, b)) in exts.iter().enumerate() {
+            let next = exts.get(i + 1).map_or(upper, |e| e.0);
+            body.push(next);
+            if exts[i].0 == IPV6_FRAGMENT {
+                body.push(0);
+                body.extend_from_slice(&b[..6]);
+            } else {
+                let units = (2 + b.len()).div_ceil(8);
+                body.push((units - 1) as u8);
+                body.extend_from_slice(b);
+                body.resize(body.len() + units * 8 - 2 - b.len(), 0);
+            }
+        }
+        body.extend_from_slice(payload);
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        p.push(exts.first().map_or(upper, |e| e.0));
+        p.push(64);
+        p.extend_from_slice(&"fd00:10:10:9::99".parse::<Ipv6Addr>().unwrap().octets());
+        p.extend_from_slice(&"fd00:10:10:1::10".parse::<Ipv6Addr>().unwrap().octets());
+        p.extend_from_slice(&body);
+        p
+    }
+
+    fn frag_hdr(offset: u16, more: bool, id: u32) -> (u8, Vec<u8>) {
+        let mut b = (offset | u16::from(more)).to_be_bytes().to_vec();
+        b.extend_from_slice(&id.to_be_bytes());
+        (IPV6_FRAGMENT, b)
+    }
+
+    fn eth(ip: &[u8], tags: usize) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        for _ in 0..tags {
+            f.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+        }
+        f.extend_from_slice(&[0x86, 0xdd]);
+        f.extend_from_slice(ip);
+        f
+    }
+
+    #[test]
+    fn ipv6_extension_headers_and_fragments() {
+        let tcp = eth_ipv4_tcp(&[], 5)[34..].to_vec();
+        // Hop-by-hop, destination options, routing, then a first fragment carrying TCP.
+        let exts =
+            [(0, vec![1, 0, 0, 0]), (60, vec![1, 2, 0, 0, 0, 0]), (43, vec![0; 14]), frag_hdr(0, true, 0xDEAD_BEEF)];
+        let p = ipv6_packet(&exts, 6, &tcp);
+        let Sliced::Ip(ip) = slice(101, &p) else { panic!() };
+        assert_eq!((ip.proto, ip.fragment, ip.id), (6, Some((0, true)), 0xDEAD_BEEF));
+        assert_eq!(ip.payload, &tcp[..]);
+        assert_eq!(transport_at(true, ip.proto, ip.payload), Some((6, 0)));
+        // A later fragment: offset in bytes, its bytes are not a TCP header.
+        let p = ipv6_packet(&[(0, vec![0; 6]), frag_hdr(1448, false, 7)], 6, b"tail of the segment");
+        let Sliced::Ip(ip) = slice(101, &p) else { panic!() };
+        assert_eq!((ip.fragment, ip.id, ip.payload), (Some((1448, false)), 7, &b"tail of the segment"[..]));
+        // Destination options inside the fragmentable part (after the fragment header).
+        let mut part = vec![6, 0, 1, 4, 0, 0, 0, 0];
+        part.extend_from_slice(&tcp);
+        let p = ipv6_packet(&[frag_hdr(0, true, 9)], 60, &part);
+        let Sliced::Ip(ip) = slice(101, &p) else { panic!() };
+        assert_eq!(ip.proto, 60);
+        assert_eq!(transport_at(true, ip.proto, ip.payload), Some((6, 8)));
+        // Atomic fragment.
+        let p = ipv6_packet(&[frag_hdr(0, false, 3)], 6, &tcp);
+        let Sliced::Ip(ip) = slice(101, &p) else { panic!() };
+        assert_eq!(ip.fragment, Some((0, false)));
+        // Not fragmented, behind a hop-by-hop header: the TCP header is found.
+        let p = ipv6_packet(&[(0, vec![0; 6])], 6, &tcp);
+        for f in [eth(&p, 0), eth(&p, 3)] {
+            let Sliced::Ip(ip) = slice(1, &f) else { panic!() };
+            assert_eq!((ip.proto, ip.fragment), (6, None));
+            assert_eq!(parse_tcp(ip.payload).unwrap().dport, 102);
+        }
+        // An extension header running past the packet.
+        let mut p = ipv6_packet(&[(60, vec![0; 6])], 6, &[]);
+        p[41] = 3;
+        assert!(matches!(slice(101, &p), Sliced::Bad(_)));
+        assert_eq!(ipv6_upper(60, &[6, 3, 0, 0]), Err(0));
+        // AH counts 4-octet units beyond the first two.
+        assert_eq!(ipv6_upper(51, &[6, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xAA]), Ok((6, 12)));
+        assert_eq!(ipv6_upper(51, &[6, 1, 0, 0, 0, 0, 0, 0, 0xAA]), Err(0));
+    }
+
+    #[test]
+    fn transport_checksums() {
+        use s7sentry_pcapgen::net::{push_tcp, TcpHeader};
+        for (a, b) in [("10.10.2.20", "10.10.1.10"), ("fd00:10:10:2::20", "fd00:10:10:1::10")] {
+            let (src, dst): (IpAddr, IpAddr) = (a.parse().unwrap(), b.parse().unwrap());
+            for payload in [&b""[..], b"odd", b"\x03\x00\x00\x07\x02\xf0\x80"] {
+                let mut seg = Vec::new();
+                let h =
+                    TcpHeader { sport: 49152, dport: 102, seq: 7, ack: 9, flags: 0x18, window: 512, data_offset: 5 };
+                push_tcp(&mut seg, src, dst, &h, payload);
+                assert!(transport_checksum_ok(src, dst, 6, &seg), "{a} {payload:?}");
+                seg[4] ^= 1;
+                assert!(!transport_checksum_ok(src, dst, 6, &seg));
+                seg[4] ^= 1;
+                assert!(!transport_checksum_ok(dst, src, 17, &seg), "the pseudo header counts");
+            }
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::test_runner::Config::with_cases(20_000))]
         #[test]
@@ -371,6 +613,48 @@ mod tests {
             let fast = slice(lt, &f);
             let lax = slice_lax(lt, &f);
             proptest::prop_assert!(same(&fast, &lax), "fast {:?} lax {:?} frame {:02x?}", fast, lax, f);
+        }
+
+        /// IPv6 with random extension-header chains, cut anywhere: the fast path
+        /// (no tag) and the slow path (three tags, etherparse finds the header)
+        /// read the same packet.
+        #[test]
+        fn ipv6_fast_and_slow_paths_agree(
+            kinds in proptest::collection::vec(proptest::sample::select(vec![0u8, 43, 60, 51, 44, 135, 7]), 0..5),
+            lens in proptest::collection::vec(0u8..4, 5),
+            frag in proptest::num::u16::ANY,
+            upper in proptest::sample::select(vec![6u8, 17, 58, 59, 50]),
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..60),
+            cut in 0usize..120,
+            plen_zero in proptest::bool::ANY,
+        ) {
+            let mut p = vec![0x60, 0, 0, 0, 0, 0, kinds.first().copied().unwrap_or(upper), 64];
+            p.extend_from_slice(&[0xfd; 32]);
+            for (i, k) in kinds.iter().enumerate() {
+                let next = kinds.get(i + 1).copied().unwrap_or(upper);
+                match k {
+                    44 => { p.extend_from_slice(&[next, 0]); p.extend_from_slice(&frag.to_be_bytes()); p.extend_from_slice(&[1, 2, 3, 4]); }
+                    51 => { p.extend_from_slice(&[next, lens[i]]); p.resize(p.len() + (usize::from(lens[i]) + 2) * 4 - 2, 0); }
+                    _ => { p.extend_from_slice(&[next, lens[i]]); p.resize(p.len() + (usize::from(lens[i]) + 1) * 8 - 2, 0); }
+                }
+            }
+            p.extend_from_slice(&body);
+            let plen = if plen_zero { 0 } else { (p.len() - 40) as u16 };
+            p[4..6].copy_from_slice(&plen.to_be_bytes());
+            p.truncate(cut.max(p.len().saturating_sub(60)));
+            let (a, b) = (eth(&p, 0), eth(&p, 3));
+            let (x, y) = (slice(1, &a), slice(1, &b));
+            let agree = match (&x, &y) {
+                (Sliced::Ip(x), Sliced::Ip(y)) => (x.src, x.dst, x.proto, x.fragment, x.id, x.payload) == (y.src, y.dst, y.proto, y.fragment, y.id, y.payload),
+                (Sliced::Bad(_), Sliced::Bad(_)) => true,
+                _ => false,
+            };
+            proptest::prop_assert!(agree, "{:?} vs {:?}", x, y);
+            if let Sliced::Ip(ip) = x {
+                if ip.fragment.is_none_or(|(o, _)| o == 0) {
+                    let _ = transport_at(true, ip.proto, ip.payload);
+                }
+            }
         }
 
         #[test]

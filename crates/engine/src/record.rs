@@ -289,6 +289,13 @@ impl<'a> Record<'a> {
                 r.offset = Some(finding.offset);
                 r
             }
+            Event::IpDefrag { meta, report } => {
+                let mut r = Record::base(&meta, "finding");
+                r.layer = Some("ip");
+                r.kind = Some(report.kind().name());
+                r.offset = Some(report.offset);
+                r
+            }
             Event::IpFragment { meta, offset, .. } => {
                 let mut r = Record::base(&meta, "finding");
                 r.layer = Some("ip");

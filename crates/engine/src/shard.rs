@@ -10,9 +10,10 @@
 //! engine's alerts.
 //!
 //! Where the server cannot be told from the packet the key is the destination
-//! address: IP fragments (all fragments of one datagram share it; a fragmented
-//! datagram sent *by* a PLC is therefore reassembled on its client's worker),
-//! and traffic not on an ISO-on-TCP port. Results can also differ from one
+//! address: IPv4 and IPv6 fragments (all fragments of one datagram share it; a
+//! fragmented datagram sent *by* a PLC is therefore reassembled on its
+//! client's worker), and traffic not on an ISO-on-TCP port. An IPv6 atomic
+//! fragment (offset 0, no more fragments) is keyed like the packet it carries. Results can also differ from one
 //! engine when caps bind, because each worker has its share of the caps.
 
 use crate::link::{self, Sliced};
@@ -76,11 +77,20 @@ impl Sharder {
         let Sliced::Ip(ip) = link::slice(linktype, data) else {
             return None;
         };
-        if ip.fragment.is_some() || ip.proto != 6 || ip.payload.len() < 4 {
+        let (proto, payload) = match ip.fragment {
+            None => (ip.proto, ip.payload),
+            // An IPv6 atomic fragment is decoded on its own, like any packet.
+            Some((0, false)) if ip.src.is_ipv6() => match link::ipv6_upper(ip.proto, ip.payload) {
+                Ok((p, at)) => (p, &ip.payload[at..]),
+                Err(_) => return Some(ip.dst),
+            },
+            Some(_) => return Some(ip.dst),
+        };
+        if proto != 6 || payload.len() < 4 {
             return Some(ip.dst);
         }
-        let sport = u16::from_be_bytes([ip.payload[0], ip.payload[1]]);
-        let dport = u16::from_be_bytes([ip.payload[2], ip.payload[3]]);
+        let sport = u16::from_be_bytes([payload[0], payload[1]]);
+        let dport = u16::from_be_bytes([payload[2], payload[3]]);
         let iso = |p: u16| self.ports.contains(&p);
         // The same choice of server side as the engine's flow table.
         if iso(sport) && !iso(dport) {
@@ -154,6 +164,33 @@ mod tests {
         assert_eq!(s.held, vec![20, 19], "new PLCs go to the worker holding fewest");
         assert_eq!(s.worker(1, &[0u8; 10]), 0);
         assert_eq!(Sharder::new(&[102], 1).worker(1, &eth_tcp([1, 1, 1, 1], [2, 2, 2, 2], 1, 102)), 0);
+    }
+
+    #[test]
+    fn ipv6_fragments_go_by_destination_and_atomic_ones_by_server() {
+        use s7sentry_pcapgen::net::{ipv6_fragment, push_ethernet, Ipv6Ext, Ipv6Frag, ETHERTYPE_IPV6};
+        let s = Sharder::new(&[102], 2);
+        let (plc, hmi): (IpAddr, IpAddr) = ("fd00::10".parse().unwrap(), "fd00::20".parse().unwrap());
+        let frame = |src: IpAddr, dst: IpAddr, off: usize, more: bool, piece: &[u8]| {
+            let h = Ipv6Frag {
+                src: s7sentry_pcapgen::net::ip16(src),
+                dst: s7sentry_pcapgen::net::ip16(dst),
+                hop: 64,
+                id: 1,
+                next: 6,
+            };
+            let mut f = Vec::new();
+            push_ethernet(&mut f, [0; 6], [0; 6], &[], ETHERTYPE_IPV6);
+            f.extend(ipv6_fragment(&h, &[Ipv6Ext::hop_by_hop()], off, more, piece));
+            f
+        };
+        // From the PLC: port 102 -> 40000 in the first bytes, which a later fragment does not have.
+        let mut tcp = [0u8; 20];
+        tcp[..4].copy_from_slice(&[0, 102, 0x9c, 0x40]);
+        assert_eq!(s.key(1, &frame(plc, hmi, 0, true, &tcp)), Some(hmi));
+        assert_eq!(s.key(1, &frame(plc, hmi, 8, false, &tcp)), Some(hmi));
+        // An atomic fragment is the PLC's packet: keyed on the PLC.
+        assert_eq!(s.key(1, &frame(plc, hmi, 0, false, &tcp)), Some(plc));
     }
 
     #[test]

@@ -19,15 +19,38 @@ pub struct Stats {
     pub iso_segments: u64,
     /// Frames whose link/IP/TCP headers could not be sliced.
     pub bad_headers: u64,
-    /// IP fragments seen.
+    /// IP fragments seen (IPv4, and IPv6 fragment headers other than atomic fragments).
     pub ip_fragments: u64,
-    /// IPv4 datagrams reassembled from fragments (and then decoded).
+    /// IP datagrams (IPv4 and IPv6) reassembled from fragments (and then decoded).
     pub ip_reassembled: u64,
-    /// IPv4 fragments not held for reassembly because a cap was hit (datagram
-    /// beyond 64 KiB, 1 024 datagrams in flight, 8 MiB held).
+    /// IP fragments not held for reassembly because a cap was hit (datagram
+    /// beyond 64 KiB, or the room could not be made: see [`crate::defrag`]).
     pub ip_fragments_refused: u64,
-    /// Incomplete IPv4 datagrams dropped after the 30 s reassembly timeout.
+    /// IP datagrams declared incomplete after the 60 s reassembly timeout
+    /// (their bytes are kept a while longer for late fragments).
     pub ip_datagrams_expired: u64,
+    /// IP datagrams still incomplete when the input ended.
+    pub ip_datagrams_incomplete_at_end: u64,
+    /// Partly reassembled IP datagrams given up: to make room (1 024
+    /// datagrams, 8 MiB), or at the end of their grace period.
+    pub ip_datagrams_dropped: u64,
+    /// IP fragments that overlapped held bytes with different content.
+    pub ip_overlap_conflicts: u64,
+    /// IP fragments for datagrams already declared incomplete or given up.
+    pub ip_late_fragments: u64,
+    /// Fragmented datagrams whose first fragment does not carry the whole TCP header.
+    pub ip_tiny_fragments: u64,
+    /// IP fragments that disagree with the datagram's end.
+    pub ip_length_conflicts: u64,
+    /// IP fragments repeating part of a datagram completed shortly before (duplicates; not held).
+    pub ip_duplicate_fragments: u64,
+    /// IPv6 atomic fragments (offset 0, no more fragments), decoded in isolation.
+    pub ip_atomic_fragments: u64,
+    /// Reassembled datagrams whose last-copy reassembly differed and was decoded too.
+    pub ip_alternative_decodes: u64,
+    /// Reassembled datagrams whose two reassemblies differed and only one had a
+    /// valid TCP checksum (that one was decoded, the other dropped).
+    pub ip_overlaps_resolved_by_checksum: u64,
     /// Flows created.
     pub flows_created: u64,
     /// Flows ended by FIN/RST.
@@ -94,6 +117,16 @@ impl Stats {
             ip_reassembled,
             ip_fragments_refused,
             ip_datagrams_expired,
+            ip_datagrams_incomplete_at_end,
+            ip_datagrams_dropped,
+            ip_overlap_conflicts,
+            ip_late_fragments,
+            ip_tiny_fragments,
+            ip_length_conflicts,
+            ip_duplicate_fragments,
+            ip_atomic_fragments,
+            ip_alternative_decodes,
+            ip_overlaps_resolved_by_checksum,
             flows_created,
             flows_closed,
             flows_expired,

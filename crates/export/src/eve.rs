@@ -85,6 +85,13 @@ pub const SIGNATURE_IDS: &[(&str, u32)] = &[
     ("baseline.new_talker", 7_102_038),
     ("baseline.new_function", 7_102_039),
     ("control.confirmed_without_request", 7_102_040),
+    ("evasion.ip_overlap_conflict", 7_102_041),
+    ("evasion.ip_tcp_header_overlap", 7_102_042),
+    ("evasion.ip_tiny_fragment", 7_102_043),
+    ("evasion.ip_length_conflict", 7_102_044),
+    ("evasion.ip_datagram_incomplete", 7_102_045),
+    ("evasion.ip_late_fragment", 7_102_046),
+    ("evasion.ip_reassembly_cap", 7_102_047),
 ];
 
 /// Number given to an alert whose rule has no entry in [`SIGNATURE_IDS`] (a

@@ -584,6 +584,11 @@ impl EventSink for MetricsSink {
                 let k = FindingKind::ALL.iter().position(|x| *x == FindingKind::IpFragment).unwrap_or(255) as u8;
                 *self.findings.entry((1, k)).or_insert(0) += 1;
             }
+            Event::IpDefrag { report, .. } => {
+                let kind = report.kind();
+                let k = FindingKind::ALL.iter().position(|x| *x == kind).unwrap_or(255) as u8;
+                *self.findings.entry((1, k)).or_insert(0) += 1;
+            }
             Event::Tick { ts, .. } => self.last_ts = ts.0 as f64 / 1e9,
             _ => {}
         }

@@ -13,6 +13,7 @@
 //! | TPKT, COTP, S7comm | [`s7`] |
 //! | S7comm-plus, TLS records after InitSSL | [`s7plus`] |
 //! | the small cases of `pcaps/` | [`cases`] |
+//! | seeded evasion mutations of one conversation (property tests) | [`mutate`] |
 //! | streamed benchmark captures | [`big`] |
 //! | seeded random numbers | [`rng`] |
 //!
@@ -30,6 +31,7 @@
 
 pub mod big;
 pub mod cases;
+pub mod mutate;
 pub mod net;
 pub mod pcap;
 pub mod rng;

@@ -273,6 +273,102 @@ pub fn ipv4_fragments(base: &Ipv4Header, payload: &[u8], max_payload: usize) -> 
     out
 }
 
+/// One IPv4 fragment: `base`'s addresses, identification, TTL and protocol, with fragment
+/// offset `offset` (bytes, a multiple of 8), MF = `more`, DF clear, carrying `piece`.
+pub fn ipv4_fragment(base: &Ipv4Header, offset: usize, more: bool, piece: &[u8]) -> Vec<u8> {
+    let h = Ipv4Header { df: false, mf: more, frag_offset: offset as u16, payload_len: piece.len() as u16, ..*base };
+    let mut p = Vec::with_capacity(20 + piece.len());
+    push_ipv4(&mut p, &h);
+    p.extend_from_slice(piece);
+    p
+}
+
+/// IPv6 next-header value of a hop-by-hop options header.
+pub const IPV6_HOP_BY_HOP: u8 = 0;
+/// IPv6 next-header value of a routing header.
+pub const IPV6_ROUTING: u8 = 43;
+/// IPv6 next-header value of a fragment header.
+pub const IPV6_FRAGMENT: u8 = 44;
+/// IPv6 next-header value of a destination options header.
+pub const IPV6_DEST_OPTS: u8 = 60;
+
+/// One IPv6 extension header (RFC 8200 §4) in the generic layout: `next | length | body`,
+/// the body padded with zeros (Pad1 options) to a multiple of 8 octets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ipv6Ext {
+    /// Header type (0 hop-by-hop, 43 routing, 60 destination options).
+    pub kind: u8,
+    /// Bytes after the two-byte head.
+    pub body: Vec<u8>,
+}
+
+impl Ipv6Ext {
+    /// Hop-by-hop options holding one PadN option (6 bytes of padding).
+    pub fn hop_by_hop() -> Self {
+        Self { kind: IPV6_HOP_BY_HOP, body: vec![1, 4, 0, 0, 0, 0] }
+    }
+    /// Destination options with `pad` PadN bytes (a body of 6 + 8k bytes).
+    pub fn dest_opts(extra_units: usize) -> Self {
+        let n = 6 + 8 * extra_units;
+        let mut body = vec![1, (n - 2) as u8];
+        body.resize(n, 0);
+        Self { kind: IPV6_DEST_OPTS, body }
+    }
+    /// A routing header with Segments Left 0, which a receiver ignores (RFC 8200 §4.4):
+    /// routing type 0, segments left 0, 4 reserved bytes.
+    pub fn routing_done() -> Self {
+        Self { kind: IPV6_ROUTING, body: vec![0, 0, 0, 0, 0, 0] }
+    }
+}
+
+/// Append a chain of extension headers; the last one names `upper` as its next header.
+pub fn push_ipv6_exts(out: &mut Vec<u8>, exts: &[Ipv6Ext], upper: u8) {
+    for (i, e) in exts.iter().enumerate() {
+        let next = exts.get(i + 1).map_or(upper, |n| n.kind);
+        let units = (2 + e.body.len()).div_ceil(8);
+        out.push(next);
+        out.push((units - 1) as u8);
+        out.extend_from_slice(&e.body);
+        out.resize(out.len() + units * 8 - 2 - e.body.len(), 0);
+    }
+}
+
+/// Length of an extension-header chain on the wire.
+pub fn ipv6_exts_len(exts: &[Ipv6Ext]) -> usize {
+    exts.iter().map(|e| (2 + e.body.len()).div_ceil(8) * 8).sum()
+}
+
+/// Fields of one IPv6 fragment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv6Frag {
+    /// Source address.
+    pub src: [u8; 16],
+    /// Destination address.
+    pub dst: [u8; 16],
+    /// Hop limit.
+    pub hop: u8,
+    /// Identification (32 bits).
+    pub id: u32,
+    /// Next header of the fragmentable part (6 for TCP, 60 when it starts with destination options).
+    pub next: u8,
+}
+
+/// One IPv6 fragment packet: fixed header, the unfragmentable extension headers `exts`, a
+/// fragment header (offset in bytes, a multiple of 8; M = `more`), then `piece`.
+pub fn ipv6_fragment(h: &Ipv6Frag, exts: &[Ipv6Ext], offset: usize, more: bool, piece: &[u8]) -> Vec<u8> {
+    let plen = ipv6_exts_len(exts) + 8 + piece.len();
+    let mut p = Vec::with_capacity(40 + plen);
+    let first = exts.first().map_or(IPV6_FRAGMENT, |e| e.kind);
+    push_ipv6(&mut p, h.src, h.dst, first, h.hop, plen as u16, 0);
+    push_ipv6_exts(&mut p, exts, IPV6_FRAGMENT);
+    p.push(h.next);
+    p.push(0);
+    p.extend_from_slice(&((offset as u16 & 0xFFF8) | u16::from(more)).to_be_bytes());
+    p.extend_from_slice(&h.id.to_be_bytes());
+    p.extend_from_slice(piece);
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,6 +444,35 @@ mod tests {
             joined.extend_from_slice(&p[20..]);
         }
         assert_eq!(joined, payload);
+    }
+
+    #[test]
+    fn ipv6_fragment_layout() {
+        let h = Ipv6Frag { src: [1; 16], dst: [2; 16], hop: 64, id: 0x0102_0304, next: 6 };
+        let p = ipv6_fragment(&h, &[Ipv6Ext::hop_by_hop(), Ipv6Ext::routing_done()], 24, true, b"abcd");
+        assert_eq!(p.len(), 40 + 8 + 8 + 8 + 4);
+        assert_eq!((p[6], u16::from_be_bytes([p[4], p[5]])), (IPV6_HOP_BY_HOP, 28));
+        assert_eq!(&p[40..42], &[IPV6_ROUTING, 0]);
+        assert_eq!(&p[48..50], &[IPV6_FRAGMENT, 0]);
+        assert_eq!(&p[56..64], &[6, 0, 0, 24 | 1, 1, 2, 3, 4]);
+        assert_eq!(&p[64..], b"abcd");
+        let f = ipv4_fragment(
+            &Ipv4Header {
+                src: [1; 4],
+                dst: [2; 4],
+                id: 9,
+                ttl: 64,
+                protocol: 6,
+                df: true,
+                mf: false,
+                frag_offset: 0,
+                payload_len: 0,
+            },
+            16,
+            false,
+            b"xy",
+        );
+        assert_eq!((&f[6..8], f.len(), checksum(&f[..20])), (&[0x00, 0x02][..], 22, 0));
     }
 
     #[test]

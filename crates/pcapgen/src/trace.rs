@@ -203,22 +203,32 @@ pub fn wrap_link(out: &mut Vec<u8>, link: LinkType, tags: &[VlanTag], src: IpAdd
     }
 }
 
+/// IPv4 header fields of a packet from `src` to `dst` (both IPv4): the host's next
+/// identification and TTL, no fragment offset, DF as given, `payload_len` bytes (0 for the
+/// base of fragments). Panics on IPv6 addresses.
+pub fn ipv4_header(tr: &mut Trace, src: IpAddr, dst: IpAddr, proto: u8, df: bool, payload_len: usize) -> Ipv4Header {
+    let (IpAddr::V4(s), IpAddr::V4(d)) = (src, dst) else {
+        panic!("an IPv4 header needs IPv4 endpoints");
+    };
+    Ipv4Header {
+        src: s.octets(),
+        dst: d.octets(),
+        id: tr.next_ip_id(src),
+        ttl: ttl_for(src),
+        protocol: proto,
+        df,
+        mf: false,
+        frag_offset: 0,
+        payload_len: payload_len as u16,
+    }
+}
+
 /// Build an IP packet (header + `payload`) from `src` to `dst`; IPv4 gets DF and the host's next id.
 pub fn ip_packet(tr: &mut Trace, src: IpAddr, dst: IpAddr, proto: u8, payload: &[u8]) -> Vec<u8> {
     let mut p = Vec::with_capacity(payload.len() + 40);
     match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let h = Ipv4Header {
-                src: s.octets(),
-                dst: d.octets(),
-                id: tr.next_ip_id(src),
-                ttl: ttl_for(src),
-                protocol: proto,
-                df: true,
-                mf: false,
-                frag_offset: 0,
-                payload_len: payload.len() as u16,
-            };
+        (IpAddr::V4(_), IpAddr::V4(_)) => {
+            let h = ipv4_header(tr, src, dst, proto, true, payload.len());
             net::push_ipv4(&mut p, &h);
         }
         (s, d) => net::push_ipv6(&mut p, net::ip16(s), net::ip16(d), proto, ttl_for(s), payload.len() as u16, 0),
@@ -341,11 +351,40 @@ impl TcpConn {
         self
     }
 
-    fn next(&self, d: Dir) -> u32 {
+    /// Next sequence number of direction `d`.
+    pub fn next(&self, d: Dir) -> u32 {
         match d {
             Dir::C2S => self.c_next,
             Dir::S2C => self.s_next,
         }
+    }
+
+    /// (source, destination) addresses of direction `d`.
+    pub fn endpoints(&self, d: Dir) -> (IpAddr, IpAddr) {
+        match d {
+            Dir::C2S => (self.client, self.server),
+            Dir::S2C => (self.server, self.client),
+        }
+    }
+
+    /// The TCP segment (header and payload, checksum over the pseudo header) that `d` sends at
+    /// `seq` with `flags`, acknowledging everything the peer sent; for callers that carry it in
+    /// IP packets of their own (fragments, extension headers). Nothing is advanced.
+    pub fn segment_bytes(&self, d: Dir, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let (src, sp, dst, dp, win) = match d {
+            Dir::C2S => (self.client, self.cport, self.server, self.sport, self.c_win),
+            Dir::S2C => (self.server, self.sport, self.client, self.cport, self.s_win),
+        };
+        let ack = if flags & ACK != 0 { self.next(d.rev()) } else { 0 };
+        let h = TcpHeader { sport: sp, dport: dp, seq, ack, flags, window: win, data_offset: 5 };
+        let mut seg = Vec::with_capacity(20 + payload.len());
+        net::push_tcp(&mut seg, src, dst, &h, payload);
+        seg
+    }
+
+    /// Advance `d`'s next sequence number by `n` bytes sent by other means ([`segment_bytes`](Self::segment_bytes)).
+    pub fn skip(&mut self, d: Dir, n: usize) {
+        self.advance(d, n);
     }
 
     fn advance(&mut self, d: Dir, n: usize) {
@@ -473,35 +512,9 @@ impl TcpConn {
     /// Send `data` from `d` as one TCP segment carried in IPv4 fragments of at most
     /// `frag_payload` bytes each (IPv4 only; no DF).
     pub fn send_ip_fragmented(&mut self, tr: &mut Trace, d: Dir, data: &[u8], frag_payload: usize) {
-        let (src, sp, dst, dp, win) = match d {
-            Dir::C2S => (self.client, self.cport, self.server, self.sport, self.c_win),
-            Dir::S2C => (self.server, self.sport, self.client, self.cport, self.s_win),
-        };
-        let h = TcpHeader {
-            sport: sp,
-            dport: dp,
-            seq: self.next(d),
-            ack: self.next(d.rev()),
-            flags: PSH | ACK,
-            window: win,
-            data_offset: 5,
-        };
-        let mut seg = Vec::new();
-        net::push_tcp(&mut seg, src, dst, &h, data);
-        let (IpAddr::V4(s), IpAddr::V4(t)) = (src, dst) else {
-            panic!("IPv4 fragmentation needs IPv4 endpoints");
-        };
-        let base = Ipv4Header {
-            src: s.octets(),
-            dst: t.octets(),
-            id: tr.next_ip_id(src),
-            ttl: ttl_for(src),
-            protocol: net::IPPROTO_TCP,
-            df: false,
-            mf: false,
-            frag_offset: 0,
-            payload_len: 0,
-        };
+        let (src, dst) = self.endpoints(d);
+        let seg = self.segment_bytes(d, self.next(d), PSH | ACK, data);
+        let base = ipv4_header(tr, src, dst, net::IPPROTO_TCP, false, 0);
         let tags = self.tags.clone();
         for f in net::ipv4_fragments(&base, &seg, frag_payload) {
             tr.push_ip(&tags, src, dst, &f);

@@ -176,7 +176,14 @@ fn every_capture_reparses_with_valid_checksums() {
                 6 => {
                     let s: [u8; 16] = ip[8..24].try_into().unwrap();
                     let t: [u8; 16] = ip[24..40].try_into().unwrap();
-                    (IpAddr::from(Ipv6Addr::from(s)), IpAddr::from(Ipv6Addr::from(t)), &ip[40..], false)
+                    // Extension headers (hop-by-hop, routing, destination options) up to
+                    // TCP or a fragment header.
+                    let (mut next, mut at) = (ip[6], 40);
+                    while matches!(next, 0 | 43 | 60) {
+                        next = ip[at];
+                        at += (usize::from(ip[at + 1]) + 1) * 8;
+                    }
+                    (IpAddr::from(Ipv6Addr::from(s)), IpAddr::from(Ipv6Addr::from(t)), &ip[at..], next == 44)
                 }
                 v => panic!("{} frame {}: IP version {v}", c.name, i + 1),
             };

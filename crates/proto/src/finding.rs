@@ -107,7 +107,7 @@ finding_kinds! {
     FragmentOverflow => "fragment_overflow",
     /// A TPKT was still incomplete when the stream closed or stalled.
     IncompleteAtClose => "incomplete_at_close",
-    /// A retransmitted TCP segment carries different bytes than the original.
+    /// A retransmitted TCP segment, or an overlapping IP fragment, carries different bytes than the original.
     OverlapConflict => "overlap_conflict",
     /// TCP bytes were lost (capture gap); the stream was resynchronised.
     StreamGap => "stream_gap",
@@ -124,6 +124,18 @@ finding_kinds! {
     UnexpectedType => "unexpected_type",
     /// A COTP TPDU longer than the TPDU size the Connect Confirm negotiated.
     TpduTooLong => "tpdu_too_long",
+    /// A first IP fragment that does not carry the whole TCP header (or IPv6 header chain).
+    TinyFragment => "tiny_fragment",
+    /// IP fragments that disagree on where the datagram ends.
+    FragmentLengthConflict => "fragment_length_conflict",
+    /// A fragmented IP datagram still incomplete after the reassembly timeout or at the end of the input.
+    FragmentIncomplete => "fragment_incomplete",
+    /// An IP fragment for a datagram already declared incomplete or given up.
+    LateFragment => "late_fragment",
+    /// An IP fragment not held for reassembly because a cap was hit.
+    FragmentRefused => "fragment_refused",
+    /// A partly reassembled IP datagram given up to make room.
+    DatagramDropped => "datagram_dropped",
 }
 
 impl fmt::Display for FindingKind {

@@ -80,7 +80,7 @@ impl<S: EventSink> EventSink for Core<S> {
     fn on_event(&mut self, e: &Event<'_>) {
         match e {
             Event::Finding { finding, .. } => self.findings[finding.layer as usize] += 1,
-            Event::IpFragment { .. } => self.findings[s7sentry_proto::Layer::Ip as usize] += 1,
+            Event::IpFragment { .. } | Event::IpDefrag { .. } => self.findings[s7sentry_proto::Layer::Ip as usize] += 1,
             _ => {}
         }
         self.extra.on_event(e);

@@ -163,6 +163,27 @@ rules! {
     NEW_FUNCTION = { "baseline.new_function", Baseline, High,
         "After the baseline is frozen: a talker of the baseline uses a function it never used towards that PLC, or any talker uses a control function it never used. Control functions (STOP/START, download, delete, memory reset, password, clock set, ...) at the rule's severity, writes at most medium, reads and other functions at most low. Once per (talker, PLC, function).",
         [], ["MITRE ATT&CK for ICS T0888 Remote System Information Discovery https://attack.mitre.org/techniques/T0888/", "MITRE ATT&CK for ICS T0836 Modify Parameter https://attack.mitre.org/techniques/T0836/"] }
+    EVA_IP_OVERLAP = { "evasion.ip_overlap_conflict", Evasion, High,
+        "IP fragments (IPv4 or IPv6) to or from a PLC or port 102 that overlap with different bytes: targets resolve overlaps by different policies (first, last, BSD, Linux, Windows; RFC 5722 stacks drop the datagram), so the sensor and the PLC can see different requests. The sensor decodes the first-copy reassembly, and the last-copy reassembly too where it differs; the evidence holds both copies.",
+        [], ["Ptacek & Newsham, Insertion, Evasion, and Denial of Service: Eluding Network Intrusion Detection, 1998, §4 (IP fragmentation)", "Novak, Target-Based Fragmentation Reassembly, 2005", "RFC 5722 https://www.rfc-editor.org/rfc/rfc5722"] }
+    EVA_IP_TCP_HEADER = { "evasion.ip_tcp_header_overlap", Evasion, High,
+        "An overlapping IP fragment gives bytes of the TCP header (ports, sequence numbers, data offset, flags, ...) other values than the first copy: the overlapping-fragment attack on header inspection. The evidence names the fields and both copies; both reassemblies are decoded.",
+        [], ["RFC 1858 §4 https://www.rfc-editor.org/rfc/rfc1858", "RFC 3128 https://www.rfc-editor.org/rfc/rfc3128"] }
+    EVA_IP_TINY = { "evasion.ip_tiny_fragment", Evasion, Medium,
+        "A fragmented datagram to or from a PLC or port 102 whose first fragment does not carry the whole TCP header (for IPv6: the whole header chain): the tiny-fragment attack on header inspection. The sensor inspects after reassembly.",
+        [], ["RFC 1858 §3 https://www.rfc-editor.org/rfc/rfc1858", "RFC 7112 https://www.rfc-editor.org/rfc/rfc7112"] }
+    EVA_IP_LENGTH = { "evasion.ip_length_conflict", Evasion, High,
+        "IP fragments of one datagram disagree on where it ends (two last fragments with different ends, or data beyond the end): targets keep either end or drop the datagram. The sensor keeps the first end seen.",
+        [], ["RFC 791 https://www.rfc-editor.org/rfc/rfc791", "RFC 8200 §4.5 https://www.rfc-editor.org/rfc/rfc8200"] }
+    EVA_IP_INCOMPLETE = { "evasion.ip_datagram_incomplete", Evasion, Medium,
+        "A fragmented datagram to or from a PLC or port 102 still incomplete 60 s after its first fragment, or when the capture ends: its bytes were never inspected, and incomplete datagrams hold a PLC's reassembly memory. The sensor keeps the bytes 10 more minutes, room permitting, for late fragments.",
+        ["CVE-2024-23814"], ["RFC 8200 §4.5 (60 s) https://www.rfc-editor.org/rfc/rfc8200", "SSA-725549 https://cert-portal.siemens.com/productcert/html/ssa-725549.html", "CVE-2024-23814 https://nvd.nist.gov/vuln/detail/CVE-2024-23814"] }
+    EVA_IP_LATE = { "evasion.ip_late_fragment", Evasion, High,
+        "A fragment arrived for a datagram the sensor had declared incomplete (after 60 s) or given up: fragments spaced beyond a sensor's reassembly timeout but within the target's evade a sensor that forgets. Says whether the earlier bytes were still held (the datagram is then decoded).",
+        [], ["Ptacek & Newsham, Insertion, Evasion, and Denial of Service: Eluding Network Intrusion Detection, 1998, §4 (IP fragmentation)"] }
+    EVA_IP_CAP = { "evasion.ip_reassembly_cap", Evasion, High,
+        "IP reassembly gave bytes up because a cap was hit (1 024 datagrams, 8 MiB, 64 KiB per datagram): a fragment refused, or a partly reassembled datagram dropped to make room. Names the addresses and the bytes given up: a blind spot is never silent.",
+        [], ["Ptacek & Newsham, Insertion, Evasion, and Denial of Service: Eluding Network Intrusion Detection, 1998, §5 (denial of service on the sensor)"] }
 }
 
 /// Rule by id.

@@ -16,6 +16,10 @@ use s7sentry_proto::s7comm::{Function, Rosctr};
 use s7sentry_proto::{FindingKind, Layer};
 use serde_json::json;
 
+fn fragment_msg(meta: &crate::event::Meta, offset: u64, more: u64) -> String {
+    format!("IP fragment (offset {offset}, more fragments: {}) from {} toward PLC {}", more != 0, meta.src, meta.dst)
+}
+
 /// Handle one event.
 pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
     match *e {
@@ -82,13 +86,13 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             let to_plc =
                 d.is_plc(meta.dst) || d.cfg.known_plcs.iter().any(|c| c.contains(meta.dst)) || meta.dport == 102;
             if to_plc {
-                let msg = format!(
-                    "IP fragment (offset {offset}, more fragments: {more}) from {} toward PLC {}",
-                    meta.src, meta.dst
-                );
-                let evidence =
-                    ev(&[("layer", json!("ip")), ("fragment_offset", json!(offset)), ("more_fragments", json!(more))]);
-                d.raise(CRASH_IP_FRAG, &meta, msg, evidence);
+                // Fragment floods: the text and the evidence are built only for an
+                // occurrence that is shown, not for those folded into the follow-up.
+                let evidence = move || {
+                    ev(&[("layer", json!("ip")), ("fragment_offset", json!(offset)), ("more_fragments", json!(more))])
+                };
+                let msg = super::Msg::Lazy(fragment_msg, u64::from(offset), u64::from(more));
+                d.raise_msg(CRASH_IP_FRAG, None, &meta, &meta, msg, evidence);
             }
         }
         Event::S7 { meta, pdu, raw, .. } if meta.dir == Direction::ToServer && pdu.header.rosctr == Rosctr::JOB => {

@@ -1,7 +1,8 @@
 //! Detection: turns engine [`Event`]s into [`Alert`]s.
 //!
 //! One module per rule family ([`malformed`], [`crash_pattern`], [`control`],
-//! [`flood`], [`loss`], [`baseline`]); each is a set of small functions that
+//! [`flood`], [`loss`], [`baseline`], and the IP part of `evasion` in
+//! [`ip_evasion`]); each is a set of small functions that
 //! *read* decoded PDUs and the per-flow / per-PLC state kept here — they never
 //! parse bytes. The `baseline` family also keeps the passive asset inventory
 //! ([`crate::assets::Fleet`]); it is off unless [`Detector::enable_assets`] is
@@ -25,6 +26,7 @@ mod confirm;
 pub mod control;
 pub mod crash_pattern;
 pub mod flood;
+pub mod ip_evasion;
 pub mod loss;
 pub mod malformed;
 
@@ -775,7 +777,8 @@ impl EventSink for Detector {
             | Event::S7Plus { meta, .. }
             | Event::Tls { meta, .. }
             | Event::Finding { meta, .. }
-            | Event::IpFragment { meta, .. } => {
+            | Event::IpFragment { meta, .. }
+            | Event::IpDefrag { meta, .. } => {
                 if meta.ts > self.now {
                     self.now = meta.ts;
                 }
@@ -816,6 +819,7 @@ impl EventSink for Detector {
         }
         malformed::on_event(self, e);
         crash_pattern::on_event(self, e);
+        ip_evasion::on_event(self, e);
         // Before `control`: a PLC's first answer creates its inventory entry, so the
         // operation that answer confirms (a STOP, say) finds it.
         if self.assets.is_some() {

@@ -25,6 +25,9 @@ pub const PLC1_V6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd00, 0x10, 0x10, 0x1, 0,
 /// HMI 1 over IPv6, fd00:10:10:2::20.
 pub const HMI_V6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd00, 0x10, 0x10, 0x2, 0, 0, 0, 0x20));
 
+/// Attacker over IPv6, fd00:10:10:9::99.
+pub const ATTACKER_V6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd00, 0x10, 0x10, 0x9, 0, 0, 0, 0x99));
+
 /// S7 port (ISO-on-TCP).
 pub const S7_PORT: u16 = 102;
 

@@ -7,6 +7,7 @@
 mod attack;
 mod decode;
 mod dos;
+mod evasion_ip;
 mod evasion_s7;
 pub mod hosts;
 mod inventory;
@@ -97,6 +98,7 @@ pub fn registry() -> Vec<(&'static str, Builder)> {
     v.extend_from_slice(dos::CASES);
     v.extend_from_slice(inventory::CASES);
     v.extend_from_slice(evasion_s7::CASES);
+    v.extend_from_slice(evasion_ip::CASES);
     v
 }
 
