@@ -307,6 +307,12 @@ impl EvidenceWriter {
         format!("{t}_{}_{flow}_frame{}.pcap", a.rule, a.frame)
     }
 
+    /// Whether [`EvidenceWriter::attach`] would write a file for `a` (at or
+    /// above the severity, with packets of its connection kept).
+    pub fn would_attach(&self, a: &Alert) -> bool {
+        a.severity >= self.cfg.min_severity && self.index.contains_key(&key((a.src, a.sport), (a.dst, a.dport)))
+    }
+
     /// For an alert at or above the severity: write its connection's recent
     /// packets to a new file, keep adding the next ones, and put the file's
     /// path in the alert's evidence (`evidence_pcap`). Returns the path.
@@ -353,6 +359,18 @@ impl EvidenceWriter {
     /// Close every file still waiting for packets (end of input).
     pub fn finish(&mut self) {
         self.finish_open();
+    }
+
+    /// Close every file and forget every connection (the next input is
+    /// unrelated: a replay of another file). Rings keep their memory.
+    pub fn reset(&mut self) {
+        self.finish_open();
+        for r in &mut self.rings {
+            r.key = None;
+            r.last_use = 0;
+            r.clear();
+        }
+        self.index.clear();
     }
 }
 

@@ -120,7 +120,9 @@ impl Answer {
             Answer::S7(err) => outcome_of(err),
             Answer::Plus(Some(0) | None) => "answered by the PLC".to_string(),
             Answer::Plus(Some(v)) => format!("PLC answered with error return value 0x{v:x}"),
-            Answer::PlusError(f) => format!("failed, PLC answered with an S7comm-plus Error response, function 0x{f:04x}"),
+            Answer::PlusError(f) => {
+                format!("failed, PLC answered with an S7comm-plus Error response, function 0x{f:04x}")
+            }
         }
     }
 }
