@@ -367,6 +367,13 @@ pub fn run_live(a: &LiveArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    let sensor = a.out.sensor.clone().or_else(|| cfg.sensor.clone());
+    let sensor = s7sentry_export::soc::AlertContext::new(sensor, None).sensor;
+    let mut assets = assets;
+    if let Some(Err(e)) = assets.as_mut().map(|x| x.set_sensor(&sensor)) {
+        eprintln!("s7sentry: {e}");
+        return EXIT_USAGE;
+    }
     let inv = assets.map(|assets| Inventory {
         assets,
         correlator,

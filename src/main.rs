@@ -143,9 +143,12 @@ pub struct StateArgs {
 /// Arguments of `inventory`.
 #[derive(clap::Args, Debug)]
 pub struct InventoryArgs {
-    /// Inventory state file written by `replay --state` or `live --state`.
+    /// Inventory state file written by `replay --state` or `live --state`, opened
+    /// read-only. Give it several times to merge the states of several sensors: one
+    /// row per device with the sensors that saw it (a SENSORS column; `sensors` in
+    /// JSON and CSV).
     #[arg(long, value_name = "FILE", default_value = inventory::DEFAULT_STATE)]
-    pub state: PathBuf,
+    pub state: Vec<PathBuf>,
     /// Directory of CSAF 2.0 advisories (JSON; subdirectories too), e.g. from Siemens
     /// ProductCERT or CISA. Without it, no advisories are matched.
     #[arg(long, value_name = "DIR")]

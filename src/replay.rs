@@ -120,10 +120,11 @@ pub fn run_replay(a: &ReplayArgs) -> u8 {
     };
     let signals = Signals::install();
     let spec = a.alerts.clone().unwrap_or_else(|| "-".into());
-    let opened = settings::alert_options(&a.out, spec, &cfg, false, None)
-        .and_then(|o| Alerts::open(&o, signals.clone()))
-        .and_then(|out| Ok((out, settings::evidence(&a.out, &cfg, false)?)));
-    let (out, evidence) = match opened {
+    let opened = settings::alert_options(&a.out, spec, &cfg, false, None).and_then(|o| {
+        let out = Alerts::open(&o, signals.clone())?;
+        Ok((out, settings::evidence(&a.out, &cfg, false)?, o.context.sensor))
+    });
+    let (out, evidence, sensor) = match opened {
         Ok(x) => x,
         Err(e) => {
             eprintln!("s7sentry: {e}");
@@ -133,7 +134,13 @@ pub fn run_replay(a: &ReplayArgs) -> u8 {
     let tap: SharedTap = std::rc::Rc::new(std::cell::RefCell::new(Tap { evidence, ..Default::default() }));
     let mut out = out.with_tap(tap.clone());
     // The inventory: loaded from --state, handed from file to file, saved after each.
-    let mut assets = match Assets::open(a.state.state.as_deref(), a.state.learn, false) {
+    let opened = Assets::open(a.state.state.as_deref(), a.state.learn, false).and_then(|mut x| {
+        if let Some(x) = x.as_mut() {
+            x.set_sensor(&sensor)?;
+        }
+        Ok(x)
+    });
+    let mut assets = match opened {
         Ok(x) => x,
         Err(e) => {
             eprintln!("s7sentry: {e}");
