@@ -28,7 +28,8 @@ pub const MAX_ENTRIES: usize = 1_000_000;
 /// One line of a PLC's timeline.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
-    /// Time.
+    /// Time (RFC 3339, as in alerts).
+    #[serde(serialize_with = "rfc3339")]
     pub ts: Ts,
     /// `connection` (COTP connect), `closed` (FIN, RST, idle, evicted), `open` (still
     /// open at the end of the capture), `control`, `state`, `outage`, `recovered`, `asset`, `alert`.
@@ -66,6 +67,10 @@ pub struct Entry {
     /// PLC the entry belongs to.
     #[serde(skip)]
     plc: IpAddr,
+}
+
+fn rfc3339<S: serde::Serializer>(ts: &Ts, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(ts)
 }
 
 fn endpoint(ip: IpAddr, port: u16) -> String {

@@ -242,11 +242,17 @@ impl EvidenceWriter {
         if ip.proto != 6 || ip.fragment.is_some() {
             return;
         }
-        let Ok(t) = parse_tcp(ip.payload) else { return };
-        if !self.cfg.ports.contains(&t.sport) && !self.cfg.ports.contains(&t.dport) {
+        // A segment whose TCP header the engine refuses (crash_pattern.tcp_short_header)
+        // is evidence too: its ports are the first four bytes, whatever follows.
+        let (sport, dport) = match (parse_tcp(ip.payload), ip.payload) {
+            (Ok(t), _) => (t.sport, t.dport),
+            (Err(_), [a, b, c, d, ..]) => (u16::from_be_bytes([*a, *b]), u16::from_be_bytes([*c, *d])),
+            (Err(_), _) => return,
+        };
+        if !self.cfg.ports.contains(&sport) && !self.cfg.ports.contains(&dport) {
             return;
         }
-        let k = key((ip.src, t.sport), (ip.dst, t.dport));
+        let k = key((ip.src, sport), (ip.dst, dport));
         self.clock += 1;
         let slot = match self.index.get(&k) {
             Some(&s) => s,
