@@ -470,7 +470,9 @@ pub fn run_live(a: &LiveArgs) -> u8 {
     out = out.with_tap(tap.clone());
     let offloads = receive_offloads(&interface);
     if let Some(u) = &user {
-        if let Err(e) = privileges::switch_user(u) {
+        let evidence_dir = tap.borrow().evidence.as_ref().map(|e| e.dir().to_path_buf());
+        let give: Vec<&std::path::Path> = evidence_dir.iter().map(|p| p.as_path()).collect();
+        if let Err(e) = privileges::switch_user(u, &give) {
             eprintln!("s7sentry: {e}");
             return EXIT_USAGE;
         }

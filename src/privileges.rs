@@ -28,7 +28,9 @@ pub fn lookup_user(name: &str) -> Result<RunAs, String> {
 /// systemd unit starts as the user); from root, drop supplementary groups,
 /// set the group then the user, keeping the permitted capabilities (the caller
 /// then keeps only the capture's two). Any other user cannot switch: an error.
-pub fn switch_user(u: &RunAs) -> Result<(), String> {
+/// `give` (folders the sensor writes into later, e.g. `--evidence`) are handed
+/// to the user first.
+pub fn switch_user(u: &RunAs, give: &[&std::path::Path]) -> Result<(), String> {
     let me = Uid::current();
     if me == u.uid {
         return Ok(());
@@ -40,6 +42,9 @@ pub fn switch_user(u: &RunAs) -> Result<(), String> {
         ));
     }
     let fail = |what: &str, e: nix::Error| format!("cannot switch to user '{}': {what}: {e}", u.name);
+    for p in give {
+        nix::unistd::chown(*p, Some(u.uid), Some(u.gid)).map_err(|e| fail(&format!("chown {}", p.display()), e))?;
+    }
     nix::sys::prctl::set_keepcaps(true).map_err(|e| fail("keep capabilities", e))?;
     nix::unistd::setgroups(&[]).map_err(|e| fail("setgroups", e))?;
     nix::unistd::setgid(u.gid).map_err(|e| fail("setgid", e))?;

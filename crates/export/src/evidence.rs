@@ -230,6 +230,11 @@ impl EvidenceWriter {
         }
     }
 
+    /// The folder of the files.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.cfg.dir
+    }
+
     /// Counters.
     pub fn stats(&self) -> &EvidenceStats {
         &self.stats
