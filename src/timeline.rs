@@ -306,7 +306,7 @@ pub fn by_plc(entries: Vec<Entry>) -> Vec<PlcTimeline> {
     }
     m.into_iter()
         .map(|(plc, mut entries)| {
-            entries.sort_by(|a, b| (a.ts, a.order).cmp(&(b.ts, b.order)));
+            entries.sort_by_key(|e| (e.ts, e.order));
             PlcTimeline { plc, entries }
         })
         .collect()
