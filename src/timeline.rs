@@ -11,6 +11,7 @@ use crate::input::{SharedTap, Tap};
 use crate::replay::{open_unit, units};
 use crate::{settings, TimelineArgs, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE};
 use s7sentry_capture::PacketSource;
+use s7sentry_engine::assets::Fleet;
 use s7sentry_engine::rules::{Alert, Detector};
 use s7sentry_engine::{EngineConfig, Event, EventSink, Ts};
 use s7sentry_export::soc::{community_id, flow_id, PROTO_TCP};
@@ -50,7 +51,8 @@ pub struct Entry {
     pub result: Option<&'static str>,
     /// Capture file of the packet.
     pub pcap: String,
-    /// Record number in that file (0: the end of the capture).
+    /// Record number in that file (0: the end of the capture; `state` entries,
+    /// which come from the detector's inventory, have none).
     pub frame: u64,
     /// Flow id of the connection (as in alerts).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -222,25 +224,41 @@ fn control_result(outcome: &str) -> &'static str {
     }
 }
 
-/// The CPU state a confirmed control operation put the PLC in.
-fn state_after(a: &Alert, result: &str) -> Option<&'static str> {
-    if !matches!(result, "succeeded" | "answered") || a.evidence.get("answer_frame").is_none() {
-        return None;
+/// `state` entries of a PLC from the inventory the detector kept: every CPU
+/// state change the PLC confirmed (an answered STOP / START, also when its
+/// alert was folded into an aggregated follow-up) or announced itself.
+fn state_entries(fleet: &Fleet, order: &mut u64, name: &str) -> Vec<Entry> {
+    let mut v = Vec::new();
+    for d in fleet.devices.values() {
+        for sc in &d.state_changes {
+            *order += 1;
+            let message = match sc.by {
+                Some(by) => format!("CPU -> {} (ordered by {by}, confirmed by the PLC)", sc.state.to_uppercase()),
+                None => format!("CPU reports {} (mode transition)", sc.state.to_uppercase()),
+            };
+            v.push(Entry {
+                ts: sc.ts,
+                kind: "state",
+                peer: sc.by.map(|b| b.to_string()),
+                message,
+                rule: None,
+                severity: None,
+                result: None,
+                pcap: name.to_string(),
+                frame: 0,
+                flow_id: None,
+                community_id: None,
+                evidence_pcap: None,
+                order: *order,
+                plc: d.address,
+            });
+        }
     }
-    match a.rule {
-        "control.cpu_stop" => Some("STOP"),
-        "control.cpu_start" => Some("RUN"),
-        "control.s7plus_operating_state" => match a.evidence.get("value").and_then(|v| v.as_i64()) {
-            Some(1) => Some("STOP"),
-            Some(3) => Some("RUN"),
-            _ => None,
-        },
-        _ => None,
-    }
+    v
 }
 
-/// Entries of one alert (a confirmed state change adds a `state` entry).
-fn alert_entries(order: u64, a: &Alert, ports: &[u16]) -> Vec<Entry> {
+/// The entry of one alert.
+fn alert_entry(order: u64, a: &Alert, ports: &[u16]) -> Entry {
     let plc = if ports.contains(&a.dport) || !ports.contains(&a.sport) { a.dst } else { a.src };
     let peer = (a.sport != 0 || a.dport != 0).then(|| {
         if plc == a.dst {
@@ -257,7 +275,7 @@ fn alert_entries(order: u64, a: &Alert, ports: &[u16]) -> Vec<Entry> {
         r if r.starts_with("control.") => ("control", outcome.map(control_result)),
         _ => ("alert", None),
     };
-    let base = Entry {
+    Entry {
         ts: a.ts,
         kind,
         peer,
@@ -272,21 +290,7 @@ fn alert_entries(order: u64, a: &Alert, ports: &[u16]) -> Vec<Entry> {
         evidence_pcap: a.evidence.get("evidence_pcap").and_then(|v| v.as_str()).map(str::to_string),
         order,
         plc,
-    };
-    let mut v = Vec::with_capacity(2);
-    if let Some(state) = result.and_then(|r| state_after(a, r)) {
-        let mut s = base.clone();
-        s.kind = "state";
-        s.message = format!("CPU -> {state} (ordered by {}, confirmed by the PLC)", endpoint(a.src, a.sport));
-        s.rule = None;
-        s.severity = None;
-        s.result = None;
-        v.push(base);
-        v.push(s);
-    } else {
-        v.push(base);
     }
-    v
 }
 
 /// One PLC's timeline.
@@ -333,6 +337,7 @@ pub fn render_text(t: &[PlcTimeline]) -> String {
                 let _ = write!(s, " [{rule}, {sev}]");
             }
             match e.frame {
+                0 if e.kind == "state" => {}
                 0 => {
                     let _ = write!(s, " ({}, end)", e.pcap);
                 }
@@ -364,11 +369,14 @@ pub fn run_timeline(a: &TimelineArgs) -> u8 {
     let mut status = EXIT_OK;
     let mut entries = Vec::new();
     let mut dropped = 0u64;
-    for unit in units(&a.files, a.continuous) {
+    for unit in units(&a.input.files, a.input.continuous) {
         let Some(mut src) = open_unit(&unit, &tap, &mut status) else { continue };
         let name = src.name().to_string();
         let mut det = Detector::new(cfg.clone());
         det.set_source(&name);
+        // Asset tracking (learning, never enforcing: no new_talker / new_function
+        // alerts) records every confirmed CPU state change with its time and requester.
+        det.enable_assets(Fleet::default());
         let mut pipe = Pipeline::new(EngineConfig::default(), Some(det), Connections::default());
         let mut kept = Kept { alerts: Vec::new(), order: 0, dropped: 0 };
         if let Ended::Unreadable(e) = run(&mut src, &mut pipe, &mut kept) {
@@ -379,6 +387,7 @@ pub fn run_timeline(a: &TimelineArgs) -> u8 {
         if !std::mem::take(&mut tap.borrow_mut().damaged).is_empty() {
             status = status.max(EXIT_PARTIAL);
         }
+        let fleet = pipe.detector_mut().and_then(Detector::take_fleet).unwrap_or_default();
         let conns = pipe.into_extra();
         dropped += conns.dropped + kept.dropped;
         let files = &tap.borrow().files;
@@ -391,13 +400,15 @@ pub fn run_timeline(a: &TimelineArgs) -> u8 {
             (e.pcap, e.frame) = place(e.frame);
             entries.push(e);
         }
-        let base = conns.order;
-        for (order, mut al) in kept.alerts {
+        let mut order = conns.order;
+        for (k, mut al) in kept.alerts {
             if files.is_set() {
                 (al.pcap, al.frame) = place(al.frame);
             }
-            entries.extend(alert_entries(base + order, &al, &ports));
+            entries.push(alert_entry(order + k, &al, &ports));
         }
+        order += kept.order;
+        entries.extend(state_entries(&fleet, &mut order, &name));
     }
     if let Some(plc) = a.plc {
         entries.retain(|e| e.plc == plc);
