@@ -367,9 +367,9 @@ pub struct AlertArgs {
     pub evidence_min_severity: Option<SeverityArg>,
 }
 
-/// Arguments of `replay`.
+/// The captures `replay` and `timeline` read.
 #[derive(clap::Args, Debug)]
-pub struct ReplayArgs {
+pub struct InputArgs {
     /// Capture files: pcap or pcapng (several interfaces and link types), plain or
     /// compressed (gzip, zstd; recognised by content). A directory is a rotated set:
     /// its capture files are read as one stream ordered by first timestamp.
@@ -380,6 +380,14 @@ pub struct ReplayArgs {
     /// timers carry across file boundaries; alerts still name the file and record.
     #[arg(long)]
     pub continuous: bool,
+}
+
+/// Arguments of `replay`.
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    /// Captures to read.
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Detection configuration options.
     #[command(flatten)]
     pub detection: DetectionArgs,
@@ -409,12 +417,9 @@ pub struct ReplayArgs {
 /// Arguments of `timeline`.
 #[derive(clap::Args, Debug)]
 pub struct TimelineArgs {
-    /// Capture files or directories, as for `replay`.
-    #[arg(required = true, value_name = "FILE|DIR")]
-    pub files: Vec<PathBuf>,
-    /// Read all FILEs as one continuous stream (see `replay --continuous`).
-    #[arg(long)]
-    pub continuous: bool,
+    /// Captures to read.
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Detection configuration options.
     #[command(flatten)]
     pub detection: DetectionArgs,

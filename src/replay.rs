@@ -153,7 +153,7 @@ pub fn run_replay(a: &ReplayArgs) -> u8 {
     let mut totals = Totals::default();
     let mut unreadable = 0u64;
     let started = Instant::now();
-    for unit in units(&a.files, a.continuous) {
+    for unit in units(&a.input.files, a.input.continuous) {
         if signals.stopped() {
             break;
         }

@@ -364,18 +364,8 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StoreError::Missing { path: p() }),
             Err(e) => return Err(StoreError::Io { path: p(), source: e }),
         }
-        let sq = |context: &'static str| move |source: rusqlite::Error| classify(path, context, source);
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let db = Db::open_with_flags(path, flags).map_err(sq("open read-only"))?;
-        db.busy_timeout(BUSY_TIMEOUT).map_err(sq("set busy timeout"))?;
-        let version: i64 =
-            db.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sq("read schema version"))?;
-        let app: i32 =
-            db.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(sq("read application id"))?;
-        let newest = MIGRATIONS.last().map_or(0, |m| m.to);
-        if version > newest {
-            return Err(StoreError::NewerSchema { path: p(), found: version, supported: newest });
-        }
+        let (db, version, app, newest) = open_db(path, flags, MIGRATIONS)?;
         if app != APPLICATION_ID {
             return Err(StoreError::Foreign {
                 path: p(),
@@ -417,17 +407,7 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
         };
         let sq = |context: &'static str| move |source: rusqlite::Error| classify(path, context, source);
-        let db = Db::open_with_flags(path, flags).map_err(sq("open"))?;
-        db.busy_timeout(BUSY_TIMEOUT).map_err(sq("set busy timeout"))?;
-        // Reading the header page: fails here on a file SQLite cannot use.
-        let version: i64 =
-            db.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sq("read schema version"))?;
-        let app: i32 =
-            db.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(sq("read application id"))?;
-        let newest = migrations.last().map_or(0, |m| m.to);
-        if version > newest {
-            return Err(StoreError::NewerSchema { path: p(), found: version, supported: newest });
-        }
+        let (db, version, app, _) = open_db(path, flags, migrations)?;
         if app != APPLICATION_ID {
             let tables: i64 =
                 db.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0)).map_err(sq("read schema"))?;
@@ -713,6 +693,23 @@ fn check_header(path: &Path) -> Result<(), StoreError> {
     let shown: String =
         head[..n].iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' }).collect();
     Err(StoreError::NotSqlite { path: path.to_path_buf(), detail: format!("it starts with {shown:?}") })
+}
+
+/// Opens `path` with `flags` and reads its header: (connection, `user_version`,
+/// `application_id`, newest version of `migrations`); a file of a newer schema
+/// is refused.
+fn open_db(path: &Path, flags: OpenFlags, migrations: &[Migration]) -> Result<(Db, i64, i32, i64), StoreError> {
+    let sq = |context: &'static str| move |source: rusqlite::Error| classify(path, context, source);
+    let db = Db::open_with_flags(path, flags).map_err(sq("open"))?;
+    db.busy_timeout(BUSY_TIMEOUT).map_err(sq("set busy timeout"))?;
+    // Reading the header page: fails here on a file SQLite cannot use.
+    let version: i64 = db.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sq("read schema version"))?;
+    let app: i32 = db.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(sq("read application id"))?;
+    let newest = migrations.last().map_or(0, |m| m.to);
+    if version > newest {
+        return Err(StoreError::NewerSchema { path: path.to_path_buf(), found: version, supported: newest });
+    }
+    Ok((db, version, app, newest))
 }
 
 /// Names the typical SQLite failures in words.
