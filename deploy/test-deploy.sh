@@ -200,6 +200,16 @@ print("unknown:", unknown) if unknown else print(len(used), "metric names, all k
 sys.exit(1 if unknown else 0)
 EOF
 
+  run "prometheus/scrape.yml: several sensors, each with its own sensor label" python3 - "$prom/scrape.yml" <<'EOF'
+import sys, yaml
+c = yaml.safe_load(open(sys.argv[1]))
+job = next(j for j in c["scrape_configs"] if j["job_name"] == "s7sentry")
+names = [g["labels"]["sensor"] for g in job["static_configs"] for _ in g["targets"]]
+assert len(names) >= 2, names
+assert len(set(names)) == len(names), f"a sensor label used twice: {names}"
+print(len(names), "sensors:", ", ".join(names))
+EOF
+
   run "kubernetes/daemonset.yaml: host network, capabilities, probes, limits" python3 - "$here/kubernetes/daemonset.yaml" <<'EOF'
 import sys, yaml
 docs = {d["kind"]: d for d in yaml.safe_load_all(open(sys.argv[1])) if d}
