@@ -316,6 +316,17 @@ fn timeline_per_plc_connections_controls_outcomes_states_outages() {
     assert_eq!(c["result"], "succeeded");
     let st = e.iter().find(|x| x["kind"] == "state").unwrap();
     assert!(st["message"].as_str().unwrap().starts_with("CPU -> STOP"), "{st}");
+    // A real TIA Portal session (S7comm-plus): STOP, then START folded into an
+    // aggregated follow-up alert; both state changes are in the timeline.
+    let real = common::shared_dir().join("pcaps/public/agentcarter1__s71200_OnlineStopStart.pcapng");
+    let t = timeline(&[&s(&real)]);
+    let states: Vec<String> = t
+        .iter()
+        .flat_map(|p| p["entries"].as_array().unwrap())
+        .filter(|x| x["kind"] == "state")
+        .map(|x| x["message"].as_str().unwrap().split(' ').take(3).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(states, ["CPU -> STOP", "CPU -> START"], "{t:?}");
     let pw = timeline(&[&s(&own_pcap("attack_password").join("capture.pcap"))]);
     let failed = pw
         .iter()
@@ -346,21 +357,8 @@ fn timeline_per_plc_connections_controls_outcomes_states_outages() {
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 
-#[test]
-fn syslog_over_tcp_with_facility_and_sensor() {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let reader = std::thread::spawn(move || {
-        let (mut c, _) = l.accept().unwrap();
-        let mut all = Vec::new();
-        std::io::Read::read_to_end(&mut c, &mut all).unwrap();
-        all
-    });
-    let url = format!("tcp://127.0.0.1:{port}");
-    let cap = own_pcap("attack_cpu_stop").join("capture.pcap");
-    let v = replay_json(&["--syslog", &url, "--syslog-facility", "local4", "--sensor", "hall-1", &s(&cap)]);
-    let data = reader.join().unwrap();
-    // RFC 6587 octet counting: "LEN SP MSG" back to back.
+/// RFC 6587 octet-counted frames: "LEN SP MSG" back to back.
+fn octet_counted(data: &[u8]) -> Vec<String> {
     let mut msgs = Vec::new();
     let mut at = 0;
     while at < data.len() {
@@ -369,12 +367,52 @@ fn syslog_over_tcp_with_facility_and_sensor() {
         msgs.push(String::from_utf8(data[sp + 1..sp + 1 + n].to_vec()).unwrap());
         at = sp + 1 + n;
     }
-    assert_eq!(msgs.len(), v.len());
-    // local4 = 20; critical = 2: PRI 162.
-    assert!(msgs[0].starts_with("<162>1 "), "{}", msgs[0]);
-    let json: Value = serde_json::from_str(msgs[0].splitn(8, ' ').nth(7).unwrap()).unwrap();
-    assert_eq!(json["sensor"], "hall-1");
-    assert_eq!(json["rule"], v[0]["rule"]);
+    msgs
+}
+
+/// Two sensors send their alerts to one central collector over TCP; each line
+/// carries its sensor, the facility and the severity in PRI.
+#[test]
+fn two_sensors_to_one_syslog_collector_over_tcp() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let collector = std::thread::spawn(move || {
+        (0..2)
+            .map(|_| {
+                let (mut c, _) = l.accept().unwrap();
+                let mut all = Vec::new();
+                std::io::Read::read_to_end(&mut c, &mut all).unwrap();
+                octet_counted(&all)
+            })
+            .collect::<Vec<_>>()
+    });
+    let url = format!("tcp://127.0.0.1:{port}");
+    let a = replay_json(&[
+        "--syslog",
+        &url,
+        "--syslog-facility",
+        "local4",
+        "--sensor",
+        "hall-1",
+        &s(&own_pcap("attack_cpu_stop").join("capture.pcap")),
+    ]);
+    let b =
+        replay_json(&["--syslog", &url, "--sensor", "hall-2", &s(&own_pcap("attack_plc_crash").join("capture.pcap"))]);
+    let got = collector.join().unwrap();
+    assert_eq!((got[0].len(), got[1].len()), (a.len(), b.len()));
+    // local4 = 20, critical = 2: PRI 162; local0 (default) = 16, high = 3: PRI 131.
+    assert!(got[0][0].starts_with("<162>1 "), "{}", got[0][0]);
+    assert!(got[1][0].starts_with("<131>1 "), "{}", got[1][0]);
+    for (msgs, alerts, sensor) in [(&got[0], &a, "hall-1"), (&got[1], &b, "hall-2")] {
+        for (m, al) in msgs.iter().zip(alerts.iter()) {
+            let parts: Vec<&str> = m.splitn(8, ' ').collect();
+            assert!(parts[5].len() <= 32, "MSGID {}", parts[5]);
+            let json: Value = serde_json::from_str(parts[7]).unwrap();
+            assert_eq!(json["sensor"], sensor);
+            assert_eq!(json["rule"], al["rule"]);
+            assert_eq!(json["flow_id"], al["flow_id"]);
+        }
+    }
 }
 
 #[test]
