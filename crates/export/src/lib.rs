@@ -651,18 +651,24 @@ mod tests {
     fn cpu_seconds_are_fractional() {
         let stat = "4242 (s7 sentry) (x)) S 1 2 3 4 5 6 7 8 9 10 123 45 0 0 20 0 3 0 100 0 0";
         assert_eq!(cpu_seconds_of(stat), Some(1.68));
-        assert!(cpu_seconds().is_some());
-        // Burn a little CPU (well under a second): the exposition shows a fraction.
+        // Burn CPU until this process's total has a fractional part of 0.3-0.7 s:
+        // whole seconds (the plain process collector) would then be 0.3 s or more off.
+        let t0 = std::time::Instant::now();
         let mut x = 0u64;
-        for i in 0..30_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
-        }
-        assert!(x != 1);
+        let c = loop {
+            for i in 0..1_000_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+            }
+            let c = cpu_seconds().expect("/proc/self/stat");
+            if (0.3..0.7).contains(&c.fract()) {
+                break c;
+            }
+            assert!(t0.elapsed().as_secs() < 20, "cpu time did not move: {c}");
+        };
         let text = Metrics::new("t").render();
         let line = text.lines().find(|l| l.starts_with("process_cpu_seconds_total ")).expect("cpu line");
         let v: f64 = line.split(' ').nth(1).unwrap().parse().unwrap();
-        // Less than a second of CPU so far: the whole-second collector said 0.
-        assert!(v > 0.0 && v <= cpu_seconds().unwrap(), "{line}");
+        assert!((v - c).abs() < 0.2, "{line} vs {c} s of CPU");
     }
 
     #[test]
