@@ -200,6 +200,16 @@ print("unknown:", unknown) if unknown else print(len(used), "metric names, all k
 sys.exit(1 if unknown else 0)
 EOF
 
+  run "prometheus/scrape.yml: several sensors, each with its own sensor label" python3 - "$prom/scrape.yml" <<'EOF'
+import sys, yaml
+c = yaml.safe_load(open(sys.argv[1]))
+job = next(j for j in c["scrape_configs"] if j["job_name"] == "s7sentry")
+names = [g["labels"]["sensor"] for g in job["static_configs"] for _ in g["targets"]]
+assert len(names) >= 2, names
+assert len(set(names)) == len(names), f"a sensor label used twice: {names}"
+print(len(names), "sensors:", ", ".join(names))
+EOF
+
   run "kubernetes/daemonset.yaml: host network, capabilities, probes, limits" python3 - "$here/kubernetes/daemonset.yaml" <<'EOF'
 import sys, yaml
 docs = {d["kind"]: d for d in yaml.safe_load_all(open(sys.argv[1])) if d}
@@ -211,8 +221,18 @@ assert pod["hostNetwork"] is True
 caps = c["securityContext"]["capabilities"]
 assert caps["drop"] == ["ALL"] and sorted(caps["add"]) == ["NET_ADMIN", "NET_RAW"], caps
 assert pod["securityContext"]["runAsNonRoot"] is True
-for p in ["livenessProbe", "readinessProbe"]:
-    assert c[p]["httpGet"]["path"] == "/healthz", p
+# Liveness while the process loop lives; readiness only while capturing.
+assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", c["livenessProbe"]
+assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", c["readinessProbe"]
+# A state volume for the inventory and baseline, used by --state.
+mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+vols = {v["name"]: v for v in pod["volumes"]}
+assert mounts.get("state") == "/var/lib/s7sentry", mounts
+assert "hostPath" in vols["state"] or "persistentVolumeClaim" in vols["state"], vols["state"]
+args = c["args"]
+assert args[args.index("--state") + 1].startswith("/var/lib/s7sentry/"), args
+assert "--wait-for-interface" in args, args
+assert c["securityContext"]["readOnlyRootFilesystem"] is True
 assert c["resources"]["limits"]["memory"] and c["resources"]["limits"]["cpu"]
 assert docs["ConfigMap"]["data"]["s7sentry.toml"]
 print("ok")
@@ -236,13 +256,13 @@ bin=${S7SENTRY:-$root/target/release/s7sentry}
 pcap=$root/pcaps/benign_plant/capture.pcap
 if [[ -x $bin && -f $pcap ]] && ((have_py)); then
   # The example with its commented optional keys switched on (rule overrides,
-  # syslog, bpf; not `user`, see the example), and the ConfigMap's file.
+  # syslog, bpf, user, sensor, alert outputs), and the ConfigMap's file.
   python3 - "$here" "$tmp" <<'EOF'
 import sys, re, yaml, pathlib
 d, t = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 src = (d / "s7sentry.toml.example").read_text()
 (t / "example.toml").write_text(src)
-on = [m.group(1) if (m := re.match(r'^# (\[rules\."[a-z_.]+"\]|enabled = false|severity = "[a-z]+"|syslog = ".*"|bpf = ".*")$', l)) else l
+on = [m.group(1) if (m := re.match(r'^# (\[rules\."[a-z_.]+"\]|enabled = false|severity = "[a-z]+"|syslog = ".*"|bpf = ".*"|user = ".*"|sensor = ".*"|syslog_facility = ".*"|alert_format = ".*"|evidence = ".*"|evidence_min_severity = ".*"|wait_for_interface = .*)$', l)) else l
       for l in src.splitlines()]
 (t / "example-all.toml").write_text("\n".join(on) + "\n")
 cm = next(x for x in yaml.safe_load_all((d / "kubernetes/daemonset.yaml").read_text()) if x and x["kind"] == "ConfigMap")
@@ -252,6 +272,8 @@ EOF
     run "s7sentry replay --config accepts $f.toml" "$bin" replay --config "$tmp/$f.toml" -q --alerts "$tmp/alerts.jsonl" "$pcap"
   done
   grep -q '^\[rules\."' "$tmp/example-all.toml" || bad "example-all.toml: no rule override was uncommented"
+  grep -q '^user = ' "$tmp/example-all.toml" || bad "example-all.toml: [live] user was not uncommented"
+  grep -q '^sensor = ' "$tmp/example-all.toml" || bad "example-all.toml: sensor was not uncommented"
   # Rule ids named anywhere in deploy/ must exist.
   "$bin" rules --format jsonl >"$tmp/rules.jsonl" 2>/dev/null
   run "rule ids named in deploy/ exist (s7sentry rules)" python3 - "$here" "$tmp/rules.jsonl" <<'EOF'
@@ -307,6 +329,62 @@ if command -v logrotate >/dev/null; then
   else ok "logrotate -d systemd/s7sentry.logrotate"; fi
 else
   skp "logrotate not installed"
+fi
+
+# ------------------------- exit statuses of configuration errors vs the unit
+# Every configuration error must end with a status the unit does not restart.
+if [[ -x $bin ]]; then
+  prevent=$(sed -n 's/^RestartPreventExitStatus=//p' "$unit")
+  cfgerr() {  # cfgerr NAME ARGS...: s7sentry ARGS exits with a status in RestartPreventExitStatus
+    local name=$1; shift
+    timeout 20 "$bin" "$@" >"$tmp/out" 2>&1
+    local st=$?
+    if [[ " $prevent " == *" $st "* ]]; then ok "$name: exit $st, not restarted (RestartPreventExitStatus=$prevent)"
+    else bad "$name: exit $st, restarted by the unit (RestartPreventExitStatus=$prevent)"; sed 's/^/      /' "$tmp/out"; fi
+  }
+  printf '[live]\ninterface = "lo"\nno_such_key = 1\n' >"$tmp/badkey.toml"
+  cfgerr "unknown config key" live --config "$tmp/badkey.toml"
+  cfgerr "bad BPF filter" live --interface lo --wait-for-interface --listen 127.0.0.1:0 --bpf 'tcp port ('
+  cfgerr "--listen not an address" live --interface lo --listen nonsense
+  cfgerr "--listen on an address this host lacks" live --interface lo --listen 203.0.113.77:19102
+  cfgerr "unknown [live] user" live --interface lo --listen 127.0.0.1:0 --user no-such-user-s7s
+  cfgerr "bad syslog facility" live --interface lo --listen 127.0.0.1:0 --syslog udp://127.0.0.1:514 --syslog-facility local9
+else
+  skp "exit statuses of configuration errors ($bin not built)"
+fi
+
+# ------------------------------------------------- the documented install strips
+# The install line of README "Install on one Debian 12 host", run against the
+# built binary into a temporary directory: the result has no debug sections.
+if [[ -x $bin ]] && ((have_py)); then
+  line=$(grep -E '^install .*target/release/s7sentry /usr/local/bin/s7sentry' "$here/README.md" | head -1 | sed 's/ *#.*//')
+  if [[ -z $line ]]; then bad "deploy/README.md: no install line for the binary"
+  else
+    cmd=${line//\/usr\/local\/bin\/s7sentry/$tmp/usr/local/bin/s7sentry}
+    cmd=${cmd//target\/release\/s7sentry/$bin}
+    mkdir -p "$tmp/usr/local/bin"
+    eval "$cmd" >"$tmp/out" 2>&1 || { bad "documented install: $cmd"; sed 's/^/      /' "$tmp/out"; }
+    run "documented install ($line) strips the binary" python3 - "$tmp" "$bin" <<'EOF2'
+import sys, os, struct, glob
+t, src = sys.argv[1], sys.argv[2]
+dst = os.path.join(t, "usr/local/bin/s7sentry")
+def sections(p):
+    b = open(p, "rb").read()
+    assert b[:4] == b"\x7fELF" and b[4] == 2, "64-bit ELF"
+    shoff, = struct.unpack_from("<Q", b, 0x28); shentsize, shnum, shstrndx = struct.unpack_from("<HHH", b, 0x3A)
+    hdr = lambda i: struct.unpack_from("<IIQQQQIIQQ", b, shoff + i * shentsize)
+    stroff = hdr(shstrndx)[4]
+    name = lambda o: b[stroff + o:b.index(b"\0", stroff + o)].decode()
+    return {name(hdr(i)[0]) for i in range(shnum)}
+s = sections(dst)
+# .debug_gdb_scripts is loaded with the program (not debug info) and stays.
+debug = sorted(x for x in s if (x.startswith(".debug") and x != ".debug_gdb_scripts") or x == ".symtab")
+print(f"{os.path.getsize(src) >> 20} MiB built, {os.path.getsize(dst) >> 20} MiB installed; debug/symbol sections left: {debug}")
+sys.exit(1 if debug else 0)
+EOF2
+  fi
+else
+  skp "documented install strips the binary ($bin not built)"
 fi
 
 # -------------------------------------------------------------- container

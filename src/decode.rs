@@ -29,7 +29,7 @@ pub fn run_decode(a: &DecodeArgs) -> u8 {
         }
         let _ = pipe.finish(&mut none);
         if a.stats {
-            eprintln!("{}: {:?}", path.display(), pipe.stats());
+            eprintln!("{}", stats_json(&path.display().to_string(), pipe.stats()));
         }
         let writer = pipe.into_extra();
         let failed = writer.error.is_some();
@@ -50,4 +50,15 @@ pub fn run_decode(a: &DecodeArgs) -> u8 {
         None => {}
     }
     status
+}
+
+/// One JSON object: the file, then the engine's counters (`decode --stats`).
+fn stats_json(file: &str, stats: &s7sentry_engine::Stats) -> String {
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        file: &'a str,
+        #[serde(flatten)]
+        stats: &'a s7sentry_engine::Stats,
+    }
+    serde_json::to_string(&Line { file, stats }).unwrap_or_default()
 }

@@ -6,11 +6,12 @@
 //! and prints reports.
 
 use crate::{BaselineAction, BaselineArgs, InventoryArgs, OutFormat, ReportFormat, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE};
+use s7sentry_engine::assets::{merge_shards, Fleet};
 use s7sentry_engine::Ts;
 use s7sentry_inventory::report::{self, Correlator};
 use s7sentry_inventory::{baseline, load_dir, Store};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Default state file of `inventory` and `baseline` (the systemd unit's
@@ -79,14 +80,36 @@ pub fn load_csaf(dir: Option<&Path>) -> Result<(Correlator, usize), String> {
     Ok((Correlator::new(advisories), errors.len()))
 }
 
+/// Loads the fleets of `--state` files, read-only, each with its sensor name
+/// (recorded in the state by the sensor, else the file name without extension).
+fn load_states(paths: &[PathBuf]) -> Result<Vec<(String, Fleet)>, String> {
+    let mut out: Vec<(String, Fleet)> = Vec::with_capacity(paths.len());
+    for p in paths {
+        let mut store = Store::open_read_only(p).map_err(|e| e.to_string())?;
+        let fleet = store.load().map_err(|e| e.to_string())?;
+        let stem = p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| p.display().to_string());
+        let mut name = store.sensor_name().map_err(|e| e.to_string())?.unwrap_or(stem);
+        if out.iter().any(|(n, _)| *n == name) {
+            name = p.display().to_string();
+        }
+        out.push((name, fleet));
+    }
+    Ok(out)
+}
+
 /// Run `inventory`; returns the exit status.
 pub fn run_inventory(a: &InventoryArgs) -> u8 {
-    let fleet = match Store::open_existing(&a.state).and_then(|mut s| s.load()) {
-        Ok(f) => f,
+    let states = match load_states(&a.state) {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("s7sentry: {e}");
             return EXIT_USAGE;
         }
+    };
+    // Several sensors: one fleet, one row per device, naming the sensors that saw it.
+    let fleet = match states.as_slice() {
+        [(_, f)] => f.clone(),
+        _ => merge_shards(&Fleet::default(), states.iter().map(|(_, f)| f.clone()).collect()),
     };
     let (mut correlator, failed) = match load_csaf(a.csaf.as_deref()) {
         Ok(x) => x,
@@ -95,7 +118,13 @@ pub fn run_inventory(a: &InventoryArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let rows = report::build(&fleet, &mut correlator);
+    let mut rows = report::build(&fleet, &mut correlator);
+    if states.len() > 1 {
+        for r in &mut rows {
+            r.sensors =
+                states.iter().filter(|(_, f)| f.devices.contains_key(&r.address)).map(|(n, _)| n.clone()).collect();
+        }
+    }
     let text = match a.format {
         ReportFormat::Table => report::to_table(&rows, &fleet, correlator.advisories().len()),
         ReportFormat::Json => report::to_json(&rows),
@@ -121,7 +150,11 @@ pub fn run_baseline(a: &BaselineArgs) -> u8 {
         BaselineAction::Learn(l) => &l.state.state,
         BaselineAction::Show(s) => &s.state.state,
     };
-    let mut store = match Store::open_existing(path) {
+    let opened = match &a.action {
+        BaselineAction::Show(_) => Store::open_read_only(path),
+        _ => Store::open_existing(path),
+    };
+    let mut store = match opened {
         Ok(s) => s,
         Err(e) => {
             eprintln!("s7sentry: {e}");

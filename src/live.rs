@@ -5,10 +5,12 @@
 //! tokio runtime serving `/metrics` and `/healthz`; a signal thread turning
 //! SIGTERM/SIGINT/SIGHUP into flags the loop polls (`crate::signals`).
 
+use crate::input::{SharedTap, Tap};
 use crate::output::Alerts;
+use crate::privileges;
 use crate::signals::Signals;
 use crate::summary::Summary;
-use crate::{inventory, settings, LiveArgs, EXIT_OK, EXIT_USAGE};
+use crate::{inventory, settings, LiveArgs, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE};
 use s7sentry_capture::live::{LiveOptions, LiveSource, LiveStats};
 use s7sentry_capture::{CaptureError, Packet, PacketSource, Polled};
 use s7sentry_engine::rules::Detector;
@@ -27,9 +29,6 @@ use std::time::{Duration, Instant};
 /// list's "outside the standard range" section, not in /etc/services, and below the
 /// Linux ephemeral range.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:19102";
-
-/// Exit status when the capture cannot be opened or the port cannot be bound.
-const EXIT_RUNTIME: u8 = 3;
 
 /// Default kernel ring (MiB) when neither `--buffer-mb` nor `[live] buffer_mb` is given.
 pub const DEFAULT_BUFFER_MB: u32 = 64;
@@ -106,9 +105,13 @@ impl Extra for LiveExtra {
 
 /// The live interface as a packet source: publishes libpcap's counters (metrics,
 /// `/healthz`) and beats the health check about once a second, and when the
-/// interface goes away, reports it, answers idle and reopens it every second.
+/// interface goes away (or is not there yet, `--wait-for-interface`), reports
+/// it, answers idle and reopens it every second. Every packet also goes to the
+/// evidence rings.
 struct LiveInput {
-    src: LiveSource,
+    /// `None` until the interface could be opened (`--wait-for-interface`).
+    src: Option<LiveSource>,
+    tap: SharedTap,
     opts: LiveOptions,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
@@ -121,17 +124,31 @@ struct LiveInput {
 }
 
 impl LiveInput {
-    fn new(src: LiveSource, opts: LiveOptions, metrics: Arc<Metrics>, health: Arc<Health>) -> LiveInput {
+    fn new(
+        src: Result<LiveSource, CaptureError>,
+        opts: LiveOptions,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+        tap: SharedTap,
+    ) -> LiveInput {
         let mtu = std::fs::read_to_string(format!("/sys/class/net/{}/mtu", opts.interface))
             .ok()
             .and_then(|s| s.trim().parse::<u32>().ok())
             .unwrap_or(9000);
+        let (src, down) = match src {
+            Ok(s) => (Some(s), None),
+            Err(e) => {
+                health.interface_down.store(true, Ordering::Relaxed);
+                (None, Some((e, Instant::now())))
+            }
+        };
         LiveInput {
             src,
+            tap,
             opts,
             metrics,
             health,
-            down: None,
+            down,
             polls: 0,
             last_beat: Instant::now(),
             max_frame: mtu + 14 + 8 + 4,
@@ -140,12 +157,12 @@ impl LiveInput {
     }
 
     fn stats(&mut self) -> LiveStats {
-        self.src.stats()
+        self.src.as_mut().map(LiveSource::stats).unwrap_or_default()
     }
 
     /// Publish the capture counters and beat the health check.
     fn publish(&mut self) {
-        let st = self.src.stats();
+        let st = self.stats();
         self.metrics.capture_stats(st.received, st.dropped, st.if_dropped);
         self.metrics.capture_truncated(st.truncated);
         self.health.kernel_dropped.store(st.dropped, Ordering::Relaxed);
@@ -170,10 +187,16 @@ impl LiveInput {
                 }
                 match LiveSource::open(&self.opts) {
                     Ok(mut s) => {
-                        s.continue_from(self.src.frames(), self.src.stats());
-                        self.src = s;
+                        let again = match self.src.as_mut() {
+                            Some(old) => {
+                                s.continue_from(old.frames(), old.stats());
+                                " again"
+                            }
+                            None => "",
+                        };
+                        eprintln!("s7sentry: capturing on {}{again} (filter: {})", self.opts.interface, s.filter());
+                        self.src = Some(s);
                         self.health.interface_down.store(false, Ordering::Relaxed);
-                        eprintln!("s7sentry: capturing on {} again", self.opts.interface);
                     }
                     Err(e) => {
                         tracing::debug!("reopen failed: {e}");
@@ -187,11 +210,14 @@ impl LiveInput {
 
 impl PacketSource for LiveInput {
     fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
-        self.src.next_packet()
+        match self.src.as_mut() {
+            Some(s) => s.next_packet(),
+            None => Ok(None),
+        }
     }
 
     fn name(&self) -> &str {
-        self.src.name()
+        &self.opts.interface
     }
 
     fn poll(&mut self) -> Result<Polled<'_>, CaptureError> {
@@ -204,8 +230,10 @@ impl PacketSource for LiveInput {
         }
         let gro = self.gro_warned;
         let max = self.max_frame;
-        let (res, big) = match self.src.poll() {
+        let Some(src) = self.src.as_mut() else { return Ok(Polled::Idle) };
+        let (res, big) = match src.poll() {
             Ok(Polled::Packet(p)) => {
+                crate::input::feed(&self.tap, &p);
                 let big = !gro && p.orig_len > max;
                 (Ok(Polled::Packet(p)), big.then_some(p.orig_len))
             }
@@ -260,6 +288,33 @@ fn receive_offloads(iface: &str) -> Vec<&'static str> {
     v
 }
 
+/// Bind the HTTP port. Errors: the message and the exit status: 2 for what
+/// a restart cannot fix (not an ADDR:PORT, an address this host does not have,
+/// a port it may not bind), 3 for the rest (in use: another instance may be stopping).
+fn bind(listen: &str) -> Result<std::net::TcpListener, (String, u8)> {
+    use std::net::ToSocketAddrs;
+    if listen.to_socket_addrs().is_err() {
+        return Err((format!("--listen {listen}: not an ADDR:PORT (e.g. 127.0.0.1:19102)"), EXIT_USAGE));
+    }
+    std::net::TcpListener::bind(listen).map_err(|e| {
+        use std::io::ErrorKind as K;
+        let (hint, code) = match e.kind() {
+            K::AddrInUse => (
+                "address already in use: another s7sentry or service holds it; choose another with --listen ADDR:PORT",
+                EXIT_RUNTIME,
+            ),
+            K::AddrNotAvailable => {
+                ("this host has no such address; choose another with --listen ADDR:PORT", EXIT_USAGE)
+            }
+            K::PermissionDenied => {
+                ("a port below 1024 needs privileges; choose another with --listen ADDR:PORT", EXIT_USAGE)
+            }
+            _ => ("choose another with --listen ADDR:PORT", EXIT_RUNTIME),
+        };
+        (format!("cannot listen on {listen}: {e} ({hint})"), code)
+    })
+}
+
 /// Keep only the capabilities a capture needs (to reopen after an interface
 /// goes down): CAP_NET_RAW and CAP_NET_ADMIN. Everything else is dropped from
 /// the effective, permitted, inheritable, ambient and bounding sets.
@@ -312,6 +367,13 @@ pub fn run_live(a: &LiveArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    let sensor = a.out.sensor.clone().or_else(|| cfg.sensor.clone());
+    let sensor = s7sentry_export::soc::AlertContext::new(sensor, None).sensor;
+    let mut assets = assets;
+    if let Some(Err(e)) = assets.as_mut().map(|x| x.set_sensor(&sensor)) {
+        eprintln!("s7sentry: {e}");
+        return EXIT_USAGE;
+    }
     let inv = assets.map(|assets| Inventory {
         assets,
         correlator,
@@ -328,20 +390,38 @@ pub fn run_live(a: &LiveArgs) -> u8 {
     };
     let listen = a.listen.clone().or_else(|| l.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     let alerts_spec = a.alerts.clone().or_else(|| l.alerts.clone()).unwrap_or_else(|| "-".to_string());
-    let syslog_spec = a.syslog.clone().or_else(|| l.syslog.clone());
     let buffer_mb = a.buffer_mb.or(l.buffer_mb).unwrap_or(DEFAULT_BUFFER_MB);
+    let user = a.user.clone().or_else(|| l.user.clone());
+    let wait = a.wait_for_interface || l.wait_for_interface.unwrap_or(false);
+    // Configuration-like errors first (exit 2: restarting will not fix them).
+    let alert_opts = match settings::alert_options(&a.out, alerts_spec, &cfg, true, Some(interface.clone())) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("s7sentry: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let evidence = match settings::evidence(&a.out, &cfg, true) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("s7sentry: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let user = match user.as_deref().map(privileges::lookup_user).transpose() {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("s7sentry: {e}");
+            return EXIT_USAGE;
+        }
+    };
 
     // 1. The HTTP port: bind first so a clash is reported before anything else starts.
-    let listener = match std::net::TcpListener::bind(&listen) {
+    let listener = match bind(&listen) {
         Ok(s) => s,
-        Err(e) => {
-            let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
-                "address already in use: another s7sentry or service holds it; choose another with --listen ADDR:PORT"
-            } else {
-                "choose another with --listen ADDR:PORT"
-            };
-            eprintln!("s7sentry: cannot listen on {listen}: {e} ({hint})");
-            return EXIT_RUNTIME;
+        Err((msg, code)) => {
+            eprintln!("s7sentry: {msg}");
+            return code;
         }
     };
     let _ = listener.set_nonblocking(true);
@@ -357,7 +437,20 @@ pub fn run_live(a: &LiveArgs) -> u8 {
         opts.timeout_ms = t;
     }
     let src = match LiveSource::open(&opts) {
-        Ok(s) => s,
+        Ok(s) => Ok(s),
+        // A filter that does not compile is a configuration error.
+        Err(e @ CaptureError::Filter(_)) => {
+            eprintln!("s7sentry: {e}");
+            return EXIT_USAGE;
+        }
+        Err(e) if wait => {
+            if let Err(e) = s7sentry_capture::live::check_filter(opts.bpf.as_deref()) {
+                eprintln!("s7sentry: {e}");
+                return EXIT_USAGE;
+            }
+            eprintln!("s7sentry: {e}; waiting for it (retrying every second; /readyz answers 503 meanwhile)");
+            Err(e)
+        }
         Err(e) => {
             eprintln!("s7sentry: {e}");
             return EXIT_RUNTIME;
@@ -366,20 +459,31 @@ pub fn run_live(a: &LiveArgs) -> u8 {
     // 3. Outputs.
     let signals = Signals::install();
     let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
-    let mut out = match Alerts::open(&alerts_spec, syslog_spec.as_deref(), signals.clone()) {
+    let mut out = match Alerts::open(&alert_opts, signals.clone()) {
         Ok(o) => o.live(metrics.clone()),
         Err(e) => {
             eprintln!("s7sentry: {e}");
             return EXIT_USAGE;
         }
     };
+    let tap: SharedTap = std::rc::Rc::new(std::cell::RefCell::new(Tap { evidence, ..Default::default() }));
+    out = out.with_tap(tap.clone());
     let offloads = receive_offloads(&interface);
+    if let Some(u) = &user {
+        let evidence_dir = tap.borrow().evidence.as_ref().map(|e| e.dir().to_path_buf());
+        let give: Vec<&std::path::Path> = evidence_dir.iter().map(|p| p.as_path()).collect();
+        if let Err(e) = privileges::switch_user(u, &give) {
+            eprintln!("s7sentry: {e}");
+            return EXIT_USAGE;
+        }
+    }
     drop_privileges();
-    tracing::info!(interface = %interface, filter = %src.filter(), listen = %listen, "s7sentry live started");
+    let filter = src.as_ref().map(|s| s.filter().to_string()).unwrap_or_else(|_| "not yet compiled".into());
+    tracing::info!(interface = %interface, filter = %filter, listen = %listen, "s7sentry live started");
     eprintln!(
-        "s7sentry: capturing on {interface} (filter: {}; ring {buffer_mb} MiB, snap length {}; {} worker thread{}); \
-         metrics on http://{listen}/metrics",
-        src.filter(),
+        "s7sentry: {} {interface} (filter: {filter}; ring {buffer_mb} MiB, snap length {}; {} worker thread{}); \
+         metrics on http://{listen}/metrics, liveness /healthz, readiness /readyz",
+        if src.is_ok() { "capturing on" } else { "waiting for" },
         opts.snaplen,
         threads,
         if threads == 1 { "" } else { "s" }
@@ -426,7 +530,7 @@ pub fn run_live(a: &LiveArgs) -> u8 {
     // 5. The capture loop.
     // Configured single-host PLCs get their metric labels first.
     let known: Vec<IpAddr> = cfg.known_plcs.iter().filter_map(|c| c.single_host()).collect();
-    let mut input = LiveInput::new(src, opts, metrics.clone(), health.clone());
+    let mut input = LiveInput::new(src, opts, metrics.clone(), health.clone(), tap);
     let started = Instant::now();
     let detector = || {
         let mut det = Detector::new(cfg.clone());
@@ -471,8 +575,14 @@ pub fn run_live(a: &LiveArgs) -> u8 {
         totals.add(&pipe);
         ended
     };
-    let _ = out.flush();
+    let undelivered = out.finish().unwrap_or(0);
     input.publish();
+    if undelivered > 0 {
+        eprintln!("s7sentry: {undelivered} alert(s) could not be delivered to syslog");
+    }
+    if let Some(l) = out.evidence_summary() {
+        eprintln!("s7sentry: {l}");
+    }
     if let Some(m) = inv_saved {
         eprintln!("{m}");
     }

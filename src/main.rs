@@ -12,10 +12,12 @@ mod input;
 mod inventory;
 mod live;
 mod output;
+mod privileges;
 mod replay;
 mod settings;
 mod signals;
 mod summary;
+mod timeline;
 
 /// Exit status: everything was read.
 pub const EXIT_OK: u8 = 0;
@@ -23,6 +25,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_PARTIAL: u8 = 1;
 /// Exit status: usage error or a file that could not be opened at all.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit status (`live`): the interface cannot be opened or the HTTP port is in use (a restart may help).
+pub const EXIT_RUNTIME: u8 = 3;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -31,15 +35,24 @@ pub const EXIT_USAGE: u8 = 2;
     about = "Passive sensor for Siemens S7 traffic (ISO-on-TCP, TCP port 102)",
     long_about = "Passive sensor for Siemens S7 traffic (ISO-on-TCP, TCP port 102).\n\n\
         Decodes TPKT (RFC 1006), COTP (ISO 8073), S7comm and S7comm-plus from capture files \
-        (pcap or pcapng, any byte order, micro- or nanosecond; Ethernet with or without VLAN/QinQ \
-        tags, Linux cooked SLL/SLL2, raw IP; IPv4 and IPv6), with TCP reassembly that survives \
+        (pcap or pcapng, any byte order, micro- or nanosecond, several interfaces with different \
+        link types, plain or gzip / zstd compressed; Ethernet with or without VLAN/QinQ \
+        tags, Linux cooked SLL/SLL2, BSD loopback, raw IP; IPv4 and IPv6), with TCP reassembly that survives \
         segmentation, retransmissions, overlaps, reordering and capture gaps.\n\n\
         Exit status: 0 all input read; 1 some input unreadable (truncated or corrupt capture, or \
-        advisory files that do not load: everything else is still processed); 2 usage error or a \
-        file that cannot be opened (capture, configuration, state file).",
+        advisory files that do not load: everything else is still processed); 2 usage or \
+        configuration error, or a file that cannot be opened (capture, configuration, state file): \
+        restarting does not help; 3 (live) the interface cannot be opened or the HTTP port is in use.",
     after_help = "Examples:\n  s7sentry decode pcaps/decode_basic/capture.pcap\n  s7sentry decode --format text a.pcap b.pcapng\n  \
+        s7sentry replay --format text --evidence ./evidence case.pcapng.gz\n  \
+        s7sentry replay --continuous --alert-format eve /var/log/dumpcap/\n  \
+        s7sentry timeline --plc 10.10.1.10 case.pcap\n  \
         s7sentry replay --state plant.db --learn 1h monday.pcap\n  \
-        s7sentry inventory --state plant.db --csaf /var/lib/s7sentry/csaf\n\n\
+        s7sentry inventory --state plant.db --csaf /var/lib/s7sentry/csaf\n  \
+        s7sentry inventory --state hall1.db --state hall2.db\n\n\
+        Environment: S7SENTRY_LOG sets the diagnostic log level on stderr (error, warn [default], \
+        info, debug, trace, or a tracing filter such as s7sentry_sensor=debug); colours only when \
+        stderr is a terminal. NO_COLOR switches the colours of --alert-format text off.\n\n\
         Documentation: README.md in the source tree."
 )]
 struct Cli {
@@ -57,10 +70,11 @@ enum Cmd {
     /// violations ("finding", with layer, kind and byte offset). JSON keys are
     /// listed in the README ("decode output").
     Decode(DecodeArgs),
-    /// Run the detection rules over capture files and write alerts as JSON lines.
+    /// Run the detection rules over capture files and write alerts (JSON lines, EVE, or text).
     ///
     /// Each file is analysed on its own (fresh flow table and detector), in the
-    /// order given; time comes from the packets, so results do not depend on
+    /// order given; a directory, or every file with --continuous, is one rotated
+    /// set read as one stream. Time comes from the packets, so results do not depend on
     /// replay speed. A summary goes to stderr at the end. SIGTERM/SIGINT stop
     /// reading, write what the input read so far raised (and save --state), exit
     /// status 1; SIGHUP reopens the alert file.
@@ -69,12 +83,18 @@ enum Cmd {
     Rules(RulesArgs),
     /// Run as a sensor on a live interface (a SPAN / mirror port): same engine and
     /// rules as `replay`, alerts as JSON lines (and optionally syslog), Prometheus
-    /// metrics on /metrics and a health check on /healthz.
+    /// metrics on /metrics, liveness on /healthz and readiness on /readyz.
     ///
     /// Needs CAP_NET_RAW and CAP_NET_ADMIN (promiscuous mode), or root; every other
     /// capability is dropped once the capture is open. SIGTERM/SIGINT flush pending
     /// alerts and stop; SIGHUP reopens the alert file (log rotation). Exit status 3
-    /// when the interface cannot be opened or the HTTP port cannot be bound.
+    /// when the interface cannot be opened (unless --wait-for-interface) or the HTTP
+    /// port is in use; 2 for configuration errors (bad BPF filter, --listen that is
+    /// not an address of this host, unknown --user, bad config key).
+    ///
+    /// Alerts carry the interface (in_iface); `frame` counts packets captured since
+    /// this sensor process started (it goes on across interface reopenings; a new
+    /// process starts again at 1): join alerts across restarts by sensor, ts and flow_id.
     ///
     /// Packets lost before the sensor saw them (kernel ring full) are counted in
     /// s7sentry_capture_dropped_total, in the /healthz body and in the stop line.
@@ -91,6 +111,15 @@ enum Cmd {
     /// named on stderr with the JSON path of the problem; the others are used), 2 when the
     /// state file or the CSAF directory cannot be opened.
     Inventory(InventoryArgs),
+    /// Per PLC, in time order, what happened: connections and who made them
+    /// (COTP connect, accepted or refused, closed), control operations with their
+    /// outcome (succeeded / failed / unconfirmed, from the PLC's answer), CPU state
+    /// changes, outages and recoveries, and every other alert.
+    ///
+    /// Reads captures like `replay` (same engine, rules and configuration; a
+    /// directory or --continuous reads a rotated set as one stream). Text by
+    /// default, --json for one JSON document. Alerts are those `replay` writes.
+    Timeline(TimelineArgs),
     /// Learn-then-enforce: freeze the learned baseline (new talkers and functions raise
     /// alerts from then on), go back to learning, or show the mode and counts.
     ///
@@ -114,9 +143,12 @@ pub struct StateArgs {
 /// Arguments of `inventory`.
 #[derive(clap::Args, Debug)]
 pub struct InventoryArgs {
-    /// Inventory state file written by `replay --state` or `live --state`.
+    /// Inventory state file written by `replay --state` or `live --state`, opened
+    /// read-only. Give it several times to merge the states of several sensors: one
+    /// row per device with the sensors that saw it (a SENSORS column; `sensors` in
+    /// JSON and CSV).
     #[arg(long, value_name = "FILE", default_value = inventory::DEFAULT_STATE)]
-    pub state: PathBuf,
+    pub state: Vec<PathBuf>,
     /// Directory of CSAF 2.0 advisories (JSON; subdirectories too), e.g. from Siemens
     /// ProductCERT or CISA. Without it, no advisories are matched.
     #[arg(long, value_name = "DIR")]
@@ -212,13 +244,23 @@ pub struct LiveArgs {
     /// Detection configuration options.
     #[command(flatten)]
     pub detection: DetectionArgs,
-    /// Where to write alerts (JSON lines): a file path (created if missing, appended
-    /// to, reopened on SIGHUP), or - for stdout (default).
+    /// Where to write alerts (one line each, see --alert-format): a file path (created
+    /// if missing, appended to, reopened on SIGHUP), or - for stdout (default).
     #[arg(long, value_name = "PATH|-")]
     pub alerts: Option<String>,
-    /// Also send alerts to syslog (RFC 5424): udp://HOST:PORT or unix:///dev/log.
-    #[arg(long, value_name = "URL")]
-    pub syslog: Option<String>,
+    /// Alert format, sensor name, syslog, evidence pcaps.
+    #[command(flatten)]
+    pub out: AlertArgs,
+    /// After opening the capture, run as this user (and its group), keeping only
+    /// CAP_NET_RAW and CAP_NET_ADMIN. Needs root; when the process already runs
+    /// as this user (the shipped systemd unit) it is accepted as is.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// When the interface cannot be opened (missing, down), keep running and retry
+    /// every second instead of exiting with status 3: /healthz (liveness) answers
+    /// 200, /readyz 503 until packets can be captured. For Kubernetes and systemd.
+    #[arg(long)]
+    pub wait_for_interface: bool,
     /// Kernel capture ring in MiB [default: 64]. Packets are stored back to back
     /// (TPACKET_V3 blocks): 64 MiB hold a burst of about 235 000 packets of 100
     /// bytes (measured) or 35 000 full-size frames while the sensor is busy.
@@ -278,19 +320,84 @@ impl From<SeverityArg> for s7sentry_engine::rules::Severity {
     }
 }
 
+/// Line format of alerts.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum AlertFormat {
+    /// JSON lines: the alert's keys, then event_type, flow_id, community_id, sensor, in_iface (README "Alert JSON").
+    Json,
+    /// Suricata EVE JSON alert records (Filebeat's Suricata module, Security Onion, Splunk TA, jq).
+    Eve,
+    /// One readable line per alert: time, severity, rule, addresses, message, [file #record]
+    /// (replay: sorted by time; colours on a terminal unless NO_COLOR is set).
+    Text,
+}
+
+impl AlertFormat {
+    /// From the config's `alert_format` value.
+    pub fn parse(s: &str) -> Option<AlertFormat> {
+        <AlertFormat as ValueEnum>::from_str(s, true).ok()
+    }
+}
+
+/// Alert outputs shared by `replay` and `live`.
+#[derive(clap::Args, Debug)]
+pub struct AlertArgs {
+    /// Format of the alert lines on stdout or in --alerts FILE [default: json].
+    #[arg(long, visible_alias = "format", value_enum, value_name = "FORMAT")]
+    pub alert_format: Option<AlertFormat>,
+    /// Name of this sensor in alerts (`sensor`, EVE `host`) [default: sensor in the
+    /// config, else the host name].
+    #[arg(long, value_name = "NAME")]
+    pub sensor: Option<String>,
+    /// Also send alerts to syslog (RFC 5424, message = the alert's JSON):
+    /// udp://HOST:PORT, tcp://HOST:PORT (RFC 6587 octet counting, queued, reconnecting)
+    /// or unix:///dev/log.
+    #[arg(long, value_name = "URL")]
+    pub syslog: Option<String>,
+    /// Syslog facility: a name (local0..local7, daemon, user, ...) or 0-23 [default: local0].
+    #[arg(long, value_name = "FACILITY")]
+    pub syslog_facility: Option<String>,
+    /// Write an evidence pcap for each alert at or above --evidence-min-severity into
+    /// DIR: the packets of the alert's connection before it (up to 64 packets / 64 KiB)
+    /// and after it (the same); the alert's evidence names the file (evidence_pcap).
+    #[arg(long, value_name = "DIR")]
+    pub evidence: Option<PathBuf>,
+    /// Lowest severity that gets an evidence pcap [default: medium].
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub evidence_min_severity: Option<SeverityArg>,
+}
+
+/// The captures `replay` and `timeline` read.
+#[derive(clap::Args, Debug)]
+pub struct InputArgs {
+    /// Capture files: pcap or pcapng (several interfaces and link types), plain or
+    /// compressed (gzip, zstd; recognised by content). A directory is a rotated set:
+    /// its capture files are read as one stream ordered by first timestamp.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub files: Vec<PathBuf>,
+    /// Read all FILEs as one continuous stream (a rotated set: tcpdump -C/-G,
+    /// dumpcap -b), ordered by first timestamp: connections, pending operations and
+    /// timers carry across file boundaries; alerts still name the file and record.
+    #[arg(long)]
+    pub continuous: bool,
+}
+
 /// Arguments of `replay`.
 #[derive(clap::Args, Debug)]
 pub struct ReplayArgs {
-    /// Capture files (pcap or pcapng).
-    #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
+    /// Captures to read.
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Detection configuration options.
     #[command(flatten)]
     pub detection: DetectionArgs,
-    /// Where to write alerts (JSON lines): a file path (created if missing, appended
-    /// to, as in `live`; reopened on SIGHUP), or - for stdout (default).
+    /// Where to write alerts (one line each, see --alert-format): a file path (created
+    /// if missing, appended to, as in `live`; reopened on SIGHUP), or - for stdout (default).
     #[arg(long, value_name = "PATH|-")]
     pub alerts: Option<String>,
+    /// Alert format, sensor name, syslog, evidence pcaps.
+    #[command(flatten)]
+    pub out: AlertArgs,
     /// Inventory state and learning.
     #[command(flatten)]
     pub state: StateArgs,
@@ -305,6 +412,23 @@ pub struct ReplayArgs {
     /// with one thread, in the same order.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: u16,
+}
+
+/// Arguments of `timeline`.
+#[derive(clap::Args, Debug)]
+pub struct TimelineArgs {
+    /// Captures to read.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Detection configuration options.
+    #[command(flatten)]
+    pub detection: DetectionArgs,
+    /// Only this PLC (its address).
+    #[arg(long, value_name = "ADDR")]
+    pub plc: Option<std::net::IpAddr>,
+    /// One JSON document: an array of PLCs, each with its entries (keys in the README).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `rules`.
@@ -347,8 +471,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // Colour escapes only on a terminal: journald and log files get plain text.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("S7SENTRY_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
@@ -360,6 +486,7 @@ fn main() -> ExitCode {
         Cmd::Rules(a) => print_rules(&a),
         Cmd::Live(a) => live::run_live(&a),
         Cmd::Inventory(a) => inventory::run_inventory(&a),
+        Cmd::Timeline(a) => timeline::run_timeline(&a),
         Cmd::Baseline(a) => inventory::run_baseline(&a),
     };
     ExitCode::from(code)

@@ -1,14 +1,49 @@
 //! `s7sentry replay`: run the detection engine over capture files.
 
+use crate::input::{Input, SharedTap, Tap};
 use crate::output::{Alerts, Progress};
 use crate::signals::Signals;
 use crate::summary::Summary;
 use crate::{settings, ReplayArgs, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE};
+use s7sentry_capture::PacketSource;
 use s7sentry_engine::rules::{DetectConfig, Detector};
 use s7sentry_engine::EngineConfig;
 use s7sentry_sensor::{run, run_sharded, worker_config, Assets, Ended, NoExtra, Pipeline, Totals};
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::time::Instant;
+
+/// What one pipeline reads: a file, or a set of files read as one stream.
+pub enum Unit {
+    /// One capture file.
+    File(PathBuf),
+    /// A rotated set (a directory, or every argument with --continuous).
+    Set(Vec<PathBuf>),
+}
+
+/// The units of `files`: all of them as one set with `continuous`, else one
+/// unit per argument (a directory being a set).
+pub fn units(files: &[PathBuf], continuous: bool) -> Vec<Unit> {
+    if continuous {
+        return vec![Unit::Set(files.to_vec())];
+    }
+    files.iter().map(|p| if p.is_dir() { Unit::Set(vec![p.clone()]) } else { Unit::File(p.clone()) }).collect()
+}
+
+/// Open a unit, or report the one-line error and raise `status` to 2.
+pub fn open_unit(u: &Unit, tap: &SharedTap, status: &mut u8) -> Option<Input> {
+    match u {
+        Unit::File(p) => crate::input::open(p, status).map(|f| Input::file(f, tap.clone())),
+        Unit::Set(paths) => match Input::set(paths, tap.clone()) {
+            Ok(i) => Some(i),
+            Err(e) => {
+                eprintln!("s7sentry: {e}");
+                *status = (*status).max(EXIT_USAGE);
+                None
+            }
+        },
+    }
+}
 
 /// Save the inventory after a file: `saved` gets (devices, milliseconds) for the
 /// summary; a failure is reported and raises `status`.
@@ -29,7 +64,7 @@ fn save(x: &mut Assets, saved: &mut Option<(usize, f64)>, status: &mut u8) {
 /// One file through one pipeline, or through `threads` sharded pipelines.
 /// Returns how reading ended.
 fn replay_file(
-    src: &mut s7sentry_capture::FileSource,
+    src: &mut Input,
     name: &str,
     cfg: &DetectConfig,
     threads: usize,
@@ -84,15 +119,28 @@ pub fn run_replay(a: &ReplayArgs) -> u8 {
         }
     };
     let signals = Signals::install();
-    let mut out = match Alerts::open(a.alerts.as_deref().unwrap_or("-"), None, signals.clone()) {
-        Ok(o) => o,
+    let spec = a.alerts.clone().unwrap_or_else(|| "-".into());
+    let opened = settings::alert_options(&a.out, spec, &cfg, false, None).and_then(|o| {
+        let out = Alerts::open(&o, signals.clone())?;
+        Ok((out, settings::evidence(&a.out, &cfg, false)?, o.context.sensor))
+    });
+    let (out, evidence, sensor) = match opened {
+        Ok(x) => x,
         Err(e) => {
             eprintln!("s7sentry: {e}");
             return EXIT_USAGE;
         }
     };
+    let tap: SharedTap = std::rc::Rc::new(std::cell::RefCell::new(Tap { evidence, ..Default::default() }));
+    let mut out = out.with_tap(tap.clone());
     // The inventory: loaded from --state, handed from file to file, saved after each.
-    let mut assets = match Assets::open(a.state.state.as_deref(), a.state.learn, false) {
+    let opened = Assets::open(a.state.state.as_deref(), a.state.learn, false).and_then(|mut x| {
+        if let Some(x) = x.as_mut() {
+            x.set_sensor(&sensor)?;
+        }
+        Ok(x)
+    });
+    let mut assets = match opened {
         Ok(x) => x,
         Err(e) => {
             eprintln!("s7sentry: {e}");
@@ -105,16 +153,30 @@ pub fn run_replay(a: &ReplayArgs) -> u8 {
     let mut totals = Totals::default();
     let mut unreadable = 0u64;
     let started = Instant::now();
-    for path in &a.files {
+    for unit in units(&a.input.files, a.input.continuous) {
         if signals.stopped() {
             break;
         }
-        let Some(mut src) = crate::input::open(path, &mut status) else { continue };
-        out.progress = progress.then(|| Progress::new(path));
-        let name = path.display().to_string();
+        let Some(mut src) = open_unit(&unit, &tap, &mut status) else { continue };
+        let name = src.name().to_string();
+        out.progress = progress.then(|| Progress::new(&name, &src.files()));
         let ended = replay_file(&mut src, &name, &cfg, usize::from(a.threads), &mut assets, &mut out, &mut totals);
         if progress {
             Progress::clear();
+        }
+        let damaged = std::mem::take(&mut tap.borrow_mut().damaged).len() as u64;
+        if damaged > 0 {
+            unreadable += damaged;
+            status = status.max(EXIT_PARTIAL);
+        }
+        if src.time_regressions() > 0 {
+            eprintln!(
+                "s7sentry: warning: {name}: {} file(s) start before the previous one ended (overlapping captures, not a rotated set); read in order of first timestamp",
+                src.time_regressions()
+            );
+        }
+        if let Some(e) = tap.borrow_mut().evidence.as_mut() {
+            e.reset();
         }
         match ended {
             Ended::End | Ended::Stopped => {}
@@ -134,8 +196,14 @@ pub fn run_replay(a: &ReplayArgs) -> u8 {
             save(x, &mut saved, &mut status);
         }
     }
-    if let Err(e) = out.flush() {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
+    match out.finish() {
+        Ok(0) => {}
+        Ok(n) => {
+            eprintln!("s7sentry: {n} alert(s) could not be delivered to syslog");
+            status = status.max(EXIT_PARTIAL);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => {
             eprintln!("s7sentry: cannot write alerts: {e}");
             status = status.max(EXIT_PARTIAL);
         }
@@ -147,6 +215,9 @@ pub fn run_replay(a: &ReplayArgs) -> u8 {
             eprintln!("  inventory: {n} devices saved to {} ({ms:.0} ms)", p.display());
         }
         eprint!("{}", s.render_counts());
+        if let Some(l) = out.evidence_summary() {
+            eprintln!("  {l}");
+        }
     }
     if signals.stopped() {
         let what = if saved.is_some() { "; the inventory state was saved" } else { "" };

@@ -145,8 +145,9 @@ fn bad_conditions_get_one_line_and_a_nonzero_exit() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("interface 'nosuchif0' does not exist") && e.lines().count() == 1, "{e}");
 
+    // A filter that does not compile is a configuration error: 2, which the unit does not restart.
     let o = run(&["live", "--interface", "lo", "--listen", "127.0.0.1:0", "--bpf", "tcp port nosuchport"]);
-    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(o.status.code(), Some(2));
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("bad BPF expression 'tcp port nosuchport'"), "{e}");
 
@@ -408,8 +409,9 @@ fn runs_as_nobody_with_two_capabilities() {
     assert!(alerts.contains("\"rule\":\"control.cpu_stop\""), "{alerts}");
 }
 
-/// The capture interface goes down while running: reported, /healthz says 503,
-/// the sensor retries and captures again once the link is back.
+/// The capture interface goes down while running: reported, /readyz says 503
+/// while /healthz (liveness) stays 200, the sensor retries and captures again
+/// once the link is back.
 #[test]
 fn interface_down_is_reported_and_retried() {
     if skip() {
@@ -421,13 +423,16 @@ fn interface_down_is_reported_and_retried() {
     must(&format!("ip -n {} link del s7vb", ns.b));
     let t0 = Instant::now();
     loop {
-        let o = sh(&ns.in_b("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:19815/healthz"));
+        let o = sh(&ns.in_b("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:19815/readyz"));
         if String::from_utf8_lossy(&o.stdout) == "503" {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "healthz never reported the interface down");
+        assert!(t0.elapsed() < Duration::from_secs(10), "readyz never reported the interface down");
         std::thread::sleep(Duration::from_millis(200));
     }
+    let o = sh(&ns.in_b("curl -s -w '%{http_code}' http://127.0.0.1:19815/healthz"));
+    let body = String::from_utf8_lossy(&o.stdout);
+    assert!(body.ends_with("200") && body.contains("interface down"), "liveness while the NIC is down: {body}");
     // Bring a new veth pair up under the same name: the sensor picks it up again.
     must(&format!(
         "ip link add s7va2 type veth peer name s7vb && ip link set s7va2 netns {} && ip link set s7vb netns {}",
@@ -435,7 +440,7 @@ fn interface_down_is_reported_and_retried() {
     ));
     must(&format!("ip -n {} link set s7va2 up && ip -n {} link set s7vb up", ns.a, ns.b));
     let t0 = Instant::now();
-    while !sh(&ns.in_b("curl -fs http://127.0.0.1:19815/healthz")).status.success() {
+    while !sh(&ns.in_b("curl -fs http://127.0.0.1:19815/readyz")).status.success() {
         assert!(t0.elapsed() < Duration::from_secs(10), "sensor did not recover");
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -451,4 +456,87 @@ fn interface_down_is_reported_and_retried() {
     assert!(err.contains("retrying every second") && err.contains("capturing on s7vb again"), "{err}");
     let rules = Sensor { child: Command::new("true").spawn().unwrap(), alerts }.rules();
     assert!(rules.iter().any(|r| r == "control.cpu_stop"), "{rules:?}");
+}
+
+/// `--wait-for-interface`: the SPAN NIC is not there at start; the sensor stays
+/// up (liveness 200, readiness 503), captures once it appears, and its alerts
+/// carry the interface and the sensor name; started as root with `[live] user`
+/// it runs as that user with the two capture capabilities; evidence pcaps are
+/// written for its alerts.
+#[test]
+fn waits_for_its_interface_runs_as_the_configured_user_and_names_itself() {
+    if skip() {
+        return;
+    }
+    let ns = Netns::new("w");
+    let dir = tmpdir("wait");
+    must(&format!("chmod 777 {}", dir.display()));
+    let cfg = dir.join("s7sentry.toml");
+    let golden = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden.toml")).unwrap();
+    let (golden, rest) =
+        golden.split_once("\n[").map(|(a, b)| (a.to_string(), format!("\n[{b}"))).unwrap_or((golden, String::new()));
+    std::fs::write(
+        &cfg,
+        format!("{golden}\nsensor = \"cell-7\"\n{rest}\n[live]\nuser = \"nobody\"\nwait_for_interface = true\n"),
+    )
+    .unwrap();
+    let alerts = dir.join("alerts.jsonl");
+    let ev = dir.join("evidence");
+    let child = Command::new("ip")
+        .args(["netns", "exec", &ns.b, bin(), "live", "--interface", "s7late", "--listen", "127.0.0.1:19816"])
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--alerts")
+        .arg(&alerts)
+        .arg("--evidence")
+        .arg(&ev)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = |path: &str| {
+        let o = sh(&ns.in_b(&format!("curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:19816/{path}")));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let t0 = Instant::now();
+    while code("healthz") != "200" {
+        assert!(t0.elapsed() < Duration::from_secs(10), "sensor did not come up without its interface");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(code("readyz"), "503", "not ready without the interface");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let field = |k: &str| {
+        status.lines().find(|l| l.starts_with(k)).map(|l| l.split_whitespace().nth(1).unwrap().to_string()).unwrap()
+    };
+    assert_eq!(field("Uid:"), "65534", "[live] user = nobody");
+    assert_eq!(field("CapEff:"), "0000000000003000");
+    // The interface appears: ready, capturing.
+    must(&format!(
+        "ip link add s7late type veth peer name s7lateA && ip link set s7late netns {} && ip link set s7lateA netns {}",
+        ns.b, ns.a
+    ));
+    must(&format!("ip -n {} link set s7late up && ip -n {} link set s7lateA up", ns.b, ns.a));
+    let t0 = Instant::now();
+    while code("readyz") != "200" {
+        assert!(t0.elapsed() < Duration::from_secs(10), "not ready after the interface appeared");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    must(&format!(
+        "ip netns exec {} tcpreplay -q -i s7lateA --pps=3000 {} >/dev/null 2>&1",
+        ns.a,
+        own_pcap("attack_cpu_stop").join("capture.pcap").display()
+    ));
+    std::thread::sleep(Duration::from_millis(800));
+    must(&format!("kill -TERM {}", child.id()));
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("waiting for it") && err.contains("capturing on s7late"), "{err}");
+    let text = std::fs::read_to_string(&alerts).unwrap();
+    let stop: serde_json::Value =
+        serde_json::from_str(text.lines().find(|l| l.contains("\"control.cpu_stop\"")).expect(&text)).unwrap();
+    assert_eq!(stop["in_iface"], "s7late");
+    assert_eq!(stop["sensor"], "cell-7");
+    assert_eq!(stop["pcap"], "s7late");
+    let p = stop["evidence"]["evidence_pcap"].as_str().expect("evidence pcap");
+    assert!(std::fs::metadata(p).unwrap().len() > 24, "{p}");
 }

@@ -404,13 +404,15 @@ fn live_equals_replay_on_every_bundled_capture_at_original_timing_and_top_speed(
 }
 
 /// An alert without what two sensors on one interface can disagree on: the
-/// time (each packet socket stamps its copy, a microsecond apart), and the
+/// time (each packet socket stamps its copy, a microsecond apart) and the
+/// flow id derived from it (the time of the connection's first packet), and the
 /// frame and message of timer alerts (each process runs its own idle ticks).
 fn strip(a: &Value) -> String {
     let timer = paced(a) && a["category"] != "flood";
     let mut a = a.clone();
     if let Some(o) = a.as_object_mut() {
         o.remove("ts");
+        o.remove("flow_id");
         if timer {
             o.remove("frame");
             o.remove("message");

@@ -92,6 +92,10 @@ pub enum CaptureError {
     /// A live interface problem.
     #[error("{0}")]
     Live(String),
+    /// A BPF filter that does not compile: a configuration error (restarting
+    /// will not fix it), unlike the interface problems of [`CaptureError::Live`].
+    #[error("{0}")]
+    Filter(String),
 }
 
 /// What [`PacketSource::poll`] gave.

@@ -114,6 +114,15 @@ fn friendly(iface: &str, e: &pcap::Error) -> CaptureError {
     CaptureError::Live(text)
 }
 
+/// Compile `bpf` for Ethernet without an interface: a bad filter is found
+/// before the interface exists (a sensor waiting for its interface).
+pub fn check_filter(bpf: Option<&str>) -> Result<(), CaptureError> {
+    let Some(f) = bpf else { return Ok(()) };
+    let bad = |e: pcap::Error| CaptureError::Filter(format!("bad BPF expression '{f}': {e} (see pcap-filter(7))"));
+    let dead = pcap::Capture::dead(pcap::Linktype::ETHERNET).map_err(bad)?;
+    dead.compile(f, true).map(|_| ()).map_err(bad)
+}
+
 impl LiveSource {
     /// Open `opts.interface` and apply the filter.
     pub fn open(opts: &LiveOptions) -> Result<LiveSource, CaptureError> {
@@ -131,7 +140,7 @@ impl LiveSource {
         let linktype = LinkType(cap.get_datalink().0);
         let filter = opts.bpf.clone().unwrap_or_else(|| default_filter(linktype));
         cap.filter(&filter, true).map_err(|e| {
-            CaptureError::Live(format!(
+            CaptureError::Filter(format!(
                 "bad BPF expression '{filter}' for interface '{iface}': {e} (see pcap-filter(7))"
             ))
         })?;

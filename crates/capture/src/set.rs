@@ -149,8 +149,33 @@ impl CaptureSet {
         self.regressions
     }
 
-    /// Move to the next packet of the set (opening the next file at the end of one).
-    fn advance(&mut self) -> Result<bool, CaptureError> {
+    /// Move to the next packet of the set (opening the next file at the end of
+    /// one): `Ok(true)` when [`CaptureSet::packet`] holds it, `Ok(false)` at the
+    /// end of the last file. An error names the damaged file; the set goes on
+    /// with the next file at the following call. [`CaptureSet::current`] names
+    /// the file of the packet moved to.
+    pub fn advance(&mut self) -> Result<bool, CaptureError> {
+        if !self.step()? {
+            return Ok(false);
+        }
+        if let Some(p) = self.reader.as_ref().map(StreamReader::packet) {
+            if p.frame == 1 && self.last_ts.is_some_and(|t| p.ts < t) {
+                self.regressions += 1;
+            }
+            self.last_ts = Some(p.ts);
+        }
+        Ok(true)
+    }
+
+    /// The packet [`CaptureSet::advance`] moved to (an empty packet before the first).
+    pub fn packet(&self) -> Packet<'_> {
+        match self.reader.as_ref() {
+            Some(r) => r.packet(),
+            None => Packet { frame: 0, ts: Timestamp::default(), linktype: crate::LinkType(0), data: &[], orig_len: 0 },
+        }
+    }
+
+    fn step(&mut self) -> Result<bool, CaptureError> {
         loop {
             if self.cur >= self.members.len() {
                 return Ok(false);
@@ -190,15 +215,7 @@ impl PacketSource for CaptureSet {
         if !self.advance()? {
             return Ok(None);
         }
-        let Some(r) = self.reader.as_ref() else {
-            return Ok(None);
-        };
-        let p = r.packet();
-        if p.frame == 1 && self.last_ts.is_some_and(|t| p.ts < t) {
-            self.regressions += 1;
-        }
-        self.last_ts = Some(p.ts);
-        Ok(Some(p))
+        Ok(Some(self.packet()))
     }
 
     fn name(&self) -> &str {

@@ -1,7 +1,7 @@
 //! Engine counters. Plain integers; the exporter turns them into metrics.
 
 /// Counters kept by the engine itself (per-event counts are the sinks' job).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Stats {
     /// Frames handed to the engine.
     pub packets: u64,

@@ -230,6 +230,11 @@ impl EvidenceWriter {
         }
     }
 
+    /// The folder of the files.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.cfg.dir
+    }
+
     /// Counters.
     pub fn stats(&self) -> &EvidenceStats {
         &self.stats
@@ -242,11 +247,17 @@ impl EvidenceWriter {
         if ip.proto != 6 || ip.fragment.is_some() {
             return;
         }
-        let Ok(t) = parse_tcp(ip.payload) else { return };
-        if !self.cfg.ports.contains(&t.sport) && !self.cfg.ports.contains(&t.dport) {
+        // A segment whose TCP header the engine refuses (crash_pattern.tcp_short_header)
+        // is evidence too: its ports are the first four bytes, whatever follows.
+        let (sport, dport) = match (parse_tcp(ip.payload), ip.payload) {
+            (Ok(t), _) => (t.sport, t.dport),
+            (Err(_), [a, b, c, d, ..]) => (u16::from_be_bytes([*a, *b]), u16::from_be_bytes([*c, *d])),
+            (Err(_), _) => return,
+        };
+        if !self.cfg.ports.contains(&sport) && !self.cfg.ports.contains(&dport) {
             return;
         }
-        let k = key((ip.src, t.sport), (ip.dst, t.dport));
+        let k = key((ip.src, sport), (ip.dst, dport));
         self.clock += 1;
         let slot = match self.index.get(&k) {
             Some(&s) => s,
@@ -307,6 +318,12 @@ impl EvidenceWriter {
         format!("{t}_{}_{flow}_frame{}.pcap", a.rule, a.frame)
     }
 
+    /// Whether [`EvidenceWriter::attach`] would write a file for `a` (at or
+    /// above the severity, with packets of its connection kept).
+    pub fn would_attach(&self, a: &Alert) -> bool {
+        a.severity >= self.cfg.min_severity && self.index.contains_key(&key((a.src, a.sport), (a.dst, a.dport)))
+    }
+
     /// For an alert at or above the severity: write its connection's recent
     /// packets to a new file, keep adding the next ones, and put the file's
     /// path in the alert's evidence (`evidence_pcap`). Returns the path.
@@ -353,6 +370,18 @@ impl EvidenceWriter {
     /// Close every file still waiting for packets (end of input).
     pub fn finish(&mut self) {
         self.finish_open();
+    }
+
+    /// Close every file and forget every connection (the next input is
+    /// unrelated: a replay of another file). Rings keep their memory.
+    pub fn reset(&mut self) {
+        self.finish_open();
+        for r in &mut self.rings {
+            r.key = None;
+            r.last_use = 0;
+            r.clear();
+        }
+        self.index.clear();
     }
 }
 

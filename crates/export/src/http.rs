@@ -1,8 +1,9 @@
 //! `/metrics` (Prometheus text format) and `/healthz`, served with axum on tokio.
 //!
-//! `/healthz` answers 200 with the capture loss so far in its body while the
-//! capture loop runs, 503 when the loop stalled for more than 5 s or the
-//! interface is down.
+//! `/healthz` (liveness) answers 200 with the capture loss so far in its body
+//! while the capture loop runs, 503 when the loop stalled for more than 5 s.
+//! `/readyz` (readiness) also answers 503 while the capture interface is down
+//! or not there yet.
 
 use crate::Metrics;
 use axum::http::{header, StatusCode};
@@ -12,8 +13,9 @@ use axum::Router;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Liveness shared with the capture loop: it stores the wall-clock second of
-/// its last iteration; `/healthz` answers 503 when that is older than 5 s.
+/// Health shared with the capture loop: it stores the wall-clock second of
+/// its last iteration (`/healthz` and `/readyz` answer 503 when that is older
+/// than 5 s) and whether the interface is down (`/readyz` 503).
 #[derive(Debug, Default)]
 pub struct Health {
     /// Unix seconds of the capture loop's last iteration.
@@ -39,8 +41,51 @@ fn now_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// The router: `/metrics` and `/healthz`.
+/// How long the capture loop may go without a heartbeat before it counts as stalled.
+pub const STALL_SECS: u64 = 5;
+
+impl Health {
+    /// Liveness: `None` while the capture loop runs (it beats at least every
+    /// second, also while the interface is down), else why not.
+    pub fn alive(&self) -> Option<String> {
+        let age = now_secs().saturating_sub(self.heartbeat.load(Ordering::Relaxed));
+        (age > STALL_SECS).then(|| format!("capture loop stalled for {age} s\n"))
+    }
+
+    /// Readiness: `None` when packets can be captured (alive and the interface
+    /// open), else why not.
+    pub fn ready(&self) -> Option<String> {
+        if self.interface_down.load(Ordering::Relaxed) {
+            return Some("capture interface down or not there (retrying every second)\n".into());
+        }
+        self.alive()
+    }
+
+    fn body(&self, head: &str) -> String {
+        // Loss is not a health failure (a restart would lose more): it is
+        // stated in the body, and counted in s7sentry_capture_dropped_total.
+        let (k, i, t) = (
+            self.kernel_dropped.load(Ordering::Relaxed),
+            self.interface_dropped.load(Ordering::Relaxed),
+            self.truncated.load(Ordering::Relaxed),
+        );
+        format!(
+            "{head}\ncapture loss since start: {k} packets dropped by the kernel, {i} by the interface, {t} truncated\n"
+        )
+    }
+}
+
+/// The router: `/metrics`, `/healthz` (liveness) and `/readyz` (readiness).
+///
+/// * `/healthz`: 200 while the capture loop runs, also while the capture
+///   interface is down (the body says so): restarting the process would not
+///   bring a NIC back. 503 when the loop stalled for more than [`STALL_SECS`].
+/// * `/readyz`: 200 when packets are being captured; 503 while the interface
+///   is down or missing (the sensor retries every second) or the loop stalled.
+///   For Kubernetes' readinessProbe: a sensor without its SPAN NIC is NotReady,
+///   not restarted.
 pub fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
+    let ready = health.clone();
     Router::new()
         .route(
             "/metrics",
@@ -54,23 +99,24 @@ pub fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
             get(move || {
                 let h = health.clone();
                 async move {
-                    let age = now_secs().saturating_sub(h.heartbeat.load(Ordering::Relaxed));
-                    if h.interface_down.load(Ordering::Relaxed) {
-                        (StatusCode::SERVICE_UNAVAILABLE, "capture interface down\n").into_response()
-                    } else if age > 5 {
-                        (StatusCode::SERVICE_UNAVAILABLE, format!("capture loop stalled for {age} s\n")).into_response()
-                    } else {
-                        // Loss is not a liveness failure (a restart would lose more): it is
-                        // stated in the body, and counted in s7sentry_capture_dropped_total.
-                        let (k, i, t) = (
-                            h.kernel_dropped.load(Ordering::Relaxed),
-                            h.interface_dropped.load(Ordering::Relaxed),
-                            h.truncated.load(Ordering::Relaxed),
-                        );
-                        let body = format!(
-                            "ok\ncapture loss since start: {k} packets dropped by the kernel, {i} by the interface, {t} truncated\n"
-                        );
-                        (StatusCode::OK, body).into_response()
+                    match h.alive() {
+                        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+                        None if h.ready().is_some() => {
+                            (StatusCode::OK, h.body("ok (alive; capture interface down, see /readyz)")).into_response()
+                        }
+                        None => (StatusCode::OK, h.body("ok")).into_response(),
+                    }
+                }
+            }),
+        )
+        .route(
+            "/readyz",
+            get(move || {
+                let h = ready.clone();
+                async move {
+                    match h.ready() {
+                        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+                        None => (StatusCode::OK, h.body("ready")).into_response(),
                     }
                 }
             }),

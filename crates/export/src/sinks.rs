@@ -53,14 +53,25 @@ impl JsonSink {
         Ok(JsonSink::File { path, w: BufWriter::new(f) })
     }
 
-    /// Write one alert as a JSON line.
+    /// Write one alert as a JSON line (the alert's own keys only; with the SOC
+    /// fields: [`crate::soc::write_json`] into [`JsonSink::writer`]).
     pub fn write(&mut self, a: &Alert) -> std::io::Result<()> {
-        let w: &mut dyn Write = match self {
-            JsonSink::Stdout(w) => w,
-            JsonSink::File { w, .. } => w,
-        };
+        let w = self.writer();
         serde_json::to_writer(&mut *w, a).map_err(std::io::Error::other)?;
         w.write_all(b"\n")
+    }
+
+    /// The buffered writer, for any line format.
+    pub fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            JsonSink::Stdout(w) => w,
+            JsonSink::File { w, .. } => w,
+        }
+    }
+
+    /// Whether lines go to standard output.
+    pub fn is_stdout(&self) -> bool {
+        matches!(self, JsonSink::Stdout(_))
     }
 
     /// Flush buffered lines.

@@ -220,6 +220,10 @@ pub struct DeviceRow {
     pub state_changes: Vec<StateRow>,
     /// Connection parameters.
     pub connection: ConnectionRow,
+    /// Sensors whose state lists this device (`inventory --state A --state B`);
+    /// empty (and absent from JSON and CSV) for a single state file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sensors: Vec<String>,
 }
 
 impl DeviceRow {
@@ -341,6 +345,7 @@ pub fn build(fleet: &Fleet, correlator: &mut Correlator) -> Vec<DeviceRow> {
                     s7comm_plus: c.s7comm_plus,
                     tls: c.tls,
                 },
+                sensors: Vec::new(),
             }
         })
         .collect();
@@ -395,7 +400,12 @@ pub const CSV_COLUMNS: [&str; 20] = [
 /// spreadsheet does not run it as a formula (device names come off the wire).
 pub fn to_csv(rows: &[DeviceRow]) -> String {
     let mut out = String::new();
+    // The sensors column only for a merged report (single-state output unchanged).
+    let merged = rows.iter().any(|r| !r.sensors.is_empty());
     out.push_str(&CSV_COLUMNS.join(","));
+    if merged {
+        out.push_str(",sensors");
+    }
     out.push_str("\r\n");
     for r in rows {
         let o = |v: &Option<String>| v.clone().unwrap_or_default();
@@ -440,7 +450,10 @@ pub fn to_csv(rows: &[DeviceRow]) -> String {
                 .collect::<Vec<_>>()
                 .join(";"),
         ];
-        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+        let mut line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+        if merged {
+            line.push(csv_cell(&r.sensors.join(";")));
+        }
         out.push_str(&line.join(","));
         out.push_str("\r\n");
     }
@@ -536,7 +549,11 @@ pub fn to_table(rows: &[DeviceRow], fleet: &Fleet, advisories_loaded: usize) -> 
         "ADVISORIES",
         "FIX",
     ];
+    let merged = rows.iter().any(|r| !r.sensors.is_empty());
     let mut table: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    if merged {
+        table[0].insert(1, "SENSORS".into());
+    }
     for r in rows {
         let talkers = if !r.talkers.is_empty() {
             first_n(r.talkers.iter().map(|t| format!("{} {}", t.address, short_role(t.role))).collect(), 3)
@@ -573,9 +590,14 @@ pub fn to_table(rows: &[DeviceRow], fleet: &Fleet, advisories_loaded: usize) -> 
             advisories,
             fix.to_string(),
         ]);
+        if merged {
+            if let Some(row) = table.last_mut() {
+                row.insert(1, r.sensors.join(","));
+            }
+        }
     }
     let widths: Vec<usize> =
-        (0..header.len()).map(|c| table.iter().map(|row| row[c].chars().count()).max().unwrap_or(0)).collect();
+        (0..table[0].len()).map(|c| table.iter().map(|row| row[c].chars().count()).max().unwrap_or(0)).collect();
     for row in &table {
         let mut line = String::new();
         for (c, v) in row.iter().enumerate() {

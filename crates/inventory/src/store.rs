@@ -17,7 +17,7 @@
 //!
 //! | table | one row per | columns |
 //! |---|---|---|
-//! | `meta` | key | `application`, `schema_version`, `created` |
+//! | `meta` | key | `application`, `schema_version`, `created`, `sensor` (name of the sensor writing it) |
 //! | `fleet` | (single row) | baseline `mode` (`off` / `learning` / `frozen`), `mode_ts` (until / since, ns), `evicted`, `generation`, `baseline_epoch` |
 //! | `devices` | host | `address`, `role`, `first_seen`, `last_seen`, `baseline`, connection (`tsaps` JSON array, `pdu_size`, `amq_calling`, `amq_called`, `s7comm`, `s7comm_plus`, `tls`) |
 //! | `identity` | host | `order_number`, `firmware`, `hardware`, `serial`, `plc_name`, `module_name`, `plant_id`, `module_type`, `source`, `seen` |
@@ -104,6 +104,20 @@ pub enum StoreError {
         found: i64,
         /// Newest version this build reads.
         supported: i64,
+    },
+    /// Written by an older s7sentry, opened read-only (a read-only command never migrates).
+    #[error(
+        "{}: state schema version {found} is older than this s7sentry's ({newest}); read-only commands \
+         never write: open it once with `s7sentry replay --state FILE` (or let the sensor run) to migrate it",
+        .path.display()
+    )]
+    OlderSchema {
+        /// The file.
+        path: PathBuf,
+        /// Version in the file.
+        found: i64,
+        /// This build's version.
+        newest: i64,
     },
     /// A value in the file that cannot be right (edited by hand, or damaged).
     #[error("{}: corrupt state: {detail}", .path.display())]
@@ -333,6 +347,42 @@ impl Store {
         Store::open_inner(path.as_ref(), false, MIGRATIONS)
     }
 
+    /// Opens an existing state file read-only (`inventory`, `baseline show`):
+    /// nothing is ever written to it — no schema migration, no journal-mode
+    /// change, and an empty (0-byte) or non-SQLite file is an error that leaves
+    /// it as it is. A state of an older schema must be opened read-write once
+    /// (a sensor or `replay --state` migrates it).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref();
+        let p = || path.to_path_buf();
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => return Err(StoreError::NotSqlite { path: p(), detail: "it is a directory".into() }),
+            Ok(m) if m.len() == 0 => {
+                return Err(StoreError::NotSqlite { path: p(), detail: "the file is empty (0 bytes)".into() })
+            }
+            Ok(_) => check_header(path)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StoreError::Missing { path: p() }),
+            Err(e) => return Err(StoreError::Io { path: p(), source: e }),
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let (db, version, app, newest) = open_db(path, flags, MIGRATIONS)?;
+        if app != APPLICATION_ID {
+            return Err(StoreError::Foreign {
+                path: p(),
+                detail: format!("application_id {app:#x}, user_version {version}"),
+            });
+        }
+        if version < newest {
+            return Err(StoreError::OlderSchema { path: p(), found: version, newest });
+        }
+        let mut store = Store { db, path: p(), saved: None, generation: 0, epoch: 0 };
+        store.check_meta()?;
+        let (generation, epoch) = store.counters()?;
+        store.generation = generation;
+        store.epoch = epoch;
+        Ok(store)
+    }
+
     pub(crate) fn open_inner(path: &Path, create: bool, migrations: &[Migration]) -> Result<Store, StoreError> {
         let p = || path.to_path_buf();
         match std::fs::metadata(path) {
@@ -340,6 +390,10 @@ impl Store {
                 return Err(StoreError::NotSqlite { path: p(), detail: "it is a directory".into() });
             }
             Ok(m) if m.len() > 0 => check_header(path)?,
+            // An empty file is not a state a sensor wrote: never turn it into one.
+            Ok(_) if !create => {
+                return Err(StoreError::NotSqlite { path: p(), detail: "the file is empty (0 bytes)".into() })
+            }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => {
                 return Err(StoreError::Missing { path: p() })
@@ -353,17 +407,7 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
         };
         let sq = |context: &'static str| move |source: rusqlite::Error| classify(path, context, source);
-        let db = Db::open_with_flags(path, flags).map_err(sq("open"))?;
-        db.busy_timeout(BUSY_TIMEOUT).map_err(sq("set busy timeout"))?;
-        // Reading the header page: fails here on a file SQLite cannot use.
-        let version: i64 =
-            db.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sq("read schema version"))?;
-        let app: i32 =
-            db.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(sq("read application id"))?;
-        let newest = migrations.last().map_or(0, |m| m.to);
-        if version > newest {
-            return Err(StoreError::NewerSchema { path: p(), found: version, supported: newest });
-        }
+        let (db, version, app, _) = open_db(path, flags, migrations)?;
         if app != APPLICATION_ID {
             let tables: i64 =
                 db.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0)).map_err(sq("read schema"))?;
@@ -447,6 +491,27 @@ impl Store {
     /// The file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Name of the sensor that writes this state (`None`: not recorded, an
+    /// older state or one written without a sensor name).
+    pub fn sensor_name(&self) -> Result<Option<String>, StoreError> {
+        self.db
+            .query_row("SELECT value FROM meta WHERE key = 'sensor'", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| classify(&self.path, "read meta", e))
+    }
+
+    /// Record the name of the sensor that writes this state (`inventory`
+    /// merging several states names each device's sensors with it).
+    pub fn set_sensor_name(&mut self, name: &str) -> Result<(), StoreError> {
+        if self.sensor_name()?.as_deref() == Some(name) {
+            return Ok(());
+        }
+        self.db
+            .execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('sensor', ?1)", [name])
+            .map(|_| ())
+            .map_err(|e| classify(&self.path, "write meta", e))
     }
 
     /// Schema version of the open file (after migration: [`SCHEMA_VERSION`]).
@@ -628,6 +693,23 @@ fn check_header(path: &Path) -> Result<(), StoreError> {
     let shown: String =
         head[..n].iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' }).collect();
     Err(StoreError::NotSqlite { path: path.to_path_buf(), detail: format!("it starts with {shown:?}") })
+}
+
+/// Opens `path` with `flags` and reads its header: (connection, `user_version`,
+/// `application_id`, newest version of `migrations`); a file of a newer schema
+/// is refused.
+fn open_db(path: &Path, flags: OpenFlags, migrations: &[Migration]) -> Result<(Db, i64, i32, i64), StoreError> {
+    let sq = |context: &'static str| move |source: rusqlite::Error| classify(path, context, source);
+    let db = Db::open_with_flags(path, flags).map_err(sq("open"))?;
+    db.busy_timeout(BUSY_TIMEOUT).map_err(sq("set busy timeout"))?;
+    // Reading the header page: fails here on a file SQLite cannot use.
+    let version: i64 = db.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sq("read schema version"))?;
+    let app: i32 = db.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(sq("read application id"))?;
+    let newest = migrations.last().map_or(0, |m| m.to);
+    if version > newest {
+        return Err(StoreError::NewerSchema { path: path.to_path_buf(), found: version, supported: newest });
+    }
+    Ok((db, version, app, newest))
 }
 
 /// Names the typical SQLite failures in words.

@@ -58,6 +58,15 @@ impl Assets {
         Ok(Some(Assets { store, parked: Some(fleet), shard_base: None, learn, saved_generation: 0, saved_once: false }))
     }
 
+    /// Record `name` as the sensor writing the state file (no-op without one).
+    /// Errors are one line naming the file.
+    pub fn set_sensor(&mut self, name: &str) -> Result<(), String> {
+        match self.store.as_mut() {
+            Some(s) => s.set_sensor_name(name).map_err(|e| format!("--state {e}")),
+            None => Ok(()),
+        }
+    }
+
     /// The state file, if any.
     pub fn path(&self) -> Option<&Path> {
         self.store.as_ref().map(Store::path)

@@ -190,6 +190,20 @@ pub struct LiveSettings {
     pub syslog: Option<String>,
     /// libpcap kernel buffer in MiB (default 32).
     pub buffer_mb: Option<u32>,
+    /// Run as this user after opening the capture (`--user`): switched to when
+    /// started as root; accepted as is when the process already runs as it.
+    pub user: Option<String>,
+    /// Syslog facility, a name (`local0`, `daemon`, ...) or a number 0-23 (`--syslog-facility`).
+    pub syslog_facility: Option<String>,
+    /// Format of the alert lines: `json` (default), `eve` or `text` (`--alert-format`).
+    pub alert_format: Option<String>,
+    /// Folder of evidence pcaps (`--evidence`).
+    pub evidence: Option<String>,
+    /// Lowest severity that gets an evidence pcap (`--evidence-min-severity`).
+    pub evidence_min_severity: Option<Severity>,
+    /// Keep running while the interface cannot be opened, not ready, retrying
+    /// every second (`--wait-for-interface`).
+    pub wait_for_interface: Option<bool>,
 }
 
 /// The whole detection configuration.
@@ -206,6 +220,9 @@ pub struct DetectConfig {
     pub rules: BTreeMap<String, RuleOverride>,
     /// Settings of `s7sentry live`.
     pub live: LiveSettings,
+    /// Name of this sensor in alerts (`sensor`, EVE `host`) and in inventory
+    /// merges (`--sensor`); default the host name.
+    pub sensor: Option<String>,
 }
 
 impl DetectConfig {
