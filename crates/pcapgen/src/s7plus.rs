@@ -175,14 +175,7 @@ pub fn set_variable_data(seq: u16, session: u32, object: u32, attr: u32, value: 
     d.push(0x01);
     d.extend(vlq(attr));
     d.extend_from_slice(&[0x00, 0x08, value & 0x3F]);
-    d.extend_from_slice(&1256u32.to_be_bytes());
-    d.extend(vlq(1257));
-    d.extend_from_slice(&[0x00, 0x12, 0, 0, 0, 0]);
-    d.extend(vlq(1258));
-    d.extend_from_slice(&[0x00, 0x13, 0x00]);
-    d.extend(vlq(1259));
-    d.extend_from_slice(&[0x00, 0x04, 0x00]);
-    d.push(0x00);
+    push_key_qualifier(&mut d);
     d.extend_from_slice(&[0, 0, 0, 0, 0]);
     d
 }
@@ -259,12 +252,8 @@ pub fn set_multi_addressed_data(seq: u16, session: u32, items: &[(u32, u32, &[u3
     d
 }
 
-fn push_values_and_qualifier<'a>(d: &mut Vec<u8>, values: impl Iterator<Item = &'a [u8]>) {
-    for (i, v) in values.enumerate() {
-        d.extend(vlq(i as u32 + 1));
-        d.extend_from_slice(v);
-    }
-    d.push(0x00);
+/// The KeyQualifier object of a write request (attribute 1256, fields 1257-1259), closed.
+fn push_key_qualifier(d: &mut Vec<u8>) {
     d.extend_from_slice(&1256u32.to_be_bytes());
     d.extend(vlq(1257));
     d.extend_from_slice(&[0x00, 0x12, 0, 0, 0, 0]);
@@ -273,6 +262,15 @@ fn push_values_and_qualifier<'a>(d: &mut Vec<u8>, values: impl Iterator<Item = &
     d.extend(vlq(1259));
     d.extend_from_slice(&[0x00, 0x04, 0x00]);
     d.push(0x00);
+}
+
+fn push_values_and_qualifier<'a>(d: &mut Vec<u8>, values: impl Iterator<Item = &'a [u8]>) {
+    for (i, v) in values.enumerate() {
+        d.extend(vlq(i as u32 + 1));
+        d.extend_from_slice(v);
+    }
+    d.push(0x00);
+    push_key_qualifier(d);
     d.extend_from_slice(&[0, 0, 0, 0]);
 }
 
