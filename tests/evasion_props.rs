@@ -36,34 +36,7 @@ use std::path::{Path, PathBuf};
 /// Mutation classes that cannot pass before other branches are merged, with
 /// the reason (the component that drops the STOP today). The lead empties
 /// this list after merging the stream and session work of issue 10.
-const PENDING: &[(Class, &str)] = &[
-    (
-        Class::DecoyChecksum,
-        "a decoy with a bad TCP checksum before the real segment enters the stream (first copy wins) and hides \
-         the STOP: TCP checksum validation (wt-stream) drops it",
-    ),
-    (
-        Class::DecoyTtl,
-        "a TTL-1 decoy before the real segment is kept by the stream (first copy wins) and hides the STOP: \
-         reported once the PLC's Ack_Data raises control.confirmed_without_request (wt-session)",
-    ),
-    (
-        Class::RstInject,
-        "an out-of-window RST ends the flow (any RST is accepted today); what follows is picked up mid-stream \
-         and anchored on the first segment seen, which may come after the STOP's (wt-stream: RST only in \
-         window, pickup anchored on the peer's ACK)",
-    ),
-    (
-        Class::SynInject,
-        "a SYN on the established flow restarts the direction's sequence space and everything after it is \
-         old (issue 10 case 5, wt-stream)",
-    ),
-    (
-        Class::Midstream,
-        "with split or reordered segments the pickup anchors on the first segment seen, or drops a 1-byte \
-         first segment as a keep-alive (issue 10 cases 3 and 4, wt-stream)",
-    ),
-];
+const PENDING: &[(Class, &str)] = &[];
 
 /// Seeds per class when each class runs alone.
 const PER_CLASS: u64 = 120;
