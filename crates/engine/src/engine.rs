@@ -627,6 +627,22 @@ impl Engine {
     }
 }
 
+/// Whether `b` is one or more whole TPKTs back to back (plausible headers, lengths adding up).
+fn tpkt_aligned(b: &[u8], max: u16) -> bool {
+    let mut rest = b;
+    while !rest.is_empty() {
+        if rest.len() < 6 || !s7sentry_proto::tpkt::plausible_start(rest, max) {
+            return false;
+        }
+        let n = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
+        match rest.get(n..) {
+            Some(r) if n >= 7 => rest = r,
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// Report an unfinished TPKT of a direction that closed (and forget it).
 fn incomplete_at_close(stats: &mut Stats, framer: &mut crate::stream::Framer, meta: Meta, sink: &mut dyn EventSink) {
     if framer.has_partial() {
@@ -756,6 +772,22 @@ fn feed_chunk(
             stats.findings += 1;
             let f = Finding::new(Layer::Tcp, FindingKind::OverlapConflict, offset);
             sink.on_event(&Event::Finding { meta, finding: f, bytes: payload });
+            // The stream keeps the first copy; a target that kept this one
+            // executes it: when it holds whole TPKTs, decode it on its own too
+            // (fresh framing and COTP state, the flow's protocol flags), as the
+            // IP layer does with the other copy of an overlapping fragment.
+            let max = u16::try_from(cfg.max_tpkt_buffer).unwrap_or(u16::MAX);
+            if tpkt_aligned(payload, max) {
+                stats.tcp_alternative_decodes += 1;
+                let mut framer = crate::stream::Framer::default();
+                let mut cotp = session::CotpDir::default();
+                let mut flags = *flags;
+                framer.feed(cfg, stats, payload, &mut |fr, stats| {
+                    if let Framed::Tpkt(t) = fr {
+                        session::on_tpkt(cfg, stats, &mut flags, &mut cotp, meta, t, sink)
+                    }
+                });
+            }
         }
     }
 }

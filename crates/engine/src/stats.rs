@@ -103,6 +103,8 @@ pub struct Stats {
     pub checksum_offload_dirs: u64,
     /// Hosts taken to offload checksums (new flows from them are not validated).
     pub checksum_offload_hosts: u64,
+    /// Conflicting TCP copies decoded on their own (whole TPKTs the first copy replaced).
+    pub tcp_alternative_decodes: u64,
     /// Data segments far outside the receive window (dropped).
     pub out_of_window: u64,
     /// Bytes that arrived for a hole already declared lost (not inspected).
@@ -179,6 +181,7 @@ impl Stats {
             checksum_conflicts,
             checksum_offload_dirs,
             checksum_offload_hosts,
+            tcp_alternative_decodes,
             out_of_window,
             late_fill_bytes,
             gaps_peer_acked,

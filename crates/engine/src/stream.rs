@@ -196,6 +196,8 @@ pub struct TcpDir {
     /// The last invalid-checksum copy (sequence number and bytes).
     bad_seq: u32,
     bad: Vec<u8>,
+    /// Held segments are being replayed at anchoring: no hole is judged before all are in.
+    replaying: bool,
     /// A FIN was seen in this direction.
     pub fin: bool,
     /// The first payload was seen without a SYN (capture started mid-stream).
@@ -535,10 +537,17 @@ impl TcpDir {
     ) {
         let peer = self.peer_ack;
         let keepalive = |h: &Held| h.data.len() == 1 && peer.is_some_and(|p| h.seq == p.wrapping_sub(1));
+        // Start at the lowest held byte from which held data runs without a
+        // hole up to `a`; held data below a hole before `a` is old (acknowledged).
         let mut start = a;
-        for h in &self.pre {
-            if !keepalive(h) && a.wrapping_sub(h.seq) <= WINDOW_LIMIT && seq_lt(h.seq, start) {
-                start = h.seq;
+        for _ in 0..self.pre.len() {
+            let below = self.pre.iter().filter(|h| !keepalive(h)).find(|h| {
+                let back = start.wrapping_sub(h.seq);
+                back > 0 && back <= h.data.len() as u32 && a.wrapping_sub(h.seq) <= WINDOW_LIMIT
+            });
+            match below {
+                Some(h) => start = h.seq,
+                None => break,
             }
         }
         self.synced = true;
@@ -550,6 +559,7 @@ impl TcpDir {
             self.ooo_bytes = self.ooo_bytes.saturating_sub(h.data.len());
             *total_buffered = total_buffered.saturating_sub(h.data.len());
         }
+        self.replaying = true;
         for h in &pre {
             if keepalive(h) {
                 stats.keepalives += 1;
@@ -557,6 +567,7 @@ impl TcpDir {
             }
             self.ingest(cfg, stats, total_buffered, (h.frame, h.ts), true, h.seq, &h.data, deliver);
         }
+        self.replaying = false;
         let mut pre = pre;
         pre.clear();
         self.pre = pre;
@@ -701,7 +712,7 @@ impl TcpDir {
             self.ooo_bytes += data.len();
             *total_buffered += data.len();
         }
-        if self.gap_evident() {
+        if !self.replaying && self.gap_evident() {
             let until = self.peer_ack;
             self.gap_until(cfg, stats, total_buffered, GapCause::PeerAcked, until, deliver);
         }
@@ -846,7 +857,13 @@ impl TcpDir {
             if until.is_some_and(|u| !seq_lt(self.next_seq, u)) {
                 break;
             }
-            let (s, origin) = (h.seq, Some((h.frame, h.ts)));
+            let (mut s, origin) = (h.seq, Some((h.frame, h.ts)));
+            let mut partial = false;
+            if let Some(u) = until.filter(|u| seq_lt(*u, s)) {
+                // Only the acknowledged part of the hole is proven lost.
+                s = u;
+                partial = true;
+            }
             let lost = s.wrapping_sub(self.next_seq);
             // Graded per hole: acknowledged by the peer, unless a cap forced it.
             let c = match cause {
@@ -856,6 +873,9 @@ impl TcpDir {
             };
             let before = self.ooo.len();
             self.declare_lost(stats, lost, c, origin, deliver);
+            if partial {
+                break;
+            }
             self.drain(cfg, stats, total_buffered, deliver);
             if self.ooo.len() >= before {
                 // Cannot happen (the hole ended at the first held segment); never loop on it.
