@@ -348,3 +348,58 @@ fn the_ip_evasion_suite_reports_each_stop_and_its_technique() {
     }
     assert_eq!(seen, want.len() + 2, "evasion_ip_* cases in pcaps/");
 }
+
+/// The TCP evasion suite in `pcaps/` (goldens in `tests/golden.rs`): every
+/// `evasion_tcp_*` attack case reports the STOP (or the PLC's answer to it)
+/// and the technique's rule; every twin raises nothing above low.
+#[test]
+fn the_tcp_evasion_suite_reports_each_stop_and_its_technique() {
+    let want: &[(&str, &[&str])] = &[
+        ("evasion_tcp_equal_seq_held_decoy", &["malformed.tcp_overlap"]),
+        ("evasion_tcp_hold_cap", &["evasion.hold_cap", "evasion.stream_late_data"]),
+        ("evasion_tcp_midstream_out_of_order", &[]),
+        ("evasion_tcp_midstream_one_byte", &[]),
+        ("evasion_tcp_syn_inject", &["evasion.tcp_syn_on_established"]),
+        ("evasion_tcp_rst_inject", &["evasion.tcp_rst_ignored"]),
+        ("evasion_tcp_checksum_decoy", &["evasion.tcp_checksum_conflict"]),
+        ("evasion_tcp_window_decoy", &["evasion.tcp_out_of_window"]),
+        ("evasion_tcp_ttl_decoy", &["malformed.tcp_overlap"]),
+        (
+            "evasion_tcp_combined",
+            &["evasion.tcp_syn_on_established", "evasion.tcp_rst_ignored", "evasion.tcp_checksum_conflict"],
+        ),
+    ];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps");
+    let mut seen = 0;
+    for e in std::fs::read_dir(&root).expect("pcaps/").flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("evasion_tcp_") {
+            continue;
+        }
+        seen += 1;
+        let tsv = std::fs::read_to_string(e.path().join("expected_alerts.tsv")).expect("expected_alerts.tsv");
+        let rows: Vec<(String, String)> = tsv
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let c: Vec<&str> = l.split('\t').collect();
+                (c[1].to_string(), c[3].to_string())
+            })
+            .collect();
+        if name.starts_with("evasion_tcp_twin_") {
+            assert!(rows.iter().all(|(_, s)| s == "info" || s == "low"), "{name}: {rows:?}");
+            continue;
+        }
+        let Some((_, rules)) = want.iter().find(|(n, _)| *n == name) else {
+            panic!("{name}: not listed in this test");
+        };
+        assert!(
+            rows.iter().any(|(r, _)| STOP_RULES.contains(&r.as_str())),
+            "{name}: the STOP is not reported: {rows:?}"
+        );
+        for r in *rules {
+            assert!(rows.iter().any(|(x, _)| x == r), "{name}: {r} missing: {rows:?}");
+        }
+    }
+    assert_eq!(seen, want.len() + 3, "evasion_tcp_* cases in pcaps/");
+}
