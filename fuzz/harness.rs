@@ -800,6 +800,7 @@ pub fn touch_event(ev: &Event<'_>) -> u64 {
         Event::Tls { len, .. } => *len as u64,
         Event::IpFragment { offset, .. } => u64::from(*offset),
         Event::IpDefrag { report, .. } => report.offset as u64 + name(Some(report.kind().name())),
+        Event::Stream { issue, .. } => format!("{issue:?}").len() as u64,
         Event::FlowEnd { carried_pdus, .. } => u64::from(*carried_pdus),
         Event::Tick { ts, .. } => ts.0 as u64,
     }

@@ -6,7 +6,7 @@ use crate::flow::{FlowKey, FlowTable};
 use crate::link::{self, Sliced, TcpError};
 use crate::session;
 use crate::stats::Stats;
-use crate::stream::{gap_finding, Chunk, Framed};
+use crate::stream::{gap_finding, Checksums, Chunk, Framed, StreamIssue, TcpDir};
 use crate::time::Ts;
 use s7sentry_proto::{Finding, FindingKind, Layer};
 
@@ -41,7 +41,12 @@ pub struct Engine {
     /// Slot of the flow of the previous segment: consecutive segments often
     /// belong to one connection (request, answer), which saves the hash lookup.
     last_slot: usize,
+    /// Hosts taken to offload TCP checksums (bounded by [`MAX_OFFLOAD_HOSTS`]).
+    offload_hosts: std::collections::HashSet<std::net::IpAddr, ahash::RandomState>,
 }
+
+/// Most hosts remembered as offloading checksums; beyond, each flow learns on its own.
+pub const MAX_OFFLOAD_HOSTS: usize = 4096;
 
 impl Engine {
     /// A new engine.
@@ -63,6 +68,7 @@ impl Engine {
             scratch: Vec::new(),
             iso_ports,
             last_slot: usize::MAX,
+            offload_hosts: Default::default(),
         }
     }
 
@@ -194,6 +200,7 @@ impl Engine {
         let syn = seg.flags & tcp_flags::SYN != 0;
         let fin = seg.flags & tcp_flags::FIN != 0;
         let rst = seg.flags & tcp_flags::RST != 0;
+        let has_ack = seg.flags & tcp_flags::ACK != 0;
         let cached = (self.table.key_at(self.last_slot) == Some(&key)).then_some(self.last_slot);
         let slot = match cached.or_else(|| self.table.find(&key)) {
             Some(s) => s,
@@ -224,6 +231,7 @@ impl Engine {
         let cfg = &self.cfg;
         let stats = &mut self.stats;
         let total = &mut self.total_buffered;
+        let offload_hosts = &mut self.offload_hosts;
         let Some(flow) = self.table.get_mut(slot) else {
             return;
         };
@@ -232,26 +240,103 @@ impl Engine {
         flow.last_seen = fr.ts;
         let d = usize::from(!to_server);
         let flags = &mut flow.flags;
-        if seg.flags & tcp_flags::ACK != 0 {
-            let other = &mut flow.dirs[1 - d];
+        let [c2s, s2c] = &mut flow.dirs;
+        let (ds, other) = if d == 0 { (c2s, s2c) } else { (s2c, c2s) };
+        let data_seq = if syn { seg.seq.wrapping_add(1) } else { seg.seq };
+
+        // 1. TCP checksum (`checksum-validation: auto`): an invalid segment never
+        //    enters the stream, once the direction has shown a valid one.
+        if !checksum_accepts(stats, offload_hosts, &mut ds.tcp, &ip) {
+            let crate::flow::DirState { tcp, framer, cotp } = ds;
+            tcp.invalid_copy(stats, data_seq, seg.payload, &mut |chunk, stats| {
+                feed_chunk(cfg, stats, framer, cotp, flags, meta, chunk, sink)
+            });
+            return;
+        }
+
+        // 2. RST only at the next expected byte; SYN on an established connection
+        //    ignored unless the peer answers it (RFC 5961 §3, §4).
+        let mut ignored: Option<crate::stream::StreamIssue> = None;
+        if rst {
+            if let Some((in_window, distance)) = ds.tcp.rst_verdict(seg.seq) {
+                if in_window {
+                    stats.rst_ignored_in_window += 1;
+                } else {
+                    stats.rst_ignored_out_of_window += 1;
+                }
+                ignored = Some(crate::stream::StreamIssue::RstIgnored { in_window, distance });
+            }
+        } else if syn {
+            match syn_verdict(ds, other, seg.seq, has_ack.then_some(seg.ack)) {
+                SynVerdict::Retransmitted => {}
+                SynVerdict::New { answers_peer } => {
+                    if let Some(isn) = answers_peer {
+                        // The answer to the peer's SYN: a new connection on both sides.
+                        other.tcp.release(total);
+                        other.tcp.syn(isn);
+                        other.framer.reset();
+                        other.cotp.reset();
+                    }
+                    ds.tcp.release(total);
+                    ds.tcp.syn(seg.seq);
+                    ds.framer.reset();
+                    ds.cotp.reset();
+                }
+                SynVerdict::Ignored => {
+                    stats.syn_ignored += 1;
+                    ds.tcp.pending_syn = Some(seg.seq);
+                    let distance = ds.tcp.distance(data_seq);
+                    ignored = Some(crate::stream::StreamIssue::SynIgnored { distance });
+                }
+            }
+        }
+        if let Some(issue) = ignored {
+            stats.findings += 1;
+            sink.on_event(&Event::Stream { meta, issue });
+            sink.on_event(&Event::Tcp {
+                meta,
+                flags: seg.flags,
+                payload_len: seg.payload.len(),
+                seq: seg.seq,
+                retransmission: false,
+            });
+            return;
+        }
+
+        // 3. The acknowledgement: anchors the other direction, proves holes lost.
+        if has_ack {
+            if other.tcp.pending_syn.is_some() && !syn {
+                if other.tcp.pending_syn.is_some_and(|p| seg.ack != p.wrapping_add(1)) {
+                    // The challenge ACK answering an ignored SYN (RFC 5961 §4).
+                    stats.challenge_acks += 1;
+                }
+                other.tcp.pending_syn = None;
+            }
+            if other.tcp.syn_only() && !syn && other.tcp.next_seq() != Some(seg.ack) {
+                // A SYN that anchored this flow is contradicted by the peer's
+                // acknowledgement (an injected SYN and its challenge ACK): forget it.
+                stats.syn_ignored += 1;
+                stats.findings += 1;
+                let distance = other.tcp.next_seq().map_or(0, |n| {
+                    let x = n.wrapping_sub(seg.ack);
+                    x.min(x.wrapping_neg())
+                });
+                other.tcp.unsync();
+                let issue = crate::stream::StreamIssue::SynIgnored { distance };
+                sink.on_event(&Event::Stream { meta: meta.reversed(), issue });
+            }
             other.tcp.peer_acked(seg.ack);
-            if other.tcp.gap_evident() {
-                // The peer acknowledged bytes the capture lost: release what the
-                // other direction holds now, in capture order, under its own frames.
+            if other.tcp.needs_settle() {
+                // Release what the other direction holds now, under its own frames.
                 let m = meta.reversed();
                 let crate::flow::DirState { tcp, framer, cotp } = other;
-                tcp.gap(cfg, stats, total, &mut |chunk, stats| {
+                if !tcp.is_synced() {
+                    framer.resync();
+                }
+                tcp.settle(cfg, stats, total, &mut |chunk, stats| {
                     feed_chunk(cfg, stats, framer, cotp, flags, m, chunk, sink)
                 });
             }
-        }
-        let ds = &mut flow.dirs[d];
-        if syn {
-            // A new SYN on a known flow restarts the sequence space: give back what was held.
-            ds.tcp.release(total);
-            ds.tcp.syn(seg.seq);
-            ds.framer.reset();
-            ds.cotp.reset();
         }
         let mut retrans = false;
         if !seg.payload.is_empty() {
@@ -260,8 +345,7 @@ impl Engine {
                 ds.framer.resync();
             }
             let crate::flow::DirState { tcp, framer, cotp } = ds;
-            let seq = if syn { seg.seq.wrapping_add(1) } else { seg.seq };
-            retrans = tcp.segment(cfg, stats, total, (fr.frame, fr.ts), seq, seg.payload, &mut |chunk, stats| {
+            retrans = tcp.segment(cfg, stats, total, (fr.frame, fr.ts), data_seq, seg.payload, &mut |chunk, stats| {
                 feed_chunk(cfg, stats, framer, cotp, flags, meta, chunk, sink)
             });
         }
@@ -273,12 +357,7 @@ impl Engine {
             tcp.gap(cfg, stats, total, &mut |chunk, stats| {
                 feed_chunk(cfg, stats, framer, cotp, flags, meta, chunk, sink)
             });
-            if framer.has_partial() {
-                stats.findings += 1;
-                let f = Finding::new(Layer::Tpkt, FindingKind::IncompleteAtClose, 0);
-                sink.on_event(&Event::Finding { meta, finding: f, bytes: &[] });
-                framer.reset();
-            }
+            incomplete_at_close(stats, framer, meta, sink);
         }
         sink.on_event(&Event::Tcp {
             meta,
@@ -331,6 +410,11 @@ impl Engine {
             let crate::flow::DirState { tcp, framer, cotp } = d;
             tcp.gap(cfg, stats, total, &mut |chunk, stats| feed_chunk(cfg, stats, framer, cotp, flags, m, chunk, sink));
             tcp.release(total);
+            if reason != EndReason::EndOfCapture {
+                // An unfinished TPKT when the connection closes, idles out or is
+                // evicted, in either direction (a trickled oversized header).
+                incomplete_at_close(stats, framer, m, sink);
+            }
         }
         sink.on_event(&Event::FlowEnd { meta, reason, carried_pdus: f.flags.carried_pdus });
     }
@@ -423,7 +507,7 @@ impl Engine {
             self.stats.bad_headers += 1;
             return;
         };
-        let first = link::IpPacket { proto, payload: &r.data[at..], fragment: None, ..ip };
+        let first = link::IpPacket { proto, payload: &r.data[at..], fragment: None, truncated: false, ..ip };
         let meta = Meta { sport: 0, dport: 0, dir: Direction::ToServer, ..meta };
         // The last-copy reassembly, when it differs and carries TCP.
         let last = r.alt.as_deref().and_then(|a| match link::transport_at(v6, r.proto, a) {
@@ -543,6 +627,103 @@ impl Engine {
     }
 }
 
+/// Whether `b` is one or more whole TPKTs back to back (plausible headers, lengths adding up).
+fn tpkt_aligned(b: &[u8], max: u16) -> bool {
+    let mut rest = b;
+    while !rest.is_empty() {
+        if rest.len() < 6 || !s7sentry_proto::tpkt::plausible_start(rest, max) {
+            return false;
+        }
+        let n = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
+        match rest.get(n..) {
+            Some(r) if n >= 7 => rest = r,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Report an unfinished TPKT of a direction that closed (and forget it).
+fn incomplete_at_close(stats: &mut Stats, framer: &mut crate::stream::Framer, meta: Meta, sink: &mut dyn EventSink) {
+    if framer.has_partial() {
+        stats.findings += 1;
+        let f = Finding::new(Layer::Tpkt, FindingKind::IncompleteAtClose, 0);
+        sink.on_event(&Event::Finding { meta, finding: f, bytes: &[] });
+        framer.reset();
+    }
+}
+
+/// `checksum-validation: auto` for one segment: whether it may enter the stream.
+/// A direction validates once it showed one valid checksum; a direction whose
+/// first [`crate::stream::OFFLOAD_AFTER`] checksums are all invalid belongs to
+/// the capturing host with checksum offload (remembered per host): not validated.
+/// A payload shorter than its header says (snap length, offload length 0) cannot be checked.
+fn checksum_accepts(
+    stats: &mut Stats,
+    hosts: &mut std::collections::HashSet<std::net::IpAddr, ahash::RandomState>,
+    tcp: &mut TcpDir,
+    ip: &link::IpPacket<'_>,
+) -> bool {
+    match tcp.checksums {
+        Checksums::Offload => true,
+        _ if ip.truncated => true,
+        Checksums::Validating => link::transport_checksum_ok(ip.src, ip.dst, 6, ip.payload),
+        Checksums::Learning => {
+            if hosts.contains(&ip.src) {
+                tcp.checksums = Checksums::Offload;
+                return true;
+            }
+            if link::transport_checksum_ok(ip.src, ip.dst, 6, ip.payload) {
+                tcp.checksums = Checksums::Validating;
+                return true;
+            }
+            tcp.bad_in_row = tcp.bad_in_row.saturating_add(1);
+            if tcp.bad_in_row >= crate::stream::OFFLOAD_AFTER {
+                tcp.checksums = Checksums::Offload;
+                stats.checksum_offload_dirs += 1;
+                if hosts.len() < MAX_OFFLOAD_HOSTS && hosts.insert(ip.src) {
+                    stats.checksum_offload_hosts += 1;
+                }
+            }
+            true
+        }
+    }
+}
+
+/// What a SYN does to an existing flow.
+enum SynVerdict {
+    /// The same initial sequence number again: nothing.
+    Retransmitted,
+    /// A new byte stream in this direction; `answers_peer`: the peer's ignored
+    /// SYN this SYN-ACK acknowledges (a new connection on both sides).
+    New { answers_peer: Option<u32> },
+    /// A SYN on the established connection: the PLC answers with a challenge
+    /// ACK and keeps the connection (RFC 5961 §4, RFC 9293 §3.10.7.4).
+    Ignored,
+}
+
+fn syn_verdict(ds: &crate::flow::DirState, other: &crate::flow::DirState, seq: u32, ack: Option<u32>) -> SynVerdict {
+    if ds.tcp.isn() == Some(seq) {
+        return SynVerdict::Retransmitted;
+    }
+    let fresh = !ds.tcp.is_known() && !other.tcp.is_known();
+    match ack {
+        Some(a) => {
+            if let Some(p) = other.tcp.pending_syn.filter(|p| p.wrapping_add(1) == a) {
+                return SynVerdict::New { answers_peer: Some(p) };
+            }
+            let answers_isn = other.tcp.isn().is_some_and(|i| i.wrapping_add(1) == a);
+            if fresh || (answers_isn && (!ds.tcp.is_synced() || ds.tcp.syn_only())) {
+                SynVerdict::New { answers_peer: None }
+            } else {
+                SynVerdict::Ignored
+            }
+        }
+        None if fresh || (ds.tcp.syn_only() && !other.tcp.is_known()) => SynVerdict::New { answers_peer: None },
+        None => SynVerdict::Ignored,
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn feed_chunk(
     cfg: &EngineConfig,
@@ -568,20 +749,45 @@ fn feed_chunk(
                 }
             })
         }
-        Chunk::Gap { lost, origin } => {
+        Chunk::Gap { lost, origin, cause } => {
             stats.findings += 1;
             let meta = match origin {
                 Some((frame, ts)) => Meta { frame, ts, ..meta },
                 None => meta,
             };
             sink.on_event(&Event::Finding { meta, finding: gap_finding(lost), bytes: &[] });
+            sink.on_event(&Event::Stream { meta, issue: StreamIssue::Gap { lost, cause } });
             framer.resync();
             cotp.reset();
+        }
+        Chunk::Issue(issue, origin) => {
+            stats.findings += 1;
+            let meta = match origin {
+                Some((frame, ts)) => Meta { frame, ts, ..meta },
+                None => meta,
+            };
+            sink.on_event(&Event::Stream { meta, issue });
         }
         Chunk::Conflict { offset, payload } => {
             stats.findings += 1;
             let f = Finding::new(Layer::Tcp, FindingKind::OverlapConflict, offset);
             sink.on_event(&Event::Finding { meta, finding: f, bytes: payload });
+            // The stream keeps the first copy; a target that kept this one
+            // executes it: when it holds whole TPKTs, decode it on its own too
+            // (fresh framing and COTP state, the flow's protocol flags), as the
+            // IP layer does with the other copy of an overlapping fragment.
+            let max = u16::try_from(cfg.max_tpkt_buffer).unwrap_or(u16::MAX);
+            if tpkt_aligned(payload, max) {
+                stats.tcp_alternative_decodes += 1;
+                let mut framer = crate::stream::Framer::default();
+                let mut cotp = session::CotpDir::default();
+                let mut flags = *flags;
+                framer.feed(cfg, stats, payload, &mut |fr, stats| {
+                    if let Framed::Tpkt(t) = fr {
+                        session::on_tpkt(cfg, stats, &mut flags, &mut cotp, meta, t, sink)
+                    }
+                });
+            }
         }
     }
 }

@@ -233,6 +233,16 @@ pub enum Event<'a> {
         /// What.
         report: &'a Report,
     },
+    /// Something the TCP stream layer reports ([`crate::stream::StreamIssue`]):
+    /// bytes given up (and why), late bytes for a lost hole, out-of-window
+    /// data, an invalid-checksum copy conflicting with a valid one, an ignored
+    /// SYN or RST. Direction and addresses are those of the affected byte stream.
+    Stream {
+        /// Where (the packet that caused it; a held segment's when delivered later).
+        meta: Meta,
+        /// What.
+        issue: crate::stream::StreamIssue,
+    },
     /// A flow was removed from the table.
     FlowEnd {
         /// Last packet's meta (direction as of that packet).

@@ -36,6 +36,10 @@ pub struct IpPacket<'a> {
     /// Identification: 16 bits for IPv4, the fragment header's 32 bits for
     /// IPv6 (0 without a fragment header).
     pub id: u32,
+    /// The payload's length is not the one the header declares (captured
+    /// shorter, or a length of 0 from segmentation offload): its transport
+    /// checksum cannot be checked.
+    pub truncated: bool,
 }
 
 /// Outcome of slicing a frame.
@@ -121,7 +125,8 @@ fn fast_ipv4(b: &[u8]) -> Option<Sliced<'_>> {
         return None;
     }
     let total = usize::from(u16::from_be_bytes([b[2], b[3]]));
-    let payload = if total < hl || b.len() < total { &b[hl..] } else { &b[hl..total] };
+    let truncated = total < hl || b.len() < total;
+    let payload = if truncated { &b[hl..] } else { &b[hl..total] };
     let frag = u16::from_be_bytes([b[6], b[7]]);
     let (offset, more) = (u32::from(frag & 0x1FFF) * 8, frag & 0x2000 != 0);
     Some(Sliced::Ip(IpPacket {
@@ -131,6 +136,7 @@ fn fast_ipv4(b: &[u8]) -> Option<Sliced<'_>> {
         payload,
         fragment: (more || offset != 0).then_some((offset, more)),
         id: u32::from(u16::from_be_bytes([b[4], b[5]])),
+        truncated,
     }))
 }
 
@@ -184,7 +190,8 @@ fn ipv6(b: &[u8]) -> Sliced<'_> {
         return Sliced::Bad(0);
     }
     let plen = usize::from(u16::from_be_bytes([b[4], b[5]]));
-    let body = if plen == 0 || 40 + plen > b.len() { &b[40..] } else { &b[40..40 + plen] };
+    let truncated = plen == 0 || 40 + plen > b.len();
+    let body = if truncated { &b[40..] } else { &b[40..40 + plen] };
     let addr = |at: usize| {
         let mut a = [0u8; 16];
         a.copy_from_slice(&b[at..at + 16]);
@@ -204,9 +211,12 @@ fn ipv6(b: &[u8]) -> Sliced<'_> {
                 payload: &body[at + 8..],
                 fragment: Some((u32::from(fo & 0xFFF8), fo & 1 != 0)),
                 id: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+                truncated,
             })
         }
-        Ok((proto, at)) => Sliced::Ip(IpPacket { src, dst, proto, payload: &body[at..], fragment: None, id: 0 }),
+        Ok((proto, at)) => {
+            Sliced::Ip(IpPacket { src, dst, proto, payload: &body[at..], fragment: None, id: 0, truncated })
+        }
         Err(_) => Sliced::Bad(0),
     }
 }
@@ -301,6 +311,7 @@ fn slice_lax(linktype: i32, data: &[u8]) -> Sliced<'_> {
                 payload: pl.payload,
                 fragment: frag,
                 id: u32::from(h.identification()),
+                truncated: pl.incomplete || pl.len_source == etherparse::LenSource::Slice,
             })
         }
         Some(LaxNetSlice::Ipv6(v6)) => {

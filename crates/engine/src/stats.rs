@@ -95,6 +95,34 @@ pub struct Stats {
     pub s7plus_cap_hits: u64,
     /// TLS payloads skipped (uninspectable).
     pub tls_payloads: u64,
+    /// TCP segments with an invalid checksum from a direction whose checksums are validated (never entered the stream).
+    pub checksum_invalid: u64,
+    /// Invalid-checksum copies whose bytes differ from a valid copy of the same range.
+    pub checksum_conflicts: u64,
+    /// Flow directions taken to be captured on a host with checksum offload (only invalid checksums): not validated.
+    pub checksum_offload_dirs: u64,
+    /// Hosts taken to offload checksums (new flows from them are not validated).
+    pub checksum_offload_hosts: u64,
+    /// Conflicting TCP copies decoded on their own (whole TPKTs the first copy replaced).
+    pub tcp_alternative_decodes: u64,
+    /// Data segments far outside the receive window (dropped).
+    pub out_of_window: u64,
+    /// Bytes that arrived for a hole already declared lost (not inspected).
+    pub late_fill_bytes: u64,
+    /// Holes given up that the peer had acknowledged (capture loss).
+    pub gaps_peer_acked: u64,
+    /// Holes given up because a hold cap was hit.
+    pub gaps_hold_cap: u64,
+    /// Holes given up at close that nobody acknowledged.
+    pub gaps_unacked: u64,
+    /// SYNs on an established connection, ignored (RFC 5961).
+    pub syn_ignored: u64,
+    /// Challenge ACKs answering an ignored SYN (RFC 5961).
+    pub challenge_acks: u64,
+    /// RSTs inside the window but not at the next expected byte, ignored (RFC 5961 challenge ACK).
+    pub rst_ignored_in_window: u64,
+    /// RSTs outside the window, ignored.
+    pub rst_ignored_out_of_window: u64,
     /// Findings emitted.
     pub findings: u64,
 }
@@ -149,6 +177,20 @@ impl Stats {
             s7plus_fragments,
             s7plus_cap_hits,
             tls_payloads,
+            checksum_invalid,
+            checksum_conflicts,
+            checksum_offload_dirs,
+            checksum_offload_hosts,
+            tcp_alternative_decodes,
+            out_of_window,
+            late_fill_bytes,
+            gaps_peer_acked,
+            gaps_hold_cap,
+            gaps_unacked,
+            syn_ignored,
+            challenge_acks,
+            rst_ignored_in_window,
+            rst_ignored_out_of_window,
             findings
         );
     }

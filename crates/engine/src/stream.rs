@@ -1,29 +1,116 @@
 //! Per-direction TCP reassembly and TPKT framing.
 //!
-//! Policy (documented in the README):
-//! * **First copy wins.** Bytes already delivered are never replaced. A
-//!   retransmission or overlap is compared with the retained history (the last
-//!   [`crate::EngineConfig::overlap_history`] bytes); differing bytes are an
-//!   `overlap_conflict` finding (an evasion attempt: a target that keeps the
-//!   *last* copy would see other bytes than the sensor).
-//! * **Out-of-order** segments are copied and held (bounded per direction and
-//!   globally) until the hole is filled.
-//! * **Gaps.** When the peer acknowledges bytes this direction never showed, or
-//!   a hold cap is reached, or the stream closes with data still held, the
-//!   missing range is declared lost: a `stream_gap` finding, the partial TPKT
-//!   is dropped, and framing resumes at the next plausible TPKT header
-//!   (`03 00 len LI code`). The stream is never abandoned.
-//! * **Mid-stream start.** The first bytes of a direction seen without its SYN
-//!   are scanned for a plausible TPKT header the same way.
+//! Stream policy (the README's "Stream policy" and ARCHITECTURE.md say why):
+//! * **First copy wins, everywhere.** Each sequence position takes the byte of
+//!   the first segment (in capture order) that carried it: bytes already
+//!   delivered are never replaced, a held (out-of-order) segment is never
+//!   replaced by a later one with the same or an overlapping range, and
+//!   in-order data that runs into held data is cut where the held data starts.
+//!   Every overlap is compared (history ring of the last
+//!   [`crate::EngineConfig::overlap_history`] delivered bytes, held bytes, the
+//!   last invalid-checksum copy); differing bytes are a [`Chunk::Conflict`].
+//! * **Out-of-order** segments are held, non-overlapping, sorted (bounded per
+//!   direction and globally) until the hole is filled.
+//! * **Window.** Data more than [`WINDOW_LIMIT`] away from the next expected
+//!   byte is outside any receive window a PLC advertises: it never enters the
+//!   stream ([`StreamIssue::OutOfWindow`]).
+//! * **Gaps.** A hole is declared lost when the peer acknowledges bytes
+//!   beyond it ([`GapCause::PeerAcked`]: capture loss), when a hold cap
+//!   forces it ([`GapCause::HoldCap`]), or when the stream closes with data
+//!   held ([`GapCause::Unacked`]). The partial TPKT is dropped and framing
+//!   resumes at the next plausible header. Bytes that arrive later for a hole
+//!   declared lost are a [`StreamIssue::LateFill`], never a retransmission.
+//! * **Mid-stream pickup.** A direction seen without its SYN is anchored on
+//!   the peer's acknowledgement number (the PLC's `RCV.NXT`); data that
+//!   arrives before any acknowledgement is held in arrival order and anchored
+//!   when the acknowledgement comes (at the lowest held byte at or below it),
+//!   or at close. A 1-byte segment is a keep-alive only exactly one byte below
+//!   the next expected byte (or the peer's acknowledgement).
 //! * **Framing without copies.** A TPKT wholly inside one segment is handed on
 //!   as a slice of the packet; only a TPKT split across segments is copied into
 //!   a per-direction buffer.
+//!
+//! All sequence arithmetic is serial-number arithmetic (RFC 1982): distances
+//! are taken with `wrapping_sub` and bounded by [`WINDOW_LIMIT`] before any
+//! slice is cut, and every slice is taken with `get`.
 
 use crate::config::EngineConfig;
 use crate::stats::Stats;
 use crate::time::Ts;
 use s7sentry_proto::tpkt;
 use s7sentry_proto::{Finding, FindingKind, Layer};
+
+/// Farthest distance (bytes) from the next expected byte at which data is
+/// still considered inside the receive window. S7 PLCs advertise a few KiB
+/// (at most 64 KiB unscaled); 1 MiB leaves room for window scaling and
+/// capture loss. A segment farther away is dropped by the PLC (RFC 9293
+/// §3.10.7.4) and never enters the stream.
+pub const WINDOW_LIMIT: u32 = 1 << 20;
+
+/// Why bytes were given up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GapCause {
+    /// The peer acknowledged bytes beyond the hole: the PLC got them, the capture did not.
+    PeerAcked,
+    /// A hold cap (segments, bytes, global) forced the sensor to give up.
+    HoldCap,
+    /// The stream closed or ended with a hole nobody acknowledged.
+    Unacked,
+}
+
+impl GapCause {
+    /// Stable name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            GapCause::PeerAcked => "peer_acked",
+            GapCause::HoldCap => "hold_cap",
+            GapCause::Unacked => "unacked",
+        }
+    }
+}
+
+/// Something the stream layer reports besides data ([`crate::Event::Stream`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamIssue {
+    /// `lost` bytes were given up.
+    Gap {
+        /// Bytes never inspected.
+        lost: u32,
+        /// Why.
+        cause: GapCause,
+    },
+    /// Bytes arrived for a hole the sensor had already declared lost (not inspected).
+    LateFill {
+        /// Bytes of the segment inside the lost range.
+        bytes: u32,
+    },
+    /// Data far outside the receive window (dropped).
+    OutOfWindow {
+        /// Payload length.
+        len: u32,
+        /// Distance from the next expected byte (or the peer's acknowledgement).
+        distance: u32,
+    },
+    /// A segment with an invalid TCP checksum carries bytes other than a valid copy of the same range.
+    ChecksumConflict {
+        /// Offset of the first differing byte in the invalid copy.
+        offset: u32,
+        /// Length of the invalid copy.
+        len: u32,
+    },
+    /// A SYN on an established connection, ignored (RFC 5961 §4: challenge ACK).
+    SynIgnored {
+        /// Its sequence number's distance from the next expected byte.
+        distance: u32,
+    },
+    /// An RST ignored: not exactly at the next expected byte (RFC 5961 §3).
+    RstIgnored {
+        /// Inside the receive window (the PLC answers with a challenge ACK) or outside.
+        in_window: bool,
+        /// Distance from the next expected byte.
+        distance: u32,
+    },
+}
 
 /// What the TCP layer hands to the framer.
 #[derive(Debug)]
@@ -38,14 +125,18 @@ pub enum Chunk<'a> {
         lost: u32,
         /// (frame, time) of the held segment that follows the hole.
         origin: Option<(u64, Ts)>,
+        /// Why they were given up.
+        cause: GapCause,
     },
-    /// A retransmission carried different bytes than the first copy.
+    /// A retransmission or overlap carried different bytes than the first copy.
     Conflict {
         /// Offset of the first differing byte within the segment's payload.
         offset: usize,
         /// The segment payload.
         payload: &'a [u8],
     },
+    /// Something to report ([`StreamIssue`]), at `origin` (None: the current packet).
+    Issue(StreamIssue, Option<(u64, Ts)>),
 }
 
 #[inline]
@@ -62,32 +153,103 @@ struct Held {
     ts: Ts,
 }
 
+/// Checksum validation state of one direction (`checksum-validation: auto`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Checksums {
+    /// Nothing valid seen yet: invalid segments are accepted (offload suspected) and counted.
+    #[default]
+    Learning,
+    /// A valid segment was seen: invalid ones never enter the stream.
+    Validating,
+    /// Only invalid checksums from this host (a capture on the sending host with offload): not validated.
+    Offload,
+}
+
+/// Consecutive invalid checksums, none valid, after which a direction's host is taken to offload.
+pub const OFFLOAD_AFTER: u8 = 8;
+
+/// Recent lost ranges kept per direction (late fills are recognised in them).
+const LOST_RING: usize = 4;
+
 /// TCP state of one direction.
 #[derive(Debug, Default)]
 pub struct TcpDir {
     synced: bool,
     next_seq: u32,
+    /// Sequence number of the accepted SYN.
+    isn: Option<u32>,
+    /// Data was seen since the direction was synchronised.
+    data_seen: bool,
+    /// Held segments ahead of `next_seq`: sorted, non-overlapping (first copy).
     ooo: Vec<Held>,
+    /// Segments seen before the direction is anchored, in arrival order.
+    pre: Vec<Held>,
+    /// Bytes in `ooo` and `pre`.
     ooo_bytes: usize,
     hist: Vec<u8>,
     hist_valid: usize,
     /// Highest acknowledgement number sent by the other direction.
     peer_ack: Option<u32>,
+    /// Recently declared-lost ranges (start, length).
+    lost: [(u32, u32); LOST_RING],
+    lost_next: usize,
+    /// The last invalid-checksum copy (sequence number and bytes).
+    bad_seq: u32,
+    bad: Vec<u8>,
+    /// Held segments are being replayed at anchoring: no hole is judged before all are in.
+    replaying: bool,
     /// A FIN was seen in this direction.
     pub fin: bool,
     /// The first payload was seen without a SYN (capture started mid-stream).
     pub midstream: bool,
+    /// A SYN ignored on the established connection (RFC 5961), until the peer answers it.
+    pub pending_syn: Option<u32>,
+    /// Checksum validation state.
+    pub checksums: Checksums,
+    /// Invalid checksums in a row while learning.
+    pub bad_in_row: u8,
 }
 
 impl TcpDir {
-    /// Whether the sequence space is known (a SYN or the first payload was seen).
+    /// Whether the sequence space is known (a SYN or the anchor was seen).
     pub fn is_synced(&self) -> bool {
         self.synced
     }
 
+    /// Whether anything of this direction is known (synchronised, acknowledged by the peer, or data held).
+    pub fn is_known(&self) -> bool {
+        self.synced || self.peer_ack.is_some() || !self.pre.is_empty()
+    }
+
+    /// Sequence number of the accepted SYN.
+    pub fn isn(&self) -> Option<u32> {
+        self.isn
+    }
+
+    /// Synchronised by a SYN and nothing since (a SYN the peer has not confirmed).
+    pub fn syn_only(&self) -> bool {
+        self.synced && self.isn.is_some() && !self.data_seen && self.ooo.is_empty()
+    }
+
+    /// Forget a SYN anchor the peer contradicted (a challenge ACK answered an injected SYN).
+    pub fn unsync(&mut self) {
+        self.synced = false;
+        self.isn = None;
+    }
+
+    /// Next expected sequence number, when synchronised.
+    pub fn next_seq(&self) -> Option<u32> {
+        self.synced.then_some(self.next_seq)
+    }
+
+    /// Highest acknowledgement the peer sent.
+    pub fn peer_ack(&self) -> Option<u32> {
+        self.peer_ack
+    }
+
     /// Bytes currently held (out-of-order and history).
     pub fn held(&self) -> usize {
-        self.ooo_bytes + self.hist.capacity()
+        self.ooo_bytes + self.hist.capacity() + self.bad.capacity()
     }
 
     /// Record an acknowledgement sent by the *other* direction.
@@ -98,14 +260,56 @@ impl TcpDir {
         }
     }
 
-    /// A SYN (or SYN-ACK) with initial sequence number `isn`.
+    /// Whether [`TcpDir::settle`] has work: held data can be anchored, or a hole was acknowledged.
+    pub fn needs_settle(&self) -> bool {
+        (!self.synced && !self.pre.is_empty() && self.peer_ack.is_some()) || self.gap_evident()
+    }
+
+    /// A SYN (or SYN-ACK) with initial sequence number `isn`: a new byte stream.
     pub fn syn(&mut self, isn: u32) {
         self.synced = true;
+        self.isn = Some(isn);
         self.next_seq = isn.wrapping_add(1);
+        self.data_seen = false;
         self.ooo.clear();
+        self.pre.clear();
         self.ooo_bytes = 0;
         self.hist_valid = 0;
         self.midstream = false;
+        self.pending_syn = None;
+        self.fin = false;
+        self.peer_ack = None;
+        self.lost = Default::default();
+    }
+
+    /// Verdict on an RST with sequence number `seq` (RFC 5961 §3): `None` = accept
+    /// (exactly the next expected byte, or nothing known to compare with), else
+    /// `Some((in_window, distance))`: ignored.
+    pub fn rst_verdict(&self, seq: u32) -> Option<(bool, u32)> {
+        let mut refs = [None; 3];
+        if self.synced {
+            refs[0] = Some(self.next_seq);
+            if self.fin {
+                refs[1] = Some(self.next_seq.wrapping_add(1));
+            }
+        }
+        refs[2] = self.peer_ack;
+        if refs.iter().all(Option::is_none) || refs.contains(&Some(seq)) {
+            return None;
+        }
+        let base = refs[0].or(refs[2]).unwrap_or(seq);
+        let d = seq.wrapping_sub(base);
+        let dist = d.min(d.wrapping_neg());
+        Some((d < WINDOW_LIMIT, dist))
+    }
+
+    /// Distance of `seq` from the next expected byte (or the peer's acknowledgement).
+    pub fn distance(&self, seq: u32) -> u32 {
+        let base = if self.synced { Some(self.next_seq) } else { self.peer_ack };
+        base.map_or(0, |b| {
+            let d = seq.wrapping_sub(b);
+            d.min(d.wrapping_neg())
+        })
     }
 
     fn remember(&mut self, cfg: &EngineConfig, seq: u32, data: &[u8]) {
@@ -127,7 +331,7 @@ impl TcpDir {
         self.hist_valid = (self.hist_valid + data.len()).min(h);
     }
 
-    /// Compare `data` starting at `seq` (all before `next_seq`) with the history.
+    /// Compare `data` starting at `seq` (the part before `next_seq`) with the history.
     /// Returns the offset of the first differing byte.
     fn conflicts(&self, seq: u32, data: &[u8]) -> Option<usize> {
         let h = self.hist.len();
@@ -150,13 +354,111 @@ impl TcpDir {
         None
     }
 
-    /// Whether out-of-order data is held and the peer acknowledged bytes this
-    /// direction never showed (they were lost from the capture).
+    /// Compare `data` at `seq` with the held segments it overlaps: offset of the first differing byte.
+    fn conflicts_held(&self, seq: u32, data: &[u8]) -> Option<usize> {
+        let mut first: Option<usize> = None;
+        for h in &self.ooo {
+            if let Some(off) = diff_at(seq, data, h.seq, &h.data) {
+                first = Some(first.map_or(off, |f| f.min(off)));
+            }
+        }
+        first
+    }
+
+    /// Compare a valid copy with the last invalid-checksum copy: a conflict is reported once.
+    fn check_bad<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
+        &mut self,
+        stats: &mut Stats,
+        seq: u32,
+        data: &[u8],
+        origin: Option<(u64, Ts)>,
+        deliver: &mut F,
+    ) {
+        if self.bad.is_empty() {
+            return;
+        }
+        if let Some(off) = diff_at(self.bad_seq, &self.bad, seq, data) {
+            stats.checksum_conflicts += 1;
+            let issue = StreamIssue::ChecksumConflict { offset: off as u32, len: self.bad.len() as u32 };
+            deliver(Chunk::Issue(issue, origin), stats);
+            self.bad.clear();
+        }
+    }
+
+    /// A segment with an invalid TCP checksum from a host whose checksums are
+    /// validated: it never enters the stream; it is compared with the valid
+    /// bytes seen (history, held) and kept to compare with a valid copy that
+    /// comes later.
+    pub fn invalid_copy<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
+        &mut self,
+        stats: &mut Stats,
+        seq: u32,
+        payload: &[u8],
+        deliver: &mut F,
+    ) {
+        stats.checksum_invalid += 1;
+        if payload.is_empty() {
+            return;
+        }
+        let mut off = None;
+        if self.synced {
+            let old = self.next_seq.wrapping_sub(seq) as usize;
+            if old <= WINDOW_LIMIT as usize {
+                off = self.conflicts(seq, payload.get(..old.min(payload.len())).unwrap_or(&[]));
+            }
+            if off.is_none() {
+                off = self.conflicts_held(seq, payload);
+            }
+        }
+        if let Some(off) = off {
+            stats.checksum_conflicts += 1;
+            let issue = StreamIssue::ChecksumConflict { offset: off as u32, len: payload.len() as u32 };
+            deliver(Chunk::Issue(issue, None), stats);
+            return;
+        }
+        // Keep it (bounded) for a valid copy that may follow.
+        let keep = payload.len().min(2048);
+        self.bad.clear();
+        self.bad.extend_from_slice(&payload[..keep]);
+        self.bad_seq = seq;
+    }
+
+    /// Whether held data waits and the peer acknowledged bytes this direction
+    /// never showed (they were lost from the capture).
     pub fn gap_evident(&self) -> bool {
-        !self.ooo.is_empty() && self.peer_ack.is_some_and(|a| seq_lt(self.next_seq, a))
+        self.synced && !self.ooo.is_empty() && self.peer_ack.is_some_and(|a| seq_lt(self.next_seq, a))
+    }
+
+    /// Bytes of `[seq, seq + len)` inside a range declared lost.
+    fn late_bytes(&self, seq: u32, len: u32) -> u32 {
+        let mut n = 0;
+        for &(start, l) in &self.lost {
+            if l == 0 {
+                continue;
+            }
+            let off = seq.wrapping_sub(start);
+            let o = if off < l {
+                len.min(l - off)
+            } else {
+                let off2 = start.wrapping_sub(seq);
+                if off2 < len {
+                    (len - off2).min(l)
+                } else {
+                    0
+                }
+            };
+            n = n.max(o);
+        }
+        n
+    }
+
+    fn note_lost(&mut self, start: u32, len: u32) {
+        self.lost[self.lost_next] = (start, len);
+        self.lost_next = (self.lost_next + 1) % LOST_RING;
     }
 
     /// Deliver a segment's payload. `deliver` receives chunks in stream order.
+    /// Returns true when nothing in it was new (retransmission or keep-alive).
     #[allow(clippy::too_many_arguments)]
     pub fn segment<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
         &mut self,
@@ -171,68 +473,282 @@ impl TcpDir {
         if payload.is_empty() {
             return false;
         }
-        if payload.len() == 1 && (!self.synced || seq == self.next_seq.wrapping_sub(1)) {
-            // TCP keep-alive probe: one byte (arbitrary content) just below the
-            // next expected sequence number. Not data, and not an overlap conflict.
-            if !self.synced {
-                self.synced = true;
-                self.next_seq = seq.wrapping_add(1);
-                self.midstream = true;
-            }
-            stats.keepalives += 1;
-            return true;
-        }
         if !self.synced {
-            self.synced = true;
-            self.next_seq = seq;
-            self.midstream = true;
+            match self.peer_ack {
+                Some(a) => {
+                    if payload.len() == 1 && seq == a.wrapping_sub(1) && self.pre.is_empty() {
+                        // Keep-alive just below what the peer acknowledged.
+                        stats.keepalives += 1;
+                        return true;
+                    }
+                    self.anchor(cfg, stats, total_buffered, a, deliver);
+                }
+                None => {
+                    self.hold_pre(cfg, stats, total_buffered, origin, seq, payload, deliver);
+                    return false;
+                }
+            }
         }
-        let rel = seq.wrapping_sub(self.next_seq) as i32;
-        if rel > 0 {
-            // Future data: hold it.
-            stats.ooo_segments += 1;
-            let over_cap = self.ooo.len() >= cfg.max_ooo_segments || self.ooo_bytes + payload.len() > cfg.max_ooo_bytes;
-            let global = *total_buffered + payload.len() > cfg.max_total_buffered;
+        self.ingest(cfg, stats, total_buffered, origin, false, seq, payload, deliver)
+    }
+
+    /// Hold a segment of a direction not anchored yet (arrival order).
+    #[allow(clippy::too_many_arguments)]
+    fn hold_pre<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
+        &mut self,
+        cfg: &EngineConfig,
+        stats: &mut Stats,
+        total_buffered: &mut usize,
+        origin: (u64, Ts),
+        seq: u32,
+        payload: &[u8],
+        deliver: &mut F,
+    ) {
+        stats.ooo_segments += 1;
+        let over_cap = self.pre.len() >= cfg.max_ooo_segments || self.ooo_bytes + payload.len() > cfg.max_ooo_bytes;
+        let global = *total_buffered + payload.len() > cfg.max_total_buffered;
+        if over_cap || global {
             if over_cap {
                 stats.ooo_cap_hits += 1;
             }
             if global {
                 stats.total_buffer_cap_hits += 1;
             }
-            if !over_cap && !global {
-                let pos = self.ooo.partition_point(|h| seq_lt(h.seq, seq));
-                let held = Held { seq, data: payload.to_vec(), frame: origin.0, ts: origin.1 };
-                self.ooo.insert(pos, held);
-                self.ooo_bytes += payload.len();
-                *total_buffered += payload.len();
+            // Anchor without an acknowledgement, then take this one in order.
+            self.flush(cfg, stats, total_buffered, GapCause::HoldCap, deliver);
+            self.ingest(cfg, stats, total_buffered, origin, false, seq, payload, deliver);
+            return;
+        }
+        self.pre.push(Held { seq, data: payload.to_vec(), frame: origin.0, ts: origin.1 });
+        self.ooo_bytes += payload.len();
+        *total_buffered += payload.len();
+    }
+
+    /// Anchor an unsynchronised direction at `a` (the peer's acknowledgement, or the
+    /// first held segment), starting at the lowest held byte at most
+    /// [`WINDOW_LIMIT`] below it, and take the held segments in arrival order.
+    fn anchor<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
+        &mut self,
+        cfg: &EngineConfig,
+        stats: &mut Stats,
+        total_buffered: &mut usize,
+        a: u32,
+        deliver: &mut F,
+    ) {
+        let peer = self.peer_ack;
+        let keepalive = |h: &Held| h.data.len() == 1 && peer.is_some_and(|p| h.seq == p.wrapping_sub(1));
+        // Start at the lowest held byte from which held data runs without a
+        // hole up to `a`; held data below a hole before `a` is old (acknowledged).
+        let mut start = a;
+        for _ in 0..self.pre.len() {
+            let below = self.pre.iter().filter(|h| !keepalive(h)).find(|h| {
+                let back = start.wrapping_sub(h.seq);
+                back > 0 && back <= h.data.len() as u32 && a.wrapping_sub(h.seq) <= WINDOW_LIMIT
+            });
+            match below {
+                Some(h) => start = h.seq,
+                None => break,
             }
-            let peer_has_it = self.peer_ack.is_some_and(|a| seq_lt(self.next_seq, a));
-            if over_cap || global || peer_has_it {
-                self.gap(cfg, stats, total_buffered, deliver);
-                if over_cap || global {
-                    // The segment itself was not stored: deliver it now if it is next.
-                    if self.next_seq == seq || seq_lt(self.next_seq, seq) {
-                        if self.next_seq != seq {
-                            let lost = seq.wrapping_sub(self.next_seq);
-                            stats.gaps += 1;
-                            stats.gap_bytes += u64::from(lost);
-                            deliver(Chunk::Gap { lost, origin: None }, stats);
-                            self.next_seq = seq;
-                        }
-                        self.accept(cfg, stats, total_buffered, seq, payload, deliver);
-                    }
-                }
+        }
+        self.synced = true;
+        self.next_seq = start;
+        self.midstream = true;
+        self.hist_valid = 0;
+        let pre = std::mem::take(&mut self.pre);
+        for h in &pre {
+            self.ooo_bytes = self.ooo_bytes.saturating_sub(h.data.len());
+            *total_buffered = total_buffered.saturating_sub(h.data.len());
+        }
+        self.replaying = true;
+        for h in &pre {
+            if keepalive(h) {
+                stats.keepalives += 1;
+                continue;
             }
+            self.ingest(cfg, stats, total_buffered, (h.frame, h.ts), true, h.seq, &h.data, deliver);
+        }
+        self.replaying = false;
+        let mut pre = pre;
+        pre.clear();
+        self.pre = pre;
+    }
+
+    /// Anchor held data of an unsynchronised direction without an
+    /// acknowledgement (close, cap) and declare every hole lost.
+    fn flush<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
+        &mut self,
+        cfg: &EngineConfig,
+        stats: &mut Stats,
+        total_buffered: &mut usize,
+        cause: GapCause,
+        deliver: &mut F,
+    ) {
+        if !self.synced {
+            let Some(first) = self.pre.first().map(|h| h.seq) else {
+                return;
+            };
+            let a = self.peer_ack.unwrap_or(first);
+            self.anchor(cfg, stats, total_buffered, a, deliver);
+        }
+        self.gap_until(cfg, stats, total_buffered, cause, None, deliver);
+    }
+
+    /// Take a segment of an anchored direction (current packet, or a held one replayed with `own`).
+    #[allow(clippy::too_many_arguments)]
+    fn ingest<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
+        &mut self,
+        cfg: &EngineConfig,
+        stats: &mut Stats,
+        total_buffered: &mut usize,
+        origin: (u64, Ts),
+        own: bool,
+        seq: u32,
+        payload: &[u8],
+        deliver: &mut F,
+    ) -> bool {
+        let at = own.then_some(origin);
+        let rel = seq.wrapping_sub(self.next_seq);
+        let back = rel.wrapping_neg();
+        let ahead = !seq_lt(seq, self.next_seq);
+        if (ahead && rel > WINDOW_LIMIT) || (!ahead && back > WINDOW_LIMIT.saturating_add(payload.len() as u32)) {
+            stats.out_of_window += 1;
+            let distance = if ahead { rel } else { back };
+            deliver(Chunk::Issue(StreamIssue::OutOfWindow { len: payload.len() as u32, distance }, at), stats);
             return false;
         }
-        let retrans = self.accept(cfg, stats, total_buffered, seq, payload, deliver);
+        if payload.len() == 1 && seq == self.next_seq.wrapping_sub(1) {
+            // TCP keep-alive probe: one byte (arbitrary content) just below the
+            // next expected sequence number. Not data, and not an overlap conflict.
+            stats.keepalives += 1;
+            return true;
+        }
+        self.check_bad(stats, seq, payload, at, deliver);
+        if ahead && rel > 0 {
+            self.hold(cfg, stats, total_buffered, origin, seq, payload, deliver);
+            return false;
+        }
+        let retrans = self.accept(cfg, stats, total_buffered, seq, payload, at, deliver);
         if retrans {
             stats.retransmissions += 1;
         }
         retrans
     }
 
+    /// Hold a segment ahead of `next_seq`: only its bytes not already held
+    /// (first copy wins), the overlap compared.
+    #[allow(clippy::too_many_arguments)]
+    fn hold<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
+        &mut self,
+        cfg: &EngineConfig,
+        stats: &mut Stats,
+        total_buffered: &mut usize,
+        origin: (u64, Ts),
+        seq: u32,
+        payload: &[u8],
+        deliver: &mut F,
+    ) {
+        stats.ooo_segments += 1;
+        if let Some(off) = self.conflicts_held(seq, payload) {
+            stats.overlap_conflicts += 1;
+            deliver(Chunk::Conflict { offset: off, payload }, stats);
+        }
+        // Pieces of [rel0, rel1) (relative to next_seq) not covered by held segments.
+        let base = self.next_seq;
+        let r0 = seq.wrapping_sub(base);
+        let r1 = r0.saturating_add(payload.len() as u32);
+        let mut pieces: Vec<(u32, u32)> = Vec::new();
+        let mut cur = r0;
+        for h in &self.ooo {
+            let h0 = h.seq.wrapping_sub(base);
+            let h1 = h0.saturating_add(h.data.len() as u32);
+            if h1 <= cur {
+                continue;
+            }
+            if h0 >= r1 {
+                break;
+            }
+            if h0 > cur {
+                pieces.push((cur, h0.min(r1)));
+            }
+            cur = cur.max(h1);
+            if cur >= r1 {
+                break;
+            }
+        }
+        if cur < r1 {
+            pieces.push((cur, r1));
+        }
+        let bytes: usize = pieces.iter().map(|(a, b)| (b - a) as usize).sum();
+        if bytes == 0 {
+            stats.retransmissions += 1;
+            return;
+        }
+        let over_cap =
+            self.ooo.len() + pieces.len() > cfg.max_ooo_segments || self.ooo_bytes + bytes > cfg.max_ooo_bytes;
+        let global = *total_buffered + bytes > cfg.max_total_buffered;
+        if over_cap || global {
+            if over_cap {
+                stats.ooo_cap_hits += 1;
+            }
+            if global {
+                stats.total_buffer_cap_hits += 1;
+            }
+            // Give up the holes before and between what is held, then take this segment.
+            self.gap_until(cfg, stats, total_buffered, GapCause::HoldCap, None, deliver);
+            if seq_lt(self.next_seq, seq) {
+                let lost = seq.wrapping_sub(self.next_seq);
+                self.declare_lost(stats, lost, GapCause::HoldCap, Some(origin), deliver);
+            }
+            self.accept(cfg, stats, total_buffered, seq, payload, Some(origin), deliver);
+            return;
+        }
+        for (a, b) in pieces {
+            let Some(data) = payload.get((a - r0) as usize..(b - r0) as usize) else {
+                continue;
+            };
+            let s = base.wrapping_add(a);
+            let pos = self.ooo.partition_point(|h| h.seq.wrapping_sub(base) < a);
+            self.ooo.insert(pos, Held { seq: s, data: data.to_vec(), frame: origin.0, ts: origin.1 });
+            self.ooo_bytes += data.len();
+            *total_buffered += data.len();
+        }
+        if !self.replaying && self.gap_evident() {
+            let until = self.peer_ack;
+            self.gap_until(cfg, stats, total_buffered, GapCause::PeerAcked, until, deliver);
+        }
+    }
+
+    /// Declare `lost` bytes from `next_seq` lost and move past them.
+    fn declare_lost<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
+        &mut self,
+        stats: &mut Stats,
+        lost: u32,
+        cause: GapCause,
+        origin: Option<(u64, Ts)>,
+        deliver: &mut F,
+    ) {
+        if lost == 0 {
+            return;
+        }
+        stats.gaps += 1;
+        stats.gap_bytes += u64::from(lost);
+        match cause {
+            GapCause::PeerAcked => stats.gaps_peer_acked += 1,
+            GapCause::HoldCap => stats.gaps_hold_cap += 1,
+            GapCause::Unacked => stats.gaps_unacked += 1,
+        }
+        if cause != GapCause::PeerAcked {
+            // A later copy of bytes the peer acknowledged is a retransmission the
+            // PLC ignores; of bytes nobody acknowledged, what the PLC may execute.
+            self.note_lost(self.next_seq, lost);
+        }
+        deliver(Chunk::Gap { lost, origin, cause }, stats);
+        self.next_seq = self.next_seq.wrapping_add(lost);
+        self.hist_valid = 0;
+    }
+
     /// Accept a segment at or before `next_seq`; returns true when nothing was new.
+    #[allow(clippy::too_many_arguments)]
     fn accept<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
         &mut self,
         cfg: &EngineConfig,
@@ -240,32 +756,71 @@ impl TcpDir {
         total_buffered: &mut usize,
         seq: u32,
         payload: &[u8],
+        at: Option<(u64, Ts)>,
         deliver: &mut F,
     ) -> bool {
         let overlap = self.next_seq.wrapping_sub(seq) as usize;
-        let old = &payload[..overlap.min(payload.len())];
-        if let Some(off) = self.conflicts(seq, old) {
-            stats.overlap_conflicts += 1;
-            deliver(Chunk::Conflict { offset: off, payload }, stats);
+        let old = payload.get(..overlap.min(payload.len())).unwrap_or(&[]);
+        let mut late = 0;
+        if !old.is_empty() {
+            late = self.late_bytes(seq, old.len() as u32);
+            if late > 0 {
+                stats.late_fill_bytes += u64::from(late);
+                deliver(Chunk::Issue(StreamIssue::LateFill { bytes: late }, at), stats);
+            }
+            if let Some(off) = self.conflicts(seq, old) {
+                stats.overlap_conflicts += 1;
+                deliver(Chunk::Conflict { offset: off, payload }, stats);
+            }
         }
         if overlap >= payload.len() {
-            return true;
+            return late == 0;
         }
-        let new = &payload[overlap..];
-        self.remember(cfg, self.next_seq, new);
-        self.next_seq = self.next_seq.wrapping_add(new.len() as u32);
-        deliver(Chunk::Data(new, None), stats);
-        self.drain(cfg, stats, total_buffered, false, deliver);
+        // First copy wins over held data: take the bytes up to where held data
+        // starts, deliver the held data, then the bytes after it; the bytes that
+        // overlap held data are compared (once) and dropped. Each turn delivers
+        // at least one byte and one held segment, or ends.
+        let mut compared = false;
+        loop {
+            let at_off = self.next_seq.wrapping_sub(seq) as usize;
+            let Some(new) = payload.get(at_off..).filter(|n| !n.is_empty() && at_off <= WINDOW_LIMIT as usize) else {
+                break;
+            };
+            let mut take = new;
+            if let Some(h) = self.ooo.first() {
+                let room = h.seq.wrapping_sub(self.next_seq) as usize;
+                if new.len() > room {
+                    if !compared {
+                        compared = true;
+                        if let Some(off) = self.conflicts_held(self.next_seq, new) {
+                            stats.overlap_conflicts += 1;
+                            deliver(Chunk::Conflict { offset: off + at_off, payload }, stats);
+                        }
+                    }
+                    take = new.get(..room).unwrap_or(&[]);
+                }
+            }
+            if !take.is_empty() {
+                self.data_seen = true;
+                self.remember(cfg, self.next_seq, take);
+                self.next_seq = self.next_seq.wrapping_add(take.len() as u32);
+                deliver(Chunk::Data(take, at), stats);
+            }
+            let before = self.ooo.len();
+            self.drain(cfg, stats, total_buffered, deliver);
+            if take.len() == new.len() || self.ooo.len() == before {
+                break;
+            }
+        }
         false
     }
 
-    /// Deliver held segments that have become contiguous.
+    /// Deliver held segments that have become contiguous. Each turn removes one.
     fn drain<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
         &mut self,
         cfg: &EngineConfig,
         stats: &mut Stats,
         total_buffered: &mut usize,
-        own_origin: bool,
         deliver: &mut F,
     ) {
         while let Some(h) = self.ooo.first() {
@@ -273,25 +828,65 @@ impl TcpDir {
                 break;
             }
             let Held { seq: s, data, frame, ts } = self.ooo.remove(0);
-            let origin = own_origin.then_some((frame, ts));
-            self.ooo_bytes -= data.len();
+            self.ooo_bytes = self.ooo_bytes.saturating_sub(data.len());
             *total_buffered = total_buffered.saturating_sub(data.len());
             let overlap = self.next_seq.wrapping_sub(s) as usize;
-            let old = &data[..overlap.min(data.len())];
-            if let Some(off) = self.conflicts(s, old) {
-                stats.overlap_conflicts += 1;
-                deliver(Chunk::Conflict { offset: off, payload: &data }, stats);
-            }
-            if overlap < data.len() {
-                let new = &data[overlap..];
+            if let Some(new) = data.get(overlap..).filter(|n| !n.is_empty()) {
+                self.data_seen = true;
                 self.remember(cfg, self.next_seq, new);
                 self.next_seq = self.next_seq.wrapping_add(new.len() as u32);
-                deliver(Chunk::Data(new, origin), stats);
+                deliver(Chunk::Data(new, Some((frame, ts))), stats);
             }
         }
     }
 
-    /// Declare the bytes up to the first held segment lost, then deliver what is held.
+    /// Declare the bytes up to the first held segment lost, then deliver what
+    /// is held; repeat for every hole (only holes starting before `until`,
+    /// when given). Each turn delivers at least one held segment.
+    fn gap_until<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
+        &mut self,
+        cfg: &EngineConfig,
+        stats: &mut Stats,
+        total_buffered: &mut usize,
+        cause: GapCause,
+        until: Option<u32>,
+        deliver: &mut F,
+    ) {
+        self.drain(cfg, stats, total_buffered, deliver);
+        while let Some(h) = self.ooo.first() {
+            if until.is_some_and(|u| !seq_lt(self.next_seq, u)) {
+                break;
+            }
+            let (mut s, origin) = (h.seq, Some((h.frame, h.ts)));
+            let mut partial = false;
+            if let Some(u) = until.filter(|u| seq_lt(*u, s)) {
+                // Only the acknowledged part of the hole is proven lost.
+                s = u;
+                partial = true;
+            }
+            let lost = s.wrapping_sub(self.next_seq);
+            // Graded per hole: acknowledged by the peer, unless a cap forced it.
+            let c = match cause {
+                GapCause::HoldCap => GapCause::HoldCap,
+                _ if self.peer_ack.is_some_and(|a| !seq_lt(a, s)) => GapCause::PeerAcked,
+                _ => GapCause::Unacked,
+            };
+            let before = self.ooo.len();
+            self.declare_lost(stats, lost, c, origin, deliver);
+            if partial {
+                break;
+            }
+            self.drain(cfg, stats, total_buffered, deliver);
+            if self.ooo.len() >= before {
+                // Cannot happen (the hole ended at the first held segment); never loop on it.
+                let h = self.ooo.remove(0);
+                self.ooo_bytes = self.ooo_bytes.saturating_sub(h.data.len());
+                *total_buffered = total_buffered.saturating_sub(h.data.len());
+            }
+        }
+    }
+
+    /// Declare every hole lost and deliver everything held (close, end of flow).
     pub fn gap<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
         &mut self,
         cfg: &EngineConfig,
@@ -299,21 +894,25 @@ impl TcpDir {
         total_buffered: &mut usize,
         deliver: &mut F,
     ) {
-        let Some(h) = self.ooo.first() else { return };
-        let s = h.seq;
-        let origin = Some((h.frame, h.ts));
-        let lost = s.wrapping_sub(self.next_seq);
-        if lost > 0 && !seq_lt(s, self.next_seq) {
-            stats.gaps += 1;
-            stats.gap_bytes += u64::from(lost);
-            deliver(Chunk::Gap { lost, origin }, stats);
-            self.next_seq = s;
-            self.hist_valid = 0;
+        self.flush(cfg, stats, total_buffered, GapCause::Unacked, deliver);
+    }
+
+    /// Anchor held data on the peer's acknowledgement, and give up holes it acknowledged.
+    pub fn settle<F: FnMut(Chunk<'_>, &mut Stats) + ?Sized>(
+        &mut self,
+        cfg: &EngineConfig,
+        stats: &mut Stats,
+        total_buffered: &mut usize,
+        deliver: &mut F,
+    ) {
+        if !self.synced {
+            if let Some(a) = self.peer_ack.filter(|_| !self.pre.is_empty()) {
+                self.anchor(cfg, stats, total_buffered, a, deliver);
+            }
         }
-        self.drain(cfg, stats, total_buffered, true, deliver);
-        // Anything still held starts beyond another hole: repeat.
-        if !self.ooo.is_empty() {
-            self.gap(cfg, stats, total_buffered, deliver);
+        if self.gap_evident() {
+            let until = self.peer_ack;
+            self.gap_until(cfg, stats, total_buffered, GapCause::PeerAcked, until, deliver);
         }
     }
 
@@ -321,8 +920,28 @@ impl TcpDir {
     pub fn release(&mut self, total_buffered: &mut usize) {
         *total_buffered = total_buffered.saturating_sub(self.ooo_bytes);
         self.ooo = Vec::new();
+        self.pre = Vec::new();
+        self.bad = Vec::new();
         self.ooo_bytes = 0;
     }
+}
+
+/// Offset in `a` (at `sa`) of the first byte that differs from `b` (at `sb`)
+/// where the two ranges overlap. Distances beyond [`WINDOW_LIMIT`] do not overlap.
+fn diff_at(sa: u32, a: &[u8], sb: u32, b: &[u8]) -> Option<usize> {
+    let d = sb.wrapping_sub(sa);
+    let (ia, ib) = if d <= WINDOW_LIMIT {
+        (d as usize, 0usize)
+    } else {
+        let back = d.wrapping_neg();
+        if back > WINDOW_LIMIT {
+            return None;
+        }
+        (0, back as usize)
+    };
+    let xa = a.get(ia..)?;
+    let xb = b.get(ib..)?;
+    xa.iter().zip(xb).position(|(x, y)| x != y).map(|k| ia + k)
 }
 
 /// What the framer hands on.

@@ -92,6 +92,13 @@ pub const SIGNATURE_IDS: &[(&str, u32)] = &[
     ("evasion.ip_datagram_incomplete", 7_102_045),
     ("evasion.ip_late_fragment", 7_102_046),
     ("evasion.ip_reassembly_cap", 7_102_047),
+    ("evasion.stream_gap", 7_102_048),
+    ("evasion.hold_cap", 7_102_049),
+    ("evasion.stream_late_data", 7_102_050),
+    ("evasion.tcp_out_of_window", 7_102_051),
+    ("evasion.tcp_checksum_conflict", 7_102_052),
+    ("evasion.tcp_syn_on_established", 7_102_053),
+    ("evasion.tcp_rst_ignored", 7_102_054),
 ];
 
 /// Number given to an alert whose rule has no entry in [`SIGNATURE_IDS`] (a

@@ -150,6 +150,10 @@ fn ip_of(link: u32, d: &[u8]) -> &[u8] {
     }
 }
 
+/// Cases whose bad TCP checksums are deliberate: decoys the PLC drops, and a
+/// capture taken on a host with checksum offload. Their other checks still run.
+const BAD_TCP_CHECKSUMS: &[&str] = &["evasion_tcp_checksum_decoy", "evasion_tcp_combined", "evasion_tcp_twin_offload"];
+
 #[test]
 fn every_capture_reparses_with_valid_checksums() {
     for c in cases::all() {
@@ -187,7 +191,7 @@ fn every_capture_reparses_with_valid_checksums() {
                 }
                 v => panic!("{} frame {}: IP version {v}", c.name, i + 1),
             };
-            if !frag {
+            if !frag && !BAD_TCP_CHECKSUMS.contains(&c.name) {
                 let acc = net::sum16(net::pseudo_sum(src, dst, 6, l4.len() as u32), l4);
                 assert_eq!(net::fold(acc), 0, "{} frame {}: TCP checksum", c.name, i + 1);
             }

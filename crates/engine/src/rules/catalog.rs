@@ -184,6 +184,27 @@ rules! {
     EVA_IP_CAP = { "evasion.ip_reassembly_cap", Evasion, High,
         "IP reassembly gave bytes up because a cap was hit (1 024 datagrams, 8 MiB, 64 KiB per datagram): a fragment refused, or a partly reassembled datagram dropped to make room. Names the addresses and the bytes given up: a blind spot is never silent.",
         [], ["Ptacek & Newsham, Insertion, Evasion, and Denial of Service: Eluding Network Intrusion Detection, 1998, §5 (denial of service on the sensor)"] }
+    EVA_STREAM_GAP = { "evasion.stream_gap", Evasion, Medium,
+        "The sensor gave up bytes of a port-102 TCP stream (a hole before data it holds): it could not inspect them, whatever they carried. Graded: low when the receiver acknowledged the bytes (capture loss: the PLC got them, the sensor did not), medium when nobody acknowledged them when the connection closed or ended. Names the flow, the direction and the bytes lost; a hold-cap overflow is evasion.hold_cap. A blind spot is never silent.",
+        [], ["Ptacek & Newsham, Insertion, Evasion, and Denial of Service: Eluding Network Intrusion Detection, 1998, §5", "Suricata stream-event:reassembly_seq_gap https://docs.suricata.io/en/latest/configuration/suricata-yaml.html#stream-engine"] }
+    EVA_HOLD_CAP = { "evasion.hold_cap", Evasion, High,
+        "More out-of-order data on a port-102 TCP stream than the sensor holds (32 segments or 64 KiB per direction, 256 MiB in all): the hole before it is declared lost and its bytes are never inspected. A sender that floods out-of-order segments blinds a sensor that gives up silently. Names the flow, the direction and the bytes lost.",
+        [], ["Ptacek & Newsham, Insertion, Evasion, and Denial of Service: Eluding Network Intrusion Detection, 1998, §5 (denial of service on the sensor)", "Handley, Paxson & Kreibich, Network Intrusion Detection: Evasion, Traffic Normalization, and End-to-End Protocol Semantics, USENIX Security 2001"] }
+    EVA_LATE_DATA = { "evasion.stream_late_data", Evasion, High,
+        "Bytes arrived for a hole of a port-102 TCP stream that the sensor had already declared lost (after a hold-cap overflow or at an acknowledgement): a PLC that waited for them executes them, the sensor never inspects them. Not counted as a retransmission.",
+        [], ["Ptacek & Newsham, Insertion, Evasion, and Denial of Service: Eluding Network Intrusion Detection, 1998, §5"] }
+    EVA_OUT_OF_WINDOW = { "evasion.tcp_out_of_window", Evasion, Medium,
+        "A data segment on a port-102 connection more than 1 MiB away from the next expected byte: outside any receive window a PLC advertises, the PLC drops it (RFC 9293 §3.10.7.4), and so does the sensor. Insertion attempt or a broken sender.",
+        [], ["RFC 9293 §3.10.7.4 https://www.rfc-editor.org/rfc/rfc9293", "Ptacek & Newsham, Insertion, Evasion, and Denial of Service: Eluding Network Intrusion Detection, 1998, §3 (insertion)"] }
+    EVA_CHECKSUM = { "evasion.tcp_checksum_conflict", Evasion, High,
+        "A TCP segment with an invalid checksum (dropped by the PLC) carries other bytes than a valid copy of the same range: an insertion decoy. The sensor validates TCP checksums per direction once one valid checksum was seen, learns checksum offload on the capturing host (only invalid checksums) and then does not validate it; an invalid segment never enters the stream.",
+        [], ["Ptacek & Newsham, Insertion, Evasion, and Denial of Service: Eluding Network Intrusion Detection, 1998, §3 (insertion)", "Suricata checksum-validation: auto https://docs.suricata.io/en/latest/configuration/suricata-yaml.html#stream-engine"] }
+    EVA_SYN = { "evasion.tcp_syn_on_established", Evasion, Low,
+        "A SYN on an established port-102 connection that the PLC's side did not answer with a SYN-ACK: the PLC answers with a challenge ACK and keeps the connection (RFC 5961 §4), and the sensor keeps the byte stream (a sensor that restarts it is blind). Also a SYN that anchored a connection picked up mid-stream and that the peer's acknowledgement contradicts.",
+        [], ["RFC 5961 §4 https://www.rfc-editor.org/rfc/rfc5961", "RFC 9293 §3.10.7.4 https://www.rfc-editor.org/rfc/rfc9293"] }
+    EVA_RST = { "evasion.tcp_rst_ignored", Evasion, Low,
+        "An RST on a port-102 connection whose sequence number is not the next expected byte: inside the window the PLC answers with a challenge ACK, outside it drops the RST (RFC 5961 §3); the connection goes on and the sensor keeps following it (a sensor that accepts any RST is blinded by one).",
+        [], ["RFC 5961 §3 https://www.rfc-editor.org/rfc/rfc5961"] }
 }
 
 /// Rule by id.

@@ -83,7 +83,12 @@ enum Why {
 /// Handle one event.
 pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
     match *e {
-        Event::Cotp { meta, cotp } if meta.dir == Direction::ToServer && cotp.code == TpduCode::CR => {
+        // The connection start was seen: the client's CR, or the PLC's CC (a
+        // decoy overlapping the CR hides the CR, not the PLC's answer to it).
+        Event::Cotp { meta, cotp }
+            if (meta.dir == Direction::ToServer && cotp.code == TpduCode::CR)
+                || (meta.dir == Direction::ToClient && cotp.code == TpduCode::CC) =>
+        {
             d.flow(&meta).log.synced = true;
         }
         Event::S7 { meta, pdu, raw, .. } => match meta.dir {

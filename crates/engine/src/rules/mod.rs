@@ -29,6 +29,7 @@ pub mod flood;
 pub mod ip_evasion;
 pub mod loss;
 pub mod malformed;
+pub mod stream_evasion;
 
 use crate::assets::{Baseline, Fleet};
 use crate::event::{Event, EventSink, Meta};
@@ -778,7 +779,8 @@ impl EventSink for Detector {
             | Event::Tls { meta, .. }
             | Event::Finding { meta, .. }
             | Event::IpFragment { meta, .. }
-            | Event::IpDefrag { meta, .. } => {
+            | Event::IpDefrag { meta, .. }
+            | Event::Stream { meta, .. } => {
                 if meta.ts > self.now {
                     self.now = meta.ts;
                 }
@@ -820,6 +822,7 @@ impl EventSink for Detector {
         malformed::on_event(self, e);
         crash_pattern::on_event(self, e);
         ip_evasion::on_event(self, e);
+        stream_evasion::on_event(self, e);
         // Before `control`: a PLC's first answer creates its inventory entry, so the
         // operation that answer confirms (a STOP, say) finds it.
         if self.assets.is_some() {

@@ -9,6 +9,7 @@ mod decode;
 mod dos;
 mod evasion_ip;
 mod evasion_s7;
+mod evasion_tcp;
 pub mod hosts;
 mod inventory;
 pub mod readers;
@@ -99,6 +100,7 @@ pub fn registry() -> Vec<(&'static str, Builder)> {
     v.extend_from_slice(inventory::CASES);
     v.extend_from_slice(evasion_s7::CASES);
     v.extend_from_slice(evasion_ip::CASES);
+    v.extend_from_slice(evasion_tcp::CASES);
     v
 }
 
