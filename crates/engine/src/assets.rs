@@ -266,8 +266,15 @@ pub struct Fleet {
     pub devices: BTreeMap<IpAddr, Device>,
     /// Baseline mode.
     pub baseline: Baseline,
-    /// Entries dropped because a cap was reached (devices, talkers, functions, state changes).
+    /// Entries dropped because a cap was reached (devices, talkers, functions, state changes,
+    /// learned quirks).
     pub evicted: u64,
+    /// Learned quirks: per talker (the alert's source address), the structural rules
+    /// (`malformed.*`, `crash_pattern.cotp_dr`, `crash_pattern.var_item_count`) it raised
+    /// while the baseline was learning. After the freeze these rules are graded `info`
+    /// for that talker (see `rules::policy`). At most `rules::policy::MAX_QUIRKS` pairs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quirks: BTreeMap<IpAddr, Vec<String>>,
 }
 
 impl Role {
