@@ -81,6 +81,7 @@ pub struct Metrics {
     flows_expired: IntCounter,
     reassembly_bytes: IntGauge,
     cap_hits: IntCounterVec,
+    alerts_suppressed: IntCounterVec,
     gaps: IntCounter,
     plc_latency: HistogramVec,
     plc_outstanding: IntGaugeVec,
@@ -158,6 +159,11 @@ impl Metrics {
             reassembly_bytes: reg(
                 &r,
                 IntGauge::new("s7sentry_reassembly_bytes", "Bytes held in out-of-order TCP buffers.").expect("valid"),
+            ),
+            alerts_suppressed: icv(
+                "s7sentry_alerts_suppressed_total",
+                "Alerts not written because a [[policy]] entry suppresses them, by rule.",
+                &["rule"],
             ),
             cap_hits: icv(
                 "s7sentry_cap_hits_total",
@@ -429,6 +435,8 @@ pub struct MetricsSink {
     obs: s7sentry_engine::rules::Observations,
     /// Label values of the plc_info series set last time, by plc label.
     info: HashMap<String, [String; 3]>,
+    /// Policy suppressions per rule at the last flush.
+    suppressed: Vec<u64>,
 }
 
 fn s7_rosctr(r: u8) -> &'static str {
@@ -458,6 +466,7 @@ impl MetricsSink {
             last_ts: 0.0,
             obs: Default::default(),
             info: HashMap::new(),
+            suppressed: Vec::new(),
         }
     }
 
@@ -521,6 +530,14 @@ impl MetricsSink {
             m.lag.set((now - self.last_ts).max(0.0));
         }
         det.swap_observations(&mut self.obs);
+        self.suppressed.resize(det.policy.suppressed.len(), 0);
+        for (k, (&now, last)) in det.policy.suppressed.iter().zip(self.suppressed.iter_mut()).enumerate() {
+            if now > *last {
+                let id = s7sentry_engine::rules::catalog::RULES.get(k).map_or("other", |r| r.id);
+                m.alerts_suppressed.with_label_values(&[id]).inc_by(now - *last);
+            }
+            *last = now;
+        }
         for &(ip, secs) in &self.obs.latencies {
             let l = m.label(ip);
             m.plc_latency.with_label_values(&[&l]).observe(secs);

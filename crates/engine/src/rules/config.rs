@@ -81,6 +81,15 @@ impl FromStr for Cidr {
     }
 }
 
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.single_host() {
+            Some(a) => write!(f, "{a}"),
+            None => write!(f, "{}/{}", self.addr, self.prefix),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Cidr {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Cidr, D::Error> {
         let s = String::deserialize(d)?;
@@ -94,7 +103,7 @@ pub fn parse_cidr_list(s: &str) -> Result<Vec<Cidr>, String> {
 }
 
 /// Thresholds and timeouts. Each default is explained where it is defined.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Thresholds {
     /// Window in which repeats of one rule between the same two hosts are

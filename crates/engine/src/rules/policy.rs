@@ -103,6 +103,8 @@ struct Compiled {
     action: Action,
     /// Comment, or "policy N" (1-based).
     label: String,
+    /// One line for `check-config`.
+    summary: String,
 }
 
 /// The compiled policy and its counters.
@@ -143,6 +145,19 @@ pub fn learnable(r: RuleId) -> bool {
     (RULES[r].category == Category::Malformed && r != catalog::MAL_OVERLAP)
         || r == catalog::CRASH_COTP_DR
         || r == catalog::CRASH_VAR_ITEMS
+}
+
+/// How rule `r` can be suppressed or regraded (the `suppression` key of `s7sentry rules`).
+pub fn suppression(r: RuleId) -> &'static str {
+    if is_control(r) {
+        "[[policy]] suppress or regrade only for one exact src host, in an entry naming control rules only \
+         (rule = \"control...\" or category = \"unauthorized_control\"); broad patterns never match it"
+    } else if learnable(r) {
+        "[[policy]] suppress or regrade by rule, category, src and/or dst; learned quirk: graded info for a \
+         talker that raised it while the baseline was learning"
+    } else {
+        "[[policy]] suppress or regrade by rule, category, src and/or dst"
+    }
 }
 
 /// Whether `pattern` (with `*` wildcards) matches `id`.
@@ -258,9 +273,31 @@ impl Policy {
                 ));
             }
             let label = e.comment.clone().unwrap_or_else(|| format!("policy {n}"));
-            p.entries.push(Compiled { rules, category, src: e.src, dst: e.dst, action, label });
+            let summary = format!(
+                "{n}. {} {} ({} rule(s)) from {} to {}{}",
+                match action {
+                    Action::Suppress => "suppress".to_string(),
+                    Action::Regrade(s) => format!("regrade to {}", s.name()),
+                },
+                match (&e.rule, &e.category) {
+                    (Some(r), Some(c)) => format!("{r} in category {c}"),
+                    (Some(r), None) => r.clone(),
+                    (None, Some(c)) => format!("category {c}"),
+                    (None, None) => String::new(),
+                },
+                rules.iter().filter(|&&m| m).count(),
+                e.src.map_or("any".to_string(), |c| c.to_string()),
+                e.dst.map_or("any".to_string(), |c| c.to_string()),
+                e.comment.as_deref().map(|c| format!(": {c}")).unwrap_or_default()
+            );
+            p.entries.push(Compiled { rules, category, src: e.src, dst: e.dst, action, label, summary });
         }
         Ok((p, warnings))
+    }
+
+    /// One line per entry: action, pattern, number of rules, src, dst, comment.
+    pub fn summaries(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|e| e.summary.as_str())
     }
 
     /// Number of compiled entries.
