@@ -88,7 +88,11 @@ enum Cmd {
     ///
     /// Needs CAP_NET_RAW and CAP_NET_ADMIN (promiscuous mode), or root; every other
     /// capability is dropped once the capture is open. SIGTERM/SIGINT flush pending
-    /// alerts and stop; SIGHUP reopens the alert file (log rotation). Exit status 3
+    /// alerts and stop; SIGHUP reopens the alert file (log rotation) and reloads the
+    /// configuration (engineering hosts, known PLCs, thresholds, rule overrides,
+    /// [[policy]] entries) into every worker without losing flow, timer, pending
+    /// operation, aggregation or baseline state; an invalid file is reported and the
+    /// running configuration kept (check it first with `s7sentry check-config`). Exit status 3
     /// when the interface cannot be opened (unless --wait-for-interface) or the HTTP
     /// port is in use; 2 for configuration errors (bad BPF filter, --listen that is
     /// not an address of this host, unknown --user, bad config key).
@@ -240,7 +244,9 @@ pub struct BaselineShowArgs {
 /// Options shared by `replay` and `live`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DetectionArgs {
-    /// Configuration (TOML): engineering hosts, known PLCs, thresholds, rule overrides, and the [live] table.
+    /// Configuration (TOML): engineering hosts, known PLCs, thresholds, rule overrides,
+    /// [[policy]] suppression / regrading per host or pair, and the [live] table
+    /// (validate it with `s7sentry check-config FILE`).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Engineering stations, comma-separated addresses or CIDR ranges; replaces the config's list.

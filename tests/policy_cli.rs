@@ -104,3 +104,17 @@ fn learned_quirks_are_kept_in_the_state_file() {
     assert_eq!(other["severity"], "low");
     assert!(other["evidence"].get("learned_quirk").is_none());
 }
+
+#[test]
+fn the_rule_catalogue_documents_suppression() {
+    let o = run(&["rules", "--format", "jsonl"]);
+    let rules: Vec<Value> =
+        String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let get = |id: &str| rules.iter().find(|r| r["id"] == id).unwrap()["suppression"].as_str().unwrap().to_string();
+    assert!(get("control.cpu_stop").contains("exact src host"), "{}", get("control.cpu_stop"));
+    assert!(get("crash_pattern.cotp_dr").contains("learned quirk"));
+    assert!(!get("flood.syn").contains("learned quirk"));
+    assert!(rules.iter().all(|r| r["suppression"].is_string()));
+    let o = run(&["rules"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("  suppression: "));
+}
