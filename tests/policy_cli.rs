@@ -92,6 +92,15 @@ fn learned_quirks_are_kept_in_the_state_file() {
             ("10.10.2.21".to_string(), vec!["malformed.s7comm".to_string()]),
         ]
     );
+    let o = run(&["baseline", "show", "--state", st, "--format", "jsonl"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((v["mode"].as_str(), v["learned_quirks"].as_u64()), (Some("frozen"), Some(2)));
+    let o = run(&["baseline", "show", "--state", st]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("quirks:    2 learned"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     let o = run(&["replay", "-q", "--config", &cfg, "--state", st, cap]);
     let second = alerts(&o);
     let graded: Vec<(u64, &str)> = second
