@@ -710,6 +710,24 @@ mod tests {
     }
 
     #[test]
+    fn policy_suppressions_are_exported_per_rule_as_deltas() {
+        use s7sentry_engine::rules::catalog::{CRASH_COTP_DR, MAL_COTP};
+        use s7sentry_engine::rules::{DetectConfig, Detector};
+        let m = std::sync::Arc::new(Metrics::new("test"));
+        let mut sink = MetricsSink::new(m.clone(), &[]);
+        let mut det = Detector::new(DetectConfig::default());
+        assert!(!m.render().contains("s7sentry_alerts_suppressed_total{"));
+        det.policy.suppressed[CRASH_COTP_DR] = 3;
+        sink.flush(&Stats::default(), 0, 0, &mut det);
+        det.policy.suppressed[CRASH_COTP_DR] = 5;
+        det.policy.suppressed[MAL_COTP] = 1;
+        sink.flush(&Stats::default(), 0, 0, &mut det);
+        let text = m.render();
+        assert!(text.contains("s7sentry_alerts_suppressed_total{rule=\"crash_pattern.cotp_dr\"} 5"), "{text}");
+        assert!(text.contains("s7sentry_alerts_suppressed_total{rule=\"malformed.cotp\"} 1"), "{text}");
+    }
+
+    #[test]
     fn inventory_series() {
         use s7sentry_engine::assets::Device;
         use s7sentry_engine::Ts;
