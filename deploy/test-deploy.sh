@@ -256,13 +256,13 @@ bin=${S7SENTRY:-$root/target/release/s7sentry}
 pcap=$root/pcaps/benign_plant/capture.pcap
 if [[ -x $bin && -f $pcap ]] && ((have_py)); then
   # The example with its commented optional keys switched on (rule overrides,
-  # syslog, bpf, user, sensor, alert outputs), and the ConfigMap's file.
+  # [[policy]] entries, syslog, bpf, user, sensor, alert outputs), and the ConfigMap's file.
   python3 - "$here" "$tmp" <<'EOF'
 import sys, re, yaml, pathlib
 d, t = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 src = (d / "s7sentry.toml.example").read_text()
 (t / "example.toml").write_text(src)
-on = [m.group(1) if (m := re.match(r'^# (\[rules\."[a-z_.]+"\]|enabled = false|severity = "[a-z]+"|syslog = ".*"|bpf = ".*"|user = ".*"|sensor = ".*"|syslog_facility = ".*"|alert_format = ".*"|evidence = ".*"|evidence_min_severity = ".*"|wait_for_interface = .*)$', l)) else l
+on = [m.group(1) if (m := re.match(r'^# (\[rules\."[a-z_.]+"\]|enabled = false|severity = "[a-z]+"|syslog = ".*"|bpf = ".*"|user = ".*"|sensor = ".*"|syslog_facility = ".*"|alert_format = ".*"|evidence = ".*"|evidence_min_severity = ".*"|wait_for_interface = .*|\[\[policy\]\]|rule = ".*"|category = ".*"|src = ".*"|dst = ".*"|action = ".*"|regrade = ".*"|comment = ".*")$', l)) else l
       for l in src.splitlines()]
 (t / "example-all.toml").write_text("\n".join(on) + "\n")
 cm = next(x for x in yaml.safe_load_all((d / "kubernetes/daemonset.yaml").read_text()) if x and x["kind"] == "ConfigMap")
@@ -270,10 +270,12 @@ cm = next(x for x in yaml.safe_load_all((d / "kubernetes/daemonset.yaml").read_t
 EOF
   for f in example example-all configmap; do
     run "s7sentry replay --config accepts $f.toml" "$bin" replay --config "$tmp/$f.toml" -q --alerts "$tmp/alerts.jsonl" "$pcap"
+    run "s7sentry check-config accepts $f.toml" "$bin" check-config "$tmp/$f.toml"
   done
   grep -q '^\[rules\."' "$tmp/example-all.toml" || bad "example-all.toml: no rule override was uncommented"
   grep -q '^user = ' "$tmp/example-all.toml" || bad "example-all.toml: [live] user was not uncommented"
   grep -q '^sensor = ' "$tmp/example-all.toml" || bad "example-all.toml: sensor was not uncommented"
+  grep -q '^\[\[policy\]\]' "$tmp/example-all.toml" || bad "example-all.toml: no [[policy]] was uncommented"
   # Rule ids named anywhere in deploy/ must exist.
   "$bin" rules --format jsonl >"$tmp/rules.jsonl" 2>/dev/null
   run "rule ids named in deploy/ exist (s7sentry rules)" python3 - "$here" "$tmp/rules.jsonl" <<'EOF'

@@ -222,7 +222,8 @@ fn show_text(path: &Path, c: &baseline::BaselineCounts) -> String {
     format!(
         "state:     {}\nbaseline:  {mode}\ndevices:   {} ({} in baseline): {} PLC, {} HMI, {} engineering, {} unknown; \
          {} identified\ntalkers:   {} ({} in baseline)\nfunctions: {} ({} in baseline)\nchanges:   {} identity, {} \
-         operating state; {} entries evicted at caps\n",
+         operating state; {} entries evicted at caps\nquirks:    {} learned (talker, structural rule) pairs, \
+         graded info after the freeze\n",
         path.display(),
         c.devices,
         c.devices_baseline,
@@ -237,7 +238,8 @@ fn show_text(path: &Path, c: &baseline::BaselineCounts) -> String {
         c.functions_baseline,
         c.identity_changes,
         c.state_changes,
-        c.evicted
+        c.evicted,
+        c.learned_quirks
     )
 }
 

@@ -13,7 +13,7 @@ use crate::summary::Summary;
 use crate::{inventory, settings, LiveArgs, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE};
 use s7sentry_capture::live::{LiveOptions, LiveSource, LiveStats};
 use s7sentry_capture::{CaptureError, Packet, PacketSource, Polled};
-use s7sentry_engine::rules::Detector;
+use s7sentry_engine::rules::{DetectConfig, Detector};
 use s7sentry_engine::{Engine, EngineConfig, Event, EventSink};
 use s7sentry_export::http::{router, Health};
 use s7sentry_export::{Metrics, MetricsSink};
@@ -79,11 +79,62 @@ impl Inventory {
     }
 }
 
-/// What rides along with each engine in live runs: the metrics, and (one
-/// pipeline only) the inventory's periodic saves.
+/// Configuration reload on SIGHUP, shared by every pipeline (one per worker).
+/// The first pipeline that notices a new SIGHUP (in its once-a-second
+/// `periodic`) reads the configuration again, as at start (`--config` and
+/// `--engineering-hosts`); every pipeline then hands the new configuration to its
+/// detector with [`Detector::reconfigure`], which keeps flows, timers, pending
+/// operations, aggregation windows, the baseline and the counters. An invalid
+/// file is reported on stderr and the running configuration stays.
+struct Reload {
+    args: crate::DetectionArgs,
+    hups: Arc<std::sync::atomic::AtomicU64>,
+    /// (SIGHUPs handled, configuration generation, the configuration of that generation).
+    state: std::sync::Mutex<(u64, u64, Option<Arc<DetectConfig>>)>,
+}
+
+impl Reload {
+    /// A configuration newer than generation `applied`, if any (and bump `applied`).
+    fn newer(&self, applied: &mut u64) -> Option<Arc<DetectConfig>> {
+        let hups = self.hups.load(Ordering::Relaxed);
+        let mut st = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if st.0 != hups {
+            st.0 = hups;
+            match settings::load(&self.args) {
+                Ok(cfg) => {
+                    for w in cfg.warnings() {
+                        eprintln!("s7sentry: config reload: warning: {w}");
+                    }
+                    eprintln!(
+                        "s7sentry: configuration reloaded ({} engineering host range(s), {} polic{}); \
+                         flows, timers and baseline kept",
+                        cfg.engineering_hosts.len(),
+                        cfg.policy.len(),
+                        if cfg.policy.len() == 1 { "y" } else { "ies" }
+                    );
+                    tracing::info!("configuration reloaded on SIGHUP");
+                    st.1 += 1;
+                    st.2 = Some(Arc::new(cfg));
+                }
+                Err(e) => eprintln!("s7sentry: config reload failed, keeping the running configuration: {e}"),
+            }
+        }
+        if st.1 == *applied {
+            return None;
+        }
+        *applied = st.1;
+        st.2.clone()
+    }
+}
+
+/// What rides along with each engine in live runs: the metrics, the
+/// configuration reload, and (one pipeline only) the inventory's periodic saves.
 struct LiveExtra {
     metrics: MetricsSink,
     inventory: Option<Inventory>,
+    reload: Arc<Reload>,
+    /// Configuration generation this pipeline's detector runs with.
+    applied: u64,
 }
 
 impl EventSink for LiveExtra {
@@ -96,6 +147,9 @@ impl EventSink for LiveExtra {
 impl Extra for LiveExtra {
     fn periodic(&mut self, engine: &Engine, det: Option<&mut Detector>) {
         let Some(det) = det else { return };
+        if let Some(cfg) = self.reload.newer(&mut self.applied) {
+            det.reconfigure(DetectConfig::clone(&cfg));
+        }
         self.metrics.flush(engine.stats(), engine.active_flows(), engine.buffered_bytes(), det);
         if let Some(i) = self.inventory.as_mut() {
             let _ = i.tick(det, &mut self.metrics, false);
@@ -537,7 +591,17 @@ pub fn run_live(a: &LiveArgs) -> u8 {
         det.set_source(&interface);
         det
     };
-    let extra = |inventory| LiveExtra { metrics: MetricsSink::new(metrics.clone(), &known), inventory };
+    let reload = Arc::new(Reload {
+        args: a.detection.clone(),
+        hups: signals.hups.clone(),
+        state: std::sync::Mutex::new((0, 0, None)),
+    });
+    let extra = |inventory| LiveExtra {
+        metrics: MetricsSink::new(metrics.clone(), &known),
+        inventory,
+        reload: reload.clone(),
+        applied: 0,
+    };
     let mut totals = Totals::default();
     let mut inv_saved = None;
     let ended = if threads > 1 {

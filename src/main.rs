@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod check_config;
 mod decode;
 mod input;
 mod inventory;
@@ -87,7 +88,11 @@ enum Cmd {
     ///
     /// Needs CAP_NET_RAW and CAP_NET_ADMIN (promiscuous mode), or root; every other
     /// capability is dropped once the capture is open. SIGTERM/SIGINT flush pending
-    /// alerts and stop; SIGHUP reopens the alert file (log rotation). Exit status 3
+    /// alerts and stop; SIGHUP reopens the alert file (log rotation) and reloads the
+    /// configuration (engineering hosts, known PLCs, thresholds, rule overrides,
+    /// [[policy]] entries) into every worker without losing flow, timer, pending
+    /// operation, aggregation or baseline state; an invalid file is reported and the
+    /// running configuration kept (check it first with `s7sentry check-config`). Exit status 3
     /// when the interface cannot be opened (unless --wait-for-interface) or the HTTP
     /// port is in use; 2 for configuration errors (bad BPF filter, --listen that is
     /// not an address of this host, unknown --user, bad config key).
@@ -125,6 +130,24 @@ enum Cmd {
     ///
     /// A sensor running on the same state file adopts freeze/learn at its next save.
     Baseline(BaselineArgs),
+    /// Check a configuration file: parse and validate it as `replay`, `live` and a
+    /// SIGHUP reload would, print what it sets (engineering hosts, known PLCs,
+    /// thresholds that differ from the defaults, rule overrides, [[policy]] entries)
+    /// and the warnings (control rules left out of a broad policy, control
+    /// operations suppressed for a host, a control rule switched off).
+    ///
+    /// Exit status 0 when the file is valid (with or without warnings), 2 when it
+    /// cannot be read or is invalid: one line on stderr naming the file and the
+    /// offending key (e.g. `policy[2].category`).
+    CheckConfig(CheckConfigArgs),
+}
+
+/// Options of `check-config`.
+#[derive(clap::Args, Debug)]
+pub struct CheckConfigArgs {
+    /// The configuration file (TOML).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 /// Inventory options shared by `replay` and `live`.
@@ -219,9 +242,11 @@ pub struct BaselineShowArgs {
 }
 
 /// Options shared by `replay` and `live`.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct DetectionArgs {
-    /// Configuration (TOML): engineering hosts, known PLCs, thresholds, rule overrides, and the [live] table.
+    /// Configuration (TOML): engineering hosts, known PLCs, thresholds, rule overrides,
+    /// [[policy]] suppression / regrading per host or pair, and the [live] table
+    /// (validate it with `s7sentry check-config FILE`).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Engineering stations, comma-separated addresses or CIDR ranges; replaces the config's list.
@@ -488,6 +513,7 @@ fn main() -> ExitCode {
         Cmd::Inventory(a) => inventory::run_inventory(&a),
         Cmd::Timeline(a) => timeline::run_timeline(&a),
         Cmd::Baseline(a) => inventory::run_baseline(&a),
+        Cmd::CheckConfig(a) => check_config::run_check_config(&a),
     };
     ExitCode::from(code)
 }
@@ -495,11 +521,12 @@ fn main() -> ExitCode {
 fn print_rules(a: &RulesArgs) -> u8 {
     use s7sentry_engine::rules::catalog::RULES;
     let mut out = String::new();
-    for r in RULES {
+    for (k, r) in RULES.iter().enumerate() {
         if a.format == OutFormat::Jsonl {
             let v = serde_json::json!({
                 "id": r.id, "category": r.category.name(), "severity": r.severity.name(),
                 "description": r.description, "cve": r.cve, "references": r.references,
+                "suppression": s7sentry_engine::rules::policy::suppression(k),
             });
             out.push_str(&v.to_string());
             out.push('\n');
@@ -517,6 +544,7 @@ fn print_rules(a: &RulesArgs) -> u8 {
             if !r.references.is_empty() {
                 out.push_str(&format!("  references: {}\n", r.references.join("; ")));
             }
+            out.push_str(&format!("  suppression: {}\n", s7sentry_engine::rules::policy::suppression(k)));
             out.push('\n');
         }
     }

@@ -1,9 +1,10 @@
 //! Signals, the same for `replay` and `live`: SIGTERM / SIGINT ask the run to
 //! stop (it then finishes: pending timers, aggregated follow-ups, the
 //! inventory save, the summary); a second one exits at once with status 130.
-//! SIGHUP asks to reopen the alert file (log rotation).
+//! SIGHUP asks to reopen the alert file (log rotation) and, in `live`, to reload
+//! the configuration (see `crate::live`'s `Reload`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Flags set by signals, polled by the run.
@@ -13,13 +14,15 @@ pub struct Signals {
     pub stop: Arc<AtomicBool>,
     /// SIGHUP arrived and the alert file was not reopened since.
     pub reopen: Arc<AtomicBool>,
+    /// SIGHUPs received so far (a configuration reload is due when it moved).
+    pub hups: Arc<AtomicU64>,
 }
 
 impl Signals {
     /// Install the handlers (a small thread with a tokio signal loop).
     pub fn install() -> Signals {
         let s = Signals::default();
-        let (stop, reopen) = (s.stop.clone(), s.reopen.clone());
+        let (stop, reopen, hups) = (s.stop.clone(), s.reopen.clone(), s.hups.clone());
         let spawned = std::thread::Builder::new().name("signals".into()).spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             rt.block_on(async move {
@@ -35,6 +38,7 @@ impl Signals {
                         _ = int.recv() => {}
                         _ = hup.recv() => {
                             reopen.store(true, Ordering::Relaxed);
+                            hups.fetch_add(1, Ordering::Relaxed);
                             continue;
                         }
                     }

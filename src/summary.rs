@@ -62,6 +62,18 @@ impl Summary<'_> {
         for (k, v) in self.totals.counts.iter().enumerate().filter(|(_, v)| **v > 0) {
             let _ = writeln!(s, "    {:<42} {v}", RULES[k].id);
         }
+        for (what, counts) in [
+            ("suppressed by policy", &self.totals.suppressed),
+            ("graded info as learned quirks", &self.totals.quirk_graded),
+        ] {
+            let n: u64 = counts.iter().sum();
+            if n > 0 {
+                let _ = writeln!(s, "  {what} {n}");
+                for (k, v) in counts.iter().enumerate().filter(|(_, v)| **v > 0) {
+                    let _ = writeln!(s, "    {:<42} {v}", RULES[k].id);
+                }
+            }
+        }
         s
     }
 }

@@ -29,6 +29,14 @@ struct CaseOptions {
     assets: bool,
     /// Learning period in seconds of packet time from the first packet.
     learn_seconds: Option<u64>,
+    /// Configuration file (relative to the repository) instead of `tests/golden.toml`.
+    config: Option<String>,
+}
+
+impl CaseOptions {
+    fn config_path(&self) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(self.config.as_deref().unwrap_or("tests/golden.toml"))
+    }
 }
 
 fn case_options(name: &str) -> Option<CaseOptions> {
@@ -40,8 +48,8 @@ fn case_options(name: &str) -> Option<CaseOptions> {
 
 /// Replay in process with `opts` (the `replay` command's loop).
 fn replay_with(cap: &Path, opts: &CaseOptions) -> Vec<Alert> {
-    let cfg_text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden.toml")).unwrap();
-    let cfg = DetectConfig::from_toml(&cfg_text).expect("tests/golden.toml");
+    let cfg_text = std::fs::read_to_string(opts.config_path()).unwrap();
+    let cfg = DetectConfig::from_toml(&cfg_text).expect("case configuration");
     let mut src = MemorySource::load(cap).unwrap_or_else(|e| panic!("{}: {e}", cap.display()));
     let mut det = Detector::new(cfg);
     if opts.assets {
@@ -76,7 +84,9 @@ fn cases() -> Vec<(String, PathBuf)> {
 
 fn replay(cap: &Path) -> String {
     let name = cap.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    if let Some(opts) = case_options(&name) {
+    let opts = case_options(&name);
+    let config = opts.as_ref().map_or_else(|| CaseOptions::default().config_path(), CaseOptions::config_path);
+    if let Some(opts) = opts.filter(|o| o.assets || o.learn_seconds.is_some()) {
         let mut s = String::from("# frame\trule\tcategory\tseverity\n");
         for a in replay_with(cap, &opts) {
             s.push_str(&format!("{}\t{}\t{}\t{}\n", a.frame, a.rule, a.category.name(), a.severity.name()));
@@ -85,7 +95,7 @@ fn replay(cap: &Path) -> String {
     }
     let out = Command::new(env!("CARGO_BIN_EXE_s7sentry"))
         .args(["replay", "-q", "--config"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden.toml"))
+        .arg(&config)
         .arg(cap)
         .output()
         .expect("run s7sentry");

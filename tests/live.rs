@@ -540,3 +540,81 @@ fn waits_for_its_interface_runs_as_the_configured_user_and_names_itself() {
     let p = stop["evidence"]["evidence_pcap"].as_str().expect("evidence pcap");
     assert!(std::fs::metadata(p).unwrap().len() > 24, "{p}");
 }
+
+/// SIGHUP reloads the configuration into every worker (`--threads 2`) without
+/// losing state: an invalid file is reported and the running configuration
+/// kept; then a valid one with a `[[policy]]` suppress applies to the next
+/// alerts, while the aggregation window opened before the reload still closes
+/// with its follow-up (which the new policy then suppresses and counts).
+#[test]
+fn sighup_reloads_the_configuration_and_keeps_state() {
+    if skip() {
+        return;
+    }
+    let ns = Netns::new("h");
+    let dir = tmpdir("reload");
+    let cfg = dir.join("s7sentry.toml");
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden.toml")).unwrap(),
+    )
+    .unwrap();
+    let alerts = dir.join("alerts.jsonl");
+    let listen = "127.0.0.1:19817";
+    let child = Command::new("ip")
+        .args(["netns", "exec", &ns.b, bin(), "live", "--interface", "s7vb", "--listen", listen, "--threads", "2"])
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--alerts")
+        .arg(&alerts)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sensor");
+    let t0 = Instant::now();
+    while !sh(&ns.in_b(&format!("curl -fs http://{listen}/healthz"))).status.success() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "sensor did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let cap = own_pcap("detector_policy_quirk").join("capture.pcap");
+    ns.replay(&cap, "--pps=3000");
+    std::thread::sleep(Duration::from_millis(1200));
+    let hmi_dr = |text: &str| {
+        text.lines().filter(|l| l.contains("\"crash_pattern.cotp_dr\"") && l.contains("\"src\":\"10.10.2.20\"")).count()
+    };
+    assert_eq!(hmi_dr(&std::fs::read_to_string(&alerts).unwrap()), 1, "before the reload the HMI's DR alerts");
+
+    std::fs::write(&cfg, "[[policy]]\nrule = \"control.*\"\nsrc = \"10.10.0.0/16\"\naction = \"suppress\"\n").unwrap();
+    must(&format!("kill -HUP {}", child.id()));
+    std::thread::sleep(Duration::from_millis(1500));
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden_policy.toml");
+    std::fs::write(&cfg, std::fs::read_to_string(policy).unwrap()).unwrap();
+    must(&format!("kill -HUP {}", child.id()));
+    std::thread::sleep(Duration::from_millis(1500));
+    ns.replay(&cap, "--pps=3000");
+    std::thread::sleep(Duration::from_millis(1200));
+    must(&format!("kill -TERM {}", child.id()));
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("config reload failed, keeping the running configuration") && err.contains("policy[1]"),
+        "{err}"
+    );
+    assert!(err.contains("configuration reloaded"), "{err}");
+    let text = std::fs::read_to_string(&alerts).unwrap();
+    // The second DR of the HMI fell into the window its first alert opened
+    // before the reload; the window survived and its follow-up was suppressed.
+    assert_eq!(hmi_dr(&text), 1, "{text}");
+    assert!(err.contains("suppressed by policy"), "{err}");
+    let line = err.lines().skip_while(|l| !l.contains("suppressed by policy")).nth(1).unwrap_or("");
+    assert!(line.contains("crash_pattern.cotp_dr"), "{err}");
+    // The STOP of the second replay still alerts (a broad policy never hides it),
+    // and the third HMI's DR still opens/follows its window.
+    assert_eq!(text.lines().filter(|l| l.contains("\"control.cpu_stop\"")).count(), 2, "{text}");
+    assert!(
+        text.lines().any(|l| l.contains("\"crash_pattern.cotp_dr\"")
+            && l.contains("\"aggregated\":true")
+            && l.contains("10.10.2.22")),
+        "{text}"
+    );
+}

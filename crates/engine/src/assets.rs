@@ -266,8 +266,15 @@ pub struct Fleet {
     pub devices: BTreeMap<IpAddr, Device>,
     /// Baseline mode.
     pub baseline: Baseline,
-    /// Entries dropped because a cap was reached (devices, talkers, functions, state changes).
+    /// Entries dropped because a cap was reached (devices, talkers, functions, state changes,
+    /// learned quirks).
     pub evicted: u64,
+    /// Learned quirks: per talker (the alert's source address), the structural rules
+    /// (`malformed.*`, `crash_pattern.cotp_dr`, `crash_pattern.var_item_count`) it raised
+    /// while the baseline was learning. After the freeze these rules are graded `info`
+    /// for that talker (see `rules::policy`). At most `rules::policy::MAX_QUIRKS` pairs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quirks: BTreeMap<IpAddr, Vec<String>>,
 }
 
 impl Role {
@@ -586,8 +593,24 @@ pub fn merge_shards(start: &Fleet, parts: Vec<Fleet>) -> Fleet {
     }
     let mut out = reference.clone();
     let mut touched = std::collections::BTreeSet::new();
+    let mut quirks = out.quirks.values().map(Vec::len).sum::<usize>();
     for p in parts {
         out.evicted += p.evicted.saturating_sub(start.evicted);
+        // Learned quirks: the union (each worker learned those of its own PLCs' talkers), capped.
+        for (ip, rules) in p.quirks {
+            for r in rules {
+                let have = out.quirks.get(&ip).is_some_and(|v| v.contains(&r));
+                if have {
+                    continue;
+                }
+                if quirks >= crate::rules::policy::MAX_QUIRKS {
+                    out.evicted += 1;
+                    continue;
+                }
+                out.quirks.entry(ip).or_default().push(r);
+                quirks += 1;
+            }
+        }
         for (ip, d) in p.devices {
             // A worker that never saw this host hands back the starting copy.
             if reference.devices.get(&ip) == Some(&d) {
@@ -668,6 +691,20 @@ mod tests {
         assert_eq!(FunctionKind::CpuStop.name(), "cpu_stop");
         assert!(FunctionKind::CpuStop.is_control() && !FunctionKind::ReadVar.is_control());
         assert!(FunctionKind::WriteVar.is_write());
+    }
+
+    #[test]
+    fn sharded_fleets_merge_their_learned_quirks() {
+        let mut start = Fleet::default();
+        start.quirks.insert(ip("10.0.0.1"), vec!["malformed.cotp".into()]);
+        let mut a = start.clone();
+        a.quirks.get_mut(&ip("10.0.0.1")).unwrap().push("crash_pattern.cotp_dr".into());
+        let mut b = start.clone();
+        b.quirks.insert(ip("10.0.0.2"), vec!["malformed.s7comm".into()]);
+        let m = merge_shards(&start, vec![a, b]);
+        assert_eq!(m.quirks[&ip("10.0.0.1")], vec!["malformed.cotp".to_string(), "crash_pattern.cotp_dr".to_string()]);
+        assert_eq!(m.quirks[&ip("10.0.0.2")], vec!["malformed.s7comm".to_string()]);
+        assert_eq!(m.evicted, 0);
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub struct Metrics {
     flows_expired: IntCounter,
     reassembly_bytes: IntGauge,
     cap_hits: IntCounterVec,
+    alerts_suppressed: IntCounterVec,
     gaps: IntCounter,
     plc_latency: HistogramVec,
     plc_outstanding: IntGaugeVec,
@@ -158,6 +159,11 @@ impl Metrics {
             reassembly_bytes: reg(
                 &r,
                 IntGauge::new("s7sentry_reassembly_bytes", "Bytes held in out-of-order TCP buffers.").expect("valid"),
+            ),
+            alerts_suppressed: icv(
+                "s7sentry_alerts_suppressed_total",
+                "Alerts not written because a [[policy]] entry suppresses them, by rule.",
+                &["rule"],
             ),
             cap_hits: icv(
                 "s7sentry_cap_hits_total",
@@ -429,6 +435,8 @@ pub struct MetricsSink {
     obs: s7sentry_engine::rules::Observations,
     /// Label values of the plc_info series set last time, by plc label.
     info: HashMap<String, [String; 3]>,
+    /// Policy suppressions per rule at the last flush.
+    suppressed: Vec<u64>,
 }
 
 fn s7_rosctr(r: u8) -> &'static str {
@@ -458,6 +466,7 @@ impl MetricsSink {
             last_ts: 0.0,
             obs: Default::default(),
             info: HashMap::new(),
+            suppressed: Vec::new(),
         }
     }
 
@@ -521,6 +530,14 @@ impl MetricsSink {
             m.lag.set((now - self.last_ts).max(0.0));
         }
         det.swap_observations(&mut self.obs);
+        self.suppressed.resize(det.policy.suppressed.len(), 0);
+        for (k, (&now, last)) in det.policy.suppressed.iter().zip(self.suppressed.iter_mut()).enumerate() {
+            if now > *last {
+                let id = s7sentry_engine::rules::catalog::RULES.get(k).map_or("other", |r| r.id);
+                m.alerts_suppressed.with_label_values(&[id]).inc_by(now - *last);
+            }
+            *last = now;
+        }
         for &(ip, secs) in &self.obs.latencies {
             let l = m.label(ip);
             m.plc_latency.with_label_values(&[&l]).observe(secs);
@@ -690,6 +707,24 @@ mod tests {
             }
         }
         assert_eq!(l.label("10.0.0.1".parse().unwrap()), "10.0.0.1");
+    }
+
+    #[test]
+    fn policy_suppressions_are_exported_per_rule_as_deltas() {
+        use s7sentry_engine::rules::catalog::{CRASH_COTP_DR, MAL_COTP};
+        use s7sentry_engine::rules::{DetectConfig, Detector};
+        let m = std::sync::Arc::new(Metrics::new("test"));
+        let mut sink = MetricsSink::new(m.clone(), &[]);
+        let mut det = Detector::new(DetectConfig::default());
+        assert!(!m.render().contains("s7sentry_alerts_suppressed_total{"));
+        det.policy.suppressed[CRASH_COTP_DR] = 3;
+        sink.flush(&Stats::default(), 0, 0, &mut det);
+        det.policy.suppressed[CRASH_COTP_DR] = 5;
+        det.policy.suppressed[MAL_COTP] = 1;
+        sink.flush(&Stats::default(), 0, 0, &mut det);
+        let text = m.render();
+        assert!(text.contains("s7sentry_alerts_suppressed_total{rule=\"crash_pattern.cotp_dr\"} 5"), "{text}");
+        assert!(text.contains("s7sentry_alerts_suppressed_total{rule=\"malformed.cotp\"} 1"), "{text}");
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub struct BaselineCounts {
     pub state_changes: usize,
     /// Entries dropped at a cap.
     pub evicted: u64,
+    /// Learned quirks: (talker, structural rule) pairs graded info after the freeze.
+    pub learned_quirks: usize,
 }
 
 /// Counts for `baseline show`.
@@ -70,6 +72,7 @@ pub fn counts(fleet: &Fleet) -> BaselineCounts {
         mode,
         since_or_until: ts.map(|t| t.to_string()),
         evicted: fleet.evicted,
+        learned_quirks: fleet.quirks.values().map(Vec::len).sum(),
         ..Default::default()
     };
     for d in fleet.devices.values() {

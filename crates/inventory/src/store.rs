@@ -17,7 +17,7 @@
 //!
 //! | table | one row per | columns |
 //! |---|---|---|
-//! | `meta` | key | `application`, `schema_version`, `created`, `sensor` (name of the sensor writing it) |
+//! | `meta` | key | `application`, `schema_version`, `created`, `sensor` (name of the sensor writing it), `learned_quirks` (JSON object: talker address → structural rule ids learned as its quirks; absent when none) |
 //! | `fleet` | (single row) | baseline `mode` (`off` / `learning` / `frozen`), `mode_ts` (until / since, ns), `evicted`, `generation`, `baseline_epoch` |
 //! | `devices` | host | `address`, `role`, `first_seen`, `last_seen`, `baseline`, connection (`tsaps` JSON array, `pdu_size`, `amq_calling`, `amq_called`, `s7comm`, `s7comm_plus`, `tls`) |
 //! | `identity` | host | `order_number`, `firmware`, `hardware`, `serial`, `plc_name`, `module_name`, `plant_id`, `module_type`, `source`, `seen` |
@@ -634,6 +634,16 @@ impl Store {
             params![mode, ts, to_db(fleet.evicted), generation + 1, new_epoch],
         )
         .map_err(sq)?;
+        // Learned quirks: one JSON value in `meta`, rewritten only when they changed.
+        if full || snapshot.is_some_and(|o| o.quirks != fleet.quirks) {
+            if fleet.quirks.is_empty() {
+                tx.execute("DELETE FROM meta WHERE key = 'learned_quirks'", []).map_err(sq)?;
+            } else {
+                let q = serde_json::to_string(&fleet.quirks).unwrap_or_else(|_| "{}".into());
+                tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('learned_quirks', ?1)", [q])
+                    .map_err(sq)?;
+            }
+        }
         tx.commit().map_err(sq)?;
         self.generation = generation + 1;
         self.epoch = new_epoch;
@@ -652,6 +662,7 @@ impl Store {
                 }
                 s.baseline = fleet.baseline;
                 s.evicted = fleet.evicted;
+                s.quirks.clone_from(&fleet.quirks);
             }
             _ => self.saved = Some(fleet.clone()),
         }
@@ -1078,7 +1089,13 @@ fn read_fleet(tx: &Transaction<'_>, path: &Path) -> Result<Fleet, StoreError> {
             None => return Err(corrupt(format!("functions row for {a} / {t}, which is not in talkers"))),
         }
     }
-    Ok(Fleet { devices, baseline, evicted: from_db(evicted) })
+    let quirks: Option<String> =
+        tx.query_row("SELECT value FROM meta WHERE key = 'learned_quirks'", [], |r| r.get(0)).optional().map_err(sq)?;
+    let quirks = match quirks {
+        Some(q) => serde_json::from_str(&q).map_err(|e| corrupt(format!("meta.learned_quirks: {e}")))?,
+        None => BTreeMap::new(),
+    };
+    Ok(Fleet { devices, baseline, evicted: from_db(evicted), quirks })
 }
 
 #[cfg(test)]
@@ -1097,7 +1114,12 @@ mod tests {
         let mut d = Device::new(a, Ts(1));
         d.role = Role::Plc;
         d.identity.firmware = Some("V2.9.2".into());
-        Fleet { devices: [(a, d)].into_iter().collect(), baseline: Baseline::Frozen { since: Ts(5) }, evicted: 1 }
+        Fleet {
+            devices: [(a, d)].into_iter().collect(),
+            baseline: Baseline::Frozen { since: Ts(5) },
+            evicted: 1,
+            quirks: [(a, vec!["malformed.cotp".to_string()])].into_iter().collect(),
+        }
     }
 
     /// A future schema step: version 1 files open in a build that knows

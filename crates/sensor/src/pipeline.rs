@@ -278,6 +278,10 @@ pub struct Totals {
     pub findings: [u64; 7],
     /// Alerts per rule (catalogue order).
     pub counts: Vec<u64>,
+    /// Alerts suppressed by a `[[policy]]` entry, per rule (catalogue order).
+    pub suppressed: Vec<u64>,
+    /// Alerts graded `info` as a learned quirk of their talker, per rule.
+    pub quirk_graded: Vec<u64>,
 }
 
 impl Default for Totals {
@@ -286,6 +290,8 @@ impl Default for Totals {
             stats: Stats::default(),
             findings: [0; 7],
             counts: vec![0; s7sentry_engine::rules::catalog::RULES.len()],
+            suppressed: vec![0; s7sentry_engine::rules::catalog::RULES.len()],
+            quirk_graded: vec![0; s7sentry_engine::rules::catalog::RULES.len()],
         }
     }
 }
@@ -297,6 +303,8 @@ impl Totals {
         add_into(&mut self.findings, p.findings());
         if let Some(d) = p.detector() {
             add_into(&mut self.counts, &d.counts);
+            add_into(&mut self.suppressed, &d.policy.suppressed);
+            add_into(&mut self.quirk_graded, &d.policy.quirk_graded);
         }
     }
 
@@ -305,6 +313,8 @@ impl Totals {
         self.stats.merge(&o.stats);
         add_into(&mut self.findings, &o.findings);
         add_into(&mut self.counts, &o.counts);
+        add_into(&mut self.suppressed, &o.suppressed);
+        add_into(&mut self.quirk_graded, &o.quirk_graded);
     }
 }
 

@@ -14,6 +14,13 @@
 //!
 //! [rules."unauthorized_control.clock_set"]
 //! severity = "low"
+//!
+//! # Per-host / per-pair suppression and regrading (see `rules::policy`).
+//! [[policy]]
+//! rule = "crash_pattern.cotp_dr"
+//! src = "10.10.2.20"
+//! action = "suppress"
+//! comment = "HMI library: one trailing byte in every COTP DR"
 //! ```
 //!
 //! Unknown keys are errors, so a typo cannot silently disable a check.
@@ -74,6 +81,15 @@ impl FromStr for Cidr {
     }
 }
 
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.single_host() {
+            Some(a) => write!(f, "{a}"),
+            None => write!(f, "{}/{}", self.addr, self.prefix),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Cidr {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Cidr, D::Error> {
         let s = String::deserialize(d)?;
@@ -87,7 +103,7 @@ pub fn parse_cidr_list(s: &str) -> Result<Vec<Cidr>, String> {
 }
 
 /// Thresholds and timeouts. Each default is explained where it is defined.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Thresholds {
     /// Window in which repeats of one rule between the same two hosts are
@@ -223,6 +239,8 @@ pub struct DetectConfig {
     /// Name of this sensor in alerts (`sensor`, EVE `host`) and in inventory
     /// merges (`--sensor`); default the host name.
     pub sensor: Option<String>,
+    /// `[[policy]]`: per-host and per-pair suppression and regrading (see [`super::policy`]).
+    pub policy: Vec<super::policy::PolicyEntry>,
 }
 
 impl DetectConfig {
@@ -234,7 +252,22 @@ impl DetectConfig {
                 return Err(format!("rules.\"{id}\": no such rule (see `s7sentry rules`)"));
             }
         }
+        super::policy::Policy::compile(&cfg.policy)?;
         Ok(cfg)
+    }
+
+    /// Things that are valid but probably not meant (for `check-config` and reloads).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = super::policy::Policy::compile(&self.policy).map(|(_, w)| w).unwrap_or_default();
+        for (id, o) in &self.rules {
+            if o.enabled == Some(false)
+                && super::catalog::find(id)
+                    .is_some_and(|i| super::catalog::RULES[i].category == super::alert::Category::UnauthorizedControl)
+            {
+                w.push(format!("rules.\"{id}\": a control rule is switched off for every host"));
+            }
+        }
+        w
     }
 
     /// Whether `ip` is an engineering station.

@@ -29,6 +29,7 @@ pub mod flood;
 pub mod ip_evasion;
 pub mod loss;
 pub mod malformed;
+pub mod policy;
 pub mod stream_evasion;
 
 use crate::assets::{Baseline, Fleet};
@@ -265,10 +266,17 @@ pub struct Detector {
     pub(crate) assets: Option<Box<baseline::AssetTracker>>,
     /// Learning period to start at the next packet (see [`Detector::set_learning`]).
     pub(crate) learn: Option<std::time::Duration>,
+    /// `[[policy]]` suppression / regrading and learned quirks, with their counters.
+    pub policy: policy::Policy,
 }
 
 /// The fleet [`Detector::fleet`] shows while tracking is off.
-static NO_FLEET: Fleet = Fleet { devices: std::collections::BTreeMap::new(), baseline: Baseline::Off, evicted: 0 };
+static NO_FLEET: Fleet = Fleet {
+    devices: std::collections::BTreeMap::new(),
+    baseline: Baseline::Off,
+    evicted: 0,
+    quirks: std::collections::BTreeMap::new(),
+};
 
 /// What the exporter publishes per PLC.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -347,8 +355,10 @@ impl Detector {
         }
     }
 
-    /// A detector with `cfg`.
-    pub fn new(cfg: DetectConfig) -> Detector {
+    /// Per-rule switches and severities of `cfg`, and its compiled policy
+    /// (entries that do not compile are left out: [`DetectConfig::from_toml`]
+    /// refuses them first).
+    fn compile(cfg: &DetectConfig) -> (Vec<bool>, Vec<Severity>, policy::Policy) {
         let mut enabled = vec![true; RULES.len()];
         let mut severity: Vec<Severity> = RULES.iter().map(|r| r.severity).collect();
         for (id, o) in &cfg.rules {
@@ -361,10 +371,33 @@ impl Detector {
                 }
             }
         }
+        let policy = policy::Policy::compile(&cfg.policy).map(|(p, _)| p).unwrap_or_default();
+        (enabled, severity, policy)
+    }
+
+    /// Replace the configuration (engineering hosts, known PLCs, thresholds, rule
+    /// switches and severities, policies) while keeping every piece of state:
+    /// flows, pending operations, timers, aggregation windows, PLC state, the
+    /// inventory and baseline (learned quirks included), and all counters. New
+    /// thresholds apply from the next occurrence on (an open aggregation window
+    /// keeps its end).
+    pub fn reconfigure(&mut self, cfg: DetectConfig) {
+        let (enabled, severity, mut policy) = Detector::compile(&cfg);
+        policy.keep_counters(&self.policy);
+        self.enabled = enabled;
+        self.severity = severity;
+        self.policy = policy;
+        self.cfg = cfg;
+    }
+
+    /// A detector with `cfg`.
+    pub fn new(cfg: DetectConfig) -> Detector {
+        let (enabled, severity, policy) = Detector::compile(&cfg);
         Detector {
             cfg,
             enabled,
             severity,
+            policy,
             pcap: String::new(),
             flows: FlowIdMap::default(),
             plcs: FastMap::default(),
@@ -661,8 +694,7 @@ impl Detector {
         } else {
             self.grade.unwrap_or(self.severity[rule])
         };
-        self.counts[rule] += 1;
-        self.out.push(Alert {
+        let mut alert = Alert {
             ts: meta.ts,
             frame: meta.frame,
             pcap: self.pcap.clone(),
@@ -677,7 +709,13 @@ impl Detector {
             cve: info.cve,
             evidence,
             flow_start: meta.flow_start,
-        });
+        };
+        // The one place alerts are queued: the policy decides (suppress, regrade, learned quirk).
+        if !policy::apply(self, rule, &mut alert) {
+            return;
+        }
+        self.counts[rule] += 1;
+        self.out.push(alert);
     }
 
     /// Aggregation windows ending by `now` (all when `None`), in a deterministic

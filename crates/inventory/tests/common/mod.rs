@@ -110,7 +110,7 @@ pub fn sample_fleet() -> Fleet {
         c.last_seen = t(3600);
         devices.insert(a, c);
     }
-    Fleet { devices, baseline: Baseline::Learning { until: t(7 * 86_400) }, evicted: 3 }
+    Fleet { devices, baseline: Baseline::Learning { until: t(7 * 86_400) }, evicted: 3, ..Default::default() }
 }
 
 /// A fleet of `plcs` PLCs with 3 talkers each (2 HMIs and one engineering
@@ -187,5 +187,5 @@ pub fn big_fleet(plcs: u32, version: u64) -> Fleet {
     devices.insert(eng, d);
     let baseline =
         if version % 5 == 4 { Baseline::Frozen { since: t(v) } } else { Baseline::Learning { until: t(86_400) } };
-    Fleet { devices, baseline, evicted: version }
+    Fleet { devices, baseline, evicted: version, ..Default::default() }
 }

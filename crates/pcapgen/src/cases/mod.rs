@@ -12,6 +12,7 @@ mod evasion_s7;
 mod evasion_tcp;
 pub mod hosts;
 mod inventory;
+mod policy;
 pub mod readers;
 pub mod session;
 
@@ -98,6 +99,7 @@ pub fn registry() -> Vec<(&'static str, Builder)> {
     v.extend_from_slice(attack::CASES);
     v.extend_from_slice(dos::CASES);
     v.extend_from_slice(inventory::CASES);
+    v.extend_from_slice(policy::CASES);
     v.extend_from_slice(evasion_s7::CASES);
     v.extend_from_slice(evasion_ip::CASES);
     v.extend_from_slice(evasion_tcp::CASES);
