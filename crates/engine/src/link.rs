@@ -236,14 +236,20 @@ pub fn transport_at(v6: bool, proto: u8, b: &[u8]) -> Option<(u8, usize)> {
 /// sum (RFC 1071) over the pseudo header (RFC 9293 §3.1 for IPv4, RFC 8200
 /// §8.1 for IPv6) and the segment, checksum field included, is all ones.
 pub fn transport_checksum_ok(src: IpAddr, dst: IpAddr, proto: u8, seg: &[u8]) -> bool {
+    // Big-endian 32-bit words summed into 64 bits fold to the same 16-bit
+    // one's-complement sum as 16-bit words (RFC 1071 §2(B)), at half the adds:
+    // the stream validates every segment's checksum.
     fn words(acc: u64, b: &[u8]) -> u64 {
         let mut acc = acc;
-        let mut chunks = b.chunks_exact(2);
+        let mut chunks = b.chunks_exact(4);
         for c in &mut chunks {
-            acc += u64::from(u16::from_be_bytes([c[0], c[1]]));
+            acc += u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
         }
-        if let [x] = chunks.remainder() {
-            acc += u64::from(*x) << 8;
+        match *chunks.remainder() {
+            [x, y, z] => acc += u64::from(u16::from_be_bytes([x, y])) + (u64::from(z) << 8),
+            [x, y] => acc += u64::from(u16::from_be_bytes([x, y])),
+            [x] => acc += u64::from(x) << 8,
+            _ => {}
         }
         acc
     }
@@ -599,6 +605,26 @@ mod tests {
                 assert!(!transport_checksum_ok(src, dst, 6, &seg));
                 seg[4] ^= 1;
                 assert!(!transport_checksum_ok(dst, src, 17, &seg), "the pseudo header counts");
+            }
+            // Every payload length (all remainders of the 32-bit word loop).
+            for len in 0..40usize {
+                let payload: Vec<u8> = (0..len).map(|k| (k * 37 + 11) as u8).collect();
+                let mut seg = Vec::new();
+                let h = TcpHeader {
+                    sport: 1,
+                    dport: 102,
+                    seq: 0xFFFF_FFF0,
+                    ack: 1,
+                    flags: 0x10,
+                    window: 1,
+                    data_offset: 5,
+                };
+                push_tcp(&mut seg, src, dst, &h, &payload);
+                assert!(transport_checksum_ok(src, dst, 6, &seg), "{a} len {len}");
+                if let Some(last) = seg.last_mut() {
+                    *last ^= 0x40;
+                    assert!(!transport_checksum_ok(src, dst, 6, &seg), "{a} len {len} flipped");
+                }
             }
         }
     }
