@@ -9,8 +9,10 @@
 //! PLC-wide alerts aggregate per PLC (spoofed sources do not multiply them).
 
 use super::catalog::*;
-use super::{ev, Category, Detector, Msg, MAX_OUTSTANDING};
+use super::txn::PairKey;
+use super::{ev, Category, Detector, Msg};
 use crate::event::{tcp_flags, Direction, Event, Meta};
+use crate::time::Ts;
 use s7sentry_proto::cotp::TpduCode;
 use s7sentry_proto::s7comm::{Function, Rosctr};
 use s7sentry_proto::{FindingKind, Layer};
@@ -154,12 +156,8 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 let writes = if func == Some(Function::WRITE_VAR) { f.writes.hit(meta.ts, 1) } else { 0 };
                 // Parallel jobs beyond the granted AmQ (answers older than the response timeout are
                 // assumed lost, not outstanding).
-                let horizon = meta.ts.0 - (t.response_timeout_ms as i64) * 1_000_000;
-                f.outstanding.retain(|(_, ts)| ts.0 >= horizon);
-                if f.outstanding.len() < MAX_OUTSTANDING {
-                    f.outstanding.push((pdu.header.pdu_ref, meta.ts));
-                }
-                let parallel = f.outstanding.len() as u32;
+                let horizon = Ts(meta.ts.0.saturating_sub((t.response_timeout_ms as i64) * 1_000_000));
+                let parallel = f.txns.outstanding_jobs(horizon);
                 let amq = f.amq.map(u32::from);
                 let amq_hit = amq.is_some_and(|a| parallel > a + t.amq_slack) && !f.amq_alerted;
                 if amq_hit {
@@ -183,13 +181,9 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 }
             } else if meta.dir == Direction::ToClient && matches!(pdu.header.rosctr, Rosctr::ACK | Rosctr::ACK_DATA) {
                 let setup = pdu.setup_comm();
+                // Latency of the job this answer closed (see `txn`).
+                let latency = d.closed.filter(|c| matches!(c.txn.key, PairKey::Job(..))).map(|c| c.latency);
                 let f = d.flow(&meta);
-                let r = pdu.header.pdu_ref;
-                let mut latency = None;
-                if let Some(i) = f.outstanding.iter().position(|(p, _)| *p == r) {
-                    let (_, sent) = f.outstanding.swap_remove(i);
-                    latency = Some(meta.ts.secs_since(sent).max(0.0));
-                }
                 if let Some(sc) = setup {
                     f.pdu_size = Some(sc.pdu_length);
                     f.amq = Some(sc.max_amq_calling);
@@ -204,7 +198,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
         {
             // Answers may have been lost with the gap: do not count their jobs as parallel.
             if let Some(f) = d.flows.get_mut(&meta.flow) {
-                f.outstanding.clear();
+                f.txns.gap(meta.ts);
             }
         }
         _ => {}

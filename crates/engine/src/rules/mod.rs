@@ -29,6 +29,7 @@ pub mod flood;
 pub mod ip_evasion;
 pub mod loss;
 pub mod malformed;
+mod txn;
 
 use crate::assets::{Baseline, Fleet};
 use crate::event::{Event, EventSink, Meta};
@@ -85,41 +86,25 @@ impl Bucket {
     }
 }
 
-/// A control operation waiting for the PLC's answer.
+/// A control operation waiting for the PLC's answer (paired through its
+/// transaction, see [`txn`]).
 #[derive(Debug)]
 pub(crate) struct PendingOp {
+    /// Id the operation's transaction carries ([`txn::Txn::op`]).
+    pub id: u32,
     pub rule: RuleId,
-    pub key: PairKey,
     pub meta: Meta,
     pub message: String,
     pub evidence: Map<String, Value>,
     pub deadline: Ts,
 }
 
-/// How a request is paired with its answer: by PDU reference (sequence
-/// number) *and* function, so that a decoy request with the same reference but
-/// another function does not explain an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PairKey {
-    /// S7comm Job -> Ack/Ack_Data with the same PDU reference and function (an
-    /// Ack without parameter carries no function and pairs on the reference).
-    Job(u16, Option<u8>),
-    /// S7comm userdata request -> response of the same group and subfunction.
-    Userdata(u8, u8),
-    /// S7comm-plus request -> response with the same sequence number and function.
-    Plus(u16, Option<u16>),
-}
-
-impl PairKey {
-    /// Whether an answer with key `self` answers the request with key `request`.
-    pub(crate) fn answers(self, request: PairKey) -> bool {
-        match (self, request) {
-            (PairKey::Job(a, fa), PairKey::Job(r, fr)) => a == r && (fa.is_none() || fa == fr),
-            (PairKey::Userdata(g, s), PairKey::Userdata(rg, rs)) => g == rg && s == rs,
-            (PairKey::Plus(a, fa), PairKey::Plus(r, fr)) => a == r && (fa.is_none() || fa == fr),
-            _ => false,
-        }
-    }
+/// Detector caps hit (each also in the metrics and the summary line).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CapCounters {
+    /// Open transactions forgotten because a connection had
+    /// [`txn::MAX_TXNS_PER_FLOW`] open ones.
+    pub txns_forgotten: u64,
 }
 
 /// Per-connection detection state.
@@ -134,7 +119,8 @@ pub(crate) struct FlowState {
     pub iso_counted: bool,
     pub pdu_size: Option<u16>,
     pub amq: Option<u16>,
-    pub outstanding: Vec<(u16, Ts)>,
+    /// Requests waiting for their answers.
+    pub txns: txn::Txns,
     pub amq_alerted: bool,
     pub pending: Vec<PendingOp>,
     pub writes: Bucket,
@@ -143,7 +129,7 @@ pub(crate) struct FlowState {
     pub engineering_reported: bool,
     pub tis_job_list: bool,
     pub block_list: bool,
-    /// Recent client requests, for confirmation from the PLC's answers.
+    /// What went wrong in the client's direction, for confirmation from the PLC's answers.
     pub log: confirm::RequestLog,
 }
 
@@ -204,7 +190,6 @@ const MAX_SOURCES_PER_PLC: usize = 256;
 const MAX_SUSPECTS: usize = 32;
 const MAX_PLCS: usize = 4096;
 const MAX_AGG: usize = 8192;
-pub(crate) const MAX_OUTSTANDING: usize = 64;
 pub(crate) const MAX_PENDING_OPS: usize = 32;
 
 /// An alert message, formatted now or only when needed: an occurrence folded
@@ -260,6 +245,12 @@ pub struct Detector {
     latencies_dropped: u64,
     /// Operating-state changes seen (PLC, "stop" | "start").
     state_changes: Vec<(IpAddr, &'static str)>,
+    /// The transaction the current event closed (set by [`txn::on_event`]).
+    pub(crate) closed: Option<txn::Closed>,
+    /// Ids of control operations waiting for answers.
+    pub(crate) next_op: u32,
+    /// Caps hit.
+    pub(crate) caps: CapCounters,
     /// The asset inventory, when tracking is on.
     pub(crate) assets: Option<Box<baseline::AssetTracker>>,
     /// Learning period to start at the next packet (see [`Detector::set_learning`]).
@@ -304,10 +295,12 @@ impl Detector {
             .map(|(ip, p)| PlcSummary { ip: *ip, responding: p.outage.is_none(), outstanding: 0 })
             .collect();
         v.sort_by_key(|s| s.ip);
+        // Answers older than the response timeout are assumed lost, not outstanding.
+        let horizon = Ts(self.now.0.saturating_sub((self.cfg.thresholds.response_timeout_ms as i64) * 1_000_000));
         for f in self.flows.values() {
             if let Some((ip, _)) = f.server {
                 if let Ok(i) = v.binary_search_by_key(&ip, |s| s.ip) {
-                    v[i].outstanding += f.outstanding.len() as u32;
+                    v[i].outstanding += f.txns.outstanding_jobs(horizon);
                 }
             }
         }
@@ -322,6 +315,11 @@ impl Detector {
         obs.state_changes.clear();
         std::mem::swap(&mut self.latencies, &mut obs.latencies);
         std::mem::swap(&mut self.state_changes, &mut obs.state_changes);
+    }
+
+    /// Detector caps hit so far.
+    pub fn caps(&self) -> CapCounters {
+        self.caps
     }
 
     /// Latency samples dropped because more than [`MAX_LATENCY_SAMPLES`] answers
@@ -378,6 +376,9 @@ impl Detector {
             latencies: Vec::with_capacity(MAX_OBSERVATIONS),
             latencies_dropped: 0,
             state_changes: Vec::new(),
+            closed: None,
+            next_op: 0,
+            caps: CapCounters::default(),
             assets: None,
             learn: None,
         }
@@ -817,6 +818,7 @@ impl EventSink for Detector {
             }
             _ => {}
         }
+        txn::on_event(self, e);
         malformed::on_event(self, e);
         crash_pattern::on_event(self, e);
         ip_evasion::on_event(self, e);
