@@ -150,6 +150,10 @@ pub(crate) struct PlcState {
     pub last_answer: Ts,
     pub pending_since: Option<(Ts, u64)>,
     pub tries: u32,
+    /// S7-layer requests among them (a SYN-ACK answers only SYNs).
+    pub s7_waiting: u32,
+    /// SYN-ACKs the PLC sent while S7 requests waited (TCP alive, S7 silent).
+    pub syn_acks: u32,
     pub last_client: Option<(IpAddr, u16)>,
     pub clients_trying: Vec<IpAddr>,
     pub outage: Option<(Ts, Ts)>,
