@@ -136,7 +136,7 @@ rules! {
         "Setup Communication jobs to one PLC above the configured rate.",
         [], ["MITRE ATT&CK for ICS T0814 Denial of Service https://attack.mitre.org/techniques/T0814/", "SSA-584286 https://cert-portal.siemens.com/productcert/html/ssa-584286.html", "ICSA-18-317-05 https://www.cisa.gov/news-events/ics-advisories/icsa-18-317-05", "CVE-2018-13815 https://nvd.nist.gov/vuln/detail/CVE-2018-13815"] }
     FLOOD_AMQ = { "flood.amq_exceeded", Flood, Medium,
-        "More unanswered jobs in parallel on one connection than the AmQ the PLC granted in Setup Communication.",
+        "More unanswered jobs in parallel on one connection than the AmQ the PLC granted in Setup Communication. Judged by the PLC's answers (evidence verdict): every excess job answered is client pipelining, recorded at info; a refused job, jobs left unanswered past the response timeout, or an excess above amq_gross_factor x AmQ + amq_slack is a flood at the rule's severity.",
         [], ["MITRE ATT&CK for ICS T0814 Denial of Service https://attack.mitre.org/techniques/T0814/", "Wireshark S7comm dissector https://gitlab.com/wireshark/wireshark/-/blob/master/epan/dissectors/packet-s7comm.c"] }
     FLOOD_REQ = { "flood.requests", Flood, High,
         "Jobs (writes above all) from one connection at a rate above the configured threshold.",

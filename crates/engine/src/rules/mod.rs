@@ -122,6 +122,8 @@ pub(crate) struct FlowState {
     /// Requests waiting for their answers.
     pub txns: txn::Txns,
     pub amq_alerted: bool,
+    /// Jobs above the AmQ waiting for the PLC's answers to be judged.
+    pub amq_watch: Option<flood::AmqWatch>,
     pub pending: Vec<PendingOp>,
     pub writes: Bucket,
     pub jobs: Bucket,
@@ -251,6 +253,8 @@ pub struct Detector {
     state_changes: Vec<(IpAddr, &'static str)>,
     /// The transaction the current event closed (set by [`txn::on_event`]).
     pub(crate) closed: Option<txn::Closed>,
+    /// Flows with an [`flood::AmqWatch`].
+    pub(crate) amq_watching: u32,
     /// Ids of control operations waiting for answers.
     pub(crate) next_op: u32,
     /// Caps hit.
@@ -382,6 +386,7 @@ impl Detector {
             state_changes: Vec::new(),
             closed: None,
             next_op: 0,
+            amq_watching: 0,
             caps: CapCounters::default(),
             assets: None,
             learn: None,
@@ -738,6 +743,7 @@ impl Detector {
 
     fn timers(&mut self, now: Ts, end: bool) {
         control::expire_pending(self, now, end);
+        flood::amq_timers(self, now, end);
         loss::check(self, now);
         if !self.agg.is_empty() {
             for k in self.agg_keys_due(Some(now)) {

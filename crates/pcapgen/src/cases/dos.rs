@@ -24,6 +24,8 @@ pub const CASES: &[(&str, Builder)] = &[
     ("benign_hmi_stops", benign_hmi_stops),
     ("attack_s7_service_hang", attack_s7_service_hang),
     ("benign_hmi_reconnects", benign_hmi_reconnects),
+    ("attack_amq_refused", attack_amq_refused),
+    ("benign_amq_pipelining", benign_amq_pipelining),
     ("attack_mixed", attack_mixed),
 ];
 
@@ -617,6 +619,80 @@ fn benign_hmi_reconnects() -> Case {
         Texts {
             what: "an HMI reconnecting every 3 s (each CR answered by a CC), then TCP port checks (SYN, SYN-ACK, RST) on an otherwise idle PLC",
             expected: "no alert: every S7 request is answered; a SYN answered by a SYN-ACK with no S7 request waiting is not silence",
+            tshark: CLEAN_S7,
+        },
+    )
+}
+
+/// `n` Read Var jobs sent back to back on `s`, then the PLC's answers
+/// (`refuse`: from the second answer on, Ack_Data with error 0x8500).
+fn pipelined_reads(s: &mut Session, tr: &mut Trace, n: usize, refuse: bool) {
+    let mut answers = Vec::new();
+    for k in 0..n {
+        let r = s.pdu_ref;
+        let (q, p) = s.read_frames(&POLL_ITEMS);
+        s.send(tr, &q);
+        tr.wait_us(200);
+        answers.push(if refuse && k > 0 { s7::ack_data_err(r, 0x85, 0x00, &[0x04, 0x00], &[]) } else { p });
+    }
+    for p in answers {
+        s.answer(tr, &p);
+    }
+}
+
+/// Benign twin of `attack_amq_refused`: a Siemens-style client subscribing
+/// cyclic data pipelines 3 Read Var jobs on AmQ 1; the PLC answers them all.
+fn benign_amq_pipelining() -> Case {
+    let mut t = Trace::new(LinkType::Ethernet);
+    let mut s = Session::new(HMI, 49280, PLC1, 0xCC);
+    let a = t.next_no();
+    s.connect(&mut t, 2);
+    t.note(a, "HMI 10.10.2.20: handshake, CR/CC, Setup Communication granting AmQ calling 1 / called 1");
+    let a = t.next_no();
+    for _ in 0..20 {
+        t.wait_ms(250);
+        pipelined_reads(&mut s, &mut t, 3, false);
+    }
+    t.note(a, "20 cycles, every 250 ms: 3 Read Var jobs sent back to back (3 outstanding on AmQ 1), then the PLC's 3 answers, all successful");
+    let a = t.next_no();
+    t.wait_ms(100);
+    s.close_dr(&mut t);
+    t.note(a, "DR/DC and FIN close");
+    finish(
+        "benign_amq_pipelining",
+        &t,
+        Format::CLASSIC,
+        Texts {
+            what: "a client pipelining 3 jobs on AmQ 1 every 250 ms, every job answered",
+            expected:
+                "one flood.amq_exceeded at info (verdict answered: client pipelining, not a flood); nothing above info",
+            tshark: CLEAN_S7,
+        },
+    )
+}
+
+/// The same excess as `benign_amq_pipelining`, but the PLC refuses the jobs beyond its AmQ.
+fn attack_amq_refused() -> Case {
+    let mut t = Trace::new(LinkType::Ethernet);
+    let mut s = Session::new(ATTACKER, 43_210, PLC1, 0xCD);
+    let a = t.next_no();
+    s.connect(&mut t, 1);
+    t.note(a, "attacker 10.10.9.99: handshake, CR/CC, Setup Communication granting AmQ calling 1 / called 1");
+    let a = t.next_no();
+    t.wait_ms(100);
+    pipelined_reads(&mut s, &mut t, 3, true);
+    t.note(a, "3 Read Var jobs back to back (3 outstanding on AmQ 1); the PLC answers the first and refuses the other two (Ack_Data error 0x8500)");
+    let a = t.next_no();
+    t.wait_ms(100);
+    s.close_fin(&mut t);
+    t.note(a, "FIN close");
+    finish(
+        "attack_amq_refused",
+        &t,
+        Format::CLASSIC,
+        Texts {
+            what: "3 jobs in parallel on AmQ 1; the PLC refuses the two beyond its AmQ",
+            expected: "flood.amq_exceeded (medium, verdict refused) at the third job, emitted when the refusal arrives",
             tshark: CLEAN_S7,
         },
     )
