@@ -500,6 +500,7 @@ fn print_rules(a: &RulesArgs) -> u8 {
             let v = serde_json::json!({
                 "id": r.id, "category": r.category.name(), "severity": r.severity.name(),
                 "description": r.description, "cve": r.cve, "references": r.references,
+                "aggregation": r.aggregation().describe(),
             });
             out.push_str(&v.to_string());
             out.push('\n');
@@ -511,6 +512,7 @@ fn print_rules(a: &RulesArgs) -> u8 {
                 r.severity.name(),
                 r.description
             ));
+            out.push_str(&format!("  aggregation: {}\n", r.aggregation().describe()));
             if !r.cve.is_empty() {
                 out.push_str(&format!("  CVE: {}\n", r.cve.join(", ")));
             }

@@ -21,6 +21,45 @@ pub struct RuleInfo {
     pub references: &'static [&'static str],
 }
 
+/// How repeats of a rule are folded into follow-up alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregation {
+    /// Every occurrence is its own alert.
+    Never,
+    /// The first occurrence between two hosts alerts at once; repeats within
+    /// `aggregate_seconds` are reported in one follow-up listing their frames.
+    PerPair,
+}
+
+impl Aggregation {
+    /// What `s7sentry rules` prints.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Aggregation::Never => "never folded: every occurrence is its own alert",
+            Aggregation::PerPair => "first occurrence per (rule, source, destination) at once; repeats within aggregate_seconds in one follow-up (count, first and last time, first 32 frames)",
+        }
+    }
+}
+
+impl RuleInfo {
+    /// Aggregation of this rule: control operations (each STOP, START,
+    /// download, delete... with its outcome), loss of communication, TLS and
+    /// baseline changes are never folded; password attempts and every other
+    /// rule fold per source and destination (PLC-wide flood rules use the
+    /// unspecified address as source, so spoofed sources give one alert).
+    pub fn aggregation(&self) -> Aggregation {
+        match self.category {
+            Category::LossOfCommunication | Category::Uninspectable | Category::Baseline => Aggregation::Never,
+            Category::UnauthorizedControl | Category::ControlOperation
+                if !matches!(self.id, "control.password" | "control.password_rejected") =>
+            {
+                Aggregation::Never
+            }
+            _ => Aggregation::PerPair,
+        }
+    }
+}
+
 /// Index of a rule in [`RULES`] (compile-time constants below).
 pub type RuleId = usize;
 

@@ -218,10 +218,17 @@ impl Msg {
     }
 }
 
+/// Frames a follow-up lists.
+const FOLLOW_UP_FRAMES: usize = 32;
+
 #[derive(Debug)]
 struct AggEntry {
     until: Ts,
     count: u64,
+    /// Time of the first folded occurrence.
+    first: Ts,
+    /// Frames of the first [`FOLLOW_UP_FRAMES`] folded occurrences.
+    frames: [u64; FOLLOW_UP_FRAMES],
     last: Option<(Meta, Msg)>,
     /// Severity override shared by every folded occurrence (None: rule severity).
     grade: Option<Severity>,
@@ -620,11 +627,18 @@ impl Detector {
             }
         }
         let aggregate =
-            !matches!(category, Category::LossOfCommunication | Category::Uninspectable | Category::Baseline);
+            !matches!(category, Category::LossOfCommunication | Category::Uninspectable | Category::Baseline)
+                && info.aggregation() == catalog::Aggregation::PerPair;
         let key = (rule, key_meta.src, key_meta.dst);
         if aggregate {
             if let Some(e) = self.agg.get_mut(&key) {
                 if meta.ts < e.until {
+                    if e.count == 0 {
+                        e.first = meta.ts;
+                    }
+                    if let Some(slot) = e.frames.get_mut(e.count as usize) {
+                        *slot = meta.frame;
+                    }
                     e.count += 1;
                     e.last = Some((*meta, message));
                     e.graded_all &= self.grade.is_some();
@@ -657,7 +671,18 @@ impl Detector {
                 }
             }
             let until = meta.ts.plus_ms(self.cfg.thresholds.aggregate_seconds * 1000);
-            self.agg.insert(key, AggEntry { until, count: 0, last: None, grade: None, graded_all: true });
+            self.agg.insert(
+                key,
+                AggEntry {
+                    until,
+                    count: 0,
+                    first: meta.ts,
+                    frames: [0; FOLLOW_UP_FRAMES],
+                    last: None,
+                    grade: None,
+                    graded_all: true,
+                },
+            );
         }
         let message = message.render(meta);
         self.emit(rule, category, meta, message, evidence());
@@ -725,6 +750,13 @@ impl Detector {
         let mut ev = Map::new();
         ev.insert("count".into(), json!(e.count));
         ev.insert("aggregated".into(), json!(true));
+        ev.insert("first_ts".into(), json!(e.first.to_string()));
+        ev.insert("last_ts".into(), json!(meta.ts.to_string()));
+        let n = (e.count as usize).min(FOLLOW_UP_FRAMES);
+        ev.insert("frames".into(), json!(&e.frames[..n]));
+        if e.count as usize > FOLLOW_UP_FRAMES {
+            ev.insert("frames_truncated".into(), json!(true));
+        }
         self.grade = if e.graded_all { e.grade } else { None };
         self.emit(rule, category, &meta, msg, ev);
         self.grade = None;
