@@ -527,6 +527,7 @@ fn print_rules(a: &RulesArgs) -> u8 {
                 "id": r.id, "category": r.category.name(), "severity": r.severity.name(),
                 "description": r.description, "cve": r.cve, "references": r.references,
                 "suppression": s7sentry_engine::rules::policy::suppression(k),
+                "aggregation": r.aggregation().describe(),
             });
             out.push_str(&v.to_string());
             out.push('\n');
@@ -538,6 +539,7 @@ fn print_rules(a: &RulesArgs) -> u8 {
                 r.severity.name(),
                 r.description
             ));
+            out.push_str(&format!("  aggregation: {}\n", r.aggregation().describe()));
             if !r.cve.is_empty() {
                 out.push_str(&format!("  CVE: {}\n", r.cve.join(", ")));
             }

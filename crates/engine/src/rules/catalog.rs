@@ -21,6 +21,45 @@ pub struct RuleInfo {
     pub references: &'static [&'static str],
 }
 
+/// How repeats of a rule are folded into follow-up alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregation {
+    /// Every occurrence is its own alert.
+    Never,
+    /// The first occurrence between two hosts alerts at once; repeats within
+    /// `aggregate_seconds` are reported in one follow-up listing their frames.
+    PerPair,
+}
+
+impl Aggregation {
+    /// What `s7sentry rules` prints.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Aggregation::Never => "never folded: every occurrence is its own alert",
+            Aggregation::PerPair => "first occurrence per (rule, source, destination) at once; repeats within aggregate_seconds in one follow-up (count, first and last time, first 32 frames)",
+        }
+    }
+}
+
+impl RuleInfo {
+    /// Aggregation of this rule: control operations (each STOP, START,
+    /// download, delete... with its outcome), loss of communication, TLS and
+    /// baseline changes are never folded; password attempts and every other
+    /// rule fold per source and destination (PLC-wide flood rules use the
+    /// unspecified address as source, so spoofed sources give one alert).
+    pub fn aggregation(&self) -> Aggregation {
+        match self.category {
+            Category::LossOfCommunication | Category::Uninspectable | Category::Baseline => Aggregation::Never,
+            Category::UnauthorizedControl | Category::ControlOperation
+                if !matches!(self.id, "control.password" | "control.password_rejected") =>
+            {
+                Aggregation::Never
+            }
+            _ => Aggregation::PerPair,
+        }
+    }
+}
+
 /// Index of a rule in [`RULES`] (compile-time constants below).
 pub type RuleId = usize;
 
@@ -136,7 +175,7 @@ rules! {
         "Setup Communication jobs to one PLC above the configured rate.",
         [], ["MITRE ATT&CK for ICS T0814 Denial of Service https://attack.mitre.org/techniques/T0814/", "SSA-584286 https://cert-portal.siemens.com/productcert/html/ssa-584286.html", "ICSA-18-317-05 https://www.cisa.gov/news-events/ics-advisories/icsa-18-317-05", "CVE-2018-13815 https://nvd.nist.gov/vuln/detail/CVE-2018-13815"] }
     FLOOD_AMQ = { "flood.amq_exceeded", Flood, Medium,
-        "More unanswered jobs in parallel on one connection than the AmQ the PLC granted in Setup Communication.",
+        "More unanswered jobs in parallel on one connection than the AmQ the PLC granted in Setup Communication. Judged by the PLC's answers (evidence verdict): every excess job answered is client pipelining, recorded at info; a refused job, jobs left unanswered past the response timeout, or an excess above amq_gross_factor x AmQ + amq_slack is a flood at the rule's severity.",
         [], ["MITRE ATT&CK for ICS T0814 Denial of Service https://attack.mitre.org/techniques/T0814/", "Wireshark S7comm dissector https://gitlab.com/wireshark/wireshark/-/blob/master/epan/dissectors/packet-s7comm.c"] }
     FLOOD_REQ = { "flood.requests", Flood, High,
         "Jobs (writes above all) from one connection at a rate above the configured threshold.",
@@ -145,11 +184,11 @@ rules! {
         "TCP RST segments involving one PLC's port 102 above the configured rate.",
         ["CVE-2025-40820"], ["ICSA-25-352-05 https://www.cisa.gov/news-events/ics-advisories/icsa-25-352-05", "CVE-2025-40820 https://nvd.nist.gov/vuln/detail/CVE-2025-40820"] }
     LOSS_UNRESPONSIVE = { "loss_of_communication.plc_unresponsive", LossOfCommunication, High,
-        "A PLC that was answering leaves requests unanswered beyond the timeout while clients keep trying (unanswered jobs, retransmissions, SYNs without SYN-ACK, CRs without CC). Lists the suspect inbound packets that preceded the outage: the probable-crash signal.",
+        "A PLC that was answering leaves requests unanswered beyond the timeout while clients keep trying (unanswered jobs, retransmissions, SYNs without SYN-ACK, CRs without CC). Answers are measured at the S7 layer (COTP CC, S7comm and S7comm-plus answers): a PLC whose TCP stack still sends SYN-ACKs while its S7 service is silent is reported as such (evidence tcp_alive, syn_acks_while_silent). Lists the suspect inbound packets that preceded the outage: the probable-crash signal.",
         ["CVE-2023-46156", "CVE-2021-37185", "CVE-2021-37204", "CVE-2021-37205", "CVE-2021-40365"],
         ["ICSA-23-348-09 https://www.cisa.gov/news-events/ics-advisories/icsa-23-348-09", "SSA-592380 https://cert-portal.siemens.com/productcert/html/ssa-592380.html", "CVE-2023-46156 https://nvd.nist.gov/vuln/detail/CVE-2023-46156", "ICSA-22-041-01 https://www.cisa.gov/news-events/ics-advisories/icsa-22-041-01", "SSA-838121 https://cert-portal.siemens.com/productcert/html/ssa-838121.html", "CVE-2021-37185 https://nvd.nist.gov/vuln/detail/CVE-2021-37185", "CVE-2021-37204 https://nvd.nist.gov/vuln/detail/CVE-2021-37204", "CVE-2021-37205 https://nvd.nist.gov/vuln/detail/CVE-2021-37205", "ICSA-22-349-03 https://www.cisa.gov/news-events/ics-advisories/icsa-22-349-03", "SSA-382653 https://cert-portal.siemens.com/productcert/html/ssa-382653.html", "CVE-2021-40365 https://nvd.nist.gov/vuln/detail/CVE-2021-40365", "MITRE ATT&CK for ICS T0826 Loss of Availability https://attack.mitre.org/techniques/T0826/"] }
     LOSS_RECOVERED = { "loss_of_communication.plc_recovered", LossOfCommunication, Info,
-        "A PLC that had stopped answering answers again; carries the outage duration.",
+        "A PLC that had stopped answering answers again at the S7 layer (a SYN-ACK alone is not recovery); carries the outage duration.",
         [], [] }
     TLS = { "uninspectable.tls", Uninspectable, Info,
         "An S7comm-plus connection switched to TLS: the PLC accepted InitSSL (return value 0) and a TLS handshake record followed. Its content cannot be inspected (reported once per connection). A refused InitSSL or TLS-looking bytes alone do not switch it.",

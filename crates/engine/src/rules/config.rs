@@ -136,6 +136,11 @@ pub struct Thresholds {
     /// Parallel unanswered jobs allowed above the negotiated AmQ before alerting. Real WinCC
     /// stations pipeline one job beyond an AmQ of 1 (gymgit__wincc_s300_* captures), so 1.
     pub amq_slack: u32,
+    /// Parallel jobs above this many times the granted AmQ (plus the slack) are a flood at
+    /// once. A smaller excess is judged by the PLC's answers: all answered is client
+    /// pipelining (info: a Siemens client subscribing cyclic data pipelines 3 jobs on AmQ 1),
+    /// a refusal or jobs left unanswered past the response timeout is a flood.
+    pub amq_gross_factor: u32,
     /// PDU size in a setup-communication request above which it is absurd (S7 CPUs offer 240..960).
     pub max_sane_pdu_size: u16,
     /// AmQ (parallel jobs) in a setup-communication request above which it is absurd.
@@ -169,6 +174,7 @@ impl Default for Thresholds {
             jobs_per_second: 1000,
             rst_per_second: 50,
             amq_slack: 1,
+            amq_gross_factor: 4,
             max_sane_pdu_size: 8192,
             max_sane_amq: 255,
             var_request_factor: 8,

@@ -17,8 +17,8 @@
 //! answer has paired with a logged request).
 
 use super::catalog::CTL_CONFIRMED;
-use super::classify::{plus_confirmed_write, plus_request_understood, s7_confirmed_control, s7_request_function};
-use super::{ev, hex, Category, Detector, PairKey};
+use super::classify::{plus_confirmed_write, s7_confirmed_control};
+use super::{ev, hex, Category, Detector};
 use crate::assets::FunctionKind;
 use crate::event::{Direction, Event, Meta};
 use s7sentry_proto::cotp::TpduCode;
@@ -27,24 +27,10 @@ use s7sentry_proto::s7plus::{Opcode, PlusFrame, PlusFunction};
 use s7sentry_proto::{Finding, FindingKind};
 use serde_json::{json, Map, Value};
 
-/// Requests remembered per connection (the oldest is forgotten first). Far
-/// more than the jobs a PLC lets a client have outstanding (AmQ).
-const LOG_LEN: usize = 32;
-
-/// A client request remembered until its answer.
-#[derive(Debug, Clone, Copy)]
-struct Logged {
-    key: PairKey,
-    /// The sensor decoded what the request does.
-    understood: bool,
-    frame: u64,
-}
-
-/// The client's recent requests on one connection, and what went wrong in its direction.
+/// What went wrong in the client's direction on one connection (the requests
+/// themselves are the connection's transactions, see `txn`).
 #[derive(Debug, Default)]
 pub(crate) struct RequestLog {
-    entries: [Option<Logged>; LOG_LEN],
-    next: usize,
     /// Answers are judged (the connection start was seen, or an answer paired).
     synced: bool,
     /// Last frame of a capture gap in the client's direction.
@@ -53,24 +39,6 @@ pub(crate) struct RequestLog {
     conflict: Option<u64>,
     /// Last frame in the client's direction with bytes the sensor could not decode, and what.
     unparsed: Option<(u64, &'static str)>,
-}
-
-impl RequestLog {
-    fn push(&mut self, key: PairKey, understood: bool, frame: u64) {
-        self.entries[self.next] = Some(Logged { key, understood, frame });
-        self.next = (self.next + 1) % LOG_LEN;
-    }
-
-    /// Remove and return the most recent request `answer` answers.
-    fn take(&mut self, answer: PairKey) -> Option<Logged> {
-        for k in 1..=LOG_LEN {
-            let i = (self.next + LOG_LEN - k) % LOG_LEN;
-            if self.entries[i].is_some_and(|l| answer.answers(l.key)) {
-                return self.entries[i].take();
-            }
-        }
-        None
-    }
 }
 
 /// Why an answer is unexplained.
@@ -91,38 +59,9 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
         {
             d.flow(&meta).log.synced = true;
         }
-        Event::S7 { meta, pdu, raw, .. } => match meta.dir {
-            Direction::ToServer => {
-                let key = match pdu.header.rosctr {
-                    Rosctr::JOB => PairKey::Job(pdu.header.pdu_ref, pdu.function().map(|f| f.0)),
-                    Rosctr::USERDATA => match pdu.userdata() {
-                        Some(u) => PairKey::Userdata(u.group, u.subfunction),
-                        None => return,
-                    },
-                    _ => return,
-                };
-                let understood = s7_request_function(pdu).is_some();
-                d.flow(&meta).log.push(key, understood, meta.frame);
-            }
-            Direction::ToClient => s7_answer(d, &meta, pdu, raw),
-        },
-        Event::S7Plus { meta, frame, raw, message, .. } => {
-            // A first fragment is logged as not understood; the whole message,
-            // when it completes, is logged after it and pairs first.
-            let (m, understood) = match message {
-                Some(m) => (m.frame, plus_request_understood(m.frame, m.truncated)),
-                None => (frame, false),
-            };
-            match meta.dir {
-                Direction::ToServer if m.opcode == Some(Opcode::REQUEST) => {
-                    if let Some(seq) = m.seq {
-                        let key = PairKey::Plus(seq, m.function.map(|f| f.0));
-                        d.flow(&meta).log.push(key, understood, meta.frame);
-                    }
-                }
-                Direction::ToClient if message.is_some() => plus_answer(d, &meta, m, raw),
-                _ => {}
-            }
+        Event::S7 { meta, pdu, raw, .. } if meta.dir == Direction::ToClient => s7_answer(d, &meta, pdu, raw),
+        Event::S7Plus { meta, raw, message: Some(m), .. } if meta.dir == Direction::ToClient => {
+            plus_answer(d, &meta, m.frame, raw)
         }
         Event::Finding { meta, finding, .. } if meta.dir == Direction::ToServer => client_trouble(d, &meta, finding),
         _ => {}
@@ -142,19 +81,19 @@ fn client_trouble(d: &mut Detector, meta: &Meta, f: Finding) {
 }
 
 fn s7_answer(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
-    let key = match pdu.header.rosctr {
-        Rosctr::ACK | Rosctr::ACK_DATA => PairKey::Job(pdu.header.pdu_ref, pdu.function().map(|f| f.0)),
+    let userdata = match pdu.header.rosctr {
+        Rosctr::ACK | Rosctr::ACK_DATA => None,
         Rosctr::USERDATA => match pdu.userdata() {
-            Some(u) if !u.is_push() => PairKey::Userdata(u.group, u.subfunction),
+            Some(u) if !u.is_push() => Some((u.group, u.subfunction)),
             _ => return,
         },
         _ => return,
     };
     let confirmed = s7_confirmed_control(pdu);
-    let Some(why) = judge(d, meta, key, confirmed.is_some()) else { return };
+    let Some(why) = judge(d, meta, confirmed.is_some()) else { return };
     let Some(kind) = confirmed else { return };
-    let (what, detail): (String, Map<String, Value>) = match key {
-        PairKey::Userdata(g, s) => (
+    let (what, detail): (String, Map<String, Value>) = match userdata {
+        Some((g, s)) => (
             match kind {
                 FunctionKind::MemoryReset => "a memory reset".to_string(),
                 FunctionKind::Password => "a password".to_string(),
@@ -190,19 +129,19 @@ fn plus_answer(d: &mut Detector, meta: &Meta, m: &PlusFrame<'_>, raw: &[u8]) {
     let Some(seq) = m.seq else { return };
     // An Error response answers whatever request carried its sequence number.
     let error = m.function.is_some_and(|f| matches!(f, PlusFunction::ERROR | PlusFunction::ERROR2));
-    let key = PairKey::Plus(seq, if error { None } else { m.function.map(|f| f.0) });
     let confirmed = !error && plus_confirmed_write(m);
-    let Some(why) = judge(d, meta, key, confirmed) else { return };
+    let Some(why) = judge(d, meta, confirmed) else { return };
     let name = m.function.and_then(|f| f.name()).unwrap_or("write");
     let what = format!("an S7comm-plus {name} (the answer an operating-state write gets)");
     raise(d, meta, why, "s7comm-plus", name, &what, ev(&[("seq", json!(seq))]), raw);
 }
 
-/// Pair the answer with its request; `Some` when a confirmed control answer is unexplained.
-fn judge(d: &mut Detector, meta: &Meta, key: PairKey, confirmed: bool) -> Option<Why> {
+/// Judge the answer by the transaction it closed; `Some` when a confirmed
+/// control answer is unexplained.
+fn judge(d: &mut Detector, meta: &Meta, confirmed: bool) -> Option<Why> {
+    let logged = d.closed.map(|c| c.txn);
     let log = &mut d.flows.get_mut(&meta.flow)?.log;
     let synced = log.synced;
-    let logged = log.take(key);
     if logged.is_some() {
         log.synced = true;
     }

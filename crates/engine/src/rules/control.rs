@@ -12,12 +12,13 @@ use super::classify::{
     cotp_function, is_block_list, is_job_list_query, plus_program_change, plus_request_function, programmer_command,
     s7_request_function,
 };
-use super::{ev, hex, Category, Detector, PairKey, PendingOp, MAX_PENDING_OPS};
+use super::txn::{Outcome, PairKey};
+use super::{ev, hex, Category, Detector, PendingOp, MAX_PENDING_OPS};
 use crate::assets::FunctionKind;
 use crate::event::{Direction, Event, Meta};
 use crate::time::Ts;
 use s7sentry_proto::s7comm::{codes::ErrorCode, Function, PiLayout, Rosctr, S7Pdu};
-use s7sentry_proto::s7plus::{Opcode, PlusFrame, PlusFunction, PlusWrite};
+use s7sentry_proto::s7plus::{Opcode, PlusFrame, PlusWrite};
 use serde_json::{json, Map, Value};
 
 /// `OB1`, `DB10`, ... (type as STEP 7 names it, then the number).
@@ -45,18 +46,22 @@ fn who(d: &Detector, meta: &Meta) -> &'static str {
     }
 }
 
-/// Queue an operation until the PLC answers.
+/// Queue an operation until the PLC answers: it waits on the transaction its
+/// request just opened (see `txn`).
 fn pend(d: &mut Detector, rule: RuleId, key: PairKey, meta: &Meta, message: String, evidence: Map<String, Value>) {
     let deadline = meta.ts.plus_ms(d.cfg.thresholds.confirm_timeout_ms);
+    let id = d.next_op;
+    d.next_op = d.next_op.wrapping_add(1);
     let f = d.flow(meta);
+    f.txns.await_last(key, id);
+    let op = PendingOp { id, rule, meta: *meta, message, evidence, deadline };
     if f.pending.len() >= MAX_PENDING_OPS {
         let old = f.pending.remove(0);
         finalize(d, old, "unconfirmed (too many operations waiting for answers)".into(), None);
-        let f = d.flow(meta);
-        f.pending.push(PendingOp { rule, key, meta: *meta, message, evidence, deadline });
+        d.flow(meta).pending.push(op);
         return;
     }
-    f.pending.push(PendingOp { rule, key, meta: *meta, message, evidence, deadline });
+    f.pending.push(op);
 }
 
 fn finalize(d: &mut Detector, op: PendingOp, outcome: String, answer: Option<&Meta>) {
@@ -103,41 +108,30 @@ fn outcome_of(err: Option<ErrorCode>) -> String {
     }
 }
 
-/// What the PLC answered, turned into words only when an operation waits for it.
-#[derive(Debug, Clone, Copy)]
-enum Answer {
-    /// S7comm: the error code, if any.
-    S7(Option<ErrorCode>),
-    /// S7comm-plus: the response's return value, if decoded.
-    Plus(Option<u64>),
-    /// S7comm-plus: the PLC answered with an Error response (its function code).
-    PlusError(u16),
-}
-
-impl Answer {
-    fn text(self) -> String {
-        match self {
-            Answer::S7(err) => outcome_of(err),
-            Answer::Plus(Some(0) | None) => "answered by the PLC".to_string(),
-            Answer::Plus(Some(v)) => format!("PLC answered with error return value 0x{v:x}"),
-            Answer::PlusError(f) => {
-                format!("failed, PLC answered with an S7comm-plus Error response, function 0x{f:04x}")
-            }
+/// What the PLC answered, in words.
+fn answer_text(o: Outcome) -> String {
+    match o {
+        Outcome::S7(err) => outcome_of(err),
+        Outcome::Plus(Some(0) | None) | Outcome::Connected | Outcome::S7NotResponse => {
+            "answered by the PLC".to_string()
         }
+        Outcome::Plus(Some(v)) => format!("PLC answered with error return value 0x{v:x}"),
+        Outcome::PlusError(f) => format!("failed, PLC answered with an S7comm-plus Error response, function 0x{f:04x}"),
     }
 }
 
-fn answer(d: &mut Detector, meta: &Meta, key: PairKey, ans: Answer, wrong_password: bool) {
-    // Most answers pair with no pending operation: look before building any text.
+/// The current event closed a transaction: report the operation waiting on it.
+fn answer(d: &mut Detector, meta: &Meta) {
+    let Some(closed) = d.closed else { return };
+    // A userdata answer whose type nibble is not "response" does not confirm an operation.
+    let (Some(id), false) = (closed.txn.op, closed.outcome == Outcome::S7NotResponse) else { return };
     let Some(f) = d.flows.get_mut(&meta.flow) else { return };
-    if f.pending.is_empty() {
-        return;
-    }
-    let Some(i) = f.pending.iter().position(|p| key.answers(p.key)) else { return };
+    let Some(i) = f.pending.iter().position(|p| p.id == id) else { return };
     let op = f.pending.remove(i);
     let op_meta = op.meta;
     let rule = op.rule;
-    finalize(d, op, ans.text(), Some(meta));
+    finalize(d, op, answer_text(closed.outcome), Some(meta));
+    let wrong_password = closed.outcome == Outcome::S7(Some(ErrorCode::WRONG_PASSWORD));
     if wrong_password && rule == CTL_PASSWORD {
         let msg = format!(
             "PLC {} rejected the password from {} ({}): wrong password",
@@ -331,19 +325,6 @@ fn userdata_evidence(u: &s7sentry_proto::s7comm::UserdataHeader, raw: &[u8]) -> 
     e
 }
 
-fn s7_answer(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>) {
-    if matches!(pdu.header.rosctr, Rosctr::ACK | Rosctr::ACK_DATA) {
-        let key = PairKey::Job(pdu.header.pdu_ref, pdu.function().map(|f| f.0));
-        answer(d, meta, key, Answer::S7(pdu.error_code()), false);
-    } else if let Some(u) = pdu.userdata() {
-        if u.is_response() {
-            let err = u.error();
-            let wrong = err == Some(ErrorCode::WRONG_PASSWORD);
-            answer(d, meta, PairKey::Userdata(u.group, u.subfunction), Answer::S7(err), wrong);
-        }
-    }
-}
-
 fn plus_request(d: &mut Detector, meta: &Meta, fr: &PlusFrame<'_>, raw: &[u8]) {
     if fr.opcode != Some(Opcode::REQUEST) {
         return;
@@ -389,20 +370,6 @@ fn plus_request(d: &mut Detector, meta: &Meta, fr: &PlusFrame<'_>, raw: &[u8]) {
     }
 }
 
-fn plus_answer(d: &mut Detector, meta: &Meta, fr: &PlusFrame<'_>) {
-    if !matches!(fr.opcode, Some(Opcode::RESPONSE) | Some(Opcode::RESPONSE2)) {
-        return;
-    }
-    let Some(seq) = fr.seq else { return };
-    // An Error response answers whatever request carried its sequence number.
-    if let Some(f) = fr.function.filter(|f| matches!(*f, PlusFunction::ERROR | PlusFunction::ERROR2)) {
-        answer(d, meta, PairKey::Plus(seq, None), Answer::PlusError(f.0), false);
-        return;
-    }
-    let key = PairKey::Plus(seq, fr.function.map(|f| f.0));
-    answer(d, meta, key, Answer::Plus(fr.return_value()), false);
-}
-
 /// Handle one event.
 pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
     match *e {
@@ -412,11 +379,11 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 Rosctr::USERDATA => s7_userdata_request(d, &meta, pdu, raw),
                 _ => {}
             },
-            Direction::ToClient => s7_answer(d, &meta, pdu),
+            Direction::ToClient => answer(d, &meta),
         },
         Event::S7Plus { meta, raw, message: Some(m), .. } => match meta.dir {
             Direction::ToServer => plus_request(d, &meta, m.frame, raw),
-            Direction::ToClient => plus_answer(d, &meta, m.frame),
+            Direction::ToClient => answer(d, &meta),
         },
         Event::Cotp { meta, cotp }
             if meta.dir == Direction::ToServer && cotp_function(cotp) == Some(FunctionKind::EngineeringSession) =>

@@ -9,8 +9,10 @@
 //! PLC-wide alerts aggregate per PLC (spoofed sources do not multiply them).
 
 use super::catalog::*;
-use super::{ev, Category, Detector, Msg, MAX_OUTSTANDING};
+use super::txn::{Outcome, PairKey};
+use super::{ev, Category, Detector, Msg};
 use crate::event::{tcp_flags, Direction, Event, Meta};
+use crate::time::Ts;
 use s7sentry_proto::cotp::TpduCode;
 use s7sentry_proto::s7comm::{Function, Rosctr};
 use s7sentry_proto::{FindingKind, Layer};
@@ -154,19 +156,27 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 let writes = if func == Some(Function::WRITE_VAR) { f.writes.hit(meta.ts, 1) } else { 0 };
                 // Parallel jobs beyond the granted AmQ (answers older than the response timeout are
                 // assumed lost, not outstanding).
-                let horizon = meta.ts.0 - (t.response_timeout_ms as i64) * 1_000_000;
-                f.outstanding.retain(|(_, ts)| ts.0 >= horizon);
-                if f.outstanding.len() < MAX_OUTSTANDING {
-                    f.outstanding.push((pdu.header.pdu_ref, meta.ts));
-                }
-                let parallel = f.outstanding.len() as u32;
-                let amq = f.amq.map(u32::from);
-                let amq_hit = amq.is_some_and(|a| parallel > a + t.amq_slack) && !f.amq_alerted;
-                if amq_hit {
-                    f.amq_alerted = true;
-                    let a = amq.unwrap_or(0);
-                    let msg = format!("{parallel} unanswered jobs in parallel from {} to PLC {plc}, above the AmQ of {a} the PLC granted", meta.src);
-                    d.raise(FLOOD_AMQ, &meta, msg, ev(&[("parallel_jobs", json!(parallel)), ("amq", json!(a))]));
+                let horizon = Ts(meta.ts.0.saturating_sub((t.response_timeout_ms as i64) * 1_000_000));
+                let parallel = f.txns.outstanding_jobs(horizon);
+                if let Some(a) = f.amq.map(u32::from).filter(|&a| parallel > a + t.amq_slack) {
+                    let gross = parallel > a.saturating_mul(t.amq_gross_factor).saturating_add(t.amq_slack);
+                    match f.amq_watch.as_mut() {
+                        _ if f.amq_alerted => {}
+                        _ if gross => {
+                            // Gross excess: a flood whatever the PLC answers.
+                            let w = AmqWatch { meta, parallel, amq: a };
+                            f.amq_alerted = true;
+                            if f.amq_watch.take().is_some() {
+                                d.amq_watching -= 1;
+                            }
+                            amq_verdict(d, w, Verdict::Gross);
+                        }
+                        Some(w) => w.parallel = w.parallel.max(parallel),
+                        None => {
+                            f.amq_watch = Some(AmqWatch { meta, parallel, amq: a });
+                            d.amq_watching += 1;
+                        }
+                    }
                 }
                 if writes > t.writes_per_second {
                     let msg = format!(
@@ -183,13 +193,25 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 }
             } else if meta.dir == Direction::ToClient && matches!(pdu.header.rosctr, Rosctr::ACK | Rosctr::ACK_DATA) {
                 let setup = pdu.setup_comm();
+                // Latency of the job this answer closed (see `txn`).
+                let closed = d.closed.filter(|c| matches!(c.txn.key, PairKey::Job(..)));
+                let latency = closed.map(|c| c.latency);
                 let f = d.flow(&meta);
-                let r = pdu.header.pdu_ref;
-                let mut latency = None;
-                if let Some(i) = f.outstanding.iter().position(|(p, _)| *p == r) {
-                    let (_, sent) = f.outstanding.swap_remove(i);
-                    latency = Some(meta.ts.secs_since(sent).max(0.0));
+                if f.amq_watch.is_some() {
+                    let verdict = match closed.map(|c| c.outcome) {
+                        Some(Outcome::S7(Some(e))) => Some(Verdict::Refused(e.0)),
+                        _ if f.txns.outstanding_jobs(Ts(i64::MIN)) == 0 => Some(Verdict::Answered),
+                        _ => None,
+                    };
+                    if let Some(v) = verdict {
+                        if let Some(w) = f.amq_watch.take() {
+                            f.amq_alerted = true;
+                            d.amq_watching -= 1;
+                            amq_verdict(d, w, v);
+                        }
+                    }
                 }
+                let f = d.flow(&meta);
                 if let Some(sc) = setup {
                     f.pdu_size = Some(sc.pdu_length);
                     f.amq = Some(sc.max_amq_calling);
@@ -204,7 +226,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
         {
             // Answers may have been lost with the gap: do not count their jobs as parallel.
             if let Some(f) = d.flows.get_mut(&meta.flow) {
-                f.outstanding.clear();
+                f.txns.gap(meta.ts);
             }
         }
         _ => {}
@@ -212,8 +234,85 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
     let _ = Category::Flood;
 }
 
+/// Parallel jobs above the granted AmQ, waiting for the PLC's answers to be judged.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AmqWatch {
+    /// The job that went above the AmQ.
+    meta: Meta,
+    /// Most jobs in parallel seen.
+    parallel: u32,
+    amq: u32,
+}
+
+/// How a PLC dealt with jobs above its AmQ.
+#[derive(Debug, Clone, Copy)]
+enum Verdict {
+    /// Far above the AmQ: a flood at once.
+    Gross,
+    /// Every job answered without error: client pipelining (info).
+    Answered,
+    /// The PLC refused a job (its error code).
+    Refused(u16),
+    /// Jobs still unanswered after the response timeout, or when the connection ended.
+    Unanswered(u32),
+}
+
+fn amq_verdict(d: &mut Detector, w: AmqWatch, v: Verdict) {
+    let (parallel, a, src, plc) = (w.parallel, w.amq, w.meta.src, w.meta.dst);
+    let head = format!("{parallel} jobs in parallel from {src} to PLC {plc}, above the AmQ of {a} the PLC granted");
+    let (msg, verdict) = match v {
+        Verdict::Gross => (
+            format!(
+                "{parallel} unanswered jobs in parallel from {src} to PLC {plc}, above the AmQ of {a} the PLC granted"
+            ),
+            "gross",
+        ),
+        Verdict::Answered => {
+            (format!("{head}; the PLC answered every one (client pipelining, not a flood)"), "answered")
+        }
+        Verdict::Refused(e) => (format!("{head}; the PLC refused a job (error 0x{e:04x})"), "refused"),
+        Verdict::Unanswered(n) => (format!("{head}; {n} of them left unanswered by the PLC"), "unanswered"),
+    };
+    let e = ev(&[("parallel_jobs", json!(parallel)), ("amq", json!(a)), ("verdict", json!(verdict))]);
+    if matches!(v, Verdict::Answered) {
+        d.raise_graded(FLOOD_AMQ, Category::Flood, super::Severity::Info, &w.meta, msg, e);
+    } else {
+        d.raise(FLOOD_AMQ, &w.meta, msg, e);
+    }
+}
+
+/// Timer: judge AmQ excesses whose jobs are still unanswered after the
+/// response timeout (all of them at the end of input).
+pub(crate) fn amq_timers(d: &mut Detector, now: Ts, end: bool) {
+    if d.amq_watching == 0 {
+        return;
+    }
+    let timeout = d.cfg.thresholds.response_timeout_ms;
+    let mut due: Vec<(AmqWatch, u32)> = Vec::new();
+    for f in d.flows.values_mut() {
+        if let Some(w) = f.amq_watch.filter(|w| end || now.ms_since(w.meta.ts) >= timeout) {
+            f.amq_watch = None;
+            f.amq_alerted = true;
+            due.push((w, f.txns.outstanding_jobs(Ts(i64::MIN))));
+        }
+    }
+    due.sort_by_key(|(w, _)| (w.meta.ts, w.meta.frame, w.meta.flow));
+    for (w, open) in due {
+        d.amq_watching -= 1;
+        amq_verdict(d, w, if open == 0 { Verdict::Answered } else { Verdict::Unanswered(open) });
+    }
+}
+
 /// A flow ended: release its share of the per-PLC counts.
 pub(crate) fn flow_end(d: &mut Detector, meta: &Meta) {
+    if let Some(f) = d.flows.get_mut(&meta.flow) {
+        if let Some(w) = f.amq_watch.take() {
+            f.amq_alerted = true;
+            let open = f.txns.outstanding_jobs(Ts(i64::MIN));
+            d.amq_watching -= 1;
+            amq_verdict(d, w, if open == 0 { Verdict::Answered } else { Verdict::Unanswered(open) });
+        }
+    }
     let Some(f) = d.flows.get(&meta.flow) else {
         return;
     };

@@ -8,6 +8,14 @@
 //! SYN-ACK, CRs without CC), raises one alert per outage, listing the suspect
 //! packets that reached it in the preceding window. Any answer ends the
 //! outage with a `plc_recovered` record carrying its duration.
+//!
+//! Answers are measured at the S7 layer: a COTP TPDU (Connect Confirm, DR,
+//! data), an S7comm or S7comm-plus answer, or TLS from the PLC. A SYN-ACK
+//! answers only a SYN: once an S7 request (CR, job, userdata or S7comm-plus
+//! request, retransmitted data) waits, a SYN-ACK does not end the wait — a PLC
+//! whose TCP stack still accepts connections while its S7 service is silent
+//! (the hang the crash advisories describe: clients reconnect, their CRs get
+//! no CC) is reported, with the SYN-ACKs it sent in the evidence.
 
 use super::catalog::*;
 use super::{ev, Detector};
@@ -19,7 +27,8 @@ use s7sentry_proto::s7plus::Opcode;
 use serde_json::json;
 use std::net::IpAddr;
 
-fn request(d: &mut Detector, meta: &Meta) {
+/// A request reached the PLC: `s7` when it is an S7-layer request (not a SYN).
+fn request(d: &mut Detector, meta: &Meta, s7: bool) {
     let (plc, port) = meta.server();
     let client = meta.client();
     let p = d.plc(plc);
@@ -27,9 +36,14 @@ fn request(d: &mut Detector, meta: &Meta) {
         None => {
             p.pending_since = Some((meta.ts, meta.frame));
             p.tries = 0;
+            p.s7_waiting = 0;
+            p.syn_acks = 0;
             p.clients_trying.clear();
         }
         Some(_) => p.tries += 1,
+    }
+    if s7 {
+        p.s7_waiting += 1;
     }
     p.last_client = Some(client);
     if !p.clients_trying.contains(&client.0) && p.clients_trying.len() < 16 {
@@ -38,6 +52,23 @@ fn request(d: &mut Detector, meta: &Meta) {
     let _ = port;
 }
 
+/// The PLC's TCP stack accepted a connection (SYN-ACK): answers the SYNs
+/// waiting, not an S7 request.
+fn syn_ack(d: &mut Detector, meta: &Meta) {
+    let p = d.plc(meta.server().0);
+    if p.pending_since.is_none() {
+        return;
+    }
+    if p.s7_waiting == 0 {
+        p.pending_since = None;
+        p.tries = 0;
+        p.clients_trying.clear();
+    } else {
+        p.syn_acks += 1;
+    }
+}
+
+/// The PLC answered at the S7 layer.
 fn answered(d: &mut Detector, meta: &Meta) {
     let (plc, port) = meta.server();
     let p = d.plc(plc);
@@ -45,6 +76,8 @@ fn answered(d: &mut Detector, meta: &Meta) {
     p.last_answer = meta.ts;
     p.pending_since = None;
     p.tries = 0;
+    p.s7_waiting = 0;
+    p.syn_acks = 0;
     p.clients_trying.clear();
     if let Some((since, _alerted)) = p.outage.take() {
         let secs = meta.ts.secs_since(since);
@@ -64,33 +97,38 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             if meta.flow == 0 && flags & tcp_flags::SYN == 0 {
                 return;
             }
+            let syn = flags & tcp_flags::SYN != 0;
+            let ack = flags & tcp_flags::ACK != 0;
             match meta.dir {
-                Direction::ToServer => {
-                    let syn = flags & tcp_flags::SYN != 0 && flags & tcp_flags::ACK == 0;
-                    if syn || (retransmission && payload_len > 1) {
-                        request(d, &meta);
-                    }
-                }
-                Direction::ToClient => {
-                    let synack = flags & tcp_flags::SYN != 0 && flags & tcp_flags::ACK != 0;
-                    if synack || (payload_len > 1 && !retransmission) {
-                        answered(d, &meta);
-                    }
-                }
+                Direction::ToServer if syn && !ack => request(d, &meta, false),
+                Direction::ToServer if retransmission && payload_len > 1 => request(d, &meta, true),
+                Direction::ToClient if syn && ack => syn_ack(d, &meta),
+                _ => {}
             }
         }
-        Event::Cotp { meta, cotp } if meta.dir == Direction::ToServer && cotp.code == TpduCode::CR => request(d, &meta),
-        Event::S7 { meta, pdu, .. } if meta.dir == Direction::ToServer => {
-            let is_request = pdu.header.rosctr == Rosctr::JOB || pdu.userdata().is_some_and(|u| u.is_request());
-            if is_request {
-                request(d, &meta);
+        Event::Cotp { meta, cotp } => match meta.dir {
+            Direction::ToServer if cotp.code == TpduCode::CR => request(d, &meta, true),
+            Direction::ToServer => {}
+            Direction::ToClient => answered(d, &meta),
+        },
+        Event::S7 { meta, pdu, .. } => match meta.dir {
+            Direction::ToServer => {
+                let is_request = pdu.header.rosctr == Rosctr::JOB || pdu.userdata().is_some_and(|u| u.is_request());
+                if is_request {
+                    request(d, &meta, true);
+                }
             }
-        }
-        Event::S7Plus { meta, message: Some(m), .. }
-            if meta.dir == Direction::ToServer && m.frame.opcode == Some(Opcode::REQUEST) =>
-        {
-            request(d, &meta)
-        }
+            Direction::ToClient => answered(d, &meta),
+        },
+        Event::S7Plus { meta, message, .. } => match meta.dir {
+            Direction::ToServer => {
+                if message.is_some_and(|m| m.frame.opcode == Some(Opcode::REQUEST)) {
+                    request(d, &meta, true)
+                }
+            }
+            Direction::ToClient => answered(d, &meta),
+        },
+        Event::Tls { meta, .. } if meta.dir == Direction::ToClient => answered(d, &meta),
         _ => {}
     }
 }
@@ -125,24 +163,28 @@ pub(crate) fn check(d: &mut Detector, now: Ts) {
         let from = t0.plus_ms(0).0 - (window as i64) * 1_000_000_000;
         let suspects: Vec<_> = p.suspects.iter().filter(|s| s.ts.0 >= from && s.ts <= now).cloned().collect();
         let tries = p.tries + 1;
+        let syn_acks = p.syn_acks;
         let clients = p.clients_trying.len();
         let silent_for = now.secs_since(p.last_answer);
         let list: Vec<serde_json::Value> = suspects
             .iter()
             .map(|s| json!({"ts": s.ts.to_string(), "frame": s.frame, "src": s.src.to_string(), "rule": s.rule, "count": s.count}))
             .collect();
-        let msg = if suspects.is_empty() {
+        let msg = if syn_acks > 0 {
+            format!(
+                "PLC {plc}:102 S7 service stopped answering while its TCP stack still accepts connections ({syn_acks} SYN-ACK(s)): {tries} request(s) from {clients} client(s) unanswered for {:.1} s{}",
+                since_ms as f64 / 1000.0,
+                if suspects.is_empty() { String::new() } else { format!(" after suspect traffic ({})", suspect_names(&suspects)) }
+            )
+        } else if suspects.is_empty() {
             format!(
                 "PLC {plc}:102 stopped answering: {tries} request(s) from {clients} client(s) unanswered for {:.1} s; no suspect traffic preceded it",
                 since_ms as f64 / 1000.0
             )
         } else {
-            let mut names: Vec<String> = suspects.iter().map(|s| format!("{} from {}", s.rule, s.src)).collect();
-            names.dedup();
-            names.truncate(4);
             format!(
                 "PLC {plc}:102 stopped answering after suspect traffic ({}): {tries} request(s) from {clients} client(s) unanswered for {:.1} s — probable crash",
-                names.join(", "),
+                suspect_names(&suspects),
                 since_ms as f64 / 1000.0
             )
         };
@@ -153,6 +195,8 @@ pub(crate) fn check(d: &mut Detector, now: Ts) {
             ("clients_trying", json!(clients)),
             ("silent_seconds", json!((silent_for * 1000.0).round() / 1000.0)),
             ("probable_crash", json!(!suspects.is_empty())),
+            ("tcp_alive", json!(syn_acks > 0)),
+            ("syn_acks_while_silent", json!(syn_acks)),
             ("suspects", json!(list)),
         ]);
         let meta = Meta {
@@ -168,4 +212,12 @@ pub(crate) fn check(d: &mut Detector, now: Ts) {
         };
         d.raise(LOSS_UNRESPONSIVE, &meta, msg, e);
     }
+}
+
+/// The first suspects, by rule and source.
+fn suspect_names(suspects: &[super::Suspect]) -> String {
+    let mut names: Vec<String> = suspects.iter().map(|s| format!("{} from {}", s.rule, s.src)).collect();
+    names.dedup();
+    names.truncate(4);
+    names.join(", ")
 }

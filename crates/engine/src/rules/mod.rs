@@ -31,6 +31,7 @@ pub mod loss;
 pub mod malformed;
 pub mod policy;
 pub mod stream_evasion;
+mod txn;
 
 use crate::assets::{Baseline, Fleet};
 use crate::event::{Event, EventSink, Meta};
@@ -87,41 +88,25 @@ impl Bucket {
     }
 }
 
-/// A control operation waiting for the PLC's answer.
+/// A control operation waiting for the PLC's answer (paired through its
+/// transaction, see [`txn`]).
 #[derive(Debug)]
 pub(crate) struct PendingOp {
+    /// Id the operation's transaction carries ([`txn::Txn::op`]).
+    pub id: u32,
     pub rule: RuleId,
-    pub key: PairKey,
     pub meta: Meta,
     pub message: String,
     pub evidence: Map<String, Value>,
     pub deadline: Ts,
 }
 
-/// How a request is paired with its answer: by PDU reference (sequence
-/// number) *and* function, so that a decoy request with the same reference but
-/// another function does not explain an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PairKey {
-    /// S7comm Job -> Ack/Ack_Data with the same PDU reference and function (an
-    /// Ack without parameter carries no function and pairs on the reference).
-    Job(u16, Option<u8>),
-    /// S7comm userdata request -> response of the same group and subfunction.
-    Userdata(u8, u8),
-    /// S7comm-plus request -> response with the same sequence number and function.
-    Plus(u16, Option<u16>),
-}
-
-impl PairKey {
-    /// Whether an answer with key `self` answers the request with key `request`.
-    pub(crate) fn answers(self, request: PairKey) -> bool {
-        match (self, request) {
-            (PairKey::Job(a, fa), PairKey::Job(r, fr)) => a == r && (fa.is_none() || fa == fr),
-            (PairKey::Userdata(g, s), PairKey::Userdata(rg, rs)) => g == rg && s == rs,
-            (PairKey::Plus(a, fa), PairKey::Plus(r, fr)) => a == r && (fa.is_none() || fa == fr),
-            _ => false,
-        }
-    }
+/// Detector caps hit (each also in the metrics and the summary line).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CapCounters {
+    /// Open transactions forgotten because a connection had
+    /// [`txn::MAX_TXNS_PER_FLOW`] open ones.
+    pub txns_forgotten: u64,
 }
 
 /// Per-connection detection state.
@@ -136,8 +121,11 @@ pub(crate) struct FlowState {
     pub iso_counted: bool,
     pub pdu_size: Option<u16>,
     pub amq: Option<u16>,
-    pub outstanding: Vec<(u16, Ts)>,
+    /// Requests waiting for their answers.
+    pub txns: txn::Txns,
     pub amq_alerted: bool,
+    /// Jobs above the AmQ waiting for the PLC's answers to be judged.
+    pub amq_watch: Option<flood::AmqWatch>,
     pub pending: Vec<PendingOp>,
     pub writes: Bucket,
     pub jobs: Bucket,
@@ -145,7 +133,7 @@ pub(crate) struct FlowState {
     pub engineering_reported: bool,
     pub tis_job_list: bool,
     pub block_list: bool,
-    /// Recent client requests, for confirmation from the PLC's answers.
+    /// What went wrong in the client's direction, for confirmation from the PLC's answers.
     pub log: confirm::RequestLog,
 }
 
@@ -166,6 +154,10 @@ pub(crate) struct PlcState {
     pub last_answer: Ts,
     pub pending_since: Option<(Ts, u64)>,
     pub tries: u32,
+    /// S7-layer requests among them (a SYN-ACK answers only SYNs).
+    pub s7_waiting: u32,
+    /// SYN-ACKs the PLC sent while S7 requests waited (TCP alive, S7 silent).
+    pub syn_acks: u32,
     pub last_client: Option<(IpAddr, u16)>,
     pub clients_trying: Vec<IpAddr>,
     pub outage: Option<(Ts, Ts)>,
@@ -206,7 +198,6 @@ const MAX_SOURCES_PER_PLC: usize = 256;
 const MAX_SUSPECTS: usize = 32;
 const MAX_PLCS: usize = 4096;
 const MAX_AGG: usize = 8192;
-pub(crate) const MAX_OUTSTANDING: usize = 64;
 pub(crate) const MAX_PENDING_OPS: usize = 32;
 
 /// An alert message, formatted now or only when needed: an occurrence folded
@@ -229,10 +220,17 @@ impl Msg {
     }
 }
 
+/// Frames a follow-up lists.
+const FOLLOW_UP_FRAMES: usize = 32;
+
 #[derive(Debug)]
 struct AggEntry {
     until: Ts,
     count: u64,
+    /// Time of the first folded occurrence.
+    first: Ts,
+    /// Frames of the first [`FOLLOW_UP_FRAMES`] folded occurrences.
+    frames: [u64; FOLLOW_UP_FRAMES],
     last: Option<(Meta, Msg)>,
     /// Severity override shared by every folded occurrence (None: rule severity).
     grade: Option<Severity>,
@@ -262,6 +260,14 @@ pub struct Detector {
     latencies_dropped: u64,
     /// Operating-state changes seen (PLC, "stop" | "start").
     state_changes: Vec<(IpAddr, &'static str)>,
+    /// The transaction the current event closed (set by [`txn::on_event`]).
+    pub(crate) closed: Option<txn::Closed>,
+    /// Flows with an [`flood::AmqWatch`].
+    pub(crate) amq_watching: u32,
+    /// Ids of control operations waiting for answers.
+    pub(crate) next_op: u32,
+    /// Caps hit.
+    pub(crate) caps: CapCounters,
     /// The asset inventory, when tracking is on.
     pub(crate) assets: Option<Box<baseline::AssetTracker>>,
     /// Learning period to start at the next packet (see [`Detector::set_learning`]).
@@ -313,10 +319,12 @@ impl Detector {
             .map(|(ip, p)| PlcSummary { ip: *ip, responding: p.outage.is_none(), outstanding: 0 })
             .collect();
         v.sort_by_key(|s| s.ip);
+        // Answers older than the response timeout are assumed lost, not outstanding.
+        let horizon = Ts(self.now.0.saturating_sub((self.cfg.thresholds.response_timeout_ms as i64) * 1_000_000));
         for f in self.flows.values() {
             if let Some((ip, _)) = f.server {
                 if let Ok(i) = v.binary_search_by_key(&ip, |s| s.ip) {
-                    v[i].outstanding += f.outstanding.len() as u32;
+                    v[i].outstanding += f.txns.outstanding_jobs(horizon);
                 }
             }
         }
@@ -331,6 +339,11 @@ impl Detector {
         obs.state_changes.clear();
         std::mem::swap(&mut self.latencies, &mut obs.latencies);
         std::mem::swap(&mut self.state_changes, &mut obs.state_changes);
+    }
+
+    /// Detector caps hit so far.
+    pub fn caps(&self) -> CapCounters {
+        self.caps
     }
 
     /// Latency samples dropped because more than [`MAX_LATENCY_SAMPLES`] answers
@@ -412,6 +425,10 @@ impl Detector {
             latencies: Vec::with_capacity(MAX_OBSERVATIONS),
             latencies_dropped: 0,
             state_changes: Vec::new(),
+            closed: None,
+            next_op: 0,
+            amq_watching: 0,
+            caps: CapCounters::default(),
             assets: None,
             learn: None,
         }
@@ -644,11 +661,18 @@ impl Detector {
             }
         }
         let aggregate =
-            !matches!(category, Category::LossOfCommunication | Category::Uninspectable | Category::Baseline);
+            !matches!(category, Category::LossOfCommunication | Category::Uninspectable | Category::Baseline)
+                && info.aggregation() == catalog::Aggregation::PerPair;
         let key = (rule, key_meta.src, key_meta.dst);
         if aggregate {
             if let Some(e) = self.agg.get_mut(&key) {
                 if meta.ts < e.until {
+                    if e.count == 0 {
+                        e.first = meta.ts;
+                    }
+                    if let Some(slot) = e.frames.get_mut(e.count as usize) {
+                        *slot = meta.frame;
+                    }
                     e.count += 1;
                     e.last = Some((*meta, message));
                     e.graded_all &= self.grade.is_some();
@@ -681,7 +705,18 @@ impl Detector {
                 }
             }
             let until = meta.ts.plus_ms(self.cfg.thresholds.aggregate_seconds * 1000);
-            self.agg.insert(key, AggEntry { until, count: 0, last: None, grade: None, graded_all: true });
+            self.agg.insert(
+                key,
+                AggEntry {
+                    until,
+                    count: 0,
+                    first: meta.ts,
+                    frames: [0; FOLLOW_UP_FRAMES],
+                    last: None,
+                    grade: None,
+                    graded_all: true,
+                },
+            );
         }
         let message = message.render(meta);
         self.emit(rule, category, meta, message, evidence());
@@ -754,6 +789,13 @@ impl Detector {
         let mut ev = Map::new();
         ev.insert("count".into(), json!(e.count));
         ev.insert("aggregated".into(), json!(true));
+        ev.insert("first_ts".into(), json!(e.first.to_string()));
+        ev.insert("last_ts".into(), json!(meta.ts.to_string()));
+        let n = (e.count as usize).min(FOLLOW_UP_FRAMES);
+        ev.insert("frames".into(), json!(&e.frames[..n]));
+        if e.count as usize > FOLLOW_UP_FRAMES {
+            ev.insert("frames_truncated".into(), json!(true));
+        }
         self.grade = if e.graded_all { e.grade } else { None };
         self.emit(rule, category, &meta, msg, ev);
         self.grade = None;
@@ -772,6 +814,7 @@ impl Detector {
 
     fn timers(&mut self, now: Ts, end: bool) {
         control::expire_pending(self, now, end);
+        flood::amq_timers(self, now, end);
         loss::check(self, now);
         if !self.agg.is_empty() {
             for k in self.agg_keys_due(Some(now)) {
@@ -857,6 +900,7 @@ impl EventSink for Detector {
             }
             _ => {}
         }
+        txn::on_event(self, e);
         malformed::on_event(self, e);
         crash_pattern::on_event(self, e);
         ip_evasion::on_event(self, e);

@@ -22,6 +22,10 @@ pub const CASES: &[(&str, Builder)] = &[
     ("attack_plc_crash", attack_plc_crash),
     ("benign_plc_slow", benign_plc_slow),
     ("benign_hmi_stops", benign_hmi_stops),
+    ("attack_s7_service_hang", attack_s7_service_hang),
+    ("benign_hmi_reconnects", benign_hmi_reconnects),
+    ("attack_amq_refused", attack_amq_refused),
+    ("benign_amq_pipelining", benign_amq_pipelining),
     ("attack_mixed", attack_mixed),
 ];
 
@@ -525,4 +529,171 @@ fn attack_mixed() -> Case {
         expected: "alerts in time order: SZL reconnaissance (5 s), CPU STOP 0x29 (8 s), 3 wrong passwords 0xD602 (12 s), SYN burst (16 s), TCP data offset 4 (20 s), S7comm-plus operating-state STOP (24 s), all from 10.10.9.99; nothing for the HMIs or the engineering station's clock read",
         tshark: "S7comm decodes; the short-header segment raises \"Bogus TCP header length\" (intended); S7comm-plus shows as COTP data.",
     })
+}
+
+/// The S7 service hangs while the TCP stack still answers: every SYN gets its
+/// SYN-ACK, every CR and job its TCP ACK, nothing at the S7 layer answers.
+fn attack_s7_service_hang() -> Case {
+    let mut t = Trace::new(LinkType::Ethernet);
+    let mut h = Session::new(HMI, 49260, PLC1, 0xC8);
+    let a = t.next_no();
+    h.connect(&mut t, 2);
+    for i in 0..50 {
+        t.wait_ms(200);
+        h.poll(&mut t, i);
+    }
+    t.note(a, "HMI 10.10.2.20 connects and polls PLC 10.10.1.10 every 200 ms for 10 s, every job answered");
+    let a = t.next_no();
+    t.wait_ms(200);
+    let (q, _) = h.read_frames(&POLL_ITEMS);
+    h.send(&mut t, &q);
+    t.wait_ms(1);
+    h.c.ack(&mut t, Dir::S2C);
+    t.wait_ms(5_000);
+    h.c.rst(&mut t, Dir::C2S);
+    t.note(
+        a,
+        "the S7 service hangs: the next Read Var gets a TCP ACK and no answer; the HMI gives up after 5 s with RST",
+    );
+    let a = t.next_no();
+    for port in 49261..49266u16 {
+        let mut c = Session::new(HMI, port, PLC1, 0xC900 + u64::from(port));
+        t.wait_ms(500);
+        c.handshake(&mut t);
+        let req = s7::cr(c.cotp_client, &[0x02, 0x00], &s7::tsap(0x02, 0, 1));
+        c.send(&mut t, &req);
+        t.wait_ms(1);
+        c.c.ack(&mut t, Dir::S2C);
+        t.wait_ms(2_500);
+        c.c.rst(&mut t, Dir::C2S);
+    }
+    t.note(
+        a,
+        "15 s of reconnects: every 3 s a new connection; SYN-ACK and TCP ACK of the COTP CR come back, the CC never does; the HMI resets after 2.5 s",
+    );
+    finish(
+        "attack_s7_service_hang",
+        &t,
+        Format::CLASSIC,
+        Texts {
+            what: "HMI polls for 10 s, then the PLC's S7 service hangs while its TCP stack still accepts connections (SYN-ACK, ACK) for ~20 s",
+            expected: "plc_unresponsive for 10.10.1.10 saying the TCP stack still accepts connections while the S7 service is silent (tcp_alive, SYN-ACK count in the evidence); no recovery",
+            tshark: CLEAN_S7,
+        },
+    )
+}
+
+/// Benign twin of `attack_s7_service_hang`: an HMI that reconnects every few
+/// seconds (every CR gets its CC) and a monitoring host checking TCP port 102
+/// (SYN, SYN-ACK, RST) while nothing else talks to the PLC.
+fn benign_hmi_reconnects() -> Case {
+    let mut t = Trace::new(LinkType::Ethernet);
+    let a = t.next_no();
+    for (round, port) in (49270..49275u16).enumerate() {
+        let mut h = Session::new(HMI, port, PLC1, 0xCA00 + u64::from(port));
+        h.connect(&mut t, 2);
+        for i in 0..10 {
+            t.wait_ms(200);
+            h.poll(&mut t, round * 10 + i);
+        }
+        t.wait_ms(100);
+        h.c.rst(&mut t, Dir::C2S);
+        t.wait_ms(1_000);
+    }
+    t.note(a, "HMI 10.10.2.20: five sessions of 2 s (CR/CC, Setup Communication, 10 answered poll cycles), each ended with RST, 1 s apart");
+    let mut m = Trace::at(LinkType::Ethernet, 16_000);
+    let a = m.next_no();
+    for k in 0..8u16 {
+        let mut c = Session::new(HMI2, 50_000 + k, PLC1, 0xCB00 + u64::from(k));
+        c.handshake(&mut m);
+        m.wait_ms(1);
+        c.c.rst(&mut m, Dir::C2S);
+        m.wait_ms(2_000);
+    }
+    m.note(a, "from 16 s, with the PLC otherwise idle: monitoring host 10.10.2.21 checks TCP port 102 every 2 s (SYN, SYN-ACK, ACK, RST), 8 times");
+    let tr = Trace::merge(vec![t, m]);
+    finish(
+        "benign_hmi_reconnects",
+        &tr,
+        Format::CLASSIC,
+        Texts {
+            what: "an HMI reconnecting every 3 s (each CR answered by a CC), then TCP port checks (SYN, SYN-ACK, RST) on an otherwise idle PLC",
+            expected: "no alert: every S7 request is answered; a SYN answered by a SYN-ACK with no S7 request waiting is not silence",
+            tshark: CLEAN_S7,
+        },
+    )
+}
+
+/// `n` Read Var jobs sent back to back on `s`, then the PLC's answers
+/// (`refuse`: from the second answer on, Ack_Data with error 0x8500).
+fn pipelined_reads(s: &mut Session, tr: &mut Trace, n: usize, refuse: bool) {
+    let mut answers = Vec::new();
+    for k in 0..n {
+        let r = s.pdu_ref;
+        let (q, p) = s.read_frames(&POLL_ITEMS);
+        s.send(tr, &q);
+        tr.wait_us(200);
+        answers.push(if refuse && k > 0 { s7::ack_data_err(r, 0x85, 0x00, &[0x04, 0x00], &[]) } else { p });
+    }
+    for p in answers {
+        s.answer(tr, &p);
+    }
+}
+
+/// Benign twin of `attack_amq_refused`: a Siemens-style client subscribing
+/// cyclic data pipelines 3 Read Var jobs on AmQ 1; the PLC answers them all.
+fn benign_amq_pipelining() -> Case {
+    let mut t = Trace::new(LinkType::Ethernet);
+    let mut s = Session::new(HMI, 49280, PLC1, 0xCC);
+    let a = t.next_no();
+    s.connect(&mut t, 2);
+    t.note(a, "HMI 10.10.2.20: handshake, CR/CC, Setup Communication granting AmQ calling 1 / called 1");
+    let a = t.next_no();
+    for _ in 0..20 {
+        t.wait_ms(250);
+        pipelined_reads(&mut s, &mut t, 3, false);
+    }
+    t.note(a, "20 cycles, every 250 ms: 3 Read Var jobs sent back to back (3 outstanding on AmQ 1), then the PLC's 3 answers, all successful");
+    let a = t.next_no();
+    t.wait_ms(100);
+    s.close_dr(&mut t);
+    t.note(a, "DR/DC and FIN close");
+    finish(
+        "benign_amq_pipelining",
+        &t,
+        Format::CLASSIC,
+        Texts {
+            what: "a client pipelining 3 jobs on AmQ 1 every 250 ms, every job answered",
+            expected:
+                "one flood.amq_exceeded at info (verdict answered: client pipelining, not a flood); nothing above info",
+            tshark: CLEAN_S7,
+        },
+    )
+}
+
+/// The same excess as `benign_amq_pipelining`, but the PLC refuses the jobs beyond its AmQ.
+fn attack_amq_refused() -> Case {
+    let mut t = Trace::new(LinkType::Ethernet);
+    let mut s = Session::new(ATTACKER, 43_210, PLC1, 0xCD);
+    let a = t.next_no();
+    s.connect(&mut t, 1);
+    t.note(a, "attacker 10.10.9.99: handshake, CR/CC, Setup Communication granting AmQ calling 1 / called 1");
+    let a = t.next_no();
+    t.wait_ms(100);
+    pipelined_reads(&mut s, &mut t, 3, true);
+    t.note(a, "3 Read Var jobs back to back (3 outstanding on AmQ 1); the PLC answers the first and refuses the other two (Ack_Data error 0x8500)");
+    let a = t.next_no();
+    t.wait_ms(100);
+    s.close_fin(&mut t);
+    t.note(a, "FIN close");
+    finish(
+        "attack_amq_refused",
+        &t,
+        Format::CLASSIC,
+        Texts {
+            what: "3 jobs in parallel on AmQ 1; the PLC refuses the two beyond its AmQ",
+            expected: "flood.amq_exceeded (medium, verdict refused) at the third job, emitted when the refusal arrives",
+            tshark: CLEAN_S7,
+        },
+    )
 }
