@@ -796,9 +796,12 @@ impl Detector {
         if e.count as usize > FOLLOW_UP_FRAMES {
             ev.insert("frames_truncated".into(), json!(true));
         }
+        // A window closed from inside a graded raise must not lose that raise's
+        // grade (the new occurrence is emitted right after the follow-up).
+        let outer = self.grade.take();
         self.grade = if e.graded_all { e.grade } else { None };
         self.emit(rule, category, &meta, msg, ev);
-        self.grade = None;
+        self.grade = outer;
     }
 
     /// Run timers if packet time advanced enough.
