@@ -406,13 +406,19 @@ fn live_equals_replay_on_every_bundled_capture_at_original_timing_and_top_speed(
 /// An alert without what two sensors on one interface can disagree on: the
 /// time (each packet socket stamps its copy, a microsecond apart) and the
 /// flow id derived from it (the time of the connection's first packet), and the
-/// frame and message of timer alerts (each process runs its own idle ticks).
+/// frame and message of timer alerts (each process runs its own idle ticks);
+/// a follow-up's `first_ts`/`last_ts` evidence likewise.
 fn strip(a: &Value) -> String {
     let timer = paced(a) && a["category"] != "flood";
     let mut a = a.clone();
     if let Some(o) = a.as_object_mut() {
         o.remove("ts");
         o.remove("flow_id");
+        // A follow-up's first and last time are packet times too.
+        if let Some(e) = o.get_mut("evidence").and_then(|e| e.as_object_mut()) {
+            e.remove("first_ts");
+            e.remove("last_ts");
+        }
         if timer {
             o.remove("frame");
             o.remove("message");

@@ -59,7 +59,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
         StreamIssue::Gap { lost, cause } => {
             let (sev, why) = match cause {
                 GapCause::PeerAcked => (
-                    Severity::Low,
+                    Severity::Info,
                     "the receiver acknowledged them (capture loss: the PLC side got them, the sensor did not)",
                 ),
                 _ => (Severity::Medium, "nobody acknowledged them before the connection closed or ended"),
