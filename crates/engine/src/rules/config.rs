@@ -131,6 +131,32 @@ pub struct Thresholds {
     pub writes_per_second: u32,
     /// Jobs of any kind per second from one client connection.
     pub jobs_per_second: u32,
+    /// Storms (`flood.requests` with `basis` in its evidence, see `rules::storm`):
+    /// seconds in a row a rate must hold. 10 s tells a minute-long flood from a
+    /// benchmark's one- or two-second peak. 0 switches the storm judgement off; at most 30.
+    pub storm_seconds: u32,
+    /// Write jobs per second from one talker to one PLC that, held for `storm_seconds`,
+    /// are a storm (talkers the baseline does not know). HMIs write a few values per
+    /// second; a write flood runs at hundreds. 0: off.
+    pub storm_writes_per_second: u32,
+    /// Read jobs per second from one talker to one PLC held for `storm_seconds`. Fast HMI
+    /// polling runs at 100 reads/s all day; 400 leaves it four times the room. 0: off.
+    pub storm_reads_per_second: u32,
+    /// Other requests (jobs other than read/write, userdata such as SZL reads) per second
+    /// from one talker to one PLC held for `storm_seconds`. 0: off.
+    pub storm_other_per_second: u32,
+    /// Writes per second held for `storm_seconds` that are a storm when they write the
+    /// same things (items and values) again and again. 0: off.
+    pub storm_repeated_writes_per_second: u32,
+    /// Most distinct (items, values) in such a run of writes for it to count as
+    /// repetition (at most 8).
+    pub storm_repeated_max_distinct: u32,
+    /// After the baseline froze, a talker it knows is in a storm above this many times the
+    /// peak rate it held for `storm_seconds` while learning (per class)...
+    pub storm_learned_factor: u32,
+    /// ... and at or above this many requests per second (learned rates of 0 or 1/s
+    /// would otherwise make a few requests a storm).
+    pub storm_learned_floor_per_second: u32,
     /// RST segments per second involving one PLC's port 102.
     pub rst_per_second: u32,
     /// Parallel unanswered jobs allowed above the negotiated AmQ before alerting. Real WinCC
@@ -172,6 +198,14 @@ impl Default for Thresholds {
             setup_comm_per_10s: 20,
             writes_per_second: 300,
             jobs_per_second: 1000,
+            storm_seconds: 10,
+            storm_writes_per_second: 100,
+            storm_reads_per_second: 400,
+            storm_other_per_second: 100,
+            storm_repeated_writes_per_second: 20,
+            storm_repeated_max_distinct: 2,
+            storm_learned_factor: 4,
+            storm_learned_floor_per_second: 20,
             rst_per_second: 50,
             amq_slack: 1,
             amq_gross_factor: 4,
@@ -182,6 +216,53 @@ impl Default for Thresholds {
             retries_before_outage: 2,
             suspect_window_seconds: 120,
             confirm_timeout_ms: 5000,
+        }
+    }
+}
+
+impl Thresholds {
+    /// Values that cannot work (errors name the key).
+    pub fn check(&self) -> Result<(), String> {
+        use super::storm::{MAX_DISTINCT_WRITES, MAX_STORM_SECONDS};
+        if self.storm_seconds > MAX_STORM_SECONDS {
+            return Err(format!(
+                "thresholds.storm_seconds = {}: at most {MAX_STORM_SECONDS} (0 switches storms off)",
+                self.storm_seconds
+            ));
+        }
+        if self.storm_repeated_max_distinct as usize > MAX_DISTINCT_WRITES {
+            return Err(format!(
+                "thresholds.storm_repeated_max_distinct = {}: at most {MAX_DISTINCT_WRITES}",
+                self.storm_repeated_max_distinct
+            ));
+        }
+        if self.storm_learned_factor == 0 {
+            return Err("thresholds.storm_learned_factor = 0: at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Valid but probably not meant (see [`DetectConfig::warnings`]).
+    fn warnings(&self, w: &mut Vec<String>) {
+        if self.storm_seconds == 0 {
+            return;
+        }
+        for (key, v, one_second) in [
+            ("storm_writes_per_second", self.storm_writes_per_second, self.writes_per_second),
+            ("storm_reads_per_second", self.storm_reads_per_second, self.jobs_per_second),
+            ("storm_other_per_second", self.storm_other_per_second, self.jobs_per_second),
+        ] {
+            if v > one_second {
+                w.push(format!(
+                    "thresholds.{key} = {v} is above the one-second threshold ({one_second}/s): such a storm alerts in its first second already"
+                ));
+            }
+        }
+        if self.storm_repeated_writes_per_second > self.storm_writes_per_second && self.storm_writes_per_second != 0 {
+            w.push(format!(
+                "thresholds.storm_repeated_writes_per_second = {} is above storm_writes_per_second = {}: repetition never decides",
+                self.storm_repeated_writes_per_second, self.storm_writes_per_second
+            ));
         }
     }
 }
@@ -259,12 +340,14 @@ impl DetectConfig {
             }
         }
         super::policy::Policy::compile(&cfg.policy)?;
+        cfg.thresholds.check()?;
         Ok(cfg)
     }
 
     /// Things that are valid but probably not meant (for `check-config` and reloads).
     pub fn warnings(&self) -> Vec<String> {
         let mut w = super::policy::Policy::compile(&self.policy).map(|(_, w)| w).unwrap_or_default();
+        self.thresholds.warnings(&mut w);
         for (id, o) in &self.rules {
             if o.enabled == Some(false)
                 && super::catalog::find(id)
@@ -313,5 +396,21 @@ mod tests {
             .unwrap();
         assert_eq!(c.thresholds.syn_per_second, 5);
         assert_eq!(c.thresholds.rst_per_second, 50);
+    }
+
+    #[test]
+    fn storm_thresholds_checked() {
+        let e = DetectConfig::from_toml("[thresholds]\nstorm_seconds = 31").unwrap_err();
+        assert!(e.contains("storm_seconds"), "{e}");
+        let e = DetectConfig::from_toml("[thresholds]\nstorm_repeated_max_distinct = 9").unwrap_err();
+        assert!(e.contains("storm_repeated_max_distinct"), "{e}");
+        let e = DetectConfig::from_toml("[thresholds]\nstorm_learned_factor = 0").unwrap_err();
+        assert!(e.contains("storm_learned_factor"), "{e}");
+        let c = DetectConfig::from_toml("[thresholds]\nstorm_seconds = 30\nstorm_writes_per_second = 50").unwrap();
+        assert_eq!(c.thresholds.storm_seconds, 30);
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        let c = DetectConfig::from_toml("[thresholds]\nstorm_writes_per_second = 500").unwrap();
+        assert!(c.warnings().iter().any(|w| w.contains("storm_writes_per_second")), "{:?}", c.warnings());
+        assert!(DetectConfig::default().warnings().is_empty());
     }
 }

@@ -139,6 +139,10 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
         }
         Event::S7 { meta, pdu, .. } => {
             let (plc, _) = meta.server();
+            if meta.dir == Direction::ToServer {
+                // Rates held over time, repetition and learned rates (`storm`).
+                super::storm::on_request(d, &meta, pdu);
+            }
             if meta.dir == Direction::ToServer && pdu.header.rosctr == Rosctr::JOB {
                 let func = pdu.function();
                 if func == Some(Function::SETUP_COMM) {

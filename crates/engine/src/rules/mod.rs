@@ -30,6 +30,7 @@ pub mod ip_evasion;
 pub mod loss;
 pub mod malformed;
 pub mod policy;
+pub mod storm;
 pub mod stream_evasion;
 mod txn;
 
@@ -107,6 +108,9 @@ pub struct CapCounters {
     /// Open transactions forgotten because a connection had
     /// [`txn::MAX_TXNS_PER_FLOW`] open ones.
     pub txns_forgotten: u64,
+    /// (talker, PLC) pairs whose request rates were forgotten because
+    /// [`storm::MAX_STORM_TALKERS`] were followed.
+    pub storm_talkers_forgotten: u64,
 }
 
 /// Per-connection detection state.
@@ -274,6 +278,8 @@ pub struct Detector {
     pub(crate) learn: Option<std::time::Duration>,
     /// `[[policy]]` suppression / regrading and learned quirks, with their counters.
     pub policy: policy::Policy,
+    /// Request rates per (talker, PLC) and class, learned rates (see [`storm`]).
+    pub(crate) storms: storm::Storms,
 }
 
 /// The fleet [`Detector::fleet`] shows while tracking is off.
@@ -431,6 +437,7 @@ impl Detector {
             caps: CapCounters::default(),
             assets: None,
             learn: None,
+            storms: storm::Storms::default(),
         }
     }
 

@@ -1,0 +1,377 @@
+//! Request storms (part of rule `flood.requests`): rates judged over time, not
+//! in one second.
+//!
+//! The one-second thresholds of `flood.requests` (`writes_per_second`,
+//! `jobs_per_second`) stay as they are. This module adds the judgement of a
+//! rate *held*: per (talker, PLC) and per function class (write jobs, read
+//! jobs, other requests: every other job and every userdata request), each
+//! second's count goes into a ring of the last [`RING`] seconds. A storm is a
+//! rate at or above a threshold in every one of `storm_seconds` consecutive
+//! seconds (a one-second peak is not a storm), judged on three bases:
+//!
+//! * `sustained`: the plant default per class (`storm_writes_per_second`,
+//!   `storm_reads_per_second`, `storm_other_per_second`);
+//! * `repetition` (writes only): at least `storm_repeated_writes_per_second`
+//!   writes per second whose items and values (area, DB, offset, length and
+//!   the bytes written, hashed) take at most `storm_repeated_max_distinct`
+//!   distinct values over the run: the same thing written again and again;
+//! * `learned_rate`: while the baseline learns (asset tracking with
+//!   `--learn`), each talker's peak sustained rate per class (the highest rate
+//!   it held for `storm_seconds`) is learned; after the freeze a talker known
+//!   from the learning period is judged against `storm_learned_factor` times
+//!   its learned rate, and at least `storm_learned_floor_per_second`, instead of
+//!   the plant defaults (which apply to talkers the baseline does not know).
+//!
+//! One alert per storm and class (the storm lasts until a second falls below
+//! its threshold); alerts fold with the rule's other alerts per (source, PLC).
+//! The state is bounded ([`MAX_STORM_TALKERS`] pairs, the least recently active
+//! forgotten first, learned ones last; counted in
+//! [`super::CapCounters::storm_talkers_forgotten`]), allocation-free per packet, and
+//! kept by [`Detector::reconfigure`] (SIGHUP): learned rates survive a reload.
+//! Learned rates live in the detector, not in the inventory store: a restart
+//! with a frozen `--state` judges every talker by the plant defaults.
+
+use super::catalog::FLOOD_REQ;
+use super::{ev, Detector, FastMap};
+use crate::assets::Baseline;
+use crate::event::Meta;
+use crate::time::Ts;
+use s7sentry_proto::s7comm::{Function, Rosctr, S7Pdu};
+use serde_json::json;
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+
+/// Seconds kept per class (the longest `storm_seconds` is `RING - 2`).
+pub(crate) const RING: usize = 32;
+
+/// Longest `storm_seconds` accepted by the configuration.
+pub const MAX_STORM_SECONDS: u32 = (RING - 2) as u32;
+
+/// Distinct write items+values remembered per talker for the repetition judgement.
+pub const MAX_DISTINCT_WRITES: usize = 8;
+
+/// (talker, PLC) pairs followed.
+pub const MAX_STORM_TALKERS: usize = 4096;
+
+/// Function classes judged separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Write = 0,
+    Read = 1,
+    Other = 2,
+}
+
+impl Class {
+    fn name(self) -> &'static str {
+        match self {
+            Class::Write => "write",
+            Class::Read => "read",
+            Class::Other => "other",
+        }
+    }
+}
+
+/// Per-second counts of one class.
+#[derive(Debug, Clone, Copy)]
+struct Rate {
+    /// Second (packet time) of `cur`.
+    sec: i64,
+    /// Requests in second `sec` so far.
+    cur: u32,
+    /// Complete seconds, indexed by second modulo [`RING`].
+    ring: [u32; RING],
+    /// Threshold of the storm in progress (0: none).
+    storm: u32,
+    /// Peak sustained rate learned while the baseline learned.
+    learned: u32,
+}
+
+impl Default for Rate {
+    fn default() -> Self {
+        Rate { sec: i64::MIN, cur: 0, ring: [0; RING], storm: 0, learned: 0 }
+    }
+}
+
+fn slot(sec: i64) -> usize {
+    sec.rem_euclid(RING as i64) as usize
+}
+
+impl Rate {
+    /// Count of complete second `s` (must be within the ring).
+    fn at(&self, s: i64) -> u32 {
+        self.ring[slot(s)]
+    }
+
+    /// Lowest count over the `n` complete seconds before the current one.
+    fn min_before(&self, n: u32) -> u32 {
+        (1..=i64::from(n)).map(|i| self.at(self.sec - i)).min().unwrap_or(u32::MAX)
+    }
+
+    /// Move to second `s`: close the current second (and zero-fill any gap).
+    /// Returns the count of the second just closed and whether seconds were skipped.
+    fn roll(&mut self, s: i64) -> Option<(u32, bool)> {
+        if s <= self.sec {
+            return None;
+        }
+        if self.sec == i64::MIN {
+            self.sec = s;
+            return None;
+        }
+        let closed = self.cur;
+        self.ring[slot(self.sec)] = closed;
+        let gap = s - self.sec - 1;
+        for k in 1..=gap.min(RING as i64) {
+            self.ring[slot(self.sec + k)] = 0;
+        }
+        self.sec = s;
+        self.cur = 0;
+        Some((closed, gap > 0))
+    }
+}
+
+/// Storm state of one (talker, PLC) pair.
+#[derive(Debug, Clone)]
+pub(crate) struct TalkerRates {
+    rates: [Rate; 3],
+    /// Hashes of the distinct write items+values of the current run of writes.
+    writes: [u64; MAX_DISTINCT_WRITES],
+    n_writes: u8,
+    /// More distinct writes than [`MAX_DISTINCT_WRITES`] in the run.
+    writes_more: bool,
+    /// Seen while the baseline learned: judged by its learned rates after the freeze.
+    learned: bool,
+    last: Ts,
+}
+
+impl Default for TalkerRates {
+    fn default() -> Self {
+        TalkerRates {
+            rates: [Rate::default(); 3],
+            writes: [0; MAX_DISTINCT_WRITES],
+            n_writes: 0,
+            writes_more: false,
+            learned: false,
+            last: Ts(i64::MIN),
+        }
+    }
+}
+
+impl TalkerRates {
+    fn distinct(&self) -> usize {
+        usize::from(self.n_writes)
+    }
+
+    fn note_write(&mut self, h: u64) {
+        let n = self.distinct();
+        if self.writes[..n].contains(&h) {
+            return;
+        }
+        if n < MAX_DISTINCT_WRITES {
+            self.writes[n] = h;
+            self.n_writes += 1;
+        } else {
+            self.writes_more = true;
+        }
+    }
+
+    fn reset_writes(&mut self) {
+        self.n_writes = 0;
+        self.writes_more = false;
+    }
+}
+
+/// The storm state of a detector.
+#[derive(Debug, Default)]
+pub(crate) struct Storms {
+    talkers: FastMap<(IpAddr, IpAddr), TalkerRates>,
+}
+
+/// Hash of a write job's items and values (what is written where).
+fn write_hash(pdu: &S7Pdu<'_>) -> u64 {
+    // Fixed keys: the value only tells equal writes apart within one talker's run.
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    for i in pdu.var_items() {
+        i.hash(&mut h);
+    }
+    for d in pdu.data_items() {
+        d.transport_size.hash(&mut h);
+        d.length.hash(&mut h);
+        d.data.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// The class of a request from a client (`None`: not a request).
+fn class_of(pdu: &S7Pdu<'_>) -> Option<Class> {
+    match pdu.header.rosctr {
+        Rosctr::JOB => Some(match pdu.function() {
+            Some(Function::WRITE_VAR) => Class::Write,
+            Some(Function::READ_VAR) => Class::Read,
+            _ => Class::Other,
+        }),
+        Rosctr::USERDATA => Some(Class::Other),
+        _ => None,
+    }
+}
+
+/// The basis on which a storm was judged.
+#[derive(Debug, Clone, Copy)]
+enum Basis {
+    Sustained,
+    Repetition,
+    Learned(u32),
+}
+
+/// An S7comm request from the client `meta.src` to the PLC `meta.dst`.
+pub(crate) fn on_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>) {
+    let Some(class) = class_of(pdu) else { return };
+    // Scalars only: a copy, no allocation.
+    let t = d.cfg.thresholds.clone();
+    let n = t.storm_seconds;
+    if n == 0 {
+        return;
+    }
+    let baseline = d.assets.as_ref().map(|a| a.fleet.baseline);
+    let learning = matches!(baseline, Some(Baseline::Learning { .. }));
+    let frozen = matches!(baseline, Some(Baseline::Frozen { .. }));
+    let (talker, plc) = (meta.src, meta.dst);
+    let key = (talker, plc);
+    if !d.storms.talkers.contains_key(&key) && d.storms.talkers.len() >= MAX_STORM_TALKERS {
+        evict(d);
+    }
+    let p = d.storms.talkers.entry(key).or_default();
+    p.last = meta.ts;
+    if learning {
+        p.learned = true;
+    }
+    let s = meta.ts.secs();
+    let r = &mut p.rates[class as usize];
+    if let Some((closed, gap)) = r.roll(s) {
+        if r.storm != 0 && (gap || closed < r.storm) {
+            r.storm = 0;
+        }
+        if learning {
+            r.learned = r.learned.max(r.min_before(n));
+        }
+        if class == Class::Write && (gap || closed < t.storm_repeated_writes_per_second.max(1)) {
+            p.reset_writes();
+        }
+    }
+    let r = &mut p.rates[class as usize];
+    r.cur += 1;
+    let cur = r.cur;
+    if class == Class::Write {
+        p.note_write(write_hash(pdu));
+    }
+    let r = &p.rates[class as usize];
+    if r.storm != 0 {
+        return;
+    }
+    // Each threshold is crossed once per second: judge the run of seconds then.
+    let judged = if frozen && p.learned {
+        let thr = r.learned.saturating_mul(t.storm_learned_factor).max(t.storm_learned_floor_per_second);
+        (thr != 0 && cur == thr && r.min_before(n - 1) >= thr).then_some((thr, Basis::Learned(r.learned)))
+    } else {
+        let floor = match class {
+            Class::Write => t.storm_writes_per_second,
+            Class::Read => t.storm_reads_per_second,
+            Class::Other => t.storm_other_per_second,
+        };
+        let rep = t.storm_repeated_writes_per_second;
+        let repetitive = !p.writes_more && p.distinct() <= t.storm_repeated_max_distinct as usize;
+        if class == Class::Write && rep != 0 && cur == rep && repetitive && r.min_before(n - 1) >= rep {
+            Some((rep, Basis::Repetition))
+        } else if floor != 0 && cur == floor && r.min_before(n - 1) >= floor {
+            Some((floor, Basis::Sustained))
+        } else {
+            None
+        }
+    };
+    let Some((thr, basis)) = judged else { return };
+    let (distinct, more) = (p.distinct(), p.writes_more);
+    let r = &mut p.rates[class as usize];
+    r.storm = thr;
+    // Rate over the complete seconds of the run (the current one is partial).
+    let (sum, peak) =
+        (1..i64::from(n)).map(|i| r.at(r.sec - i)).fold((0u64, cur), |(s, m), c| (s + u64::from(c), m.max(c)));
+    let rate = if n > 1 { sum / u64::from(n - 1) } else { u64::from(cur) };
+    raise(d, meta, class, basis, n, rate, peak, thr, (class == Class::Write).then_some((distinct, more)));
+}
+
+#[allow(clippy::too_many_arguments)]
+fn raise(
+    d: &mut Detector,
+    meta: &Meta,
+    class: Class,
+    basis: Basis,
+    window: u32,
+    rate: u64,
+    peak: u32,
+    thr: u32,
+    distinct: Option<(usize, bool)>,
+) {
+    let what = match class {
+        Class::Write => "write jobs",
+        Class::Read => "read jobs",
+        Class::Other => "requests (other jobs, userdata)",
+    };
+    let head = match class {
+        Class::Write => "Write storm",
+        Class::Read => "Read storm",
+        Class::Other => "Request storm",
+    };
+    let (src, plc) = (meta.src, meta.dst);
+    let why = match basis {
+        Basis::Sustained => format!("sustained rate threshold {thr}/s"),
+        Basis::Repetition => {
+            let n = distinct.map_or(0, |x| x.0);
+            format!("the same {n} item(s) and value(s) written again and again, threshold {thr}/s")
+        }
+        Basis::Learned(l) => format!("{l}/s learned for this talker, threshold {thr}/s"),
+    };
+    let msg = format!("{head}: about {rate} {what} per second from {src} to PLC {plc} for {window} s ({why})");
+    let basis_name = match basis {
+        Basis::Sustained => "sustained",
+        Basis::Repetition => "repetition",
+        Basis::Learned(_) => "learned_rate",
+    };
+    let mut e = ev(&[
+        ("basis", json!(basis_name)),
+        ("class", json!(class.name())),
+        ("window_s", json!(window)),
+        ("rate", json!(rate)),
+        ("peak", json!(peak)),
+        ("threshold", json!(thr)),
+    ]);
+    if let Basis::Learned(l) = basis {
+        e.insert("learned_rate".into(), json!(l));
+    }
+    if let Some((n, more)) = distinct {
+        e.insert("distinct_items".into(), json!(n));
+        if more {
+            e.insert("distinct_items_more".into(), json!(true));
+        }
+    }
+    d.raise(FLOOD_REQ, meta, msg, e);
+}
+
+/// Table full: forget the least recently active sixteenth (talkers not
+/// learned first), so that a stream of new talkers does not scan the table
+/// for every request.
+fn evict(d: &mut Detector) {
+    let mut by_age: Vec<((bool, Ts), (IpAddr, IpAddr))> =
+        d.storms.talkers.iter().map(|(k, p)| ((p.learned, p.last), *k)).collect();
+    let n = (MAX_STORM_TALKERS / 16).min(by_age.len());
+    if n == 0 {
+        return;
+    }
+    by_age.select_nth_unstable(n - 1);
+    for (_, k) in &by_age[..n] {
+        d.storms.talkers.remove(k);
+    }
+    d.caps.storm_talkers_forgotten += n as u64;
+}
+
+#[cfg(test)]
+mod tests;
