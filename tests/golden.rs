@@ -157,3 +157,31 @@ fn attack_cases_alert_and_benign_twins_stay_quiet() {
         }
     }
 }
+
+/// The storm cases (rules/storm.rs): the alert says on which basis, over which
+/// window and at which rate the storm was judged.
+#[test]
+fn storm_cases_carry_their_evidence() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps");
+    let storm = |name: &str| -> Alert {
+        let opts = case_options(name).unwrap_or_default();
+        let alerts = replay_with(&root.join(name).join("capture.pcap"), &opts);
+        let mut st: Vec<Alert> = alerts.into_iter().filter(|a| a.rule == "flood.requests").collect();
+        assert_eq!(st.len(), 1, "{name}: {st:#?}");
+        st.remove(0)
+    };
+    let a = storm("attack_write_flood_sustained");
+    let e = &a.evidence;
+    assert_eq!(a.src.to_string(), "10.10.9.99");
+    assert_eq!((e["basis"].as_str(), e["class"].as_str()), (Some("repetition"), Some("write")), "{e:?}");
+    assert_eq!((e["window_s"].as_u64(), e["distinct_items"].as_u64()), (Some(20), Some(1)), "{e:?}");
+    assert!((235..=245).contains(&e["rate"].as_u64().unwrap()), "{e:?}");
+    let a = storm("attack_write_above_learned");
+    let e = &a.evidence;
+    assert_eq!(a.src.to_string(), "10.10.2.21");
+    assert_eq!((e["basis"].as_str(), e["class"].as_str()), (Some("learned_rate"), Some("write")), "{e:?}");
+    assert_eq!(
+        (e["learned_rate"].as_u64(), e["threshold"].as_u64(), e["rate"].as_u64()),
+        (Some(5), Some(20), Some(50))
+    );
+}

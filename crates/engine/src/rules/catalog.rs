@@ -178,7 +178,7 @@ rules! {
         "More unanswered jobs in parallel on one connection than the AmQ the PLC granted in Setup Communication. Judged by the PLC's answers (evidence verdict): every excess job answered is client pipelining, recorded at info; a refused job, jobs left unanswered past the response timeout, or an excess above amq_gross_factor x AmQ + amq_slack is a flood at the rule's severity.",
         [], ["MITRE ATT&CK for ICS T0814 Denial of Service https://attack.mitre.org/techniques/T0814/", "Wireshark S7comm dissector https://gitlab.com/wireshark/wireshark/-/blob/master/epan/dissectors/packet-s7comm.c"] }
     FLOOD_REQ = { "flood.requests", Flood, High,
-        "Jobs (writes above all) from one connection at a rate above the configured threshold.",
+        "Jobs (writes above all) from one connection above the one-second thresholds (writes_per_second, jobs_per_second), or a request storm: a rate held for storm_seconds in a row per (talker, PLC) and class (write, read, other), judged (evidence basis) against the plant default (sustained), a lower rate writing the same items and values again and again (repetition), or, after the baseline froze, a multiple of the rate the talker held while it learned (learned_rate).",
         [], ["MITRE ATT&CK for ICS T0814 Denial of Service https://attack.mitre.org/techniques/T0814/", "MITRE ATT&CK for ICS T0806 Brute Force I/O https://attack.mitre.org/techniques/T0806/"] }
     FLOOD_RST = { "flood.rst_storm", Flood, Medium,
         "TCP RST segments involving one PLC's port 102 above the configured rate.",

@@ -326,7 +326,7 @@ fn raise(
         Basis::Sustained => format!("sustained rate threshold {thr}/s"),
         Basis::Repetition => {
             let n = distinct.map_or(0, |x| x.0);
-            format!("the same {n} item(s) and value(s) written again and again, threshold {thr}/s")
+            format!("the same items and values written again and again: {n} distinct, threshold {thr}/s")
         }
         Basis::Learned(l) => format!("{l}/s learned for this talker, threshold {thr}/s"),
     };

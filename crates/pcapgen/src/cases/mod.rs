@@ -15,6 +15,7 @@ mod inventory;
 mod policy;
 pub mod readers;
 pub mod session;
+mod storm;
 
 use crate::pcap::Format;
 use crate::trace::Trace;
@@ -98,6 +99,7 @@ pub fn registry() -> Vec<(&'static str, Builder)> {
     v.extend_from_slice(decode::CASES);
     v.extend_from_slice(attack::CASES);
     v.extend_from_slice(dos::CASES);
+    v.extend_from_slice(storm::CASES);
     v.extend_from_slice(inventory::CASES);
     v.extend_from_slice(policy::CASES);
     v.extend_from_slice(evasion_s7::CASES);
