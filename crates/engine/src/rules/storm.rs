@@ -38,7 +38,7 @@ use crate::event::Meta;
 use crate::time::Ts;
 use s7sentry_proto::s7comm::{Function, Rosctr, S7Pdu};
 use serde_json::json;
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 use std::net::IpAddr;
 
 /// Seconds kept per class (the longest `storm_seconds` is `RING - 2`).
@@ -186,18 +186,21 @@ pub(crate) struct Storms {
     talkers: FastMap<(IpAddr, IpAddr), TalkerRates>,
 }
 
-/// Hash of a write job's items and values (what is written where).
+/// Fingerprint of a write job's items and values (what is written where): its
+/// parameter (item specifications) and data (values), 8 bytes at a time. Only
+/// compared within one talker's run of writes; a collision can only make two
+/// different writes look the same, i.e. one distinct item fewer.
 fn write_hash(pdu: &S7Pdu<'_>) -> u64 {
-    // Fixed keys: the value only tells equal writes apart within one talker's run.
-    #[allow(deprecated)]
-    let mut h = std::hash::SipHasher::new();
-    for i in pdu.var_items() {
-        i.hash(&mut h);
-    }
-    for d in pdu.data_items() {
-        d.transport_size.hash(&mut h);
-        d.length.hash(&mut h);
-        d.data.hash(&mut h);
+    let mut h = super::FlowIdHasher::default();
+    for part in [pdu.param, pdu.data] {
+        let mut chunks = part.chunks_exact(8);
+        for c in &mut chunks {
+            h.write_u64(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        let mut last = [0u8; 8];
+        let rest = chunks.remainder();
+        last[..rest.len()].copy_from_slice(rest);
+        h.write_u64(u64::from_le_bytes(last) ^ ((part.len() as u64) << 56));
     }
     h.finish()
 }
@@ -215,6 +218,34 @@ fn class_of(pdu: &S7Pdu<'_>) -> Option<Class> {
     }
 }
 
+/// The storm thresholds (a copy of the few that are read per request).
+#[derive(Debug, Clone, Copy)]
+struct Cfg {
+    storm_seconds: u32,
+    storm_writes_per_second: u32,
+    storm_reads_per_second: u32,
+    storm_other_per_second: u32,
+    storm_repeated_writes_per_second: u32,
+    storm_repeated_max_distinct: u32,
+    storm_learned_factor: u32,
+    storm_learned_floor_per_second: u32,
+}
+
+impl Cfg {
+    fn of(t: &super::config::Thresholds) -> Cfg {
+        Cfg {
+            storm_seconds: t.storm_seconds,
+            storm_writes_per_second: t.storm_writes_per_second,
+            storm_reads_per_second: t.storm_reads_per_second,
+            storm_other_per_second: t.storm_other_per_second,
+            storm_repeated_writes_per_second: t.storm_repeated_writes_per_second,
+            storm_repeated_max_distinct: t.storm_repeated_max_distinct,
+            storm_learned_factor: t.storm_learned_factor,
+            storm_learned_floor_per_second: t.storm_learned_floor_per_second,
+        }
+    }
+}
+
 /// The basis on which a storm was judged.
 #[derive(Debug, Clone, Copy)]
 enum Basis {
@@ -226,8 +257,7 @@ enum Basis {
 /// An S7comm request from the client `meta.src` to the PLC `meta.dst`.
 pub(crate) fn on_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>) {
     let Some(class) = class_of(pdu) else { return };
-    // Scalars only: a copy, no allocation.
-    let t = d.cfg.thresholds.clone();
+    let t = Cfg::of(&d.cfg.thresholds);
     let n = t.storm_seconds;
     if n == 0 {
         return;
@@ -237,10 +267,16 @@ pub(crate) fn on_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>) {
     let frozen = matches!(baseline, Some(Baseline::Frozen { .. }));
     let (talker, plc) = (meta.src, meta.dst);
     let key = (talker, plc);
-    if !d.storms.talkers.contains_key(&key) && d.storms.talkers.len() >= MAX_STORM_TALKERS {
-        evict(d);
-    }
-    let p = d.storms.talkers.entry(key).or_default();
+    // One lookup in the steady state; the cap is checked only for a new pair.
+    let p = match d.storms.talkers.get_mut(&key) {
+        Some(p) => p,
+        None => {
+            if d.storms.talkers.len() >= MAX_STORM_TALKERS {
+                evict(d);
+            }
+            d.storms.talkers.entry(key).or_default()
+        }
+    };
     p.last = meta.ts;
     if learning {
         p.learned = true;
