@@ -505,15 +505,7 @@ impl TcpDir {
         deliver: &mut F,
     ) {
         stats.ooo_segments += 1;
-        let over_cap = self.pre.len() >= cfg.max_ooo_segments || self.ooo_bytes + payload.len() > cfg.max_ooo_bytes;
-        let global = *total_buffered + payload.len() > cfg.max_total_buffered;
-        if over_cap || global {
-            if over_cap {
-                stats.ooo_cap_hits += 1;
-            }
-            if global {
-                stats.total_buffer_cap_hits += 1;
-            }
+        if self.over_hold_cap(cfg, stats, *total_buffered, self.pre.len() + 1, payload.len()) {
             // Anchor without an acknowledgement, then take this one in order.
             self.flush(cfg, stats, total_buffered, GapCause::HoldCap, deliver);
             self.ingest(cfg, stats, total_buffered, origin, false, seq, payload, deliver);
@@ -522,6 +514,28 @@ impl TcpDir {
         self.pre.push(Held { seq, data: payload.to_vec(), frame: origin.0, ts: origin.1 });
         self.ooo_bytes += payload.len();
         *total_buffered += payload.len();
+    }
+
+    /// Whether holding `bytes` more bytes, for `segments` held segments in all,
+    /// would exceed the direction's hold caps (segments, bytes) or the engine's
+    /// cap on all buffered bytes; each cap hit is counted.
+    fn over_hold_cap(
+        &self,
+        cfg: &EngineConfig,
+        stats: &mut Stats,
+        total_buffered: usize,
+        segments: usize,
+        bytes: usize,
+    ) -> bool {
+        let over_cap = segments > cfg.max_ooo_segments || self.ooo_bytes + bytes > cfg.max_ooo_bytes;
+        let global = total_buffered + bytes > cfg.max_total_buffered;
+        if over_cap {
+            stats.ooo_cap_hits += 1;
+        }
+        if global {
+            stats.total_buffer_cap_hits += 1;
+        }
+        over_cap || global
     }
 
     /// Anchor an unsynchronised direction at `a` (the peer's acknowledgement, or the
@@ -683,16 +697,7 @@ impl TcpDir {
             stats.retransmissions += 1;
             return;
         }
-        let over_cap =
-            self.ooo.len() + pieces.len() > cfg.max_ooo_segments || self.ooo_bytes + bytes > cfg.max_ooo_bytes;
-        let global = *total_buffered + bytes > cfg.max_total_buffered;
-        if over_cap || global {
-            if over_cap {
-                stats.ooo_cap_hits += 1;
-            }
-            if global {
-                stats.total_buffer_cap_hits += 1;
-            }
+        if self.over_hold_cap(cfg, stats, *total_buffered, self.ooo.len() + pieces.len(), bytes) {
             // Give up the holes before and between what is held, then take this segment.
             self.gap_until(cfg, stats, total_buffered, GapCause::HoldCap, None, deliver);
             if seq_lt(self.next_seq, seq) {
