@@ -550,7 +550,15 @@ impl TcpDir {
         deliver: &mut F,
     ) {
         let peer = self.peer_ack;
-        let keepalive = |h: &Held| h.data.len() == 1 && peer.is_some_and(|p| h.seq == p.wrapping_sub(1));
+        // One byte just below the peer's ACK is a keep-alive, unless held data
+        // ends right where it starts: then it is the last byte of a request
+        // split down to one byte (a keep-alive repeats a byte already sent).
+        let tail_is_data = peer.is_some_and(|p| {
+            let k = p.wrapping_sub(1);
+            self.pre.iter().any(|h| !h.data.is_empty() && h.seq.wrapping_add(h.data.len() as u32) == k)
+        });
+        let keepalive =
+            |h: &Held| !tail_is_data && h.data.len() == 1 && peer.is_some_and(|p| h.seq == p.wrapping_sub(1));
         // Start at the lowest held byte from which held data runs without a
         // hole up to `a`; held data below a hole before `a` is old (acknowledged).
         let mut start = a;
