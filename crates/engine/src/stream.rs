@@ -260,6 +260,19 @@ impl TcpDir {
         }
     }
 
+    /// Whether an acknowledgement `ack` from the peer changes nothing here: the
+    /// direction is synchronised, holds nothing, waits for no answer to a SYN,
+    /// and `ack` is at most the next expected byte (it acknowledges bytes the
+    /// sensor saw). Such a pure ACK needs no checksum validation.
+    pub fn ack_is_harmless(&self, ack: u32) -> bool {
+        self.synced
+            && self.pending_syn.is_none()
+            && !self.syn_only()
+            && self.ooo.is_empty()
+            && self.pre.is_empty()
+            && self.next_seq.wrapping_sub(ack) <= WINDOW_LIMIT
+    }
+
     /// Whether [`TcpDir::settle`] has work: held data can be anchored, or a hole was acknowledged.
     pub fn needs_settle(&self) -> bool {
         (!self.synced && !self.pre.is_empty() && self.peer_ack.is_some()) || self.gap_evident()
