@@ -52,6 +52,16 @@ impl Summary<'_> {
             "  capture: unreadable records {}  gaps {} ({} bytes)  ip fragments {}  flows evicted {}",
             self.unreadable, t.gaps, t.gap_bytes, t.ip_fragments, t.flows_evicted
         );
+        // The stream engine's counters that moved (names as in s7sentry_stream_events_total
+        // and s7sentry_stream_bytes_total).
+        let moved: Vec<String> = t
+            .stream_events()
+            .iter()
+            .filter(|(_, v)| *v > 0)
+            .map(|(k, v)| format!("{k} {v}"))
+            .chain(t.stream_bytes().iter().filter(|(_, v)| *v > 0).map(|(k, v)| format!("{k} bytes {v}")))
+            .collect();
+        let _ = writeln!(s, "  stream: {}", if moved.is_empty() { "none".into() } else { moved.join(", ") });
         s
     }
 

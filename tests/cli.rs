@@ -158,6 +158,21 @@ fn alerts_to_a_file_and_summary_on_stderr() {
     for w in ["packets", "packets/s", "PDUs", "findings by layer", "unreadable records", "control.cpu_stop"] {
         assert!(e.contains(w), "summary lacks {w}: {e}");
     }
+    assert!(e.lines().any(|l| l.trim() == "stream: none"), "summary: {e}");
+}
+
+#[test]
+fn summary_lists_the_stream_counters_that_moved() {
+    let f = p("evasion_tcp_checksum_decoy", "capture.pcap");
+    let o = run(&["replay", "--alerts", "/dev/null", &f]);
+    assert_eq!(o.status.code(), Some(0));
+    let e = stderr(&o);
+    let line =
+        e.lines().find(|l| l.trim_start().starts_with("stream: ")).unwrap_or_else(|| panic!("no stream line: {e}"));
+    for w in ["checksum_invalid ", "checksum_conflict "] {
+        assert!(line.contains(w), "stream line lacks {w}: {line}");
+    }
+    assert!(!line.contains("none"), "{line}");
 }
 
 #[test]

@@ -44,14 +44,16 @@ const PER_CLASS: u64 = 120;
 const MIXED: u64 = 4_000;
 /// Floors for the random mixes: STOPs reported and benign twins quiet (of [`MIXED`]).
 ///
-/// Residue (30 of 4 000, all with `midstream` and a TTL or checksum decoy, most
-/// with segmentation): the capture starts after the COTP connect and the
-/// handshake, so the PLC's answer cannot be judged (`control.confirmed_without_request`
-/// waits until one answer pairs on a connection picked up mid-stream), and the
-/// TTL decoy reaches the sensor first (first copy wins) as part of a split
-/// request, so it cannot be decoded on its own either. Each of these raises
-/// `malformed.tcp_overlap` (high): the STOP is not named, the ambiguity is.
-const MIXED_FOUND_FLOOR: u64 = 3_970;
+/// All 4 000 pass. The last residue (30 mixes, all with `midstream` and a TTL
+/// or checksum decoy inside a split request, or a 1-byte last segment) was
+/// closed by: a 1-byte segment just below the peer's ACK that ends held data
+/// is the request's last byte, not a keep-alive (anchoring took it for one and
+/// the whole request for old bytes); a request overlapped by a copy with other
+/// bytes explains a confirmed control answer only if the kept copy was that
+/// control function (`reason: request_overlapped`); and on a connection picked
+/// up mid-stream the PLC's answers are judged once the client's direction
+/// showed an overlap conflict or bytes the sensor could not decode.
+const MIXED_FOUND_FLOOR: u64 = 4_000;
 const MIXED_QUIET_FLOOR: u64 = 4_000;
 
 /// Rules that report the STOP (or the PLC's answer to it).

@@ -128,6 +128,40 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// The TCP stream engine's event counters, by the `kind` label of
+    /// `s7sentry_stream_events_total` (names stable: operators script against them).
+    pub fn stream_events(&self) -> [(&'static str, u64); 20] {
+        [
+            ("retransmission", self.retransmissions),
+            ("keepalive", self.keepalives),
+            ("overlap_conflict", self.overlap_conflicts),
+            ("alternative_decode", self.tcp_alternative_decodes),
+            ("out_of_order_held", self.ooo_segments),
+            ("hold_cap_hit", self.ooo_cap_hits),
+            ("total_buffer_cap_hit", self.total_buffer_cap_hits),
+            ("gap", self.gaps),
+            ("gap_peer_acked", self.gaps_peer_acked),
+            ("gap_hold_cap", self.gaps_hold_cap),
+            ("gap_unacked", self.gaps_unacked),
+            ("out_of_window", self.out_of_window),
+            ("checksum_invalid", self.checksum_invalid),
+            ("checksum_conflict", self.checksum_conflicts),
+            ("checksum_offload_direction", self.checksum_offload_dirs),
+            ("checksum_offload_host", self.checksum_offload_hosts),
+            ("syn_ignored", self.syn_ignored),
+            ("challenge_ack", self.challenge_acks),
+            ("rst_ignored_in_window", self.rst_ignored_in_window),
+            ("rst_ignored_out_of_window", self.rst_ignored_out_of_window),
+        ]
+    }
+
+    /// The TCP stream engine's byte counters, by the `kind` label of
+    /// `s7sentry_stream_bytes_total`: bytes given up in holes, bytes that came
+    /// for a hole already given up, bytes skipped to find a TPKT header again.
+    pub fn stream_bytes(&self) -> [(&'static str, u64); 3] {
+        [("lost", self.gap_bytes), ("late", self.late_fill_bytes), ("resync_skipped", self.resync_bytes)]
+    }
+
     /// Add `other`'s counters into `self` (used to merge worker shards).
     pub fn merge(&mut self, o: &Stats) {
         // The pattern names every field: a counter added later cannot be forgotten here.

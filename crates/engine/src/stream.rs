@@ -260,6 +260,19 @@ impl TcpDir {
         }
     }
 
+    /// Whether an acknowledgement `ack` from the peer changes nothing here: the
+    /// direction is synchronised, holds nothing, waits for no answer to a SYN,
+    /// and `ack` is at most the next expected byte (it acknowledges bytes the
+    /// sensor saw). Such a pure ACK needs no checksum validation.
+    pub fn ack_is_harmless(&self, ack: u32) -> bool {
+        self.synced
+            && self.pending_syn.is_none()
+            && !self.syn_only()
+            && self.ooo.is_empty()
+            && self.pre.is_empty()
+            && self.next_seq.wrapping_sub(ack) <= WINDOW_LIMIT
+    }
+
     /// Whether [`TcpDir::settle`] has work: held data can be anchored, or a hole was acknowledged.
     pub fn needs_settle(&self) -> bool {
         (!self.synced && !self.pre.is_empty() && self.peer_ack.is_some()) || self.gap_evident()
@@ -505,15 +518,7 @@ impl TcpDir {
         deliver: &mut F,
     ) {
         stats.ooo_segments += 1;
-        let over_cap = self.pre.len() >= cfg.max_ooo_segments || self.ooo_bytes + payload.len() > cfg.max_ooo_bytes;
-        let global = *total_buffered + payload.len() > cfg.max_total_buffered;
-        if over_cap || global {
-            if over_cap {
-                stats.ooo_cap_hits += 1;
-            }
-            if global {
-                stats.total_buffer_cap_hits += 1;
-            }
+        if self.over_hold_cap(cfg, stats, *total_buffered, self.pre.len() + 1, payload.len()) {
             // Anchor without an acknowledgement, then take this one in order.
             self.flush(cfg, stats, total_buffered, GapCause::HoldCap, deliver);
             self.ingest(cfg, stats, total_buffered, origin, false, seq, payload, deliver);
@@ -522,6 +527,28 @@ impl TcpDir {
         self.pre.push(Held { seq, data: payload.to_vec(), frame: origin.0, ts: origin.1 });
         self.ooo_bytes += payload.len();
         *total_buffered += payload.len();
+    }
+
+    /// Whether holding `bytes` more bytes, for `segments` held segments in all,
+    /// would exceed the direction's hold caps (segments, bytes) or the engine's
+    /// cap on all buffered bytes; each cap hit is counted.
+    fn over_hold_cap(
+        &self,
+        cfg: &EngineConfig,
+        stats: &mut Stats,
+        total_buffered: usize,
+        segments: usize,
+        bytes: usize,
+    ) -> bool {
+        let over_cap = segments > cfg.max_ooo_segments || self.ooo_bytes + bytes > cfg.max_ooo_bytes;
+        let global = total_buffered + bytes > cfg.max_total_buffered;
+        if over_cap {
+            stats.ooo_cap_hits += 1;
+        }
+        if global {
+            stats.total_buffer_cap_hits += 1;
+        }
+        over_cap || global
     }
 
     /// Anchor an unsynchronised direction at `a` (the peer's acknowledgement, or the
@@ -536,7 +563,15 @@ impl TcpDir {
         deliver: &mut F,
     ) {
         let peer = self.peer_ack;
-        let keepalive = |h: &Held| h.data.len() == 1 && peer.is_some_and(|p| h.seq == p.wrapping_sub(1));
+        // One byte just below the peer's ACK is a keep-alive, unless held data
+        // ends right where it starts: then it is the last byte of a request
+        // split down to one byte (a keep-alive repeats a byte already sent).
+        let tail_is_data = peer.is_some_and(|p| {
+            let k = p.wrapping_sub(1);
+            self.pre.iter().any(|h| !h.data.is_empty() && h.seq.wrapping_add(h.data.len() as u32) == k)
+        });
+        let keepalive =
+            |h: &Held| !tail_is_data && h.data.len() == 1 && peer.is_some_and(|p| h.seq == p.wrapping_sub(1));
         // Start at the lowest held byte from which held data runs without a
         // hole up to `a`; held data below a hole before `a` is old (acknowledged).
         let mut start = a;
@@ -683,16 +718,7 @@ impl TcpDir {
             stats.retransmissions += 1;
             return;
         }
-        let over_cap =
-            self.ooo.len() + pieces.len() > cfg.max_ooo_segments || self.ooo_bytes + bytes > cfg.max_ooo_bytes;
-        let global = *total_buffered + bytes > cfg.max_total_buffered;
-        if over_cap || global {
-            if over_cap {
-                stats.ooo_cap_hits += 1;
-            }
-            if global {
-                stats.total_buffer_cap_hits += 1;
-            }
+        if self.over_hold_cap(cfg, stats, *total_buffered, self.ooo.len() + pieces.len(), bytes) {
             // Give up the holes before and between what is held, then take this segment.
             self.gap_until(cfg, stats, total_buffered, GapCause::HoldCap, None, deliver);
             if seq_lt(self.next_seq, seq) {

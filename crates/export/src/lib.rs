@@ -83,6 +83,8 @@ pub struct Metrics {
     cap_hits: IntCounterVec,
     alerts_suppressed: IntCounterVec,
     gaps: IntCounter,
+    stream_events: IntCounterVec,
+    stream_bytes: IntCounterVec,
     plc_latency: HistogramVec,
     plc_outstanding: IntGaugeVec,
     plc_responding: IntGaugeVec,
@@ -171,6 +173,16 @@ impl Metrics {
                 &["cap"],
             ),
             gaps: ic("s7sentry_stream_gaps_total", "TCP capture gaps after which a stream was resynchronised."),
+            stream_events: icv(
+                "s7sentry_stream_events_total",
+                "TCP stream engine events by kind (retransmissions, overlap conflicts, held out-of-order segments, hold cap hits, gaps by cause, checksum drops and offload, ignored SYN/RST, ...).",
+                &["kind"],
+            ),
+            stream_bytes: icv(
+                "s7sentry_stream_bytes_total",
+                "TCP stream bytes by kind: lost (given up in holes), late (arrived for a hole already given up), resync_skipped.",
+                &["kind"],
+            ),
             plc_latency: reg(
                 &r,
                 HistogramVec::new(
@@ -516,6 +528,12 @@ impl MetricsSink {
         ] {
             m.cap_hits.with_label_values(&[cap]).inc_by(d(a, b));
         }
+        for ((kind, a), (_, b)) in stats.stream_events().into_iter().zip(self.last.stream_events()) {
+            m.stream_events.with_label_values(&[kind]).inc_by(d(a, b));
+        }
+        for ((kind, a), (_, b)) in stats.stream_bytes().into_iter().zip(self.last.stream_bytes()) {
+            m.stream_bytes.with_label_values(&[kind]).inc_by(d(a, b));
+        }
         self.last = stats.clone();
         let (flows, bytes) = (active_flows as i64, buffered as i64);
         m.flows_active.add(flows - self.shares[0]);
@@ -725,6 +743,52 @@ mod tests {
         let text = m.render();
         assert!(text.contains("s7sentry_alerts_suppressed_total{rule=\"crash_pattern.cotp_dr\"} 5"), "{text}");
         assert!(text.contains("s7sentry_alerts_suppressed_total{rule=\"malformed.cotp\"} 1"), "{text}");
+    }
+
+    #[test]
+    fn stream_counters_are_exported_by_kind_as_deltas() {
+        use s7sentry_engine::rules::{DetectConfig, Detector};
+        let m = std::sync::Arc::new(Metrics::new("test"));
+        let mut sink = MetricsSink::new(m.clone(), &[]);
+        let mut det = Detector::new(DetectConfig::default());
+        let mut st =
+            Stats { overlap_conflicts: 2, ooo_cap_hits: 1, gap_bytes: 700, checksum_invalid: 4, ..Stats::default() };
+        sink.flush(&st, 0, 0, &mut det);
+        st.overlap_conflicts = 5;
+        st.rst_ignored_out_of_window = 1;
+        st.late_fill_bytes = 9;
+        sink.flush(&st, 0, 0, &mut det);
+        let text = m.render();
+        for line in [
+            "s7sentry_stream_events_total{kind=\"overlap_conflict\"} 5",
+            "s7sentry_stream_events_total{kind=\"hold_cap_hit\"} 1",
+            "s7sentry_stream_events_total{kind=\"checksum_invalid\"} 4",
+            "s7sentry_stream_events_total{kind=\"rst_ignored_out_of_window\"} 1",
+            "s7sentry_stream_events_total{kind=\"syn_ignored\"} 0",
+            "s7sentry_stream_bytes_total{kind=\"lost\"} 700",
+            "s7sentry_stream_bytes_total{kind=\"late\"} 9",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+        // Every counter of the stream engine has a series: one per kind.
+        let kinds = text.lines().filter(|l| l.starts_with("s7sentry_stream_events_total{")).count();
+        assert_eq!(kinds, Stats::default().stream_events().len());
+        // The exposition is valid for Prometheus (promtool, where installed: CI's
+        // and the developers' machines have it via scripts/deps).
+        if let Ok(mut child) = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+        {
+            use std::io::Write as _;
+            child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write to promtool");
+            let out = child.wait_with_output().expect("promtool");
+            let said = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "promtool check metrics: {said}");
+            assert!(!said.contains("s7sentry_stream_"), "promtool on the stream series: {said}");
+        }
     }
 
     #[test]

@@ -11,10 +11,19 @@
 //! same reference *and* function, or only with one the sensor could not
 //! decode, is an alert.
 //!
+//! A request whose bytes a copy with other bytes overlapped (the stream keeps
+//! the first copy; a TTL or checksum decoy that came first wins there, while
+//! the PLC executed the other) explains a confirmed control answer only if the
+//! sensor recognised that control function in the copy it kept: an
+//! S7comm-plus SetVariable whose surviving bytes write something else, answered
+//! with success, is an alert (reason `request_overlapped`).
+//!
 //! On a connection picked up mid-stream (no COTP Connect Request seen) the
 //! first answers may answer requests sent before the capture began: answers
 //! are judged only once the connection is in step (its CR was seen, or an
-//! answer has paired with a logged request).
+//! answer has paired with a logged request), or once the client's direction
+//! showed an overlap conflict or bytes the sensor could not decode (an answer
+//! no request explains after those is the hidden request's).
 
 use super::catalog::CTL_CONFIRMED;
 use super::classify::{plus_confirmed_write, s7_confirmed_control};
@@ -46,6 +55,8 @@ pub(crate) struct RequestLog {
 enum Why {
     NoRequest,
     NotUnderstood(u64),
+    /// The paired request was overlapped by other bytes and is not the control function answered.
+    Overlapped(u64),
 }
 
 /// Handle one event.
@@ -141,7 +152,9 @@ fn plus_answer(d: &mut Detector, meta: &Meta, m: &PlusFrame<'_>, raw: &[u8]) {
 fn judge(d: &mut Detector, meta: &Meta, confirmed: bool) -> Option<Why> {
     let logged = d.closed.map(|c| c.txn);
     let log = &mut d.flows.get_mut(&meta.flow)?.log;
-    let synced = log.synced;
+    // Mid-stream, a conflict or undecodable bytes in the client's direction
+    // are a request the sensor saw but could not read: judge the answers.
+    let synced = log.synced || log.conflict.is_some() || log.unparsed.is_some();
     if logged.is_some() {
         log.synced = true;
     }
@@ -149,6 +162,7 @@ fn judge(d: &mut Detector, meta: &Meta, confirmed: bool) -> Option<Why> {
         return None;
     }
     match logged {
+        Some(l) if l.overlapped && !l.control => Some(Why::Overlapped(l.frame)),
         Some(l) if l.understood => None,
         Some(l) => Some(Why::NotUnderstood(l.frame)),
         None if synced => Some(Why::NoRequest),
@@ -181,6 +195,13 @@ fn raise(
             e.insert("request_frame".into(), json!(frame));
             format!(
                 "PLC {plc} acknowledged {what} to {client} whose request (frame {frame}) the sensor could not decode — possible evasion"
+            )
+        }
+        Why::Overlapped(frame) => {
+            e.insert("reason".into(), json!("request_overlapped"));
+            e.insert("request_frame".into(), json!(frame));
+            format!(
+                "PLC {plc} acknowledged {what} to {client} whose request (frame {frame}) was overlapped by a copy with other bytes — possible evasion"
             )
         }
     };

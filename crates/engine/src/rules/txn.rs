@@ -22,6 +22,7 @@ use crate::time::Ts;
 use s7sentry_proto::cotp::TpduCode;
 use s7sentry_proto::s7comm::{codes::ErrorCode, Rosctr};
 use s7sentry_proto::s7plus::{Opcode, PlusFunction};
+use s7sentry_proto::FindingKind;
 
 /// Open transactions kept per connection (the oldest is forgotten first, and
 /// counted in [`Detector::caps`]). Far more than the jobs a PLC lets a client
@@ -82,6 +83,13 @@ pub(crate) struct Txn {
     pub frame: u64,
     /// The sensor decoded what the request does.
     pub understood: bool,
+    /// The sensor recognised in the request the control function a positive
+    /// answer names: every understood S7comm request (its answer pairs on the
+    /// function, group and subfunction), an S7comm-plus operating-state write.
+    pub control: bool,
+    /// A copy with other bytes overlapped the request's bytes in the client's
+    /// direction (the stream kept the first copy; the PLC may have executed the other).
+    pub overlapped: bool,
     /// A control operation waits for this answer (id of the pending operation).
     pub op: Option<u32>,
 }
@@ -102,11 +110,15 @@ pub(crate) struct Txns {
     /// Jobs opened before this time are not counted as outstanding (their
     /// answers may have been lost in a capture gap).
     counted_since: Ts,
+    /// A client-direction overlap conflict not yet attributed to a request
+    /// (the next request opened carries it).
+    conflict_pending: bool,
 }
 
 impl Txns {
     /// Open a transaction; returns whether the oldest one had to be forgotten.
-    fn open(&mut self, t: Txn) -> bool {
+    fn open(&mut self, mut t: Txn) -> bool {
+        t.overlapped |= std::mem::take(&mut self.conflict_pending);
         let full = self.open.len() >= MAX_TXNS_PER_FLOW;
         if full {
             self.open.remove(0);
@@ -138,6 +150,16 @@ impl Txns {
         self.open.iter().filter(|t| matches!(t.key, PairKey::Job(..)) && t.ts >= since).count() as u32
     }
 
+    /// An overlap conflict in the client's direction: it concerns the request
+    /// being received (the next one opened) or, when the other copy came after
+    /// the request was decoded, the request opened last.
+    fn conflict(&mut self) {
+        self.conflict_pending = true;
+        if let Some(t) = self.open.last_mut() {
+            t.overlapped = true;
+        }
+    }
+
     /// A capture gap: answers may have been lost with it, so the jobs open now
     /// are no longer counted as outstanding (they still pair if answered).
     pub(crate) fn gap(&mut self, now: Ts) {
@@ -145,9 +167,9 @@ impl Txns {
     }
 }
 
-fn open(d: &mut Detector, meta: &Meta, key: PairKey, understood: bool) {
+fn open(d: &mut Detector, meta: &Meta, key: PairKey, understood: bool, control: bool) {
     let f: &mut FlowState = d.flow(meta);
-    let t = Txn { key, ts: meta.ts, frame: meta.frame, understood, op: None };
+    let t = Txn { key, ts: meta.ts, frame: meta.frame, understood, control, overlapped: false, op: None };
     if f.txns.open(t) {
         d.caps.txns_forgotten += 1;
     }
@@ -166,7 +188,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
     d.closed = None;
     match *e {
         Event::Cotp { meta, cotp } => match (meta.dir, cotp.code) {
-            (Direction::ToServer, TpduCode::CR) => open(d, &meta, PairKey::Connect, true),
+            (Direction::ToServer, TpduCode::CR) => open(d, &meta, PairKey::Connect, true, false),
             (Direction::ToClient, TpduCode::CC) => close(d, &meta, PairKey::Connect, Outcome::Connected),
             _ => {}
         },
@@ -181,7 +203,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     _ => return,
                 };
                 let understood = super::classify::s7_request_function(pdu).is_some();
-                open(d, &meta, key, understood);
+                open(d, &meta, key, understood, understood);
             }
             Direction::ToClient => match pdu.header.rosctr {
                 Rosctr::ACK | Rosctr::ACK_DATA => {
@@ -205,10 +227,12 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 Some(m) => (m.frame, super::classify::plus_request_understood(m.frame, m.truncated)),
                 None => (frame, false),
             };
+            let control = message.is_some()
+                && super::classify::plus_request_function(m) == Some(crate::assets::FunctionKind::S7plusOperatingState);
             let Some(seq) = m.seq else { return };
             match meta.dir {
                 Direction::ToServer if m.opcode == Some(Opcode::REQUEST) => {
-                    open(d, &meta, PairKey::Plus(seq, m.function.map(|f| f.0)), understood)
+                    open(d, &meta, PairKey::Plus(seq, m.function.map(|f| f.0)), understood, control)
                 }
                 Direction::ToClient
                     if message.is_some() && matches!(m.opcode, Some(Opcode::RESPONSE | Opcode::RESPONSE2)) =>
@@ -227,6 +251,11 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 _ => {}
             }
         }
+        Event::Finding { meta, finding, .. }
+            if meta.dir == Direction::ToServer && finding.kind == FindingKind::OverlapConflict =>
+        {
+            d.flow(&meta).txns.conflict();
+        }
         _ => {}
     }
 }
@@ -236,7 +265,15 @@ mod tests {
     use super::*;
 
     fn txn(key: PairKey, ms: i64) -> Txn {
-        Txn { key, ts: Ts(ms * 1_000_000), frame: ms as u64, understood: true, op: None }
+        Txn {
+            key,
+            ts: Ts(ms * 1_000_000),
+            frame: ms as u64,
+            understood: true,
+            control: true,
+            overlapped: false,
+            op: None,
+        }
     }
 
     #[test]

@@ -148,3 +148,95 @@ fn a_stop_swallowed_by_a_dangling_first_fragment_is_still_confirmed() {
         (Some("SetVariable"), Some(u64::from(seq)))
     );
 }
+
+#[test]
+fn an_operating_state_write_hidden_under_an_overlapping_copy_is_confirmed() {
+    // The write's bytes arrive split; before the part naming the attribute, a
+    // copy with other bytes (a TTL decoy: the PLC never gets it) names another
+    // attribute. First copy wins in the stream, so the sensor reads a harmless
+    // SetVariable; the PLC executed the STOP and answers it with success.
+    let mut tr = Trace::new(LinkType::Ethernet);
+    let mut s = Session::new(ATTACKER, 40_006, PLC1, 6);
+    s.open_plus(&mut tr, "SIMATIC-ROOT-HMI");
+    s.create_object(&mut tr, "X");
+    let seq = s.next_plus_seq();
+    let sess = s.plus_session;
+    let real = s7plus::set_operating_state(seq, sess, 1);
+    let decoy = s7plus::frame(s7plus::V2, &s7plus::set_variable_data(seq, sess, 52, 9_999, 1));
+    assert_eq!(real.len(), decoy.len());
+    let k = real.iter().zip(&decoy).position(|(a, b)| a != b).expect("the copies differ");
+    s.c.send_plan(
+        &mut tr,
+        Dir::C2S,
+        &real,
+        &[Piece::seg(0, k), Piece::alt(k, decoy[k..].to_vec()), Piece::seg(k, real.len())],
+    );
+    s.answer(&mut tr, &s7plus::set_variable_resp(seq));
+    let alerts = run(&tr, DetectConfig::default());
+    assert!(alerts.iter().any(|a| a.rule == "malformed.tcp_overlap"), "{alerts:#?}");
+    assert!(!alerts.iter().any(|a| a.rule == "control.s7plus_operating_state"), "{alerts:#?}");
+    let c = confirmed(&alerts);
+    assert_eq!(c.len(), 1, "{alerts:#?}");
+    assert_eq!(c[0].evidence["reason"], "request_overlapped");
+    assert_eq!(c[0].evidence["function"], "SetVariable");
+    assert!(c[0].message.contains("overlapped by a copy with other bytes"), "{}", c[0].message);
+
+    // The same write with the copies the other way round: the sensor reads the
+    // STOP itself, and the answer needs no second alert.
+    let mut tr = Trace::new(LinkType::Ethernet);
+    let mut s = Session::new(ATTACKER, 40_007, PLC1, 7);
+    s.open_plus(&mut tr, "SIMATIC-ROOT-HMI");
+    s.create_object(&mut tr, "X");
+    let seq = s.next_plus_seq();
+    let sess = s.plus_session;
+    let real = s7plus::set_operating_state(seq, sess, 1);
+    let decoy = s7plus::frame(s7plus::V2, &s7plus::set_variable_data(seq, sess, 52, 9_999, 1));
+    s.c.send_plan(
+        &mut tr,
+        Dir::C2S,
+        &real,
+        &[Piece::seg(0, k), Piece::seg(k, real.len()), Piece::alt(k, decoy[k..].to_vec())],
+    );
+    s.answer(&mut tr, &s7plus::set_variable_resp(seq));
+    let alerts = run(&tr, DetectConfig::default());
+    assert!(alerts.iter().any(|a| a.rule == "control.s7plus_operating_state"), "{alerts:#?}");
+    assert!(confirmed(&alerts).is_empty(), "{alerts:#?}");
+}
+
+#[test]
+fn mid_stream_a_conflict_in_the_request_lets_the_answer_be_judged() {
+    // Picked up mid-stream (no CR/CC, no answer paired yet): a STOP job whose
+    // second half is first seen as a decoy copy with other bytes. The sensor
+    // keeps the decoy; the PLC's STOP answer is the only witness.
+    let mut tr = Trace::new(LinkType::Ethernet);
+    let mut s = Session::new(ATTACKER, 40_008, PLC1, 8);
+    s.c = s.c.clone().established();
+    let r = s.next_ref();
+    let job = s7::job(r, &s7::plc_stop_param(), &[]);
+    let k = job.len() / 2;
+    let decoy: Vec<u8> = job[k..].iter().map(|b| b ^ 0x5A).collect();
+    s.c.send_plan(&mut tr, Dir::C2S, &job, &[Piece::seg(0, k), Piece::alt(k, decoy), Piece::seg(k, job.len())]);
+    s.answer(&mut tr, &s7::ack_data(r, &[0x29], &[]));
+    let alerts = run(&tr, DetectConfig::default());
+    assert!(!alerts.iter().any(|a| a.rule == "control.cpu_stop"), "{alerts:#?}");
+    let c = confirmed(&alerts);
+    assert_eq!(c.len(), 1, "{alerts:#?}");
+    assert_eq!(c[0].evidence["function"], "cpu_stop");
+    assert!(c[0].evidence.get("client_overlap_conflict_frame").is_some(), "{:?}", c[0].evidence);
+}
+
+#[test]
+fn mid_stream_a_request_whose_last_byte_comes_alone_is_not_a_keep_alive() {
+    // Picked up mid-stream: the STOP job's last byte in a segment of its own,
+    // one below the ACK the PLC's answer carries (where a keep-alive would sit).
+    // Held data ends where that byte starts: it is data, and the STOP is read.
+    let mut tr = Trace::new(LinkType::Ethernet);
+    let mut s = Session::new(ATTACKER, 40_009, PLC1, 9);
+    s.c = s.c.clone().established();
+    let r = s.next_ref();
+    let job = s7::job(r, &s7::plc_stop_param(), &[]);
+    s.c.send_cut(&mut tr, Dir::C2S, &job, &[job.len() - 1]);
+    s.answer(&mut tr, &s7::ack_data(r, &[0x29], &[]));
+    let alerts = run(&tr, DetectConfig::default());
+    assert!(alerts.iter().any(|a| a.rule == "control.cpu_stop"), "{alerts:#?}");
+}
