@@ -13,7 +13,7 @@ use super::classify::{
     s7_request_function,
 };
 use super::txn::{Outcome, PairKey};
-use super::{ev, hex, Category, Detector, PendingOp, MAX_PENDING_OPS};
+use super::{ev, hex, Category, Detector, PendingOp, Raise, MAX_PENDING_OPS};
 use crate::assets::FunctionKind;
 use crate::event::{Direction, Event, Meta};
 use crate::time::Ts;
@@ -92,9 +92,9 @@ fn finalize(d: &mut Detector, op: PendingOp, outcome: String, answer: Option<&Me
     if op.rule == CTL_UPLOAD && refused && category == Category::UnauthorizedControl {
         // A refused upload took nothing out of the PLC: identification tools (s7ident,
         // plcscan) try SDB0 and are refused. Recorded, at info.
-        d.raise_graded(op.rule, category, super::Severity::Info, &op.meta, msg, evidence);
+        d.emit(Raise::new(op.rule, &op.meta, msg, evidence).category(category).severity(super::Severity::Info));
     } else {
-        d.raise_as(op.rule, Some(category), &op.meta, msg, evidence);
+        d.emit(Raise::new(op.rule, &op.meta, msg, evidence).category(category));
     }
 }
 
@@ -141,7 +141,7 @@ fn answer(d: &mut Detector, meta: &Meta) {
         );
         let category = category_for(d, op_meta.client().0);
         let evidence = super::ev(&[("answer_frame", json!(meta.frame)), ("error", json!("0xd602"))]);
-        d.raise_as(CTL_PASSWORD_REJECTED, Some(category), &op_meta, msg, evidence);
+        d.emit(Raise::new(CTL_PASSWORD_REJECTED, &op_meta, msg, evidence).category(category));
     }
 }
 
@@ -195,7 +195,7 @@ fn engineering_session(d: &mut Detector, meta: &Meta, how: &str, evidence: Map<S
         who(d, meta),
         meta.dst
     );
-    d.raise_as(CTL_ENGINEERING, Some(category), meta, msg, evidence);
+    d.emit(Raise::new(CTL_ENGINEERING, meta, msg, evidence).category(category));
 }
 
 fn s7_job(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {

@@ -18,7 +18,7 @@
 //! no CC) is reported, with the SYN-ACKs it sent in the evidence.
 
 use super::catalog::*;
-use super::{ev, Detector};
+use super::{ev, Detector, Raise};
 use crate::event::{tcp_flags, Direction, Event, Meta};
 use crate::time::Ts;
 use s7sentry_proto::cotp::TpduCode;
@@ -86,7 +86,7 @@ fn answered(d: &mut Detector, meta: &Meta) {
             ("outage_seconds", json!((secs * 1000.0).round() / 1000.0)),
             ("outage_start", json!(since.to_string())),
         ]);
-        d.raise(LOSS_RECOVERED, meta, msg, e);
+        d.emit(Raise::new(LOSS_RECOVERED, meta, msg, e));
     }
 }
 
@@ -210,7 +210,7 @@ pub(crate) fn check(d: &mut Detector, now: Ts) {
             flow_start: Ts(0),
             dir: Direction::ToServer,
         };
-        d.raise(LOSS_UNRESPONSIVE, &meta, msg, e);
+        d.emit(Raise::new(LOSS_UNRESPONSIVE, &meta, msg, e));
     }
 }
 

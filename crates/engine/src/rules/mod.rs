@@ -30,6 +30,7 @@ pub mod ip_evasion;
 pub mod loss;
 pub mod malformed;
 pub mod policy;
+mod raise;
 pub mod stream_evasion;
 mod txn;
 
@@ -39,6 +40,7 @@ use crate::time::Ts;
 pub use alert::{Alert, Category, Severity};
 use catalog::{RuleId, RULES};
 pub use config::DetectConfig;
+pub(crate) use raise::{Later, Msg, Raise};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -200,26 +202,6 @@ const MAX_PLCS: usize = 4096;
 const MAX_AGG: usize = 8192;
 pub(crate) const MAX_PENDING_OPS: usize = 32;
 
-/// An alert message, formatted now or only when needed: an occurrence folded
-/// into an aggregation window is shown only if it is the last one, so the
-/// hot flood rules keep the numbers and format the text at flush time.
-#[derive(Debug)]
-pub(crate) enum Msg {
-    /// Formatted.
-    Text(String),
-    /// Formatter over the packet context and two numbers.
-    Lazy(fn(&Meta, u64, u64) -> String, u64, u64),
-}
-
-impl Msg {
-    fn render(self, meta: &Meta) -> String {
-        match self {
-            Msg::Text(s) => s,
-            Msg::Lazy(f, a, b) => f(meta, a, b),
-        }
-    }
-}
-
 /// Frames a follow-up lists.
 const FOLLOW_UP_FRAMES: usize = 32;
 
@@ -254,7 +236,6 @@ pub struct Detector {
     pub counts: Vec<u64>,
     /// Occurrences folded into aggregated follow-ups, per rule.
     pub suppressed: Vec<u64>,
-    grade: Option<Severity>,
     /// Request→answer latencies (PLC, seconds) since the last [`Detector::swap_observations`].
     latencies: Vec<(IpAddr, f64)>,
     latencies_dropped: u64,
@@ -421,7 +402,6 @@ impl Detector {
             next_timer: Ts(i64::MIN),
             counts: vec![0; RULES.len()],
             suppressed: vec![0; RULES.len()],
-            grade: None,
             latencies: Vec::with_capacity(MAX_OBSERVATIONS),
             latencies_dropped: 0,
             state_changes: Vec::new(),
@@ -574,62 +554,12 @@ impl Detector {
         f
     }
 
-    /// Raise an alert for rule `rule` about the packet `meta` (src/dst as on the wire).
-    pub(crate) fn raise(&mut self, rule: RuleId, meta: &Meta, message: String, evidence: Map<String, Value>) {
-        self.raise_as(rule, None, meta, message, evidence)
-    }
-
-    /// Raise with an explicit category (control rules: engineering hosts get `control_operation`).
-    pub(crate) fn raise_as(
-        &mut self,
-        rule: RuleId,
-        category: Option<Category>,
-        meta: &Meta,
-        message: String,
-        evidence: Map<String, Value>,
-    ) {
-        self.raise_keyed(rule, category, meta, meta, message, evidence)
-    }
-
-    /// Raise with an explicit category and severity (e.g. a refused upload is recorded at `info`).
-    pub(crate) fn raise_graded(
-        &mut self,
-        rule: RuleId,
-        category: Category,
-        severity: Severity,
-        meta: &Meta,
-        message: String,
-        evidence: Map<String, Value>,
-    ) {
-        self.grade = Some(severity);
-        self.raise_keyed(rule, Some(category), meta, meta, message, evidence);
-        self.grade = None;
-    }
-
-    /// Raise, aggregating on `key_meta`'s (src, dst) instead of `meta`'s.
-    pub(crate) fn raise_keyed(
-        &mut self,
-        rule: RuleId,
-        category: Option<Category>,
-        meta: &Meta,
-        key_meta: &Meta,
-        message: String,
-        evidence: Map<String, Value>,
-    ) {
-        self.raise_msg(rule, category, meta, key_meta, Msg::Text(message), move || evidence)
-    }
-
-    /// [`Detector::raise_keyed`] with the message and the evidence built only
-    /// when the occurrence is not folded into an aggregation window.
-    pub(crate) fn raise_msg(
-        &mut self,
-        rule: RuleId,
-        category: Option<Category>,
-        meta: &Meta,
-        key_meta: &Meta,
-        message: Msg,
-        evidence: impl FnOnce() -> Map<String, Value>,
-    ) {
+    /// The one way to raise an alert: `r` goes through aggregation (folded into
+    /// an open window of its rule and key, or opening one) and, when shown,
+    /// through the policy ([`policy::apply`]). The severity override of `r`
+    /// travels with it into the window, so the follow-up keeps it.
+    pub(crate) fn emit<E: raise::Evidence>(&mut self, r: Raise<'_, E>) {
+        let Raise { rule, meta, message, evidence, category, severity: grade, key: (ksrc, kdst) } = r;
         if !self.enabled[rule] {
             return;
         }
@@ -663,7 +593,7 @@ impl Detector {
         let aggregate =
             !matches!(category, Category::LossOfCommunication | Category::Uninspectable | Category::Baseline)
                 && info.aggregation() == catalog::Aggregation::PerPair;
-        let key = (rule, key_meta.src, key_meta.dst);
+        let key = (rule, ksrc, kdst);
         if aggregate {
             if let Some(e) = self.agg.get_mut(&key) {
                 if meta.ts < e.until {
@@ -675,8 +605,8 @@ impl Detector {
                     }
                     e.count += 1;
                     e.last = Some((*meta, message));
-                    e.graded_all &= self.grade.is_some();
-                    e.grade = e.grade.max(self.grade);
+                    e.graded_all &= grade.is_some();
+                    e.grade = e.grade.max(grade);
                     self.suppressed[rule] += 1;
                     return;
                 }
@@ -719,16 +649,22 @@ impl Detector {
             );
         }
         let message = message.render(meta);
-        self.emit(rule, category, meta, message, evidence());
+        self.queue(rule, category, grade, meta, message, evidence.build());
     }
 
-    fn emit(&mut self, rule: RuleId, category: Category, meta: &Meta, message: String, evidence: Map<String, Value>) {
+    /// Build the alert and hand it to the policy; queue it if kept.
+    fn queue(
+        &mut self,
+        rule: RuleId,
+        category: Category,
+        grade: Option<Severity>,
+        meta: &Meta,
+        message: String,
+        evidence: Map<String, Value>,
+    ) {
         let info = &RULES[rule];
-        let severity = if category == Category::ControlOperation {
-            Severity::Info
-        } else {
-            self.grade.unwrap_or(self.severity[rule])
-        };
+        let severity =
+            if category == Category::ControlOperation { Severity::Info } else { grade.unwrap_or(self.severity[rule]) };
         let mut alert = Alert {
             ts: meta.ts,
             frame: meta.frame,
@@ -796,12 +732,9 @@ impl Detector {
         if e.count as usize > FOLLOW_UP_FRAMES {
             ev.insert("frames_truncated".into(), json!(true));
         }
-        // A window closed from inside a graded raise must not lose that raise's
-        // grade (the new occurrence is emitted right after the follow-up).
-        let outer = self.grade.take();
-        self.grade = if e.graded_all { e.grade } else { None };
-        self.emit(rule, category, &meta, msg, ev);
-        self.grade = outer;
+        // The follow-up keeps the grade its occurrences shared.
+        let grade = if e.graded_all { e.grade } else { None };
+        self.queue(rule, category, grade, &meta, msg, ev);
     }
 
     /// Run timers if packet time advanced enough.
@@ -893,12 +826,8 @@ impl EventSink for Detector {
                         plc,
                         meta.server().1
                     );
-                    self.raise(
-                        catalog::TLS,
-                        meta,
-                        msg,
-                        ev(&[("layer", json!("s7comm-plus")), ("first_tls_payload_len", json!(len))]),
-                    );
+                    let e = ev(&[("layer", json!("s7comm-plus")), ("first_tls_payload_len", json!(len))]);
+                    self.emit(Raise::new(catalog::TLS, meta, msg, e));
                 }
             }
             _ => {}
