@@ -52,6 +52,15 @@ impl Summary<'_> {
             "  capture: unreadable records {}  gaps {} ({} bytes)  ip fragments {}  flows evicted {}",
             self.unreadable, t.gaps, t.gap_bytes, t.ip_fragments, t.flows_evicted
         );
+        let caps: Vec<String> = self
+            .totals
+            .detector_caps
+            .named()
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(cap, n)| format!("{cap} {n}"))
+            .collect();
+        let _ = writeln!(s, "  detector caps hit: {}", if caps.is_empty() { "none".into() } else { caps.join(", ") });
         s
     }
 

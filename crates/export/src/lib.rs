@@ -81,6 +81,7 @@ pub struct Metrics {
     flows_expired: IntCounter,
     reassembly_bytes: IntGauge,
     cap_hits: IntCounterVec,
+    detector_cap_hits: IntCounterVec,
     alerts_suppressed: IntCounterVec,
     gaps: IntCounter,
     plc_latency: HistogramVec,
@@ -168,6 +169,12 @@ impl Metrics {
             cap_hits: icv(
                 "s7sentry_cap_hits_total",
                 "Times a state cap was hit (data dropped or state evicted).",
+                &["cap"],
+            ),
+            detector_cap_hits: icv(
+                "s7sentry_detector_cap_hits_total",
+                "Times a detector cap was hit (transactions, PLCs, aggregation windows, sources per PLC, \
+                 pending operations, latency samples, state changes, suspects, clients per outage, quirks).",
                 &["cap"],
             ),
             gaps: ic("s7sentry_stream_gaps_total", "TCP capture gaps after which a stream was resynchronised."),
@@ -437,6 +444,8 @@ pub struct MetricsSink {
     info: HashMap<String, [String; 3]>,
     /// Policy suppressions per rule at the last flush.
     suppressed: Vec<u64>,
+    /// Detector caps hit at the last flush.
+    caps: s7sentry_engine::rules::CapCounters,
 }
 
 fn s7_rosctr(r: u8) -> &'static str {
@@ -467,6 +476,7 @@ impl MetricsSink {
             obs: Default::default(),
             info: HashMap::new(),
             suppressed: Vec::new(),
+            caps: Default::default(),
         }
     }
 
@@ -530,6 +540,11 @@ impl MetricsSink {
             m.lag.set((now - self.last_ts).max(0.0));
         }
         det.swap_observations(&mut self.obs);
+        let caps = det.caps();
+        for ((cap, now), (_, last)) in caps.named().into_iter().zip(self.caps.named()) {
+            m.detector_cap_hits.with_label_values(&[cap]).inc_by(now.saturating_sub(last));
+        }
+        self.caps = caps;
         self.suppressed.resize(det.policy.suppressed.len(), 0);
         for (k, (&now, last)) in det.policy.suppressed.iter().zip(self.suppressed.iter_mut()).enumerate() {
             if now > *last {
@@ -725,6 +740,25 @@ mod tests {
         let text = m.render();
         assert!(text.contains("s7sentry_alerts_suppressed_total{rule=\"crash_pattern.cotp_dr\"} 5"), "{text}");
         assert!(text.contains("s7sentry_alerts_suppressed_total{rule=\"malformed.cotp\"} 1"), "{text}");
+    }
+
+    #[test]
+    fn detector_cap_hits_are_exported_per_cap_as_deltas() {
+        use s7sentry_engine::rules::{DetectConfig, Detector};
+        let m = std::sync::Arc::new(Metrics::new("test"));
+        let mut sink = MetricsSink::new(m.clone(), &[]);
+        let mut det = Detector::new(DetectConfig::default());
+        det.policy.quirks_dropped = 2;
+        sink.flush(&Stats::default(), 0, 0, &mut det);
+        det.policy.quirks_dropped = 7;
+        sink.flush(&Stats::default(), 0, 0, &mut det);
+        let text = m.render();
+        assert!(text.contains("s7sentry_detector_cap_hits_total{cap=\"quirks\"} 7"), "{text}");
+        // Every cap has its series from the first flush on.
+        for cap in s7sentry_engine::rules::CapCounters::NAMES {
+            assert!(text.contains(&format!("s7sentry_detector_cap_hits_total{{cap=\"{cap}\"}}")), "{cap}");
+        }
+        assert!(text.contains("s7sentry_detector_cap_hits_total{cap=\"plcs\"} 0"), "{text}");
     }
 
     #[test]

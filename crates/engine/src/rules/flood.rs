@@ -108,10 +108,10 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             f.iso_counted = true;
             let (plc, _) = meta.server();
             let client = meta.client().0;
-            let p = d.plc(plc);
+            let (p, caps) = d.plc_caps(plc);
             p.iso_conns += 1;
             let total = p.iso_conns;
-            let s = p.source(client);
+            let s = p.source(client, &mut caps.sources_evicted);
             s.conns += 1;
             let (conns, new) = (s.conns, s.new.hit(meta.ts, 10));
             if conns > t.connections_per_source {

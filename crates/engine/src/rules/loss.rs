@@ -27,11 +27,14 @@ use s7sentry_proto::s7plus::Opcode;
 use serde_json::json;
 use std::net::IpAddr;
 
+/// Clients an outage lists (the rest counted in `CapCounters::clients_not_listed`).
+const MAX_CLIENTS_TRYING: usize = 16;
+
 /// A request reached the PLC: `s7` when it is an S7-layer request (not a SYN).
 fn request(d: &mut Detector, meta: &Meta, s7: bool) {
     let (plc, port) = meta.server();
     let client = meta.client();
-    let p = d.plc(plc);
+    let (p, caps) = d.plc_caps(plc);
     match p.pending_since {
         None => {
             p.pending_since = Some((meta.ts, meta.frame));
@@ -46,8 +49,12 @@ fn request(d: &mut Detector, meta: &Meta, s7: bool) {
         p.s7_waiting += 1;
     }
     p.last_client = Some(client);
-    if !p.clients_trying.contains(&client.0) && p.clients_trying.len() < 16 {
-        p.clients_trying.push(client.0);
+    if !p.clients_trying.contains(&client.0) {
+        if p.clients_trying.len() < MAX_CLIENTS_TRYING {
+            p.clients_trying.push(client.0);
+        } else {
+            caps.clients_not_listed += 1;
+        }
     }
     let _ = port;
 }

@@ -19,6 +19,8 @@
 
 pub mod alert;
 pub mod baseline;
+#[cfg(test)]
+mod cap_tests;
 pub mod catalog;
 mod classify;
 pub mod config;
@@ -103,12 +105,92 @@ pub(crate) struct PendingOp {
     pub deadline: Ts,
 }
 
-/// Detector caps hit (each also in the metrics and the summary line).
+/// Detector caps hit: every table or buffer the detector bounds, counted each
+/// time the bound forgets or refuses something (each also in the metrics,
+/// `s7sentry_detector_cap_hits_total{cap}`, and in the replay summary). The
+/// inventory's own caps are counted in [`Fleet::evicted`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CapCounters {
     /// Open transactions forgotten because a connection had
-    /// [`txn::MAX_TXNS_PER_FLOW`] open ones.
+    /// [`txn::MAX_TXNS_PER_FLOW`] open ones (`cap="transactions_per_flow"`).
     pub txns_forgotten: u64,
+    /// PLC entries forgotten because the PLC table was full (`cap="plcs"`).
+    pub plcs_evicted: u64,
+    /// Aggregation windows closed early because the table was full
+    /// (`cap="aggregation_windows"`).
+    pub agg_closed_early: u64,
+    /// (PLC, source) connection counters forgotten because a PLC had
+    /// 256 sources (`cap="sources_per_plc"`).
+    pub sources_evicted: u64,
+    /// Control operations reported unconfirmed because a connection had
+    /// [`MAX_PENDING_OPS`] waiting for answers (`cap="pending_operations"`).
+    pub ops_unconfirmed: u64,
+    /// Latency samples dropped because more than [`MAX_LATENCY_SAMPLES`]
+    /// answers arrived between two exporter flushes (`cap="latency_samples"`).
+    pub latency_samples_dropped: u64,
+    /// Operating-state changes not handed to the exporter because more than
+    /// [`MAX_LATENCY_SAMPLES`] arrived between two flushes (`cap="state_changes"`).
+    pub state_changes_dropped: u64,
+    /// Suspect packets forgotten (oldest first) because a PLC had 32 remembered
+    /// for loss-of-communication correlation (`cap="suspects"`).
+    pub suspects_dropped: u64,
+    /// Clients not listed in an outage because 16 already were (`cap="clients_trying"`).
+    pub clients_not_listed: u64,
+    /// (talker, rule) pairs not learned as quirks because the table held
+    /// [`policy::MAX_QUIRKS`] (`cap="quirks"`).
+    pub quirks_dropped: u64,
+}
+
+impl CapCounters {
+    /// The `cap` label values, in the order of [`CapCounters::named`].
+    pub const NAMES: [&'static str; 10] = [
+        "transactions_per_flow",
+        "plcs",
+        "aggregation_windows",
+        "sources_per_plc",
+        "pending_operations",
+        "latency_samples",
+        "state_changes",
+        "suspects",
+        "clients_trying",
+        "quirks",
+    ];
+
+    /// Each counter with its `cap` label value.
+    pub fn named(&self) -> [(&'static str, u64); 10] {
+        let v = [
+            self.txns_forgotten,
+            self.plcs_evicted,
+            self.agg_closed_early,
+            self.sources_evicted,
+            self.ops_unconfirmed,
+            self.latency_samples_dropped,
+            self.state_changes_dropped,
+            self.suspects_dropped,
+            self.clients_not_listed,
+            self.quirks_dropped,
+        ];
+        std::array::from_fn(|i| (Self::NAMES[i], v[i]))
+    }
+
+    /// Add `o` (sum over workers / files).
+    pub fn merge(&mut self, o: &CapCounters) {
+        self.txns_forgotten += o.txns_forgotten;
+        self.plcs_evicted += o.plcs_evicted;
+        self.agg_closed_early += o.agg_closed_early;
+        self.sources_evicted += o.sources_evicted;
+        self.ops_unconfirmed += o.ops_unconfirmed;
+        self.latency_samples_dropped += o.latency_samples_dropped;
+        self.state_changes_dropped += o.state_changes_dropped;
+        self.suspects_dropped += o.suspects_dropped;
+        self.clients_not_listed += o.clients_not_listed;
+        self.quirks_dropped += o.quirks_dropped;
+    }
+
+    /// Sum of all counters.
+    pub fn total(&self) -> u64 {
+        self.named().iter().map(|(_, n)| n).sum()
+    }
 }
 
 /// Per-connection detection state.
@@ -181,11 +263,13 @@ pub(crate) struct SourceState {
 }
 
 impl PlcState {
-    pub(crate) fn source(&mut self, ip: IpAddr) -> &mut SourceState {
+    /// The counters of source `ip`; a source forgotten to make room is counted in `evicted`.
+    pub(crate) fn source(&mut self, ip: IpAddr, evicted: &mut u64) -> &mut SourceState {
         if let Some(i) = self.sources.iter().position(|s| s.ip == ip) {
             return &mut self.sources[i];
         }
         if self.sources.len() >= MAX_SOURCES_PER_PLC {
+            *evicted += 1;
             // Forget the source with the fewest open connections.
             if let Some(i) = (0..self.sources.len()).min_by_key(|&i| self.sources[i].conns) {
                 self.sources.swap_remove(i);
@@ -238,7 +322,6 @@ pub struct Detector {
     pub suppressed: Vec<u64>,
     /// Request→answer latencies (PLC, seconds) since the last [`Detector::swap_observations`].
     latencies: Vec<(IpAddr, f64)>,
-    latencies_dropped: u64,
     /// Operating-state changes seen (PLC, "stop" | "start").
     state_changes: Vec<(IpAddr, &'static str)>,
     /// The transaction the current event closed (set by [`txn::on_event`]).
@@ -324,13 +407,13 @@ impl Detector {
 
     /// Detector caps hit so far.
     pub fn caps(&self) -> CapCounters {
-        self.caps
+        CapCounters { quirks_dropped: self.policy.quirks_dropped, ..self.caps }
     }
 
     /// Latency samples dropped because more than [`MAX_LATENCY_SAMPLES`] answers
     /// arrived between two [`Detector::swap_observations`] calls.
     pub fn latency_samples_dropped(&self) -> u64 {
-        self.latencies_dropped
+        self.caps.latency_samples_dropped
     }
 
     pub(crate) fn observe_latency(&mut self, plc: IpAddr, secs: f64) {
@@ -339,13 +422,15 @@ impl Detector {
         if self.latencies.len() < self.latencies.capacity() {
             self.latencies.push((plc, secs));
         } else {
-            self.latencies_dropped += 1;
+            self.caps.latency_samples_dropped += 1;
         }
     }
 
     pub(crate) fn observe_state(&mut self, plc: IpAddr, state: &'static str) {
         if self.state_changes.len() < MAX_OBSERVATIONS {
             self.state_changes.push((plc, state));
+        } else {
+            self.caps.state_changes_dropped += 1;
         }
     }
 
@@ -403,7 +488,6 @@ impl Detector {
             counts: vec![0; RULES.len()],
             suppressed: vec![0; RULES.len()],
             latencies: Vec::with_capacity(MAX_OBSERVATIONS),
-            latencies_dropped: 0,
             state_changes: Vec::new(),
             closed: None,
             next_op: 0,
@@ -529,6 +613,11 @@ impl Detector {
     }
 
     pub(crate) fn plc(&mut self, ip: IpAddr) -> &mut PlcState {
+        self.plc_caps(ip).0
+    }
+
+    /// [`Detector::plc`] and the cap counters (to count a cap of the PLC's own tables).
+    pub(crate) fn plc_caps(&mut self, ip: IpAddr) -> (&mut PlcState, &mut CapCounters) {
         if self.plcs.len() >= MAX_PLCS && !self.plcs.contains_key(&ip) {
             // Bounded: drop the PLCs that answered least recently (ties by
             // address), a sixteenth of the table at once, so that SYNs toward
@@ -540,9 +629,10 @@ impl Detector {
                 for (_, k) in &by_age[..n] {
                     self.plcs.remove(k);
                 }
+                self.caps.plcs_evicted += n as u64;
             }
         }
-        self.plcs.entry(ip).or_default()
+        (self.plcs.entry(ip).or_default(), &mut self.caps)
     }
 
     pub(crate) fn flow(&mut self, meta: &Meta) -> &mut FlowState {
@@ -575,7 +665,7 @@ impl Detector {
             let (plc, _) = meta.server();
             let now = meta.ts;
             let src = meta.client().0;
-            let p = self.plc(plc);
+            let (p, caps) = self.plc_caps(plc);
             match p.suspects.back_mut() {
                 Some(s) if s.rule == info.id && s.src == src => {
                     s.count += 1;
@@ -585,6 +675,7 @@ impl Detector {
                 _ => {
                     if p.suspects.len() >= MAX_SUSPECTS {
                         p.suspects.pop_front();
+                        caps.suspects_dropped += 1;
                     }
                     p.suspects.push_back(Suspect { ts: now, frame: meta.frame, src, rule: info.id, count: 1 });
                 }
@@ -629,6 +720,7 @@ impl Detector {
                         })
                         .collect();
                     batch.sort_unstable();
+                    self.caps.agg_closed_early += n as u64;
                     for (_, k) in batch {
                         self.flush_agg(k);
                     }
