@@ -368,6 +368,21 @@ pub struct Observations {
     pub state_changes: Vec<(IpAddr, &'static str)>,
 }
 
+/// What the exporter publishes of the detector, filled by
+/// [`Detector::snapshot`]: a plain value, so that the exporter never reaches
+/// into the detector. Kept between flushes, it keeps its buffers' capacity.
+#[derive(Debug, Default)]
+pub struct DetectorSnapshot {
+    /// Caps hit so far.
+    pub caps: CapCounters,
+    /// Alerts suppressed by a `[[policy]]` entry so far, per rule (catalogue order).
+    pub suppressed: Vec<u64>,
+    /// Per-PLC state (sorted by address).
+    pub plcs: Vec<PlcSummary>,
+    /// Latencies and state changes since the previous snapshot.
+    pub observations: Observations,
+}
+
 const MAX_OBSERVATIONS: usize = 4096;
 
 /// Latency samples kept between two exporter flushes.
@@ -403,6 +418,17 @@ impl Detector {
         obs.state_changes.clear();
         std::mem::swap(&mut self.latencies, &mut obs.latencies);
         std::mem::swap(&mut self.state_changes, &mut obs.state_changes);
+    }
+
+    /// Fill `s` with what the exporter publishes: counters so far, per-PLC
+    /// state now, and the observations gathered since the last snapshot (handed
+    /// over as by [`Detector::swap_observations`]).
+    pub fn snapshot(&mut self, s: &mut DetectorSnapshot) {
+        s.caps = self.caps();
+        s.suppressed.clear();
+        s.suppressed.extend_from_slice(&self.policy.suppressed);
+        s.plcs = self.plc_summaries();
+        self.swap_observations(&mut s.observations);
     }
 
     /// Detector caps hit so far.
