@@ -34,6 +34,7 @@ pub mod malformed;
 pub mod policy;
 mod raise;
 pub mod stream_evasion;
+mod table;
 mod txn;
 
 use crate::assets::{Baseline, Fleet};
@@ -49,12 +50,10 @@ use std::net::IpAddr;
 
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
-/// Map keyed by the engine's flow ids: numbers the engine hands out in
-/// sequence, never chosen by the traffic, so one multiplication spreads them
-/// over the buckets (no hash-flooding exposure, a fraction of ahash's cost).
-type FlowIdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<FlowIdHasher>>;
-
-/// Hasher of [`FlowIdMap`].
+/// Hasher of the flow table, keyed by the engine's flow ids: numbers the
+/// engine hands out in sequence, never chosen by the traffic, so one
+/// multiplication spreads them over the buckets (no hash-flooding exposure, a
+/// fraction of ahash's cost).
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct FlowIdHasher(u64);
 
@@ -309,8 +308,8 @@ pub struct Detector {
     enabled: Vec<bool>,
     severity: Vec<Severity>,
     pcap: String,
-    pub(crate) flows: FlowIdMap<FlowState>,
-    pub(crate) plcs: FastMap<IpAddr, PlcState>,
+    pub(crate) flows: table::Table<u64, FlowState, std::hash::BuildHasherDefault<FlowIdHasher>>,
+    pub(crate) plcs: table::Table<IpAddr, PlcState, ahash::RandomState>,
     agg: FastMap<(RuleId, IpAddr, IpAddr), AggEntry>,
     out: Vec<Alert>,
     pub(crate) now: Ts,
@@ -504,8 +503,8 @@ impl Detector {
             severity,
             policy,
             pcap: String::new(),
-            flows: FlowIdMap::default(),
-            plcs: FastMap::default(),
+            flows: table::Table::default(),
+            plcs: table::Table::default(),
             agg: FastMap::default(),
             out: Vec::new(),
             now: Ts(i64::MIN),
@@ -658,11 +657,11 @@ impl Detector {
                 self.caps.plcs_evicted += n as u64;
             }
         }
-        (self.plcs.entry(ip).or_default(), &mut self.caps)
+        (self.plcs.get_or_default(ip), &mut self.caps)
     }
 
     pub(crate) fn flow(&mut self, meta: &Meta) -> &mut FlowState {
-        let f = self.flows.entry(meta.flow).or_default();
+        let f = self.flows.get_or_default(meta.flow);
         if f.client.is_none() {
             f.client = Some(meta.client());
             f.server = Some(meta.server());
