@@ -22,11 +22,14 @@ pub mod baseline;
 #[cfg(test)]
 mod cap_tests;
 pub mod catalog;
+mod cidr;
 mod classify;
 pub mod config;
 mod confirm;
 pub mod control;
 pub mod crash_pattern;
+#[cfg(test)]
+mod deps_tests;
 pub mod flood;
 pub mod ip_evasion;
 pub mod loss;
