@@ -10,7 +10,6 @@
 use super::catalog::*;
 use super::classify::{
     cotp_function, is_block_list, is_job_list_query, plus_program_change, plus_request_function, programmer_command,
-    s7_request_function,
 };
 use super::txn::{Outcome, PairKey};
 use super::{ev, hex, Category, Detector, PendingOp, Raise, MAX_PENDING_OPS};
@@ -200,7 +199,7 @@ fn engineering_session(d: &mut Detector, meta: &Meta, how: &str, evidence: Map<S
 }
 
 fn s7_job(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
-    let (Some(kind), Some(f)) = (s7_request_function(pdu), pdu.function()) else { return };
+    let (Some(kind), Some(f)) = (d.s7_kind, pdu.function()) else { return };
     let key = PairKey::Job(pdu.header.pdu_ref, Some(f.0));
     let base = |name: &str| {
         ev(&[
@@ -275,7 +274,7 @@ fn s7_job(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
 fn s7_userdata_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
     let Some(u) = pdu.userdata() else { return };
     // Classified by group and subfunction whatever the type nibble says (see classify).
-    let Some(kind) = s7_request_function(pdu) else { return };
+    let Some(kind) = d.s7_kind else { return };
     let (rule, what) = match kind {
         FunctionKind::MemoryReset => (CTL_MRES, "Memory reset requested by"),
         FunctionKind::ClockSet => (CTL_CLOCK, "PLC clock set by"),

@@ -326,6 +326,10 @@ pub struct Detector {
     latencies: Vec<(IpAddr, f64)>,
     /// Operating-state changes seen (PLC, "stop" | "start").
     state_changes: Vec<(IpAddr, &'static str)>,
+    /// Function class of the current event's S7comm request (client to PLC),
+    /// computed once per PDU ([`classify::s7_request_function`]) before the
+    /// families run; `None` for other events.
+    pub(crate) s7_kind: Option<crate::assets::FunctionKind>,
     /// The transaction the current event closed (set by [`txn::on_event`]).
     pub(crate) closed: Option<txn::Closed>,
     /// Flows with an [`flood::AmqWatch`].
@@ -517,6 +521,7 @@ impl Detector {
             suppressed: vec![0; RULES.len()],
             latencies: Vec::with_capacity(MAX_OBSERVATIONS),
             state_changes: Vec::new(),
+            s7_kind: None,
             closed: None,
             next_op: 0,
             amq_watching: 0,
@@ -952,6 +957,12 @@ impl EventSink for Detector {
             }
             _ => {}
         }
+        self.s7_kind = match e {
+            Event::S7 { meta, pdu, .. } if meta.dir == crate::event::Direction::ToServer => {
+                classify::s7_request_function(pdu)
+            }
+            _ => None,
+        };
         txn::on_event(self, e);
         malformed::on_event(self, e);
         crash_pattern::on_event(self, e);
