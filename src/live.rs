@@ -13,7 +13,7 @@ use crate::summary::Summary;
 use crate::{inventory, settings, LiveArgs, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE};
 use s7sentry_capture::live::{LiveOptions, LiveSource, LiveStats};
 use s7sentry_capture::{CaptureError, Packet, PacketSource, Polled};
-use s7sentry_engine::rules::{DetectConfig, Detector};
+use s7sentry_engine::rules::{DetectConfig, Detector, DetectorSnapshot};
 use s7sentry_engine::{Engine, EngineConfig, Event, EventSink};
 use s7sentry_export::http::{router, Health};
 use s7sentry_export::{Metrics, MetricsSink};
@@ -135,6 +135,8 @@ struct LiveExtra {
     reload: Arc<Reload>,
     /// Configuration generation this pipeline's detector runs with.
     applied: u64,
+    /// What the detector hands the metrics at each flush (buffers reused).
+    snapshot: DetectorSnapshot,
 }
 
 impl EventSink for LiveExtra {
@@ -150,7 +152,8 @@ impl Extra for LiveExtra {
         if let Some(cfg) = self.reload.newer(&mut self.applied) {
             det.reconfigure(DetectConfig::clone(&cfg));
         }
-        self.metrics.flush(engine.stats(), engine.active_flows(), engine.buffered_bytes(), det);
+        det.snapshot(&mut self.snapshot);
+        self.metrics.flush(engine.stats(), engine.active_flows(), engine.buffered_bytes(), &self.snapshot);
         if let Some(i) = self.inventory.as_mut() {
             let _ = i.tick(det, &mut self.metrics, false);
         }
@@ -601,6 +604,7 @@ pub fn run_live(a: &LiveArgs) -> u8 {
         inventory,
         reload: reload.clone(),
         applied: 0,
+        snapshot: DetectorSnapshot::default(),
     };
     let mut totals = Totals::default();
     let mut inv_saved = None;

@@ -62,6 +62,15 @@ impl Summary<'_> {
             .chain(t.stream_bytes().iter().filter(|(_, v)| *v > 0).map(|(k, v)| format!("{k} bytes {v}")))
             .collect();
         let _ = writeln!(s, "  stream: {}", if moved.is_empty() { "none".into() } else { moved.join(", ") });
+        let caps: Vec<String> = self
+            .totals
+            .detector_caps
+            .named()
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(cap, n)| format!("{cap} {n}"))
+            .collect();
+        let _ = writeln!(s, "  detector caps hit: {}", if caps.is_empty() { "none".into() } else { caps.join(", ") });
         s
     }
 

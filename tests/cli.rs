@@ -155,7 +155,15 @@ fn alerts_to_a_file_and_summary_on_stderr() {
         assert!(a.get(k).is_some(), "alert lacks {k}: {a}");
     }
     let e = stderr(&o);
-    for w in ["packets", "packets/s", "PDUs", "findings by layer", "unreadable records", "control.cpu_stop"] {
+    for w in [
+        "packets",
+        "packets/s",
+        "PDUs",
+        "findings by layer",
+        "unreadable records",
+        "detector caps hit: none",
+        "control.cpu_stop",
+    ] {
         assert!(e.contains(w), "summary lacks {w}: {e}");
     }
     assert!(e.lines().any(|l| l.trim() == "stream: none"), "summary: {e}");

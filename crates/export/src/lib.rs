@@ -2,7 +2,9 @@
 //!
 //! Only this crate knows Prometheus. The capture loop feeds it engine events
 //! ([`MetricsSink::on_event`], cheap: plain counters in local arrays) and, about
-//! once a second, the engine's counters and the detector's per-PLC state
+//! once a second, the engine's counters and a snapshot of the detector (caps,
+//! suppressions, per-PLC state, latencies: a plain
+//! [`s7sentry_engine::rules::DetectorSnapshot`], never the detector itself)
 //! ([`MetricsSink::flush`]), which it turns into Prometheus series. Label values
 //! come from bounded sets only: code names (unknown codes become `other`), rule
 //! ids, and PLC addresses limited to the configured PLCs plus the first
@@ -28,7 +30,7 @@ use prometheus::{
     TextEncoder,
 };
 use s7sentry_engine::assets::{Fleet, Role};
-use s7sentry_engine::rules::{Alert, Detector};
+use s7sentry_engine::rules::{Alert, DetectorSnapshot};
 use s7sentry_engine::{Event, EventSink, Stats};
 use s7sentry_proto::s7comm::{Function, Rosctr};
 use s7sentry_proto::s7plus::{Opcode, PlusFunction};
@@ -81,6 +83,7 @@ pub struct Metrics {
     flows_expired: IntCounter,
     reassembly_bytes: IntGauge,
     cap_hits: IntCounterVec,
+    detector_cap_hits: IntCounterVec,
     alerts_suppressed: IntCounterVec,
     gaps: IntCounter,
     stream_events: IntCounterVec,
@@ -170,6 +173,12 @@ impl Metrics {
             cap_hits: icv(
                 "s7sentry_cap_hits_total",
                 "Times a state cap was hit (data dropped or state evicted).",
+                &["cap"],
+            ),
+            detector_cap_hits: icv(
+                "s7sentry_detector_cap_hits_total",
+                "Times a detector cap was hit (transactions, PLCs, aggregation windows, sources per PLC, \
+                 pending operations, latency samples, state changes, suspects, clients per outage, quirks).",
                 &["cap"],
             ),
             gaps: ic("s7sentry_stream_gaps_total", "TCP capture gaps after which a stream was resynchronised."),
@@ -444,11 +453,12 @@ pub struct MetricsSink {
     /// outstanding jobs of `other` PLCs, silent `other` PLCs.
     shares: [i64; 4],
     last_ts: f64,
-    obs: s7sentry_engine::rules::Observations,
     /// Label values of the plc_info series set last time, by plc label.
     info: HashMap<String, [String; 3]>,
     /// Policy suppressions per rule at the last flush.
     suppressed: Vec<u64>,
+    /// Detector caps hit at the last flush.
+    caps: s7sentry_engine::rules::CapCounters,
 }
 
 fn s7_rosctr(r: u8) -> &'static str {
@@ -476,14 +486,16 @@ impl MetricsSink {
             shares: [0; 4],
             last: Stats::default(),
             last_ts: 0.0,
-            obs: Default::default(),
             info: HashMap::new(),
             suppressed: Vec::new(),
+            caps: Default::default(),
         }
     }
 
-    /// Push everything gathered since the last flush into the Prometheus series.
-    pub fn flush(&mut self, stats: &Stats, active_flows: usize, buffered: usize, det: &mut Detector) {
+    /// Push everything gathered since the last flush into the Prometheus
+    /// series: the engine's counters and the detector's snapshot `det`
+    /// ([`s7sentry_engine::rules::Detector::snapshot`]).
+    pub fn flush(&mut self, stats: &Stats, active_flows: usize, buffered: usize, det: &DetectorSnapshot) {
         let m = &self.metrics;
         for ((proto, r, f), n) in self.pdus.drain() {
             let key = match proto {
@@ -547,27 +559,31 @@ impl MetricsSink {
                 .unwrap_or(0.0);
             m.lag.set((now - self.last_ts).max(0.0));
         }
-        det.swap_observations(&mut self.obs);
-        self.suppressed.resize(det.policy.suppressed.len(), 0);
-        for (k, (&now, last)) in det.policy.suppressed.iter().zip(self.suppressed.iter_mut()).enumerate() {
+        let caps = det.caps;
+        for ((cap, now), (_, last)) in caps.named().into_iter().zip(self.caps.named()) {
+            m.detector_cap_hits.with_label_values(&[cap]).inc_by(now.saturating_sub(last));
+        }
+        self.caps = caps;
+        self.suppressed.resize(det.suppressed.len(), 0);
+        for (k, (&now, last)) in det.suppressed.iter().zip(self.suppressed.iter_mut()).enumerate() {
             if now > *last {
                 let id = s7sentry_engine::rules::catalog::RULES.get(k).map_or("other", |r| r.id);
                 m.alerts_suppressed.with_label_values(&[id]).inc_by(now - *last);
             }
             *last = now;
         }
-        for &(ip, secs) in &self.obs.latencies {
+        for &(ip, secs) in &det.observations.latencies {
             let l = m.label(ip);
             m.plc_latency.with_label_values(&[&l]).observe(secs);
         }
-        for &(ip, state) in &self.obs.state_changes {
+        for &(ip, state) in &det.observations.state_changes {
             let l = m.label(ip);
             m.plc_state.with_label_values(&[&l, state]).inc();
         }
         // PLCs beyond the label budget share plc="other": responding is 0 while
         // any of them is silent, outstanding the sum (over every sink).
         let mut other: Option<(i64, i64)> = None;
-        for s in det.plc_summaries() {
+        for s in &det.plcs {
             let l = m.label(s.ip);
             if l == "other" {
                 let o = other.get_or_insert((0, 0));
@@ -730,16 +746,23 @@ mod tests {
     #[test]
     fn policy_suppressions_are_exported_per_rule_as_deltas() {
         use s7sentry_engine::rules::catalog::{CRASH_COTP_DR, MAL_COTP};
-        use s7sentry_engine::rules::{DetectConfig, Detector};
+        use s7sentry_engine::rules::{DetectConfig, Detector, DetectorSnapshot};
         let m = std::sync::Arc::new(Metrics::new("test"));
         let mut sink = MetricsSink::new(m.clone(), &[]);
         let mut det = Detector::new(DetectConfig::default());
+        let mut snap = DetectorSnapshot::default();
         assert!(!m.render().contains("s7sentry_alerts_suppressed_total{"));
         det.policy.suppressed[CRASH_COTP_DR] = 3;
-        sink.flush(&Stats::default(), 0, 0, &mut det);
+        {
+            det.snapshot(&mut snap);
+            sink.flush(&Stats::default(), 0, 0, &snap);
+        }
         det.policy.suppressed[CRASH_COTP_DR] = 5;
         det.policy.suppressed[MAL_COTP] = 1;
-        sink.flush(&Stats::default(), 0, 0, &mut det);
+        {
+            det.snapshot(&mut snap);
+            sink.flush(&Stats::default(), 0, 0, &snap);
+        }
         let text = m.render();
         assert!(text.contains("s7sentry_alerts_suppressed_total{rule=\"crash_pattern.cotp_dr\"} 5"), "{text}");
         assert!(text.contains("s7sentry_alerts_suppressed_total{rule=\"malformed.cotp\"} 1"), "{text}");
@@ -747,17 +770,17 @@ mod tests {
 
     #[test]
     fn stream_counters_are_exported_by_kind_as_deltas() {
-        use s7sentry_engine::rules::{DetectConfig, Detector};
+        use s7sentry_engine::rules::DetectorSnapshot;
         let m = std::sync::Arc::new(Metrics::new("test"));
         let mut sink = MetricsSink::new(m.clone(), &[]);
-        let mut det = Detector::new(DetectConfig::default());
+        let snap = DetectorSnapshot::default();
         let mut st =
             Stats { overlap_conflicts: 2, ooo_cap_hits: 1, gap_bytes: 700, checksum_invalid: 4, ..Stats::default() };
-        sink.flush(&st, 0, 0, &mut det);
+        sink.flush(&st, 0, 0, &snap);
         st.overlap_conflicts = 5;
         st.rst_ignored_out_of_window = 1;
         st.late_fill_bytes = 9;
-        sink.flush(&st, 0, 0, &mut det);
+        sink.flush(&st, 0, 0, &snap);
         let text = m.render();
         for line in [
             "s7sentry_stream_events_total{kind=\"overlap_conflict\"} 5",
@@ -789,6 +812,32 @@ mod tests {
             assert!(out.status.success(), "promtool check metrics: {said}");
             assert!(!said.contains("s7sentry_stream_"), "promtool on the stream series: {said}");
         }
+    }
+
+    #[test]
+    fn detector_cap_hits_are_exported_per_cap_as_deltas() {
+        use s7sentry_engine::rules::{DetectConfig, Detector, DetectorSnapshot};
+        let m = std::sync::Arc::new(Metrics::new("test"));
+        let mut sink = MetricsSink::new(m.clone(), &[]);
+        let mut det = Detector::new(DetectConfig::default());
+        let mut snap = DetectorSnapshot::default();
+        det.policy.quirks_dropped = 2;
+        {
+            det.snapshot(&mut snap);
+            sink.flush(&Stats::default(), 0, 0, &snap);
+        }
+        det.policy.quirks_dropped = 7;
+        {
+            det.snapshot(&mut snap);
+            sink.flush(&Stats::default(), 0, 0, &snap);
+        }
+        let text = m.render();
+        assert!(text.contains("s7sentry_detector_cap_hits_total{cap=\"quirks\"} 7"), "{text}");
+        // Every cap has its series from the first flush on.
+        for cap in s7sentry_engine::rules::CapCounters::NAMES {
+            assert!(text.contains(&format!("s7sentry_detector_cap_hits_total{{cap=\"{cap}\"}}")), "{cap}");
+        }
+        assert!(text.contains("s7sentry_detector_cap_hits_total{cap=\"plcs\"} 0"), "{text}");
     }
 
     #[test]

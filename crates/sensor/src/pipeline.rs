@@ -282,6 +282,8 @@ pub struct Totals {
     pub suppressed: Vec<u64>,
     /// Alerts graded `info` as a learned quirk of their talker, per rule.
     pub quirk_graded: Vec<u64>,
+    /// Detector caps hit.
+    pub detector_caps: s7sentry_engine::rules::CapCounters,
 }
 
 impl Default for Totals {
@@ -292,6 +294,7 @@ impl Default for Totals {
             counts: vec![0; s7sentry_engine::rules::catalog::RULES.len()],
             suppressed: vec![0; s7sentry_engine::rules::catalog::RULES.len()],
             quirk_graded: vec![0; s7sentry_engine::rules::catalog::RULES.len()],
+            detector_caps: Default::default(),
         }
     }
 }
@@ -305,6 +308,7 @@ impl Totals {
             add_into(&mut self.counts, &d.counts);
             add_into(&mut self.suppressed, &d.policy.suppressed);
             add_into(&mut self.quirk_graded, &d.policy.quirk_graded);
+            self.detector_caps.merge(&d.caps());
         }
     }
 
@@ -315,6 +319,7 @@ impl Totals {
         add_into(&mut self.counts, &o.counts);
         add_into(&mut self.suppressed, &o.suppressed);
         add_into(&mut self.quirk_graded, &o.quirk_graded);
+        self.detector_caps.merge(&o.detector_caps);
     }
 }
 

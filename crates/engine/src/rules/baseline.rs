@@ -56,7 +56,7 @@
 
 use super::catalog::{ASSET_CHANGE, NEW_FUNCTION, NEW_TALKER};
 use super::classify::{cotp_function, plus_request_function, s7_request_function};
-use super::{ev, Category, Detector, FastMap, Severity};
+use super::{ev, Category, Detector, FastMap, Raise, Severity};
 use crate::assets::{
     talker_entry, versions_agree, Baseline, Device, Fleet, FunctionKind, IdentityChange, Role, StateChange,
     MAX_CHANGES, MAX_STATE_CHANGES, MAX_TSAPS,
@@ -509,7 +509,7 @@ fn touch(d: &mut Detector, t: &mut AssetTracker, meta: &Meta) -> bool {
                 ("baseline_since", json!(since.to_string())),
             ]);
             let sev = d.severity[NEW_TALKER].min(Severity::Medium);
-            d.raise_graded(NEW_TALKER, Category::Baseline, sev, &alert_meta, msg, e);
+            d.emit(Raise::new(NEW_TALKER, &alert_meta, msg, e).category(Category::Baseline).severity(sev));
         } else if tk_new {
             let known = !client_new && t.fleet.devices.get(&client).is_some_and(|c| c.baseline);
             let what = if client_new {
@@ -531,7 +531,7 @@ fn touch(d: &mut Detector, t: &mut AssetTracker, meta: &Meta) -> bool {
                 ("first_frame", json!(first.frame)),
                 ("baseline_since", json!(since.to_string())),
             ]);
-            d.raise_as(NEW_TALKER, None, &alert_meta, msg, e);
+            d.emit(Raise::new(NEW_TALKER, &alert_meta, msg, e));
         }
     }
     true
@@ -600,7 +600,7 @@ fn record_function(d: &mut Detector, t: &mut AssetTracker, meta: &Meta, k: Funct
             ("talker_in_baseline", json!(talker_baseline)),
             ("baseline_since", json!(since.to_string())),
         ]);
-        d.raise_graded(NEW_FUNCTION, Category::Baseline, sev, meta, msg, e);
+        d.emit(Raise::new(NEW_FUNCTION, meta, msg, e).category(Category::Baseline).severity(sev));
     }
 }
 
@@ -896,7 +896,7 @@ fn apply_identity(d: &mut Detector, t: &mut AssetTracker, meta: &Meta, fields: &
         if let Some(s) = prev_seen {
             e.insert("previous_seen".into(), json!(s.to_string()));
         }
-        d.raise_as(ASSET_CHANGE, None, meta, msg, e);
+        d.emit(Raise::new(ASSET_CHANGE, meta, msg, e));
     }
 }
 

@@ -27,7 +27,7 @@
 
 use super::catalog::CTL_CONFIRMED;
 use super::classify::{plus_confirmed_write, s7_confirmed_control};
-use super::{ev, hex, Category, Detector};
+use super::{ev, hex, Category, Detector, Raise};
 use crate::assets::FunctionKind;
 use crate::event::{Direction, Event, Meta};
 use s7sentry_proto::cotp::TpduCode;
@@ -222,7 +222,7 @@ fn raise(
     let m = answer.reversed();
     let category =
         if d.cfg.is_engineering(client) { Category::ControlOperation } else { Category::UnauthorizedControl };
-    d.raise_as(CTL_CONFIRMED, Some(category), &m, msg, e);
+    d.emit(Raise::new(CTL_CONFIRMED, &m, msg, e).category(category));
 }
 
 #[cfg(test)]

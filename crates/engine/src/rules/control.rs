@@ -10,10 +10,9 @@
 use super::catalog::*;
 use super::classify::{
     cotp_function, is_block_list, is_job_list_query, plus_program_change, plus_request_function, programmer_command,
-    s7_request_function,
 };
 use super::txn::{Outcome, PairKey};
-use super::{ev, hex, Category, Detector, PendingOp, MAX_PENDING_OPS};
+use super::{ev, hex, Category, Detector, PendingOp, Raise, MAX_PENDING_OPS};
 use crate::assets::FunctionKind;
 use crate::event::{Direction, Event, Meta};
 use crate::time::Ts;
@@ -57,6 +56,7 @@ fn pend(d: &mut Detector, rule: RuleId, key: PairKey, meta: &Meta, message: Stri
     let op = PendingOp { id, rule, meta: *meta, message, evidence, deadline };
     if f.pending.len() >= MAX_PENDING_OPS {
         let old = f.pending.remove(0);
+        d.caps.ops_unconfirmed += 1;
         finalize(d, old, "unconfirmed (too many operations waiting for answers)".into(), None);
         d.flow(meta).pending.push(op);
         return;
@@ -92,9 +92,9 @@ fn finalize(d: &mut Detector, op: PendingOp, outcome: String, answer: Option<&Me
     if op.rule == CTL_UPLOAD && refused && category == Category::UnauthorizedControl {
         // A refused upload took nothing out of the PLC: identification tools (s7ident,
         // plcscan) try SDB0 and are refused. Recorded, at info.
-        d.raise_graded(op.rule, category, super::Severity::Info, &op.meta, msg, evidence);
+        d.emit(Raise::new(op.rule, &op.meta, msg, evidence).category(category).severity(super::Severity::Info));
     } else {
-        d.raise_as(op.rule, Some(category), &op.meta, msg, evidence);
+        d.emit(Raise::new(op.rule, &op.meta, msg, evidence).category(category));
     }
 }
 
@@ -141,7 +141,7 @@ fn answer(d: &mut Detector, meta: &Meta) {
         );
         let category = category_for(d, op_meta.client().0);
         let evidence = super::ev(&[("answer_frame", json!(meta.frame)), ("error", json!("0xd602"))]);
-        d.raise_as(CTL_PASSWORD_REJECTED, Some(category), &op_meta, msg, evidence);
+        d.emit(Raise::new(CTL_PASSWORD_REJECTED, &op_meta, msg, evidence).category(category));
     }
 }
 
@@ -195,11 +195,11 @@ fn engineering_session(d: &mut Detector, meta: &Meta, how: &str, evidence: Map<S
         who(d, meta),
         meta.dst
     );
-    d.raise_as(CTL_ENGINEERING, Some(category), meta, msg, evidence);
+    d.emit(Raise::new(CTL_ENGINEERING, meta, msg, evidence).category(category));
 }
 
 fn s7_job(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
-    let (Some(kind), Some(f)) = (s7_request_function(pdu), pdu.function()) else { return };
+    let (Some(kind), Some(f)) = (d.s7_kind, pdu.function()) else { return };
     let key = PairKey::Job(pdu.header.pdu_ref, Some(f.0));
     let base = |name: &str| {
         ev(&[
@@ -274,7 +274,7 @@ fn s7_job(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
 fn s7_userdata_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
     let Some(u) = pdu.userdata() else { return };
     // Classified by group and subfunction whatever the type nibble says (see classify).
-    let Some(kind) = s7_request_function(pdu) else { return };
+    let Some(kind) = d.s7_kind else { return };
     let (rule, what) = match kind {
         FunctionKind::MemoryReset => (CTL_MRES, "Memory reset requested by"),
         FunctionKind::ClockSet => (CTL_CLOCK, "PLC clock set by"),

@@ -9,7 +9,7 @@
 //! * Setup Communication with an absurd PDU size or AmQ.
 
 use super::catalog::*;
-use super::{ev, hex, Detector};
+use super::{ev, hex, Detector, Later, Raise};
 use crate::event::{Direction, Event};
 use s7sentry_proto::cotp::TpduCode;
 use s7sentry_proto::s7comm::{Function, Rosctr};
@@ -40,7 +40,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     ("data_offset", json!(off)),
                     ("hex", json!(hex(bytes))),
                 ]);
-                d.raise(CRASH_TCP_SHORT, &meta, msg, evidence);
+                d.emit(Raise::new(CRASH_TCP_SHORT, &meta, msg, evidence));
             }
             (Layer::Cotp, FindingKind::TrailingBytes) if bytes.get(1).is_some_and(|b| b & 0xF0 == 0x80) => {
                 let extra = &bytes[finding.offset.min(bytes.len())..];
@@ -57,16 +57,13 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     // python-snap7 (3.x) closes every connection with a DR padded by one zero
                     // byte (see ../shared/pcaps/generated): still reported, but graded low.
                     let msg = format!("{msg} (a single zero byte, as python-snap7 sends)");
-                    d.raise_graded(
-                        CRASH_COTP_DR,
-                        super::Category::CrashPattern,
-                        super::Severity::Low,
-                        &meta,
-                        msg,
-                        evidence,
+                    d.emit(
+                        Raise::new(CRASH_COTP_DR, &meta, msg, evidence)
+                            .category(super::Category::CrashPattern)
+                            .severity(super::Severity::Low),
                     );
                 } else {
-                    d.raise(CRASH_COTP_DR, &meta, msg, evidence);
+                    d.emit(Raise::new(CRASH_COTP_DR, &meta, msg, evidence));
                 }
             }
             _ => {}
@@ -79,7 +76,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     meta.src, meta.dst, meta.dport
                 );
                 let evidence = ev(&[("layer", json!("cotp")), ("tpdu", json!("DR")), ("before_cc", json!(true))]);
-                d.raise(CRASH_COTP_DR, &meta, msg, evidence);
+                d.emit(Raise::new(CRASH_COTP_DR, &meta, msg, evidence));
             }
         }
         Event::IpFragment { meta, offset, more } => {
@@ -92,7 +89,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     ev(&[("layer", json!("ip")), ("fragment_offset", json!(offset)), ("more_fragments", json!(more))])
                 };
                 let msg = super::Msg::Lazy(fragment_msg, u64::from(offset), u64::from(more));
-                d.raise_msg(CRASH_IP_FRAG, None, &meta, &meta, msg, evidence);
+                d.emit(Raise::new(CRASH_IP_FRAG, &meta, msg, Later(evidence)));
             }
         }
         Event::S7 { meta, pdu, raw, .. } if meta.dir == Direction::ToServer && pdu.header.rosctr == Rosctr::JOB => {
@@ -118,7 +115,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                                 ("amq_called", json!(sc.max_amq_called)),
                                 ("hex", json!(hex(raw))),
                             ]);
-                            d.raise(CRASH_SETUP, &meta, msg, evidence);
+                            d.emit(Raise::new(CRASH_SETUP, &meta, msg, evidence));
                         }
                     }
                 }
@@ -151,7 +148,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                             ("pdu_size", json!(pdu_size)),
                             ("hex", json!(hex(raw))),
                         ]);
-                        d.raise(CRASH_VAR_ITEMS, &meta, msg, evidence);
+                        d.emit(Raise::new(CRASH_VAR_ITEMS, &meta, msg, evidence));
                     }
                 }
                 _ => {}

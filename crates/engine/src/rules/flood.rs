@@ -10,7 +10,7 @@
 
 use super::catalog::*;
 use super::txn::{Outcome, PairKey};
-use super::{ev, Category, Detector, Msg};
+use super::{ev, Category, Detector, Later, Msg, Raise};
 use crate::event::{tcp_flags, Direction, Event, Meta};
 use crate::time::Ts;
 use s7sentry_proto::cotp::TpduCode;
@@ -24,8 +24,7 @@ fn raise_plc(d: &mut Detector, rule: RuleId, meta: &Meta, msg: String, e: serde_
     let m = *meta;
     // The alert names the packet that crossed the threshold; the aggregation key uses the
     // unspecified address as source so that 5 000 spoofed sources give one alert.
-    let keyed = Meta { src: IpAddr::V4(Ipv4Addr::UNSPECIFIED), ..m };
-    d.raise_keyed(rule, None, &m, &keyed, msg, e);
+    d.emit(Raise::new(rule, &m, msg, e).keyed(IpAddr::V4(Ipv4Addr::UNSPECIFIED), m.dst));
 }
 
 /// Raise a PLC-wide alert whose message is formatted only if it is shown.
@@ -38,8 +37,7 @@ fn raise_plc_lazy(
     evidence: impl FnOnce() -> serde_json::Map<String, serde_json::Value>,
 ) {
     let m = *meta;
-    let keyed = Meta { src: IpAddr::V4(Ipv4Addr::UNSPECIFIED), ..m };
-    d.raise_msg(rule, None, &m, &keyed, Msg::Lazy(msg, a, b), evidence);
+    d.emit(Raise::new(rule, &m, Msg::Lazy(msg, a, b), Later(evidence)).keyed(IpAddr::V4(Ipv4Addr::UNSPECIFIED), m.dst));
 }
 
 fn syn_msg(m: &Meta, n: u64, threshold: u64) -> String {
@@ -110,10 +108,10 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             f.iso_counted = true;
             let (plc, _) = meta.server();
             let client = meta.client().0;
-            let p = d.plc(plc);
+            let (p, caps) = d.plc_caps(plc);
             p.iso_conns += 1;
             let total = p.iso_conns;
-            let s = p.source(client);
+            let s = p.source(client, &mut caps.sources_evicted);
             s.conns += 1;
             let (conns, new) = (s.conns, s.new.hit(meta.ts, 10));
             if conns > t.connections_per_source {
@@ -121,13 +119,13 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     "{conns} concurrent ISO-on-TCP connections from {client} to PLC {plc} (threshold {})",
                     t.connections_per_source
                 );
-                d.raise(FLOOD_CONN, &meta, msg, ev(&[("concurrent_from_source", json!(conns))]));
+                d.emit(Raise::new(FLOOD_CONN, &meta, msg, ev(&[("concurrent_from_source", json!(conns))])));
             } else if new > t.new_connections_per_10s {
                 let msg = format!(
                     "{new} new ISO-on-TCP connections from {client} to PLC {plc} within 10 s (threshold {})",
                     t.new_connections_per_10s
                 );
-                d.raise(FLOOD_CONN, &meta, msg, ev(&[("new_in_10s", json!(new))]));
+                d.emit(Raise::new(FLOOD_CONN, &meta, msg, ev(&[("new_in_10s", json!(new))])));
             }
             if total > t.connections_per_plc {
                 let msg = format!(
@@ -187,13 +185,13 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                         "Write flood: {writes} write jobs within one second from {} to PLC {plc} (threshold {})",
                         meta.src, t.writes_per_second
                     );
-                    d.raise(FLOOD_REQ, &meta, msg, ev(&[("writes_per_second", json!(writes))]));
+                    d.emit(Raise::new(FLOOD_REQ, &meta, msg, ev(&[("writes_per_second", json!(writes))])));
                 } else if jobs > t.jobs_per_second {
                     let msg = format!(
                         "Request flood: {jobs} jobs within one second from {} to PLC {plc} (threshold {})",
                         meta.src, t.jobs_per_second
                     );
-                    d.raise(FLOOD_REQ, &meta, msg, ev(&[("jobs_per_second", json!(jobs))]));
+                    d.emit(Raise::new(FLOOD_REQ, &meta, msg, ev(&[("jobs_per_second", json!(jobs))])));
                 }
             } else if meta.dir == Direction::ToClient && matches!(pdu.header.rosctr, Rosctr::ACK | Rosctr::ACK_DATA) {
                 let setup = pdu.setup_comm();
@@ -279,9 +277,9 @@ fn amq_verdict(d: &mut Detector, w: AmqWatch, v: Verdict) {
     };
     let e = ev(&[("parallel_jobs", json!(parallel)), ("amq", json!(a)), ("verdict", json!(verdict))]);
     if matches!(v, Verdict::Answered) {
-        d.raise_graded(FLOOD_AMQ, Category::Flood, super::Severity::Info, &w.meta, msg, e);
+        d.emit(Raise::new(FLOOD_AMQ, &w.meta, msg, e).category(Category::Flood).severity(super::Severity::Info));
     } else {
-        d.raise(FLOOD_AMQ, &w.meta, msg, e);
+        d.emit(Raise::new(FLOOD_AMQ, &w.meta, msg, e));
     }
 }
 

@@ -18,7 +18,7 @@
 //! or port 102 alert; cap hits always do (what was given up cannot be told).
 
 use super::catalog::*;
-use super::{ev, hex, Detector, Msg};
+use super::{ev, hex, Detector, Later, Msg, Raise};
 use crate::defrag::{Issue, Report, TcpFields};
 use crate::event::{Event, Meta};
 use serde_json::{json, Map, Value};
@@ -158,7 +158,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 m
             };
             let span = (start as u64) << 32 | end as u64;
-            d.raise_msg(rule, None, &meta, &meta, Msg::Lazy(conflict_msg, span, u64::from(tcp.0)), evidence);
+            d.emit(Raise::new(rule, &meta, Msg::Lazy(conflict_msg, span, u64::from(tcp.0)), Later(evidence)));
         }
         Issue::Tiny { have, needed } => {
             let evidence = move || {
@@ -167,7 +167,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 m.insert("transport_header_bytes".into(), json!(needed));
                 m
             };
-            d.raise_msg(EVA_IP_TINY, None, &meta, &meta, Msg::Lazy(tiny_msg, have as u64, needed as u64), evidence);
+            d.emit(Raise::new(EVA_IP_TINY, &meta, Msg::Lazy(tiny_msg, have as u64, needed as u64), Later(evidence)));
         }
         Issue::LengthConflict { end_before, end_now } => {
             let evidence = move || {
@@ -177,7 +177,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 m
             };
             let msg = Msg::Lazy(length_msg, end_before as u64, end_now as u64);
-            d.raise_msg(EVA_IP_LENGTH, None, &meta, &meta, msg, evidence);
+            d.emit(Raise::new(EVA_IP_LENGTH, &meta, msg, Later(evidence)));
         }
         Issue::Incomplete { held, missing, end_known, age_ms, end_of_capture } => {
             let evidence = move || {
@@ -191,7 +191,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             };
             let missing = if end_known { missing as u64 } else { u64::MAX };
             let msg = Msg::Lazy(incomplete_msg, held as u64, missing);
-            d.raise_msg(EVA_IP_INCOMPLETE, None, &meta, &meta, msg, evidence);
+            d.emit(Raise::new(EVA_IP_INCOMPLETE, &meta, msg, Later(evidence)));
         }
         Issue::Late { after_ms, len, kept } => {
             let evidence = move || {
@@ -202,7 +202,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 m
             };
             let f = if kept { late_kept_msg } else { late_lost_msg };
-            d.raise_msg(EVA_IP_LATE, None, &meta, &meta, Msg::Lazy(f, after_ms, len as u64), evidence);
+            d.emit(Raise::new(EVA_IP_LATE, &meta, Msg::Lazy(f, after_ms, len as u64), Later(evidence)));
         }
         Issue::Refused { len, cap } => {
             let evidence = move || {
@@ -211,7 +211,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 m.insert("bytes_given_up".into(), json!(len));
                 m
             };
-            d.raise_msg(EVA_IP_CAP, None, &meta, &meta, Msg::Lazy(refused_msg, len as u64, 0), evidence);
+            d.emit(Raise::new(EVA_IP_CAP, &meta, Msg::Lazy(refused_msg, len as u64, 0), Later(evidence)));
         }
         Issue::Dropped { held, missing, end_known, cap } => {
             let evidence = move || {
@@ -224,7 +224,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             };
             let missing = if end_known { missing as u64 } else { u64::MAX };
             let msg = Msg::Lazy(dropped_msg, held as u64, missing);
-            d.raise_msg(EVA_IP_CAP, None, &meta, &meta, msg, evidence);
+            d.emit(Raise::new(EVA_IP_CAP, &meta, msg, Later(evidence)));
         }
     }
 }

@@ -18,7 +18,7 @@
 //! no CC) is reported, with the SYN-ACKs it sent in the evidence.
 
 use super::catalog::*;
-use super::{ev, Detector};
+use super::{ev, Detector, Raise};
 use crate::event::{tcp_flags, Direction, Event, Meta};
 use crate::time::Ts;
 use s7sentry_proto::cotp::TpduCode;
@@ -27,11 +27,14 @@ use s7sentry_proto::s7plus::Opcode;
 use serde_json::json;
 use std::net::IpAddr;
 
+/// Clients an outage lists (the rest counted in `CapCounters::clients_not_listed`).
+const MAX_CLIENTS_TRYING: usize = 16;
+
 /// A request reached the PLC: `s7` when it is an S7-layer request (not a SYN).
 fn request(d: &mut Detector, meta: &Meta, s7: bool) {
     let (plc, port) = meta.server();
     let client = meta.client();
-    let p = d.plc(plc);
+    let (p, caps) = d.plc_caps(plc);
     match p.pending_since {
         None => {
             p.pending_since = Some((meta.ts, meta.frame));
@@ -46,8 +49,12 @@ fn request(d: &mut Detector, meta: &Meta, s7: bool) {
         p.s7_waiting += 1;
     }
     p.last_client = Some(client);
-    if !p.clients_trying.contains(&client.0) && p.clients_trying.len() < 16 {
-        p.clients_trying.push(client.0);
+    if !p.clients_trying.contains(&client.0) {
+        if p.clients_trying.len() < MAX_CLIENTS_TRYING {
+            p.clients_trying.push(client.0);
+        } else {
+            caps.clients_not_listed += 1;
+        }
     }
     let _ = port;
 }
@@ -86,7 +93,7 @@ fn answered(d: &mut Detector, meta: &Meta) {
             ("outage_seconds", json!((secs * 1000.0).round() / 1000.0)),
             ("outage_start", json!(since.to_string())),
         ]);
-        d.raise(LOSS_RECOVERED, meta, msg, e);
+        d.emit(Raise::new(LOSS_RECOVERED, meta, msg, e));
     }
 }
 
@@ -210,7 +217,7 @@ pub(crate) fn check(d: &mut Detector, now: Ts) {
             flow_start: Ts(0),
             dir: Direction::ToServer,
         };
-        d.raise(LOSS_UNRESPONSIVE, &meta, msg, e);
+        d.emit(Raise::new(LOSS_UNRESPONSIVE, &meta, msg, e));
     }
 }
 

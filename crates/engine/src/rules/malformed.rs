@@ -5,7 +5,7 @@
 //! violation toward a PLC is the best evidence a passive sensor gets.
 
 use super::catalog::*;
-use super::{ev, hex, Detector};
+use super::{ev, hex, Detector, Raise};
 use crate::event::Event;
 use s7sentry_proto::{FindingKind, Layer};
 use serde_json::json;
@@ -54,5 +54,5 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
         ("offset", json!(finding.offset)),
         ("hex", json!(hex(bytes))),
     ]);
-    d.raise(rule, meta, msg, evidence);
+    d.emit(Raise::new(rule, meta, msg, evidence));
 }

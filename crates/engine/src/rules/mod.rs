@@ -19,19 +19,26 @@
 
 pub mod alert;
 pub mod baseline;
+#[cfg(test)]
+mod cap_tests;
 pub mod catalog;
+mod cidr;
 mod classify;
 pub mod config;
 mod confirm;
 pub mod control;
 pub mod crash_pattern;
+#[cfg(test)]
+mod deps_tests;
 pub mod flood;
 pub mod ip_evasion;
 pub mod loss;
 pub mod malformed;
 pub mod policy;
+mod raise;
 pub mod storm;
 pub mod stream_evasion;
+mod table;
 mod txn;
 
 use crate::assets::{Baseline, Fleet};
@@ -40,18 +47,17 @@ use crate::time::Ts;
 pub use alert::{Alert, Category, Severity};
 use catalog::{RuleId, RULES};
 pub use config::DetectConfig;
+pub(crate) use raise::{Later, Msg, Raise};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
-/// Map keyed by the engine's flow ids: numbers the engine hands out in
-/// sequence, never chosen by the traffic, so one multiplication spreads them
-/// over the buckets (no hash-flooding exposure, a fraction of ahash's cost).
-type FlowIdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<FlowIdHasher>>;
-
-/// Hasher of [`FlowIdMap`].
+/// Hasher of the flow table, keyed by the engine's flow ids: numbers the
+/// engine hands out in sequence, never chosen by the traffic, so one
+/// multiplication spreads them over the buckets (no hash-flooding exposure, a
+/// fraction of ahash's cost).
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct FlowIdHasher(u64);
 
@@ -102,15 +108,98 @@ pub(crate) struct PendingOp {
     pub deadline: Ts,
 }
 
-/// Detector caps hit (each also in the metrics and the summary line).
+/// Detector caps hit: every table or buffer the detector bounds, counted each
+/// time the bound forgets or refuses something (each also in the metrics,
+/// `s7sentry_detector_cap_hits_total{cap}`, and in the replay summary). The
+/// inventory's own caps are counted in [`Fleet::evicted`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CapCounters {
     /// Open transactions forgotten because a connection had
-    /// [`txn::MAX_TXNS_PER_FLOW`] open ones.
+    /// [`txn::MAX_TXNS_PER_FLOW`] open ones (`cap="transactions_per_flow"`).
     pub txns_forgotten: u64,
+    /// PLC entries forgotten because the PLC table was full (`cap="plcs"`).
+    pub plcs_evicted: u64,
+    /// Aggregation windows closed early because the table was full
+    /// (`cap="aggregation_windows"`).
+    pub agg_closed_early: u64,
+    /// (PLC, source) connection counters forgotten because a PLC had
+    /// 256 sources (`cap="sources_per_plc"`).
+    pub sources_evicted: u64,
+    /// Control operations reported unconfirmed because a connection had
+    /// [`MAX_PENDING_OPS`] waiting for answers (`cap="pending_operations"`).
+    pub ops_unconfirmed: u64,
+    /// Latency samples dropped because more than [`MAX_LATENCY_SAMPLES`]
+    /// answers arrived between two exporter flushes (`cap="latency_samples"`).
+    pub latency_samples_dropped: u64,
+    /// Operating-state changes not handed to the exporter because more than
+    /// [`MAX_LATENCY_SAMPLES`] arrived between two flushes (`cap="state_changes"`).
+    pub state_changes_dropped: u64,
+    /// Suspect packets forgotten (oldest first) because a PLC had 32 remembered
+    /// for loss-of-communication correlation (`cap="suspects"`).
+    pub suspects_dropped: u64,
+    /// Clients not listed in an outage because 16 already were (`cap="clients_trying"`).
+    pub clients_not_listed: u64,
+    /// (talker, rule) pairs not learned as quirks because the table held
+    /// [`policy::MAX_QUIRKS`] (`cap="quirks"`).
+    pub quirks_dropped: u64,
     /// (talker, PLC) pairs whose request rates were forgotten because
-    /// [`storm::MAX_STORM_TALKERS`] were followed.
+    /// [`storm::MAX_STORM_TALKERS`] were followed (`cap="storm_talkers"`).
     pub storm_talkers_forgotten: u64,
+}
+
+impl CapCounters {
+    /// The `cap` label values, in the order of [`CapCounters::named`].
+    pub const NAMES: [&'static str; 11] = [
+        "transactions_per_flow",
+        "plcs",
+        "aggregation_windows",
+        "sources_per_plc",
+        "pending_operations",
+        "latency_samples",
+        "state_changes",
+        "suspects",
+        "clients_trying",
+        "quirks",
+        "storm_talkers",
+    ];
+
+    /// Each counter with its `cap` label value.
+    pub fn named(&self) -> [(&'static str, u64); 11] {
+        let v = [
+            self.txns_forgotten,
+            self.plcs_evicted,
+            self.agg_closed_early,
+            self.sources_evicted,
+            self.ops_unconfirmed,
+            self.latency_samples_dropped,
+            self.state_changes_dropped,
+            self.suspects_dropped,
+            self.clients_not_listed,
+            self.quirks_dropped,
+            self.storm_talkers_forgotten,
+        ];
+        std::array::from_fn(|i| (Self::NAMES[i], v[i]))
+    }
+
+    /// Add `o` (sum over workers / files).
+    pub fn merge(&mut self, o: &CapCounters) {
+        self.txns_forgotten += o.txns_forgotten;
+        self.plcs_evicted += o.plcs_evicted;
+        self.agg_closed_early += o.agg_closed_early;
+        self.sources_evicted += o.sources_evicted;
+        self.ops_unconfirmed += o.ops_unconfirmed;
+        self.latency_samples_dropped += o.latency_samples_dropped;
+        self.state_changes_dropped += o.state_changes_dropped;
+        self.suspects_dropped += o.suspects_dropped;
+        self.clients_not_listed += o.clients_not_listed;
+        self.quirks_dropped += o.quirks_dropped;
+        self.storm_talkers_forgotten += o.storm_talkers_forgotten;
+    }
+
+    /// Sum of all counters.
+    pub fn total(&self) -> u64 {
+        self.named().iter().map(|(_, n)| n).sum()
+    }
 }
 
 /// Per-connection detection state.
@@ -183,11 +272,13 @@ pub(crate) struct SourceState {
 }
 
 impl PlcState {
-    pub(crate) fn source(&mut self, ip: IpAddr) -> &mut SourceState {
+    /// The counters of source `ip`; a source forgotten to make room is counted in `evicted`.
+    pub(crate) fn source(&mut self, ip: IpAddr, evicted: &mut u64) -> &mut SourceState {
         if let Some(i) = self.sources.iter().position(|s| s.ip == ip) {
             return &mut self.sources[i];
         }
         if self.sources.len() >= MAX_SOURCES_PER_PLC {
+            *evicted += 1;
             // Forget the source with the fewest open connections.
             if let Some(i) = (0..self.sources.len()).min_by_key(|&i| self.sources[i].conns) {
                 self.sources.swap_remove(i);
@@ -203,26 +294,6 @@ const MAX_SUSPECTS: usize = 32;
 const MAX_PLCS: usize = 4096;
 const MAX_AGG: usize = 8192;
 pub(crate) const MAX_PENDING_OPS: usize = 32;
-
-/// An alert message, formatted now or only when needed: an occurrence folded
-/// into an aggregation window is shown only if it is the last one, so the
-/// hot flood rules keep the numbers and format the text at flush time.
-#[derive(Debug)]
-pub(crate) enum Msg {
-    /// Formatted.
-    Text(String),
-    /// Formatter over the packet context and two numbers.
-    Lazy(fn(&Meta, u64, u64) -> String, u64, u64),
-}
-
-impl Msg {
-    fn render(self, meta: &Meta) -> String {
-        match self {
-            Msg::Text(s) => s,
-            Msg::Lazy(f, a, b) => f(meta, a, b),
-        }
-    }
-}
 
 /// Frames a follow-up lists.
 const FOLLOW_UP_FRAMES: usize = 32;
@@ -247,8 +318,8 @@ pub struct Detector {
     enabled: Vec<bool>,
     severity: Vec<Severity>,
     pcap: String,
-    pub(crate) flows: FlowIdMap<FlowState>,
-    pub(crate) plcs: FastMap<IpAddr, PlcState>,
+    pub(crate) flows: table::Table<u64, FlowState, std::hash::BuildHasherDefault<FlowIdHasher>>,
+    pub(crate) plcs: table::Table<IpAddr, PlcState, ahash::RandomState>,
     agg: FastMap<(RuleId, IpAddr, IpAddr), AggEntry>,
     out: Vec<Alert>,
     pub(crate) now: Ts,
@@ -258,12 +329,14 @@ pub struct Detector {
     pub counts: Vec<u64>,
     /// Occurrences folded into aggregated follow-ups, per rule.
     pub suppressed: Vec<u64>,
-    grade: Option<Severity>,
     /// Request→answer latencies (PLC, seconds) since the last [`Detector::swap_observations`].
     latencies: Vec<(IpAddr, f64)>,
-    latencies_dropped: u64,
     /// Operating-state changes seen (PLC, "stop" | "start").
     state_changes: Vec<(IpAddr, &'static str)>,
+    /// Function class of the current event's S7comm request (client to PLC),
+    /// computed once per PDU ([`classify::s7_request_function`]) before the
+    /// families run; `None` for other events.
+    pub(crate) s7_kind: Option<crate::assets::FunctionKind>,
     /// The transaction the current event closed (set by [`txn::on_event`]).
     pub(crate) closed: Option<txn::Closed>,
     /// Flows with an [`flood::AmqWatch`].
@@ -310,6 +383,21 @@ pub struct Observations {
     pub state_changes: Vec<(IpAddr, &'static str)>,
 }
 
+/// What the exporter publishes of the detector, filled by
+/// [`Detector::snapshot`]: a plain value, so that the exporter never reaches
+/// into the detector. Kept between flushes, it keeps its buffers' capacity.
+#[derive(Debug, Default)]
+pub struct DetectorSnapshot {
+    /// Caps hit so far.
+    pub caps: CapCounters,
+    /// Alerts suppressed by a `[[policy]]` entry so far, per rule (catalogue order).
+    pub suppressed: Vec<u64>,
+    /// Per-PLC state (sorted by address).
+    pub plcs: Vec<PlcSummary>,
+    /// Latencies and state changes since the previous snapshot.
+    pub observations: Observations,
+}
+
 const MAX_OBSERVATIONS: usize = 4096;
 
 /// Latency samples kept between two exporter flushes.
@@ -347,15 +435,26 @@ impl Detector {
         std::mem::swap(&mut self.state_changes, &mut obs.state_changes);
     }
 
+    /// Fill `s` with what the exporter publishes: counters so far, per-PLC
+    /// state now, and the observations gathered since the last snapshot (handed
+    /// over as by [`Detector::swap_observations`]).
+    pub fn snapshot(&mut self, s: &mut DetectorSnapshot) {
+        s.caps = self.caps();
+        s.suppressed.clear();
+        s.suppressed.extend_from_slice(&self.policy.suppressed);
+        s.plcs = self.plc_summaries();
+        self.swap_observations(&mut s.observations);
+    }
+
     /// Detector caps hit so far.
     pub fn caps(&self) -> CapCounters {
-        self.caps
+        CapCounters { quirks_dropped: self.policy.quirks_dropped, ..self.caps }
     }
 
     /// Latency samples dropped because more than [`MAX_LATENCY_SAMPLES`] answers
     /// arrived between two [`Detector::swap_observations`] calls.
     pub fn latency_samples_dropped(&self) -> u64 {
-        self.latencies_dropped
+        self.caps.latency_samples_dropped
     }
 
     pub(crate) fn observe_latency(&mut self, plc: IpAddr, secs: f64) {
@@ -364,13 +463,15 @@ impl Detector {
         if self.latencies.len() < self.latencies.capacity() {
             self.latencies.push((plc, secs));
         } else {
-            self.latencies_dropped += 1;
+            self.caps.latency_samples_dropped += 1;
         }
     }
 
     pub(crate) fn observe_state(&mut self, plc: IpAddr, state: &'static str) {
         if self.state_changes.len() < MAX_OBSERVATIONS {
             self.state_changes.push((plc, state));
+        } else {
+            self.caps.state_changes_dropped += 1;
         }
     }
 
@@ -418,8 +519,8 @@ impl Detector {
             severity,
             policy,
             pcap: String::new(),
-            flows: FlowIdMap::default(),
-            plcs: FastMap::default(),
+            flows: table::Table::default(),
+            plcs: table::Table::default(),
             agg: FastMap::default(),
             out: Vec::new(),
             now: Ts(i64::MIN),
@@ -427,10 +528,9 @@ impl Detector {
             next_timer: Ts(i64::MIN),
             counts: vec![0; RULES.len()],
             suppressed: vec![0; RULES.len()],
-            grade: None,
             latencies: Vec::with_capacity(MAX_OBSERVATIONS),
-            latencies_dropped: 0,
             state_changes: Vec::new(),
+            s7_kind: None,
             closed: None,
             next_op: 0,
             amq_watching: 0,
@@ -556,6 +656,11 @@ impl Detector {
     }
 
     pub(crate) fn plc(&mut self, ip: IpAddr) -> &mut PlcState {
+        self.plc_caps(ip).0
+    }
+
+    /// [`Detector::plc`] and the cap counters (to count a cap of the PLC's own tables).
+    pub(crate) fn plc_caps(&mut self, ip: IpAddr) -> (&mut PlcState, &mut CapCounters) {
         if self.plcs.len() >= MAX_PLCS && !self.plcs.contains_key(&ip) {
             // Bounded: drop the PLCs that answered least recently (ties by
             // address), a sixteenth of the table at once, so that SYNs toward
@@ -567,13 +672,14 @@ impl Detector {
                 for (_, k) in &by_age[..n] {
                     self.plcs.remove(k);
                 }
+                self.caps.plcs_evicted += n as u64;
             }
         }
-        self.plcs.entry(ip).or_default()
+        (self.plcs.get_or_default(ip), &mut self.caps)
     }
 
     pub(crate) fn flow(&mut self, meta: &Meta) -> &mut FlowState {
-        let f = self.flows.entry(meta.flow).or_default();
+        let f = self.flows.get_or_default(meta.flow);
         if f.client.is_none() {
             f.client = Some(meta.client());
             f.server = Some(meta.server());
@@ -581,62 +687,12 @@ impl Detector {
         f
     }
 
-    /// Raise an alert for rule `rule` about the packet `meta` (src/dst as on the wire).
-    pub(crate) fn raise(&mut self, rule: RuleId, meta: &Meta, message: String, evidence: Map<String, Value>) {
-        self.raise_as(rule, None, meta, message, evidence)
-    }
-
-    /// Raise with an explicit category (control rules: engineering hosts get `control_operation`).
-    pub(crate) fn raise_as(
-        &mut self,
-        rule: RuleId,
-        category: Option<Category>,
-        meta: &Meta,
-        message: String,
-        evidence: Map<String, Value>,
-    ) {
-        self.raise_keyed(rule, category, meta, meta, message, evidence)
-    }
-
-    /// Raise with an explicit category and severity (e.g. a refused upload is recorded at `info`).
-    pub(crate) fn raise_graded(
-        &mut self,
-        rule: RuleId,
-        category: Category,
-        severity: Severity,
-        meta: &Meta,
-        message: String,
-        evidence: Map<String, Value>,
-    ) {
-        self.grade = Some(severity);
-        self.raise_keyed(rule, Some(category), meta, meta, message, evidence);
-        self.grade = None;
-    }
-
-    /// Raise, aggregating on `key_meta`'s (src, dst) instead of `meta`'s.
-    pub(crate) fn raise_keyed(
-        &mut self,
-        rule: RuleId,
-        category: Option<Category>,
-        meta: &Meta,
-        key_meta: &Meta,
-        message: String,
-        evidence: Map<String, Value>,
-    ) {
-        self.raise_msg(rule, category, meta, key_meta, Msg::Text(message), move || evidence)
-    }
-
-    /// [`Detector::raise_keyed`] with the message and the evidence built only
-    /// when the occurrence is not folded into an aggregation window.
-    pub(crate) fn raise_msg(
-        &mut self,
-        rule: RuleId,
-        category: Option<Category>,
-        meta: &Meta,
-        key_meta: &Meta,
-        message: Msg,
-        evidence: impl FnOnce() -> Map<String, Value>,
-    ) {
+    /// The one way to raise an alert: `r` goes through aggregation (folded into
+    /// an open window of its rule and key, or opening one) and, when shown,
+    /// through the policy ([`policy::apply`]). The severity override of `r`
+    /// travels with it into the window, so the follow-up keeps it.
+    pub(crate) fn emit<E: raise::Evidence>(&mut self, r: Raise<'_, E>) {
+        let Raise { rule, meta, message, evidence, category, severity: grade, key: (ksrc, kdst) } = r;
         if !self.enabled[rule] {
             return;
         }
@@ -652,7 +708,7 @@ impl Detector {
             let (plc, _) = meta.server();
             let now = meta.ts;
             let src = meta.client().0;
-            let p = self.plc(plc);
+            let (p, caps) = self.plc_caps(plc);
             match p.suspects.back_mut() {
                 Some(s) if s.rule == info.id && s.src == src => {
                     s.count += 1;
@@ -662,6 +718,7 @@ impl Detector {
                 _ => {
                     if p.suspects.len() >= MAX_SUSPECTS {
                         p.suspects.pop_front();
+                        caps.suspects_dropped += 1;
                     }
                     p.suspects.push_back(Suspect { ts: now, frame: meta.frame, src, rule: info.id, count: 1 });
                 }
@@ -670,7 +727,7 @@ impl Detector {
         let aggregate =
             !matches!(category, Category::LossOfCommunication | Category::Uninspectable | Category::Baseline)
                 && info.aggregation() == catalog::Aggregation::PerPair;
-        let key = (rule, key_meta.src, key_meta.dst);
+        let key = (rule, ksrc, kdst);
         if aggregate {
             if let Some(e) = self.agg.get_mut(&key) {
                 if meta.ts < e.until {
@@ -682,8 +739,8 @@ impl Detector {
                     }
                     e.count += 1;
                     e.last = Some((*meta, message));
-                    e.graded_all &= self.grade.is_some();
-                    e.grade = e.grade.max(self.grade);
+                    e.graded_all &= grade.is_some();
+                    e.grade = e.grade.max(grade);
                     self.suppressed[rule] += 1;
                     return;
                 }
@@ -706,6 +763,7 @@ impl Detector {
                         })
                         .collect();
                     batch.sort_unstable();
+                    self.caps.agg_closed_early += n as u64;
                     for (_, k) in batch {
                         self.flush_agg(k);
                     }
@@ -726,16 +784,22 @@ impl Detector {
             );
         }
         let message = message.render(meta);
-        self.emit(rule, category, meta, message, evidence());
+        self.queue(rule, category, grade, meta, message, evidence.build());
     }
 
-    fn emit(&mut self, rule: RuleId, category: Category, meta: &Meta, message: String, evidence: Map<String, Value>) {
+    /// Build the alert and hand it to the policy; queue it if kept.
+    fn queue(
+        &mut self,
+        rule: RuleId,
+        category: Category,
+        grade: Option<Severity>,
+        meta: &Meta,
+        message: String,
+        evidence: Map<String, Value>,
+    ) {
         let info = &RULES[rule];
-        let severity = if category == Category::ControlOperation {
-            Severity::Info
-        } else {
-            self.grade.unwrap_or(self.severity[rule])
-        };
+        let severity =
+            if category == Category::ControlOperation { Severity::Info } else { grade.unwrap_or(self.severity[rule]) };
         let mut alert = Alert {
             ts: meta.ts,
             frame: meta.frame,
@@ -803,12 +867,9 @@ impl Detector {
         if e.count as usize > FOLLOW_UP_FRAMES {
             ev.insert("frames_truncated".into(), json!(true));
         }
-        // A window closed from inside a graded raise must not lose that raise's
-        // grade (the new occurrence is emitted right after the follow-up).
-        let outer = self.grade.take();
-        self.grade = if e.graded_all { e.grade } else { None };
-        self.emit(rule, category, &meta, msg, ev);
-        self.grade = outer;
+        // The follow-up keeps the grade its occurrences shared.
+        let grade = if e.graded_all { e.grade } else { None };
+        self.queue(rule, category, grade, &meta, msg, ev);
     }
 
     /// Run timers if packet time advanced enough.
@@ -900,16 +961,18 @@ impl EventSink for Detector {
                         plc,
                         meta.server().1
                     );
-                    self.raise(
-                        catalog::TLS,
-                        meta,
-                        msg,
-                        ev(&[("layer", json!("s7comm-plus")), ("first_tls_payload_len", json!(len))]),
-                    );
+                    let e = ev(&[("layer", json!("s7comm-plus")), ("first_tls_payload_len", json!(len))]);
+                    self.emit(Raise::new(catalog::TLS, meta, msg, e));
                 }
             }
             _ => {}
         }
+        self.s7_kind = match e {
+            Event::S7 { meta, pdu, .. } if meta.dir == crate::event::Direction::ToServer => {
+                classify::s7_request_function(pdu)
+            }
+            _ => None,
+        };
         txn::on_event(self, e);
         malformed::on_event(self, e);
         crash_pattern::on_event(self, e);

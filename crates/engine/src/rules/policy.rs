@@ -47,7 +47,7 @@
 
 use super::alert::{Alert, Category, Severity};
 use super::catalog::{self, RuleId, RULES};
-use super::config::Cidr;
+use super::cidr::Cidr;
 use crate::assets::{Baseline, Fleet};
 use serde::Deserialize;
 use serde_json::json;

@@ -32,7 +32,7 @@
 //! with a frozen `--state` judges every talker by the plant defaults.
 
 use super::catalog::FLOOD_REQ;
-use super::{ev, Detector, FastMap};
+use super::{ev, Detector, FastMap, Raise};
 use crate::assets::Baseline;
 use crate::event::Meta;
 use crate::time::Ts;
@@ -389,7 +389,7 @@ fn raise(
             e.insert("distinct_items_more".into(), json!(true));
         }
     }
-    d.raise(FLOOD_REQ, meta, msg, e);
+    d.emit(Raise::new(FLOOD_REQ, meta, msg, e));
 }
 
 /// Table full: forget the least recently active sixteenth (talkers not

@@ -202,7 +202,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     },
                     _ => return,
                 };
-                let understood = super::classify::s7_request_function(pdu).is_some();
+                let understood = d.s7_kind.is_some();
                 open(d, &meta, key, understood, understood);
             }
             Direction::ToClient => match pdu.header.rosctr {

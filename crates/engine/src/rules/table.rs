@@ -1,0 +1,160 @@
+//! A hash table that remembers its last hit.
+//!
+//! The rule families look up the same flow and the same PLC several times per
+//! event (transactions, control, confirmation, flood, loss, suspects). The
+//! values live in a dense vector indexed by a hash map; the slot of the last
+//! key found is kept, so every lookup after the first for the same event is
+//! one comparison instead of a hash and a probe. Iteration walks the dense
+//! vector (cheaper than the map's buckets for the 100 ms timers); no caller
+//! depends on the order (timers sort what they emit).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
+
+/// Map from `K` to `V` with a one-entry cache of the last key found.
+#[derive(Debug)]
+pub(crate) struct Table<K, V, S> {
+    index: HashMap<K, u32, S>,
+    slots: Vec<(K, V)>,
+    /// Last key found and its slot.
+    last: Option<(K, u32)>,
+}
+
+impl<K, V, S: Default> Default for Table<K, V, S> {
+    fn default() -> Self {
+        Table { index: HashMap::default(), slots: Vec::new(), last: None }
+    }
+}
+
+impl<K: Copy + Eq + Hash, V, S: BuildHasher> Table<K, V, S> {
+    /// Slot of `k`, remembered for the next lookup.
+    #[inline]
+    fn find(&mut self, k: &K) -> Option<usize> {
+        if let Some((lk, i)) = self.last {
+            if lk == *k {
+                return Some(i as usize);
+            }
+        }
+        let i = *self.index.get(k)?;
+        self.last = Some((*k, i));
+        Some(i as usize)
+    }
+
+    /// Slot of `k` without updating the cache.
+    #[inline]
+    fn peek(&self, k: &K) -> Option<usize> {
+        match self.last {
+            Some((lk, i)) if lk == *k => Some(i as usize),
+            _ => self.index.get(k).map(|&i| i as usize),
+        }
+    }
+
+    /// The value of `k`.
+    #[inline]
+    pub(crate) fn get(&self, k: &K) -> Option<&V> {
+        let i = self.peek(k)?;
+        self.slots.get(i).map(|(_, v)| v)
+    }
+
+    /// The value of `k`, to change it.
+    #[inline]
+    pub(crate) fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        let i = self.find(k)?;
+        self.slots.get_mut(i).map(|(_, v)| v)
+    }
+
+    /// Whether `k` has a value.
+    pub(crate) fn contains_key(&self, k: &K) -> bool {
+        self.peek(k).is_some()
+    }
+
+    /// The value of `k`, created with `V::default()` when missing.
+    #[inline]
+    pub(crate) fn get_or_default(&mut self, k: K) -> &mut V
+    where
+        V: Default,
+    {
+        let i = match self.find(&k) {
+            Some(i) => i,
+            None => {
+                let i = self.slots.len();
+                self.slots.push((k, V::default()));
+                self.index.insert(k, i as u32);
+                self.last = Some((k, i as u32));
+                i
+            }
+        };
+        &mut self.slots[i].1
+    }
+
+    /// Remove `k`, returning its value.
+    pub(crate) fn remove(&mut self, k: &K) -> Option<V> {
+        let i = self.index.remove(k)? as usize;
+        self.last = None;
+        if i >= self.slots.len() {
+            return None;
+        }
+        let (_, v) = self.slots.swap_remove(i);
+        if let Some((moved, _)) = self.slots.get(i) {
+            if let Some(slot) = self.index.get_mut(moved) {
+                *slot = i as u32;
+            }
+        }
+        Some(v)
+    }
+
+    /// Number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Entries (in no particular order).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.slots.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Values (in no particular order).
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
+        self.slots.iter().map(|(_, v)| v)
+    }
+
+    /// Values, to change them (in no particular order).
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.slots.iter_mut().map(|(_, v)| v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Table;
+
+    type T = Table<u64, u32, ahash::RandomState>;
+
+    #[test]
+    fn lookups_inserts_and_removals_agree_with_a_map() {
+        let mut t = T::default();
+        let mut m = std::collections::HashMap::new();
+        // A deterministic mix of operations over a few keys.
+        let mut x: u64 = 7;
+        for _ in 0..10_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let k = (x >> 33) % 37;
+            match (x >> 20) % 5 {
+                0 => assert_eq!(t.remove(&k), m.remove(&k)),
+                1 => assert_eq!(t.get(&k), m.get(&k)),
+                2 => assert_eq!(t.get_mut(&k).copied(), m.get(&k).copied()),
+                _ => {
+                    *t.get_or_default(k) += 1;
+                    *m.entry(k).or_default() += 1;
+                }
+            }
+            assert_eq!(t.len(), m.len());
+            assert_eq!(t.contains_key(&k), m.contains_key(&k));
+        }
+        let mut a: Vec<_> = t.iter().map(|(k, v)| (*k, *v)).collect();
+        let mut b: Vec<_> = m.into_iter().collect();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b);
+    }
+}
