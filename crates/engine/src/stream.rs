@@ -325,7 +325,7 @@ impl TcpDir {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn remember(&mut self, cfg: &EngineConfig, seq: u32, data: &[u8]) {
         let h = cfg.overlap_history;
         if h == 0 {
