@@ -325,6 +325,7 @@ impl TcpDir {
         })
     }
 
+    #[inline(always)]
     fn remember(&mut self, cfg: &EngineConfig, seq: u32, data: &[u8]) {
         let h = cfg.overlap_history;
         if h == 0 {
@@ -340,7 +341,9 @@ impl TcpDir {
         let at = (seq.wrapping_add(start as u32) as usize) % h;
         let first = (h - at).min(take);
         self.hist[at..at + first].copy_from_slice(&src[..first]);
-        self.hist[..take - first].copy_from_slice(&src[first..]);
+        if first < take {
+            self.hist[..take - first].copy_from_slice(&src[first..]);
+        }
         self.hist_valid = (self.hist_valid + data.len()).min(h);
     }
 
@@ -484,6 +487,17 @@ impl TcpDir {
         deliver: &mut F,
     ) -> bool {
         if payload.is_empty() {
+            return false;
+        }
+        if self.synced && seq == self.next_seq && self.ooo.is_empty() && self.bad.is_empty() {
+            // The common case, exactly what `ingest` and `accept` do with it:
+            // in window, not a keep-alive (one byte *below* `next_seq`), no
+            // invalid copy to compare, no overlap with delivered or held bytes,
+            // nothing held to drain, not a retransmission.
+            self.data_seen = true;
+            self.remember(cfg, seq, payload);
+            self.next_seq = seq.wrapping_add(payload.len() as u32);
+            deliver(Chunk::Data(payload, None), stats);
             return false;
         }
         if !self.synced {
