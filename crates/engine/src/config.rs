@@ -23,7 +23,9 @@ pub struct EngineConfig {
     pub max_ooo_bytes: usize,
     /// Out-of-order segments held per direction before declaring a gap. Default 32.
     pub max_ooo_segments: usize,
-    /// Retransmission history per direction, to compare overlapping bytes. Default 2 048.
+    /// Retransmission history per direction, to compare overlapping bytes. Default 2 048;
+    /// [`crate::Engine::new`] rounds it up to a power of two (a ring indexed by sequence
+    /// number modulo its size stays consistent across the sequence wrap), 0 turns it off.
     pub overlap_history: usize,
     /// COTP DT reassembly cap per direction. Default 65 536 (S7 PDUs are at most 960 bytes,
     /// S7comm-plus frames stay well below this).

@@ -50,7 +50,13 @@ pub const MAX_OFFLOAD_HOSTS: usize = 4096;
 
 impl Engine {
     /// A new engine.
-    pub fn new(cfg: EngineConfig) -> Engine {
+    pub fn new(mut cfg: EngineConfig) -> Engine {
+        // The overlap history is a ring indexed by sequence number modulo its
+        // size: only a power of two divides 2^32, so bytes on both sides of the
+        // sequence wrap never share a slot.
+        if cfg.overlap_history > 0 {
+            cfg.overlap_history = cfg.overlap_history.next_power_of_two();
+        }
         let table = FlowTable::new(cfg.max_flows);
         let mut iso_ports = vec![0u64; 1024];
         for &p in &cfg.ports {
