@@ -32,6 +32,13 @@ use std::net::IpAddr;
 
 pub use super::cidr::{parse_cidr_list, Cidr};
 
+/// Longest `storm_seconds` accepted by the configuration (the storm judgement,
+/// `rules/storm.rs`, keeps this many seconds plus two per class).
+pub const MAX_STORM_SECONDS: u32 = 30;
+
+/// Distinct write items+values remembered per talker for the repetition judgement.
+pub const MAX_DISTINCT_WRITES: usize = 8;
+
 /// Thresholds and timeouts. Each default is explained where it is defined.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -156,7 +163,6 @@ impl Default for Thresholds {
 impl Thresholds {
     /// Values that cannot work (errors name the key).
     pub fn check(&self) -> Result<(), String> {
-        use super::storm::{MAX_DISTINCT_WRITES, MAX_STORM_SECONDS};
         if self.storm_seconds > MAX_STORM_SECONDS {
             return Err(format!(
                 "thresholds.storm_seconds = {}: at most {MAX_STORM_SECONDS} (0 switches storms off)",

@@ -41,14 +41,10 @@ use serde_json::json;
 use std::hash::Hasher;
 use std::net::IpAddr;
 
+pub use super::config::{MAX_DISTINCT_WRITES, MAX_STORM_SECONDS};
+
 /// Seconds kept per class (the longest `storm_seconds` is `RING - 2`).
-pub(crate) const RING: usize = 32;
-
-/// Longest `storm_seconds` accepted by the configuration.
-pub const MAX_STORM_SECONDS: u32 = (RING - 2) as u32;
-
-/// Distinct write items+values remembered per talker for the repetition judgement.
-pub const MAX_DISTINCT_WRITES: usize = 8;
+pub(crate) const RING: usize = MAX_STORM_SECONDS as usize + 2;
 
 /// (talker, PLC) pairs followed.
 pub const MAX_STORM_TALKERS: usize = 4096;
