@@ -51,7 +51,7 @@ fn hmi_polling(secs: u64, seed: u64) -> Trace {
 }
 
 fn attack_write_flood_sustained() -> Case {
-    let bg = hmi_polling(75, 0x5701);
+    let bg = hmi_polling(26, 0x5701);
     let mut t = Trace::at(LinkType::Ethernet, 1_000);
     let mut s = fast(ATTACKER, 43_400, 0x5702);
     let a = t.next_no();
@@ -59,23 +59,23 @@ fn attack_write_flood_sustained() -> Case {
     t.note(a, "unknown host 10.10.9.99: handshake, CR/CC, Setup Communication");
     let a = t.next_no();
     let v = [0x00, 0x2A];
-    paced(&mut t, START_NS + 2_000_000_000, 240, 70, |t, _| s.write(t, &[AnyItem::db_word(1, 4)], &[&v]));
-    t.note(a, "16 800 Write Var jobs DB1.DBW4 := 0x002A, 240 per second for 70 s, each answered");
+    paced(&mut t, START_NS + 2_000_000_000, 200, 22, |t, _| s.write(t, &[AnyItem::db_word(1, 4)], &[&v]));
+    t.note(a, "4 400 Write Var jobs DB1.DBW4 := 0x002A, 200 per second for 22 s, each answered (slower than the benchmark twin's 240/s: only the duration tells them apart)");
     let a = t.next_no();
     t.wait_ms(50);
     s.close_fin(&mut t);
     t.note(a, "FIN close");
     let tr = Trace::merge(vec![bg, t]);
     finish("attack_write_flood_sustained", &tr, Format::CLASSIC, Texts {
-        what: "unknown host writing the same value to DB1.DBW4 240 times a second for 70 s beside HMI polling",
-        expected: "one flood.requests (high) 20 s into the flood: basis repetition, class write, window_s 20, rate 240, distinct_items 1 (below the one-second threshold of 300 writes/s, which stays quiet); nothing about the HMI",
+        what: "unknown host writing the same value to DB1.DBW4 200 times a second for 22 s beside HMI polling",
+        expected: "one flood.requests (high) 20 s into the flood: basis repetition, class write, window_s 20, rate 200, distinct_items 1 (below the one-second threshold of 300 writes/s, which stays quiet); nothing about the HMI",
         tshark: CLEAN_S7,
     })
 }
 
 /// Benign twin of `attack_write_flood_sustained`, shaped like the public libnodave
 /// benchmark capture (wireshark-wiki `s7comm_varservice_libnodavedemo_bench`): 240
-/// reads/s for 12 s, then the same item and value written 240 times a second for 9 s
+/// reads/s for 12 s (10 s here, to keep the bundled capture under 1 MB), then the same item and value written 240 times a second for 9 s
 /// (243 in its busiest second).
 fn benign_write_burst() -> Case {
     let mut t = Trace::new(LinkType::Ethernet);
@@ -84,8 +84,8 @@ fn benign_write_burst() -> Case {
     s.connect(&mut t, 1);
     t.note(a, "benchmark client 10.10.2.21: handshake, CR/CC, Setup Communication");
     let a = t.next_no();
-    paced(&mut t, START_NS + 500_000_000, 240, 12, |t, _| s.read(t, &[AnyItem::db_bytes(1, 0, 4)]));
-    t.note(a, "read benchmark: 2 880 Read Var DB1.DBB0 x4, 240 per second for 12 s");
+    paced(&mut t, START_NS + 500_000_000, 240, 10, |t, _| s.read(t, &[AnyItem::db_bytes(1, 0, 4)]));
+    t.note(a, "read benchmark: 2 400 Read Var DB1.DBB0 x4, 240 per second for 10 s");
     let a = t.next_no();
     let v = [0x3B];
     let item = AnyItem::area_bytes(area::FLAGS, 0, 1);
@@ -100,8 +100,8 @@ fn benign_write_burst() -> Case {
     s.close_dr(&mut t);
     t.note(a, "DR/DC and FIN close");
     finish("benign_write_burst", &t, Format::CLASSIC, Texts {
-        what: "libnodave-benchmark-like client: 240 reads/s for 12 s, then the same write 240 times a second for 9 s (243 at the peak)",
-        expected: "no alert: 243 writes/s is below the one-second threshold (300), and 9 s of writes (or 12 s of reads) is not a storm (storm_seconds 20)",
+        what: "libnodave-benchmark-like client: 240 reads/s for 10 s, then the same write 240 times a second for 9 s (243 at the peak)",
+        expected: "no alert: 243 writes/s is below the one-second threshold (300), and 9 s of writes (or 10 s of reads) is not a storm (storm_seconds 20)",
         tshark: CLEAN_S7,
     })
 }
@@ -113,7 +113,7 @@ fn attack_write_above_learned() -> Case {
     s.connect(&mut t, 2);
     t.note(a, "HMI 10.10.2.21: handshake, CR/CC, Setup Communication");
     let a = t.next_no();
-    paced(&mut t, START_NS + 200_000_000, 15, 40, |t, i| {
+    paced(&mut t, START_NS + 200_000_000, 15, 31, |t, i| {
         if i % 3 == 0 {
             let v = (i as u16).to_be_bytes();
             s.write(t, &[AnyItem::db_word(1, 8)], &[&v]);
@@ -121,19 +121,19 @@ fn attack_write_above_learned() -> Case {
             s.read(t, &POLL_ITEMS);
         }
     });
-    t.note(a, "40 s of polling, 15 jobs per second: 10 Read Var and 5 Write Var DB1.DBW8 each second (the baseline learns the first 30 s)");
+    t.note(a, "31 s of polling, 15 jobs per second: 10 Read Var and 5 Write Var DB1.DBW8 each second (the baseline learns the first 30 s)");
     let a = t.next_no();
-    paced(&mut t, START_NS + 41_000_000_000, 50, 25, |t, i| {
+    paced(&mut t, START_NS + 32_000_000_000, 50, 22, |t, i| {
         let v = (i as u16).to_be_bytes();
         s.write(t, &[AnyItem::db_word(1, 8 + (i as u32 % 4) * 2)], &[&v]);
     });
-    t.note(a, "after the freeze: 1 250 Write Var jobs to DB1.DBW8..DBW14 with changing values, 50 per second (10 times the learned rate) for 25 s");
+    t.note(a, "after the freeze: 1 100 Write Var jobs to DB1.DBW8..DBW14 with changing values, 50 per second (10 times the learned rate) for 22 s");
     let a = t.next_no();
     t.wait_ms(100);
     s.close_dr(&mut t);
     t.note(a, "DR/DC and FIN close");
     finish("attack_write_above_learned", &t, Format::CLASSIC, Texts {
-        what: "a talker writing 5 times a second while the baseline learns (30 s), then 50 times a second for 25 s",
+        what: "a talker writing 5 times a second while the baseline learns (30 s), then 50 times a second for 22 s",
         expected: "with a 30 s learning period (tests/golden_cases.toml): one flood.requests (high) 20 s into the fast writes, basis learned_rate, learned_rate 5, threshold 20 (4 x 5, at least 20), rate 50; without a baseline nothing (50/s is below the plant default of 100 writes/s held, and 4 distinct items and changing values are not repetition)",
         tshark: CLEAN_S7,
     })
@@ -146,8 +146,8 @@ fn benign_hmi_fast_polling() -> Case {
     s.connect(&mut t, 2);
     t.note(a, "HMI 10.10.2.20: handshake, CR/CC, Setup Communication");
     let a = t.next_no();
-    paced(&mut t, START_NS + 500_000_000, 100, 60, |t, _| s.read(t, &POLL_ITEMS));
-    t.note(a, "6 000 Read Var jobs (DB1.DBB0 x32, MB0 x4), 100 per second for 60 s, each answered");
+    paced(&mut t, START_NS + 500_000_000, 100, 24, |t, _| s.read(t, &POLL_ITEMS));
+    t.note(a, "2 400 Read Var jobs (DB1.DBB0 x32, MB0 x4), 100 per second for 24 s (longer than storm_seconds), each answered");
     let a = t.next_no();
     t.wait_ms(100);
     s.close_dr(&mut t);
@@ -157,7 +157,7 @@ fn benign_hmi_fast_polling() -> Case {
         &t,
         Format::CLASSIC,
         Texts {
-            what: "an HMI polling at a steady 100 reads per second for 60 s",
+            what: "an HMI polling at a steady 100 reads per second for 24 s",
             expected: "no alert: 100 reads/s held is a quarter of the plant default for read storms (400/s)",
             tshark: CLEAN_S7,
         },
