@@ -54,7 +54,7 @@ fn rst_msg(m: &Meta, n: u64, threshold: u64) -> String {
 
 /// Handle one event.
 pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
-    let t = d.cfg.thresholds.clone();
+    // The thresholds each arm reads are copied out (a few integers), not the whole table.
     match *e {
         Event::Tcp { meta, flags, payload_len, .. } => {
             let (plc, _) = meta.server();
@@ -72,12 +72,14 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     p.half_open += 1;
                 }
                 let half = p.half_open;
-                if n > t.syn_per_second {
-                    let nums = (u64::from(n), u64::from(t.syn_per_second));
+                let t = &d.cfg.thresholds;
+                let (syn_per_second, half_open_per_plc) = (t.syn_per_second, t.half_open_per_plc);
+                if n > syn_per_second {
+                    let nums = (u64::from(n), u64::from(syn_per_second));
                     raise_plc_lazy(d, FLOOD_SYN, &meta, syn_msg, nums, || ev(&[("syn_per_second", json!(n))]));
                 }
-                if first && half > t.half_open_per_plc {
-                    let nums = (u64::from(half), u64::from(t.half_open_per_plc));
+                if first && half > half_open_per_plc {
+                    let nums = (u64::from(half), u64::from(half_open_per_plc));
                     raise_plc_lazy(d, FLOOD_HALF_OPEN, &meta, half_open_msg, nums, || {
                         ev(&[("half_open", json!(half))])
                     });
@@ -94,8 +96,9 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             }
             if flags & tcp_flags::RST != 0 {
                 let n = d.plc(plc).rst.hit(meta.ts, 1);
-                if n > t.rst_per_second {
-                    let nums = (u64::from(n), u64::from(t.rst_per_second));
+                let rst_per_second = d.cfg.thresholds.rst_per_second;
+                if n > rst_per_second {
+                    let nums = (u64::from(n), u64::from(rst_per_second));
                     raise_plc_lazy(d, FLOOD_RST, &meta, rst_msg, nums, || ev(&[("rst_per_second", json!(n))]));
                 }
             }
@@ -106,6 +109,9 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 return;
             }
             f.iso_counted = true;
+            let t = &d.cfg.thresholds;
+            let (per_source, new_per_10s, per_plc) =
+                (t.connections_per_source, t.new_connections_per_10s, t.connections_per_plc);
             let (plc, _) = meta.server();
             let client = meta.client().0;
             let (p, caps) = d.plc_caps(plc);
@@ -114,24 +120,19 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             let s = p.source(client, &mut caps.sources_evicted);
             s.conns += 1;
             let (conns, new) = (s.conns, s.new.hit(meta.ts, 10));
-            if conns > t.connections_per_source {
+            if conns > per_source {
                 let msg = format!(
-                    "{conns} concurrent ISO-on-TCP connections from {client} to PLC {plc} (threshold {})",
-                    t.connections_per_source
+                    "{conns} concurrent ISO-on-TCP connections from {client} to PLC {plc} (threshold {per_source})"
                 );
                 d.emit(Raise::new(FLOOD_CONN, &meta, msg, ev(&[("concurrent_from_source", json!(conns))])));
-            } else if new > t.new_connections_per_10s {
+            } else if new > new_per_10s {
                 let msg = format!(
-                    "{new} new ISO-on-TCP connections from {client} to PLC {plc} within 10 s (threshold {})",
-                    t.new_connections_per_10s
+                    "{new} new ISO-on-TCP connections from {client} to PLC {plc} within 10 s (threshold {new_per_10s})"
                 );
                 d.emit(Raise::new(FLOOD_CONN, &meta, msg, ev(&[("new_in_10s", json!(new))])));
             }
-            if total > t.connections_per_plc {
-                let msg = format!(
-                    "{total} concurrent ISO-on-TCP connections to PLC {plc} (threshold {})",
-                    t.connections_per_plc
-                );
+            if total > per_plc {
+                let msg = format!("{total} concurrent ISO-on-TCP connections to PLC {plc} (threshold {per_plc})");
                 raise_plc(d, FLOOD_CONN, &meta, msg, ev(&[("concurrent_to_plc", json!(total))]));
             }
         }
@@ -145,23 +146,27 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 let func = pdu.function();
                 if func == Some(Function::SETUP_COMM) {
                     let n = d.plc(plc).setup.hit(meta.ts, 10);
-                    if n > t.setup_comm_per_10s {
+                    let setup_comm_per_10s = d.cfg.thresholds.setup_comm_per_10s;
+                    if n > setup_comm_per_10s {
                         let msg = format!(
-                            "{n} Setup Communication jobs to PLC {plc} within 10 s (threshold {})",
-                            t.setup_comm_per_10s
+                            "{n} Setup Communication jobs to PLC {plc} within 10 s (threshold {setup_comm_per_10s})"
                         );
                         raise_plc(d, FLOOD_SETUP, &meta, msg, ev(&[("setup_comm_in_10s", json!(n))]));
                     }
                 }
+                let t = &d.cfg.thresholds;
+                let (response_timeout_ms, amq_slack, amq_gross_factor) =
+                    (t.response_timeout_ms, t.amq_slack, t.amq_gross_factor);
+                let (writes_per_second, jobs_per_second) = (t.writes_per_second, t.jobs_per_second);
                 let f = d.flow(&meta);
                 let jobs = f.jobs.hit(meta.ts, 1);
                 let writes = if func == Some(Function::WRITE_VAR) { f.writes.hit(meta.ts, 1) } else { 0 };
                 // Parallel jobs beyond the granted AmQ (answers older than the response timeout are
                 // assumed lost, not outstanding).
-                let horizon = Ts(meta.ts.0.saturating_sub((t.response_timeout_ms as i64) * 1_000_000));
+                let horizon = Ts(meta.ts.0.saturating_sub((response_timeout_ms as i64) * 1_000_000));
                 let parallel = f.txns.outstanding_jobs(horizon);
-                if let Some(a) = f.amq.map(u32::from).filter(|&a| parallel > a + t.amq_slack) {
-                    let gross = parallel > a.saturating_mul(t.amq_gross_factor).saturating_add(t.amq_slack);
+                if let Some(a) = f.amq.map(u32::from).filter(|&a| parallel > a + amq_slack) {
+                    let gross = parallel > a.saturating_mul(amq_gross_factor).saturating_add(amq_slack);
                     match f.amq_watch.as_mut() {
                         _ if f.amq_alerted => {}
                         _ if gross => {
@@ -180,16 +185,16 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                         }
                     }
                 }
-                if writes > t.writes_per_second {
+                if writes > writes_per_second {
                     let msg = format!(
-                        "Write flood: {writes} write jobs within one second from {} to PLC {plc} (threshold {})",
-                        meta.src, t.writes_per_second
+                        "Write flood: {writes} write jobs within one second from {} to PLC {plc} (threshold {writes_per_second})",
+                        meta.src
                     );
                     d.emit(Raise::new(FLOOD_REQ, &meta, msg, ev(&[("writes_per_second", json!(writes))])));
-                } else if jobs > t.jobs_per_second {
+                } else if jobs > jobs_per_second {
                     let msg = format!(
-                        "Request flood: {jobs} jobs within one second from {} to PLC {plc} (threshold {})",
-                        meta.src, t.jobs_per_second
+                        "Request flood: {jobs} jobs within one second from {} to PLC {plc} (threshold {jobs_per_second})",
+                        meta.src
                     );
                     d.emit(Raise::new(FLOOD_REQ, &meta, msg, ev(&[("jobs_per_second", json!(jobs))])));
                 }

@@ -940,6 +940,35 @@ impl EventSink for Detector {
             }
             Event::FlowEnd { .. } => {}
         }
+        // The families that read each kind of event, in the order of the full
+        // chain below: a TCP segment (every frame) and an S7comm PDU skip the
+        // families that ignore them (no per-family call for nothing).
+        match e {
+            Event::Tcp { .. } => {
+                self.s7_kind = None;
+                self.closed = None;
+                flood::on_event(self, e);
+                loss::on_event(self, e);
+                return;
+            }
+            Event::S7 { meta, pdu, .. } => {
+                self.s7_kind = match meta.dir {
+                    crate::event::Direction::ToServer => classify::s7_request_function(pdu),
+                    crate::event::Direction::ToClient => None,
+                };
+                txn::on_event(self, e);
+                crash_pattern::on_event(self, e);
+                if self.assets.is_some() {
+                    baseline::on_event(self, e);
+                }
+                control::on_event(self, e);
+                confirm::on_event(self, e);
+                flood::on_event(self, e);
+                loss::on_event(self, e);
+                return;
+            }
+            _ => {}
+        }
         match e {
             Event::Cotp { meta, cotp } => {
                 let f = self.flow(meta);

@@ -214,34 +214,6 @@ fn class_of(pdu: &S7Pdu<'_>) -> Option<Class> {
     }
 }
 
-/// The storm thresholds (a copy of the few that are read per request).
-#[derive(Debug, Clone, Copy)]
-struct Cfg {
-    storm_seconds: u32,
-    storm_writes_per_second: u32,
-    storm_reads_per_second: u32,
-    storm_other_per_second: u32,
-    storm_repeated_writes_per_second: u32,
-    storm_repeated_max_distinct: u32,
-    storm_learned_factor: u32,
-    storm_learned_floor_per_second: u32,
-}
-
-impl Cfg {
-    fn of(t: &super::config::Thresholds) -> Cfg {
-        Cfg {
-            storm_seconds: t.storm_seconds,
-            storm_writes_per_second: t.storm_writes_per_second,
-            storm_reads_per_second: t.storm_reads_per_second,
-            storm_other_per_second: t.storm_other_per_second,
-            storm_repeated_writes_per_second: t.storm_repeated_writes_per_second,
-            storm_repeated_max_distinct: t.storm_repeated_max_distinct,
-            storm_learned_factor: t.storm_learned_factor,
-            storm_learned_floor_per_second: t.storm_learned_floor_per_second,
-        }
-    }
-}
-
 /// The basis on which a storm was judged.
 #[derive(Debug, Clone, Copy)]
 enum Basis {
@@ -253,8 +225,7 @@ enum Basis {
 /// An S7comm request from the client `meta.src` to the PLC `meta.dst`.
 pub(crate) fn on_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>) {
     let Some(class) = class_of(pdu) else { return };
-    let t = Cfg::of(&d.cfg.thresholds);
-    let n = t.storm_seconds;
+    let n = d.cfg.thresholds.storm_seconds;
     if n == 0 {
         return;
     }
@@ -273,6 +244,8 @@ pub(crate) fn on_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>) {
             d.storms.talkers.entry(key).or_default()
         }
     };
+    // Borrowed beside the pair's state (no copy of the thresholds per request).
+    let t = &d.cfg.thresholds;
     p.last = meta.ts;
     if learning {
         p.learned = true;
