@@ -126,18 +126,22 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     let pdu_size = d.flows.get(&meta.flow).and_then(|s| s.pdu_size).unwrap_or(960);
                     // Header (10) + function and count (2) + 12 bytes per S7ANY item must fit the PDU.
                     let max_items = (usize::from(pdu_size).saturating_sub(10 + 2)) / 12;
-                    let requested = pdu.requested_bytes();
                     let factor = u64::from(t.var_request_factor);
+                    // The bytes requested are summed (every item walked) only where they are judged.
                     let why = if count == 0 {
                         Some("item count 0".to_string())
                     } else if usize::from(count) > max_items.max(1) {
                         Some(format!("{count} items, more than a {pdu_size}-byte PDU can carry ({max_items})"))
-                    } else if f == Function::READ_VAR && requested > factor * u64::from(pdu_size) {
-                        Some(format!("{requested} bytes requested with a negotiated PDU size of {pdu_size}"))
+                    } else if f == Function::READ_VAR && pdu.requested_bytes() > factor * u64::from(pdu_size) {
+                        Some(format!(
+                            "{} bytes requested with a negotiated PDU size of {pdu_size}",
+                            pdu.requested_bytes()
+                        ))
                     } else {
                         None
                     };
                     if let Some(why) = why {
+                        let requested = pdu.requested_bytes();
                         let name = f.name().unwrap_or("var");
                         let msg = format!("{name} job from {} to {}: {why}", meta.src, meta.dst);
                         let evidence = ev(&[

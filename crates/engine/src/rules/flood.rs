@@ -86,13 +86,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 }
             }
             if payload_len > 0 && meta.flow != 0 {
-                if let Some(f) = d.flows.get_mut(&meta.flow) {
-                    if f.embryonic {
-                        f.embryonic = false;
-                        let p = d.plc(plc);
-                        p.half_open = p.half_open.saturating_sub(1);
-                    }
-                }
+                data_seen(d, &meta);
             }
             if flags & tcp_flags::RST != 0 {
                 let n = d.plc(plc).rst.hit(meta.ts, 1);
@@ -199,12 +193,14 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     d.emit(Raise::new(FLOOD_REQ, &meta, msg, ev(&[("jobs_per_second", json!(jobs))])));
                 }
             } else if meta.dir == Direction::ToClient && matches!(pdu.header.rosctr, Rosctr::ACK | Rosctr::ACK_DATA) {
-                let setup = pdu.setup_comm();
+                // Only a Setup Communication answer carries parameters read here (no
+                // parameter decoding for the other answers).
+                let setup = if pdu.function() == Some(Function::SETUP_COMM) { pdu.setup_comm() } else { None };
                 // Latency of the job this answer closed (see `txn`).
                 let closed = d.closed.filter(|c| matches!(c.txn.key, PairKey::Job(..)));
                 let latency = closed.map(|c| c.latency);
                 let f = d.flow(&meta);
-                if f.amq_watch.is_some() {
+                let f = if f.amq_watch.is_some() {
                     let verdict = match closed.map(|c| c.outcome) {
                         Some(Outcome::S7(Some(e))) => Some(Verdict::Refused(e.0)),
                         _ if f.txns.outstanding_jobs(Ts(i64::MIN)) == 0 => Some(Verdict::Answered),
@@ -217,8 +213,10 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                             amq_verdict(d, w, v);
                         }
                     }
-                }
-                let f = d.flow(&meta);
+                    d.flow(&meta)
+                } else {
+                    f
+                };
                 if let Some(sc) = setup {
                     f.pdu_size = Some(sc.pdu_length);
                     f.amq = Some(sc.max_amq_calling);
@@ -239,6 +237,18 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
         _ => {}
     }
     let _ = Category::Flood;
+}
+
+/// Data on connection `meta.flow` (flow id not 0): it is no longer half-open.
+#[inline]
+pub(crate) fn data_seen(d: &mut Detector, meta: &Meta) {
+    if let Some(f) = d.flows.get_mut(&meta.flow) {
+        if f.embryonic {
+            f.embryonic = false;
+            let p = d.plc(meta.server().0);
+            p.half_open = p.half_open.saturating_sub(1);
+        }
+    }
 }
 
 /// Parallel jobs above the granted AmQ, waiting for the PLC's answers to be judged.

@@ -660,24 +660,33 @@ impl Detector {
     }
 
     /// [`Detector::plc`] and the cap counters (to count a cap of the PLC's own tables).
+    #[inline]
     pub(crate) fn plc_caps(&mut self, ip: IpAddr) -> (&mut PlcState, &mut CapCounters) {
         if self.plcs.len() >= MAX_PLCS && !self.plcs.contains_key(&ip) {
-            // Bounded: drop the PLCs that answered least recently (ties by
-            // address), a sixteenth of the table at once, so that SYNs toward
-            // ever new addresses do not scan the whole table for every packet.
-            let mut by_age: Vec<(Ts, IpAddr)> = self.plcs.iter().map(|(k, p)| (p.last_answer, *k)).collect();
-            let n = (MAX_PLCS / 16).min(by_age.len());
-            if n > 0 {
-                by_age.select_nth_unstable(n - 1);
-                for (_, k) in &by_age[..n] {
-                    self.plcs.remove(k);
-                }
-                self.caps.plcs_evicted += n as u64;
-            }
+            self.evict_plcs();
         }
         (self.plcs.get_or_default(ip), &mut self.caps)
     }
 
+    /// The PLC table is full and a new PLC comes.
+    #[cold]
+    #[inline(never)]
+    fn evict_plcs(&mut self) {
+        // Bounded: drop the PLCs that answered least recently (ties by
+        // address), a sixteenth of the table at once, so that SYNs toward
+        // ever new addresses do not scan the whole table for every packet.
+        let mut by_age: Vec<(Ts, IpAddr)> = self.plcs.iter().map(|(k, p)| (p.last_answer, *k)).collect();
+        let n = (MAX_PLCS / 16).min(by_age.len());
+        if n > 0 {
+            by_age.select_nth_unstable(n - 1);
+            for (_, k) in &by_age[..n] {
+                self.plcs.remove(k);
+            }
+            self.caps.plcs_evicted += n as u64;
+        }
+    }
+
+    #[inline]
     pub(crate) fn flow(&mut self, meta: &Meta) -> &mut FlowState {
         let f = self.flows.get_or_default(meta.flow);
         if f.client.is_none() {
@@ -944,9 +953,17 @@ impl EventSink for Detector {
         // chain below: a TCP segment (every frame) and an S7comm PDU skip the
         // families that ignore them (no per-family call for nothing).
         match e {
-            Event::Tcp { .. } => {
+            Event::Tcp { meta, flags, payload_len, retransmission, .. } => {
                 self.s7_kind = None;
                 self.closed = None;
+                if flags & (crate::event::tcp_flags::SYN | crate::event::tcp_flags::RST) == 0 && !retransmission {
+                    // A plain segment (in-order data, a pure ACK): loss reads only SYNs and
+                    // retransmissions, flood only that data ends an embryonic connection.
+                    if *payload_len > 0 && meta.flow != 0 {
+                        flood::data_seen(self, meta);
+                    }
+                    return;
+                }
                 flood::on_event(self, e);
                 loss::on_event(self, e);
                 return;
