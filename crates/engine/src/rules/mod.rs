@@ -921,16 +921,50 @@ pub(crate) fn ev(pairs: &[(&str, Value)]) -> Map<String, Value> {
 }
 
 impl EventSink for Detector {
+    /// The two events of nearly every frame, its `Tick` and a plain TCP segment
+    /// (no SYN or RST, not a retransmission: in-order data, a pure ACK), are
+    /// handled here; the others go through [`Detector::dispatch`].
+    #[inline]
     fn on_event(&mut self, e: &Event<'_>) {
         match e {
+            Event::Tick { ts, frame } => self.on_tick(*ts, *frame),
+            Event::Tcp { meta, flags, payload_len, retransmission, .. }
+                if flags & (crate::event::tcp_flags::SYN | crate::event::tcp_flags::RST) == 0 && !retransmission =>
+            {
+                if meta.ts > self.now {
+                    self.now = meta.ts;
+                }
+                self.last_frame = meta.frame;
+                self.s7_kind = None;
+                self.closed = None;
+                // Loss reads only SYNs and retransmissions; flood only that data ends an
+                // embryonic connection.
+                if *payload_len > 0 && meta.flow != 0 {
+                    flood::data_seen(self, meta);
+                }
+            }
+            _ => self.dispatch(e),
+        }
+    }
+}
+
+impl Detector {
+    fn on_tick(&mut self, ts: Ts, frame: u64) {
+        if frame != 0 {
+            self.last_frame = frame;
+        }
+        self.tick(ts);
+        if let Some(t) = self.assets.as_mut() {
+            baseline::advance(t, &mut self.learn, ts);
+        }
+    }
+
+    /// Every event but a tick and a plain TCP segment ([`EventSink::on_event`]).
+    #[inline(never)]
+    fn dispatch(&mut self, e: &Event<'_>) {
+        match e {
             Event::Tick { ts, frame } => {
-                if *frame != 0 {
-                    self.last_frame = *frame;
-                }
-                self.tick(*ts);
-                if let Some(t) = self.assets.as_mut() {
-                    baseline::advance(t, &mut self.learn, *ts);
-                }
+                self.on_tick(*ts, *frame);
                 return;
             }
             Event::Tcp { meta, .. }
@@ -950,20 +984,12 @@ impl EventSink for Detector {
             Event::FlowEnd { .. } => {}
         }
         // The families that read each kind of event, in the order of the full
-        // chain below: a TCP segment (every frame) and an S7comm PDU skip the
-        // families that ignore them (no per-family call for nothing).
+        // chain below: a TCP segment and an S7comm PDU skip the families that
+        // ignore them (no per-family call for nothing).
         match e {
-            Event::Tcp { meta, flags, payload_len, retransmission, .. } => {
+            Event::Tcp { .. } => {
                 self.s7_kind = None;
                 self.closed = None;
-                if flags & (crate::event::tcp_flags::SYN | crate::event::tcp_flags::RST) == 0 && !retransmission {
-                    // A plain segment (in-order data, a pure ACK): loss reads only SYNs and
-                    // retransmissions, flood only that data ends an embryonic connection.
-                    if *payload_len > 0 && meta.flow != 0 {
-                        flood::data_seen(self, meta);
-                    }
-                    return;
-                }
                 flood::on_event(self, e);
                 loss::on_event(self, e);
                 return;
