@@ -10,7 +10,8 @@
 //!   function (an Error response pairs any request of its sequence number);
 //! - COTP CR -> CC.
 //!
-//! The detector calls [`on_event`] once per event before any rule family; a
+//! The detector calls [`on_event`] once per event before any rule family (a
+//! TCP segment, which opens and closes nothing, only clears [`Detector::closed`]); a
 //! transaction closed by the event is left in [`Detector::closed`] for the
 //! families of the same event to read (control: the outcome of a pending
 //! operation; confirm: whether the answer explains a request; flood and the
