@@ -670,7 +670,7 @@ impl Detector {
             if n > 0 {
                 by_age.select_nth_unstable(n - 1);
                 for (_, k) in &by_age[..n] {
-                    self.plcs.remove(k);
+                    self.plcs.discard(k);
                 }
                 self.caps.plcs_evicted += n as u64;
             }
@@ -990,7 +990,7 @@ impl EventSink for Detector {
         if let Event::FlowEnd { meta, .. } = e {
             flood::flow_end(self, meta);
             control::flow_end(self, meta);
-            self.flows.remove(&meta.flow);
+            self.flows.discard(&meta.flow);
         }
     }
 }
