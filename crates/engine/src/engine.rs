@@ -397,7 +397,8 @@ impl Engine {
     }
 
     fn end_flow(&mut self, slot: usize, reason: EndReason, fr: &Frame<'_>, sink: &mut dyn EventSink) {
-        let Some(mut f) = self.table.remove(slot) else {
+        // The flow is ended in its slot (never moved out), then the slot is freed.
+        let Some(f) = self.table.get_mut(slot) else {
             return;
         };
         let meta = Meta {
@@ -411,23 +412,31 @@ impl Engine {
             flow_start: f.created,
             dir: Direction::ToServer,
         };
-        let cfg = &self.cfg;
-        let stats = &mut self.stats;
-        let total = &mut self.total_buffered;
-        let flags = &mut f.flags;
-        for (k, d) in f.dirs.iter_mut().enumerate() {
-            // Deliver whatever is still held: nothing buffered is silently dropped.
-            let m = if k == 0 { meta } else { meta.reversed() };
-            let crate::flow::DirState { tcp, framer, cotp } = d;
-            tcp.gap(cfg, stats, total, &mut |chunk, stats| feed_chunk(cfg, stats, framer, cotp, flags, m, chunk, sink));
-            tcp.release(total);
-            if reason != EndReason::EndOfCapture {
-                // An unfinished TPKT when the connection closes, idles out or is
-                // evicted, in either direction (a trickled oversized header).
-                incomplete_at_close(stats, framer, m, sink);
+        // A flow that never carried data and holds nothing (a SYN, the SYN-ACK,
+        // ACKs: a SYN flood's flows) has nothing to deliver or report.
+        if f.carried_data || !f.dirs.iter().all(crate::flow::DirState::is_empty) {
+            let cfg = &self.cfg;
+            let stats = &mut self.stats;
+            let total = &mut self.total_buffered;
+            let flags = &mut f.flags;
+            for (k, d) in f.dirs.iter_mut().enumerate() {
+                // Deliver whatever is still held: nothing buffered is silently dropped.
+                let m = if k == 0 { meta } else { meta.reversed() };
+                let crate::flow::DirState { tcp, framer, cotp } = d;
+                tcp.gap(cfg, stats, total, &mut |chunk, stats| {
+                    feed_chunk(cfg, stats, framer, cotp, flags, m, chunk, sink)
+                });
+                tcp.release(total);
+                if reason != EndReason::EndOfCapture {
+                    // An unfinished TPKT when the connection closes, idles out or is
+                    // evicted, in either direction (a trickled oversized header).
+                    incomplete_at_close(stats, framer, m, sink);
+                }
             }
         }
-        sink.on_event(&Event::FlowEnd { meta, reason, carried_pdus: f.flags.carried_pdus });
+        let carried_pdus = f.flags.carried_pdus;
+        self.table.remove(slot);
+        sink.on_event(&Event::FlowEnd { meta, reason, carried_pdus });
     }
 
     /// Advance time for a packet that another engine processes (flow-sharded

@@ -1,7 +1,10 @@
 //! Bounded flow table.
 //!
-//! Flows live in a slab (`Vec<Option<Flow>>`) indexed through an ahash map
-//! keyed by the canonical 5-tuple (client, server). A FIFO of (slot, id) in
+//! Flows live in a slab (`Vec<Flow>`, a free slot has id 0) indexed through an
+//! ahash map keyed by the canonical 5-tuple (client, server). A flow never
+//! moves: it is created in its slot, ended there, and the slot (its buffers
+//! released) is reused by the next flow, so a SYN flood that evicts a flow per
+//! packet copies no flow state. A FIFO of (slot, id) in
 //! creation order drives both idle expiry and eviction, with a second chance
 //! for flows that carried data recently: when the table is full, embryonic
 //! flows (SYN floods) go first and live HMI/engineering sessions survive.
@@ -57,12 +60,18 @@ impl DirState {
     pub fn held(&self) -> usize {
         self.tcp.held() + self.framer.held() + self.cotp.held()
     }
+
+    /// Nothing to deliver or report at the end of the flow: no buffer holds a
+    /// byte and no TPKT is unfinished (a direction that only saw a SYN or ACKs).
+    pub fn is_empty(&self) -> bool {
+        self.held() == 0 && !self.framer.has_partial()
+    }
 }
 
 /// One tracked connection.
 #[derive(Debug)]
 pub struct Flow {
-    /// Unique id (never reused).
+    /// Unique id (never reused; 0: a free slot).
     pub id: u64,
     /// Key.
     pub key: FlowKey,
@@ -81,7 +90,7 @@ pub struct Flow {
 /// The table.
 pub struct FlowTable {
     map: HashMap<FlowKey, usize, ahash::RandomState>,
-    slots: Vec<Option<Flow>>,
+    slots: Vec<Flow>,
     free: Vec<usize>,
     order: VecDeque<(usize, u64)>,
     next_id: u64,
@@ -127,36 +136,44 @@ impl FlowTable {
     #[inline]
     pub fn key_at(&self, slot: usize) -> Option<&FlowKey> {
         match self.slots.get(slot) {
-            Some(Some(f)) => Some(&f.key),
+            Some(f) if f.id != 0 => Some(&f.key),
             _ => None,
         }
     }
 
     /// Flow in `slot`.
+    #[inline]
     pub fn get_mut(&mut self, slot: usize) -> Option<&mut Flow> {
-        self.slots.get_mut(slot).and_then(Option::as_mut)
+        self.slots.get_mut(slot).filter(|f| f.id != 0)
     }
 
     /// Insert a new flow (caller made room). Returns its slot.
     pub fn insert(&mut self, key: FlowKey, ts: Ts) -> usize {
         let id = self.next_id;
         self.next_id += 1;
-        let flow = Flow {
-            id,
-            key,
-            created: ts,
-            last_seen: ts,
-            carried_data: false,
-            flags: FlowFlags::default(),
-            dirs: Default::default(),
-        };
         let slot = match self.free.pop() {
             Some(s) => {
-                self.slots[s] = Some(flow);
+                // A free slot's directions were reset when its flow was removed:
+                // only the header is written.
+                let f = &mut self.slots[s];
+                f.id = id;
+                f.key = key;
+                f.created = ts;
+                f.last_seen = ts;
+                f.carried_data = false;
+                f.flags = FlowFlags::default();
                 s
             }
             None => {
-                self.slots.push(Some(flow));
+                self.slots.push(Flow {
+                    id,
+                    key,
+                    created: ts,
+                    last_seen: ts,
+                    carried_data: false,
+                    flags: FlowFlags::default(),
+                    dirs: Default::default(),
+                });
                 self.slots.len() - 1
             }
         };
@@ -165,12 +182,18 @@ impl FlowTable {
         slot
     }
 
-    /// Remove the flow in `slot`.
-    pub fn remove(&mut self, slot: usize) -> Option<Flow> {
-        let f = self.slots.get_mut(slot)?.take()?;
-        self.map.remove(&f.key);
+    /// Remove the flow in `slot` (ended by the caller in place): its buffers
+    /// are freed and the slot is free for the next flow. Whether there was one.
+    pub fn remove(&mut self, slot: usize) -> bool {
+        let Some(f) = self.get_mut(slot) else {
+            return false;
+        };
+        f.id = 0;
+        f.dirs = Default::default();
+        let key = f.key;
+        self.map.remove(&key);
         self.free.push(slot);
-        Some(f)
+        true
     }
 
     /// Pick a victim for eviction: the oldest flow in creation order, giving
@@ -178,11 +201,11 @@ impl FlowTable {
     pub fn victim(&mut self, now: Ts, protect_ms: u64) -> Option<usize> {
         let mut requeued = 0;
         while let Some((slot, id)) = self.order.pop_front() {
-            let Some(Some(f)) = self.slots.get(slot) else {
+            let Some(f) = self.slots.get(slot) else {
                 continue;
             };
             if f.id != id {
-                continue; // stale entry: the slot was reused
+                continue; // stale entry: the slot was freed or reused
             }
             if f.carried_data && now.ms_since(f.last_seen) < protect_ms && requeued < 64 {
                 requeued += 1;
@@ -200,7 +223,7 @@ impl FlowTable {
             let Some((slot, id)) = self.order.pop_front() else {
                 break;
             };
-            let Some(Some(f)) = self.slots.get(slot) else {
+            let Some(f) = self.slots.get(slot) else {
                 continue;
             };
             if f.id != id {
@@ -217,14 +240,14 @@ impl FlowTable {
 
     /// Every occupied slot.
     pub fn slots(&self) -> Vec<usize> {
-        (0..self.slots.len()).filter(|&s| self.slots[s].is_some()).collect()
+        (0..self.slots.len()).filter(|&s| self.slots[s].id != 0).collect()
     }
 
     /// Compact the order queue when stale entries dominate it.
     pub fn maintain(&mut self) {
         if self.order.len() > 4 * self.map.len() + 1024 {
             let slots = &self.slots;
-            self.order.retain(|(s, id)| matches!(slots.get(*s), Some(Some(f)) if f.id == *id));
+            self.order.retain(|(s, id)| matches!(slots.get(*s), Some(f) if f.id == *id));
         }
     }
 }

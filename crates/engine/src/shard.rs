@@ -32,7 +32,10 @@ pub const MAX_ASSIGNED: usize = 65_536;
 /// PLCs evenly; after [`MAX_ASSIGNED`] addresses, new ones are placed by hash.
 #[derive(Debug, Clone)]
 pub struct Sharder {
-    ports: Vec<u16>,
+    /// Bit p set when TCP port p carries ISO-on-TCP.
+    ports: Vec<u64>,
+    /// The last address placed and its worker (consecutive frames mostly share a PLC).
+    last: Option<(IpAddr, u16)>,
     workers: usize,
     hasher: ahash::RandomState,
     assigned: std::collections::HashMap<IpAddr, u16, ahash::RandomState>,
@@ -42,8 +45,13 @@ pub struct Sharder {
 impl Sharder {
     /// A sharder over `workers` workers (at least 1) for ISO-on-TCP `ports`.
     pub fn new(ports: &[u16], workers: usize) -> Sharder {
+        let mut bits = vec![0u64; 1024];
+        for &p in ports {
+            bits[usize::from(p >> 6)] |= 1 << (p & 63);
+        }
         Sharder {
-            ports: ports.to_vec(),
+            ports: bits,
+            last: None,
             workers: workers.max(1),
             // Fixed keys: the same frame goes to the same worker on every run.
             hasher: ahash::RandomState::with_seeds(0x5337, 0x7365, 0x6e74, 0x7279),
@@ -55,6 +63,11 @@ impl Sharder {
     /// Number of workers.
     pub fn workers(&self) -> usize {
         self.workers
+    }
+
+    #[inline]
+    fn is_iso_port(&self, p: u16) -> bool {
+        self.ports.get(usize::from(p >> 6)).is_some_and(|w| w >> (p & 63) & 1 != 0)
     }
 
     /// The address the frame is sharded on (`None` when not IP).
@@ -70,7 +83,7 @@ impl Sharder {
                 let dst = IpAddr::from([ip[16], ip[17], ip[18], ip[19]]);
                 let sport = u16::from_be_bytes([ip[ihl], ip[ihl + 1]]);
                 let dport = u16::from_be_bytes([ip[ihl + 2], ip[ihl + 3]]);
-                let iso = |p: u16| self.ports.contains(&p);
+                let iso = |p: u16| self.is_iso_port(p);
                 return Some(if iso(sport) && !iso(dport) { src } else { dst });
             }
         }
@@ -91,7 +104,7 @@ impl Sharder {
         }
         let sport = u16::from_be_bytes([payload[0], payload[1]]);
         let dport = u16::from_be_bytes([payload[2], payload[3]]);
-        let iso = |p: u16| self.ports.contains(&p);
+        let iso = |p: u16| self.is_iso_port(p);
         // The same choice of server side as the engine's flow table.
         if iso(sport) && !iso(dport) {
             Some(ip.src)
@@ -108,17 +121,26 @@ impl Sharder {
         let Some(a) = self.key(linktype, data) else {
             return 0;
         };
+        if let Some((la, w)) = self.last {
+            if la == a {
+                return usize::from(w);
+            }
+        }
         if let Some(&w) = self.assigned.get(&a) {
+            self.last = Some((a, w));
             return usize::from(w);
         }
         if self.assigned.len() >= MAX_ASSIGNED {
             let mut h = self.hasher.build_hasher();
             a.hash(&mut h);
-            return (std::hash::Hasher::finish(&h) % self.workers as u64) as usize;
+            let w = (std::hash::Hasher::finish(&h) % self.workers as u64) as usize;
+            self.last = Some((a, w as u16));
+            return w;
         }
         let w = (0..self.workers).min_by_key(|&w| self.held[w]).unwrap_or(0);
         self.held[w] += 1;
         self.assigned.insert(a, w as u16);
+        self.last = Some((a, w as u16));
         w
     }
 }

@@ -103,6 +103,9 @@ fn worker<S: Extra>(
             break;
         }
     }
+    // End of input: end every flow and run the last timers here, in parallel
+    // with the other workers (the alerts stay in the detector for the reader).
+    pipe.finish_only();
     pipe
 }
 
@@ -252,11 +255,10 @@ pub fn run_sharded<Src: PacketSource + ?Sized, S: Extra + Send>(
         }
         handles.into_iter().map(|h| h.join().expect("worker thread panicked")).collect()
     });
-    // The end: every worker ends its flows and runs its timers; the last
-    // alerts of all workers in canonical order.
+    // The end: every worker ended its flows and ran its timers (in its
+    // thread); the last alerts of all workers in canonical order.
     let mut tail = Vec::new();
     for p in &mut pipes {
-        p.finish_only();
         p.take_alerts(&mut tail);
     }
     tail.sort_by(canonical_order);

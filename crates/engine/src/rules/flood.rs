@@ -54,6 +54,10 @@ fn rst_msg(m: &Meta, n: u64, threshold: u64) -> String {
 
 /// Handle one event.
 pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
+    // Ticks and flow ends (two of the three events of a SYN flood's packet) concern no rule here.
+    if !matches!(e, Event::Tcp { .. } | Event::Cotp { .. } | Event::S7 { .. } | Event::Finding { .. }) {
+        return;
+    }
     // The thresholds each arm reads are copied out (a few integers), not the whole table.
     match *e {
         Event::Tcp { meta, flags, payload_len, .. } => {

@@ -680,7 +680,7 @@ impl Detector {
         if n > 0 {
             by_age.select_nth_unstable(n - 1);
             for (_, k) in &by_age[..n] {
-                self.plcs.remove(k);
+                self.plcs.discard(k);
             }
             self.caps.plcs_evicted += n as u64;
         }
@@ -1062,7 +1062,7 @@ impl Detector {
         if let Event::FlowEnd { meta, .. } = e {
             flood::flow_end(self, meta);
             control::flow_end(self, meta);
-            self.flows.remove(&meta.flow);
+            self.flows.discard(&meta.flow);
         }
     }
 }

@@ -2,10 +2,14 @@
 //!
 //! The rule families look up the same flow and the same PLC several times per
 //! event (transactions, control, confirmation, flood, loss, suspects). The
-//! values live in a dense vector indexed by a hash map; the slot of the last
+//! values live in a slab (a vector indexed by a hash map); the slot of the last
 //! key found is kept, so every lookup after the first for the same event is
-//! one comparison instead of a hash and a probe. Iteration walks the dense
-//! vector (cheaper than the map's buckets for the 100 ms timers); no caller
+//! one comparison instead of a hash and a probe. A value never moves: a
+//! removed value is reset to its default in its slot and the slot reused by
+//! the next key (a SYN flood creates and removes a flow state per packet;
+//! moving them cost more than the rules). The slab holds at most as many slots
+//! as values were present at once. Iteration walks the slab (cheaper than the
+//! map's buckets for the 100 ms timers), skipping free slots; no caller
 //! depends on the order (timers sort what they emit).
 
 use std::collections::HashMap;
@@ -15,14 +19,17 @@ use std::hash::{BuildHasher, Hash};
 #[derive(Debug)]
 pub(crate) struct Table<K, V, S> {
     index: HashMap<K, u32, S>,
-    slots: Vec<(K, V)>,
+    /// Key (`None`: a free slot, its value the default) and value.
+    slots: Vec<(Option<K>, V)>,
+    /// Free slots.
+    free: Vec<u32>,
     /// Last key found and its slot.
     last: Option<(K, u32)>,
 }
 
 impl<K, V, S: Default> Default for Table<K, V, S> {
     fn default() -> Self {
-        Table { index: HashMap::default(), slots: Vec::new(), last: None }
+        Table { index: HashMap::default(), slots: Vec::new(), free: Vec::new(), last: None }
     }
 }
 
@@ -77,8 +84,17 @@ impl<K: Copy + Eq + Hash, V, S: BuildHasher> Table<K, V, S> {
         let i = match self.find(&k) {
             Some(i) => i,
             None => {
-                let i = self.slots.len();
-                self.slots.push((k, V::default()));
+                let i = match self.free.pop() {
+                    // A free slot already holds the default value.
+                    Some(i) => {
+                        self.slots[i as usize].0 = Some(k);
+                        i as usize
+                    }
+                    None => {
+                        self.slots.push((Some(k), V::default()));
+                        self.slots.len() - 1
+                    }
+                };
                 self.index.insert(k, i as u32);
                 self.last = Some((k, i as u32));
                 i
@@ -88,39 +104,59 @@ impl<K: Copy + Eq + Hash, V, S: BuildHasher> Table<K, V, S> {
     }
 
     /// Remove `k`, returning its value.
-    pub(crate) fn remove(&mut self, k: &K) -> Option<V> {
-        let i = self.index.remove(k)? as usize;
-        self.last = None;
-        if i >= self.slots.len() {
-            return None;
-        }
-        let (_, v) = self.slots.swap_remove(i);
-        if let Some((moved, _)) = self.slots.get(i) {
-            if let Some(slot) = self.index.get_mut(moved) {
-                *slot = i as u32;
+    #[cfg(test)]
+    pub(crate) fn remove(&mut self, k: &K) -> Option<V>
+    where
+        V: Default,
+    {
+        let i = self.free_slot(k)?;
+        Some(std::mem::take(&mut self.slots[i].1))
+    }
+
+    /// Remove `k` and drop its value in place. Whether it was present.
+    pub(crate) fn discard(&mut self, k: &K) -> bool
+    where
+        V: Default,
+    {
+        match self.free_slot(k) {
+            Some(i) => {
+                self.slots[i].1 = V::default();
+                true
             }
+            None => false,
         }
-        Some(v)
+    }
+
+    /// Unlink `k` from its slot and put the slot on the free list (the caller resets the value).
+    fn free_slot(&mut self, k: &K) -> Option<usize> {
+        let i = self.index.remove(k)? as usize;
+        if self.last.is_some_and(|(lk, _)| lk == *k) {
+            self.last = None;
+        }
+        let slot = self.slots.get_mut(i)?;
+        slot.0 = None;
+        self.free.push(i as u32);
+        Some(i)
     }
 
     /// Number of entries.
     pub(crate) fn len(&self) -> usize {
-        self.slots.len()
+        self.index.len()
     }
 
     /// Entries (in no particular order).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.slots.iter().map(|(k, v)| (k, v))
+        self.slots.iter().filter_map(|(k, v)| k.as_ref().map(|k| (k, v)))
     }
 
     /// Values (in no particular order).
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
-        self.slots.iter().map(|(_, v)| v)
+        self.slots.iter().filter(|(k, _)| k.is_some()).map(|(_, v)| v)
     }
 
     /// Values, to change them (in no particular order).
     pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
-        self.slots.iter_mut().map(|(_, v)| v)
+        self.slots.iter_mut().filter(|(k, _)| k.is_some()).map(|(_, v)| v)
     }
 }
 
@@ -139,8 +175,9 @@ mod tests {
         for _ in 0..10_000 {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let k = (x >> 33) % 37;
-            match (x >> 20) % 5 {
+            match (x >> 20) % 6 {
                 0 => assert_eq!(t.remove(&k), m.remove(&k)),
+                5 => assert_eq!(t.discard(&k), m.remove(&k).is_some()),
                 1 => assert_eq!(t.get(&k), m.get(&k)),
                 2 => assert_eq!(t.get_mut(&k).copied(), m.get(&k).copied()),
                 _ => {
@@ -156,5 +193,7 @@ mod tests {
         a.sort();
         b.sort();
         assert_eq!(a, b);
+        assert_eq!(t.values().count(), t.len());
+        assert!(t.slots.len() <= 37, "slots are reused: at most as many as keys at once");
     }
 }
