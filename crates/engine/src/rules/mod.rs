@@ -49,7 +49,8 @@ use catalog::{RuleId, RULES};
 pub use config::DetectConfig;
 pub(crate) use raise::{Later, Msg, Raise};
 use serde_json::{json, Map, Value};
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::IpAddr;
 
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
@@ -145,11 +146,15 @@ pub struct CapCounters {
     /// (talker, PLC) pairs whose request rates were forgotten because
     /// [`storm::MAX_STORM_TALKERS`] were followed (`cap="storm_talkers"`).
     pub storm_talkers_forgotten: u64,
+    /// Alerts a replay released before their turn (out of packet-time order)
+    /// because `s7sentry_sensor::hold::MAX_HELD` were held waiting for a
+    /// follow-up's window to close (`cap="held_alerts"`).
+    pub held_alerts_released: u64,
 }
 
 impl CapCounters {
     /// The `cap` label values, in the order of [`CapCounters::named`].
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 12] = [
         "transactions_per_flow",
         "plcs",
         "aggregation_windows",
@@ -161,10 +166,11 @@ impl CapCounters {
         "clients_trying",
         "quirks",
         "storm_talkers",
+        "held_alerts",
     ];
 
     /// Each counter with its `cap` label value.
-    pub fn named(&self) -> [(&'static str, u64); 11] {
+    pub fn named(&self) -> [(&'static str, u64); 12] {
         let v = [
             self.txns_forgotten,
             self.plcs_evicted,
@@ -177,6 +183,7 @@ impl CapCounters {
             self.clients_not_listed,
             self.quirks_dropped,
             self.storm_talkers_forgotten,
+            self.held_alerts_released,
         ];
         std::array::from_fn(|i| (Self::NAMES[i], v[i]))
     }
@@ -194,6 +201,7 @@ impl CapCounters {
         self.clients_not_listed += o.clients_not_listed;
         self.quirks_dropped += o.quirks_dropped;
         self.storm_talkers_forgotten += o.storm_talkers_forgotten;
+        self.held_alerts_released += o.held_alerts_released;
     }
 
     /// Sum of all counters.
@@ -298,6 +306,9 @@ pub(crate) const MAX_PENDING_OPS: usize = 32;
 /// Frames a follow-up lists.
 const FOLLOW_UP_FRAMES: usize = 32;
 
+/// Key of an aggregation window: rule and the raise's key pair.
+type AggKey = (RuleId, IpAddr, IpAddr);
+
 #[derive(Debug)]
 struct AggEntry {
     until: Ts,
@@ -321,6 +332,14 @@ pub struct Detector {
     pub(crate) flows: table::Table<u64, FlowState, std::hash::BuildHasherDefault<FlowIdHasher>>,
     pub(crate) plcs: table::Table<IpAddr, PlcState, ahash::RandomState>,
     agg: FastMap<(RuleId, IpAddr, IpAddr), AggEntry>,
+    /// Last occurrence (ts, frame) of every aggregation window each time one
+    /// was folded in, smallest first; entries of windows since folded again or
+    /// closed are stale and dropped when they reach the top (see
+    /// [`Detector::alert_floor`]).
+    agg_lasts: BinaryHeap<Reverse<(Ts, u64, AggKey)>>,
+    /// [`Detector::alert_floor`] as last computed; `None` once a fold or a
+    /// flush may have moved it.
+    floor: Option<(Ts, u64)>,
     out: Vec<Alert>,
     pub(crate) now: Ts,
     last_frame: u64,
@@ -522,6 +541,8 @@ impl Detector {
             flows: table::Table::default(),
             plcs: table::Table::default(),
             agg: FastMap::default(),
+            agg_lasts: BinaryHeap::new(),
+            floor: None,
             out: Vec::new(),
             now: Ts(i64::MIN),
             last_frame: 0,
@@ -742,6 +763,11 @@ impl Detector {
                     e.graded_all &= grade.is_some();
                     e.grade = e.grade.max(grade);
                     self.suppressed[rule] += 1;
+                    self.agg_lasts.push(Reverse((meta.ts, meta.frame, key)));
+                    self.floor = None;
+                    if self.agg_lasts.len() > 2 * self.agg.len() + 64 {
+                        self.rebuild_agg_lasts();
+                    }
                     return;
                 }
                 self.flush_agg(key);
@@ -844,6 +870,7 @@ impl Detector {
         if e.count == 0 {
             return;
         }
+        self.floor = None;
         let Some((meta, last_msg)) = e.last else {
             return;
         };
@@ -870,6 +897,45 @@ impl Detector {
         // The follow-up keeps the grade its occurrences shared.
         let grade = if e.graded_all { e.grade } else { None };
         self.queue(rule, category, grade, &meta, msg, ev);
+    }
+
+    /// The earliest (ts, frame) an alert raised from now on can carry, as far
+    /// as aggregation goes: the smallest last occurrence of the open windows
+    /// that folded something (their follow-ups carry it; a window that folded
+    /// nothing raises no follow-up). `(Ts(i64::MAX), u64::MAX)` when there is
+    /// none. A replay holds the alerts at or after it and releases them in
+    /// canonical order once it passes them, so alerts come out in packet-time
+    /// order (`s7sentry_sensor::Pipeline`). Amortized O(log windows) per fold;
+    /// no allocation once the heap has grown.
+    pub fn alert_floor(&mut self) -> (Ts, u64) {
+        if let Some(f) = self.floor {
+            return f;
+        }
+        let mut f = (Ts(i64::MAX), u64::MAX);
+        while let Some(Reverse((ts, frame, key))) = self.agg_lasts.peek() {
+            let live = self
+                .agg
+                .get(key)
+                .is_some_and(|e| e.count > 0 && e.last.as_ref().is_some_and(|(m, _)| m.ts == *ts && m.frame == *frame));
+            if live {
+                f = (*ts, *frame);
+                break;
+            }
+            self.agg_lasts.pop();
+        }
+        self.floor = Some(f);
+        f
+    }
+
+    /// Drop the stale entries of [`Detector::agg_lasts`]: one entry per open
+    /// window that folded something (keeps the heap's capacity).
+    fn rebuild_agg_lasts(&mut self) {
+        self.agg_lasts.clear();
+        for (k, e) in &self.agg {
+            if let (true, Some((m, _))) = (e.count > 0, e.last.as_ref()) {
+                self.agg_lasts.push(Reverse((m.ts, m.frame, *k)));
+            }
+        }
     }
 
     /// Run timers if packet time advanced enough.
