@@ -361,7 +361,7 @@ impl Totals {
             add_into(&mut self.suppressed, &d.policy.suppressed);
             add_into(&mut self.quirk_graded, &d.policy.quirk_graded);
             let mut caps = d.caps();
-            caps.held_alerts_released += p.held_released_early();
+            caps[s7sentry_engine::rules::Cap::HeldAlerts] += p.held_released_early();
             self.detector_caps.merge(&caps);
         }
     }
