@@ -5,7 +5,8 @@
 //! engine's buffered bytes stay within `max_total_buffered` and its flows
 //! within `max_flows` after every frame, every cap hit is counted, and nothing
 //! is held after `finish()`. (Peak RSS of `s7sentry replay` on such captures
-//! is in the commit that added this test.)
+//! is in the commit that added this test; the capture as a file:
+//! `s7sentry-pcapgen big --kind ooo-flood --flows N --segments N --size BYTES`.)
 
 use s7sentry_engine::{Engine, EngineConfig, Event, Frame, Ts};
 

@@ -177,8 +177,8 @@ impl Metrics {
             ),
             detector_cap_hits: icv(
                 "s7sentry_detector_cap_hits_total",
-                "Times a detector cap was hit (transactions, PLCs, aggregation windows, sources per PLC, \
-                 pending operations, latency samples, state changes, suspects, clients per outage, quirks).",
+                "Times a detector cap was hit (a bounded detector table forgot or refused something), by cap \
+                 (s7sentry_engine::rules::Cap).",
                 &["cap"],
             ),
             gaps: ic("s7sentry_stream_gaps_total", "TCP capture gaps after which a stream was resynchronised."),

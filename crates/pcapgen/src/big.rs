@@ -13,6 +13,11 @@
 //!   S7comm-plus stop), rotating through the list.
 //! * [`Kind::SynFlood`]: spoofed SYNs from random sources in 198.18.0.0/15 to
 //!   port 102 of 4 PLCs (10.10.1.1–4), 100 000 per second.
+//! * [`Kind::OooFlood`]: the hostile held-segment capture ([`OooFlood`]): flows
+//!   from 10.20.x.y to port 102 of 10.10.1.10, each a handshake and then
+//!   out-of-order data segments that never get their first byte, round-robin
+//!   across the flows so that every flow holds at once (the engine's held-segment
+//!   memory measurements).
 
 use crate::cases::session::POLL_ITEMS;
 use crate::net::{self, Ipv4Header, TcpHeader, ACK, PSH, SYN};
@@ -33,23 +38,28 @@ pub enum Kind {
     Mixed,
     /// Spoofed SYN flood.
     SynFlood,
+    /// Out-of-order segments that are never completed, with [`OooFlood::default`].
+    OooFlood,
 }
 
 impl Kind {
-    /// Parse `benign`, `mixed` or `synflood`.
+    /// Parse `benign`, `mixed`, `synflood` or `ooo-flood`.
     pub fn parse(s: &str) -> Option<Kind> {
         match s {
             "benign" => Some(Kind::Benign),
             "mixed" => Some(Kind::Mixed),
             "synflood" => Some(Kind::SynFlood),
+            "ooo-flood" => Some(Kind::OooFlood),
             _ => None,
         }
     }
 
-    /// Default frame count of this kind (2 000 000, or 10 000 000 for the SYN flood).
+    /// Default frame count of this kind (2 000 000, 10 000 000 for the SYN
+    /// flood, all frames of [`OooFlood::default`] for the out-of-order flood).
     pub fn default_frames(self) -> u64 {
         match self {
             Kind::SynFlood => 10_000_000,
+            Kind::OooFlood => OooFlood::default().frames(),
             _ => 2_000_000,
         }
     }
@@ -61,7 +71,79 @@ pub fn generate<S: PacketSink>(sink: &mut S, kind: Kind, frames: u64) -> io::Res
         Kind::SynFlood => syn_flood(sink, frames),
         Kind::Benign => Plant::new(false).run(sink, frames),
         Kind::Mixed => Plant::new(true).run(sink, frames),
+        Kind::OooFlood => ooo_flood(sink, OooFlood::default(), frames),
     }
+}
+
+/// Shape of the out-of-order flood ([`Kind::OooFlood`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OooFlood {
+    /// Connections (client 10.(20 + i / 65 536).(i / 256 % 256).(i % 256), port 20 000 + i % 40 000).
+    pub flows: u32,
+    /// Data segments per connection, all held (the first byte never arrives).
+    pub segments: u32,
+    /// Bytes per segment.
+    pub size: u16,
+}
+
+impl Default for OooFlood {
+    /// 2 000 flows x 40 segments x 1 000 bytes (32 segments held per flow at the default caps).
+    fn default() -> OooFlood {
+        OooFlood { flows: 2_000, segments: 40, size: 1_000 }
+    }
+}
+
+impl OooFlood {
+    /// Frames of the whole capture: 3 handshake frames and `segments` per flow.
+    pub fn frames(&self) -> u64 {
+        u64::from(self.flows) * (3 + u64::from(self.segments))
+    }
+}
+
+/// Stream the out-of-order flood `p` (at most `frames` frames): every
+/// handshake first, then segment k of every flow, then k + 1, ...; 20 µs apart.
+pub fn ooo_flood<S: PacketSink>(sink: &mut S, p: OooFlood, frames: u64) -> io::Result<u64> {
+    let mut out = Out { sink, buf: Vec::with_capacity(1600), seg: Vec::with_capacity(1600), written: 0, limit: frames };
+    let plc = Ipv4Addr::new(10, 10, 1, 10);
+    let client = |i: u32| Ipv4Addr::new(10, (20 + (i >> 16)) as u8, (i >> 8) as u8, i as u8);
+    let sport = |i: u32| 20_000 + (i % 40_000) as u16;
+    let payload: Vec<u8> = (0..usize::from(p.size)).map(|b| b as u8).collect();
+    let mut ts = START_NS;
+    let h = |sport: u16, dport: u16, seq: u32, ack: u32, flags: u8| TcpHeader {
+        sport,
+        dport,
+        seq,
+        ack,
+        flags,
+        window: 64_240,
+        data_offset: 5,
+    };
+    for i in 0..p.flows {
+        let (c, sp) = (client(i), sport(i));
+        for (src, dst, hd) in [
+            (c, plc, h(sp, 102, 1000, 0, SYN)),
+            (plc, c, h(102, sp, 5000, 1001, SYN | ACK)),
+            (c, plc, h(sp, 102, 1001, 5001, ACK)),
+        ] {
+            ts += 20_000;
+            out.tcp4(ts, src, dst, 0, 64, &hd, &[])?;
+        }
+        if out.full() {
+            return Ok(out.written);
+        }
+    }
+    for k in 0..p.segments {
+        for i in 0..p.flows {
+            // Byte 1001 never arrives: every segment is held.
+            let seq = 1002u32.wrapping_add(k.wrapping_mul(u32::from(p.size)));
+            ts += 20_000;
+            out.tcp4(ts, client(i), plc, 0, 64, &h(sport(i), 102, seq, 5001, ACK), &payload)?;
+            if out.full() {
+                return Ok(out.written);
+            }
+        }
+    }
+    Ok(out.written)
 }
 
 /// Reusable frame buffer with a frame counter and a limit.
@@ -536,7 +618,7 @@ mod tests {
 
     #[test]
     fn exact_frame_counts_and_monotonic_time() {
-        for k in [Kind::Benign, Kind::Mixed, Kind::SynFlood] {
+        for k in [Kind::Benign, Kind::Mixed, Kind::SynFlood, Kind::OooFlood] {
             let mut c = Count(0, 0);
             let n = generate(&mut c, k, 30_000).unwrap();
             assert_eq!(n, 30_000);

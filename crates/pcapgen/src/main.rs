@@ -4,7 +4,7 @@
 //! s7sentry-pcapgen all --out pcaps/                 every small case + pcaps/README.md
 //! s7sentry-pcapgen case NAME --out DIR              one small case into DIR/NAME/
 //! s7sentry-pcapgen list                             case names with frame counts
-//! s7sentry-pcapgen big --kind benign|mixed|synflood [--frames N] [--pcapng] --out FILE
+//! s7sentry-pcapgen big --kind benign|mixed|synflood|ooo-flood [--frames N] [--flows N --segments N --size BYTES] [--pcapng] --out FILE
 //! ```
 
 use s7sentry_pcapgen::big::{self, Kind};
@@ -19,7 +19,8 @@ const USAGE: &str = "usage:
   s7sentry-pcapgen all --out DIR
   s7sentry-pcapgen case NAME --out DIR
   s7sentry-pcapgen list
-  s7sentry-pcapgen big --kind benign|mixed|synflood [--frames N] [--pcapng] --out FILE";
+  s7sentry-pcapgen big --kind benign|mixed|synflood|ooo-flood [--frames N] [--pcapng] --out FILE
+      ooo-flood: [--flows N (2000)] [--segments N (40)] [--size BYTES (1000)]";
 
 fn opt(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
@@ -58,10 +59,21 @@ fn run(args: &[String]) -> Result<(), String> {
             Ok(())
         }
         "big" => {
-            let kind = opt(args, "--kind").ok_or("big: --kind benign|mixed|synflood is required")?;
+            let kind = opt(args, "--kind").ok_or("big: --kind benign|mixed|synflood|ooo-flood is required")?;
             let kind = Kind::parse(&kind).ok_or_else(|| format!("big: unknown kind {kind}"))?;
+            let mut ooo = big::OooFlood::default();
+            if let Some(n) = opt(args, "--flows") {
+                ooo.flows = n.parse().map_err(|e| format!("big: --flows: {e}"))?;
+            }
+            if let Some(n) = opt(args, "--segments") {
+                ooo.segments = n.parse().map_err(|e| format!("big: --segments: {e}"))?;
+            }
+            if let Some(n) = opt(args, "--size") {
+                ooo.size = n.parse().map_err(|e| format!("big: --size: {e}"))?;
+            }
             let frames = match opt(args, "--frames") {
                 Some(n) => n.parse::<u64>().map_err(|e| format!("big: --frames: {e}"))?,
+                None if kind == Kind::OooFlood => ooo.frames(),
                 None => kind.default_frames(),
             };
             let out = PathBuf::from(opt(args, "--out").ok_or("big: --out FILE is required")?);
@@ -70,7 +82,12 @@ fn run(args: &[String]) -> Result<(), String> {
             let t0 = Instant::now();
             let mut w =
                 AnyWriter::new(BufWriter::with_capacity(1 << 20, file), LinkType::Ethernet, fmt).map_err(err)?;
-            let n = big::generate(&mut w, kind, frames).map_err(err)?;
+            let n = if kind == Kind::OooFlood {
+                big::ooo_flood(&mut w, ooo, frames)
+            } else {
+                big::generate(&mut w, kind, frames)
+            }
+            .map_err(err)?;
             w.into_inner().map_err(err)?;
             eprintln!("wrote {n} frames to {} in {:.2} s", out.display(), t0.elapsed().as_secs_f64());
             Ok(())

@@ -22,6 +22,7 @@
 
 #[cfg(feature = "inventory")]
 mod assets;
+pub mod hold;
 mod pipeline;
 #[cfg(feature = "capture")]
 mod run;

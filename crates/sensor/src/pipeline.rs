@@ -1,6 +1,7 @@
 //! One engine and (optionally) one detector with the sinks that ride along:
 //! the per-frame step every run is made of.
 
+use crate::hold::Hold;
 use s7sentry_engine::rules::{Alert, Detector};
 use s7sentry_engine::{Engine, EngineConfig, Event, EventSink, Frame, Stats, Ts};
 
@@ -91,7 +92,10 @@ impl<S: EventSink> EventSink for Core<S> {
 }
 
 /// An engine, an optional detector and an extra sink: processes one frame at a
-/// time and hands the alerts each frame raised to an [`Output`] in canonical order.
+/// time and hands the alerts to an [`Output`] in canonical order: held until
+/// no later alert can come before them (follow-ups of aggregated repeats carry
+/// their last occurrence; see [`crate::hold`]), or each frame's at once when
+/// holding is off (live runs, [`Pipeline::set_holding`]).
 ///
 /// Owns the per-flow state (the engine's flow table and reassembly buffers) and
 /// the detection state (the detector's per-flow, per-PLC and aggregation
@@ -101,20 +105,38 @@ pub struct Pipeline<S> {
     core: Core<S>,
     /// Alerts of the current frame, sorted before delivery (kept for its capacity).
     batch: Vec<Alert>,
+    /// Alerts waiting for the detector's floor to pass them.
+    hold: Hold,
+    /// Whether alerts are held (replays) or delivered at once (live).
+    holding: bool,
 }
 
 impl<S: Extra> Pipeline<S> {
     /// A pipeline with a fresh engine of `cfg`, the detector `det` (none: decoding only) and `extra`.
     pub fn new(cfg: EngineConfig, det: Option<Detector>, extra: S) -> Pipeline<S> {
-        Pipeline { engine: Engine::new(cfg), core: Core { findings: [0; 7], extra, det }, batch: Vec::new() }
+        Pipeline {
+            engine: Engine::new(cfg),
+            core: Core { findings: [0; 7], extra, det },
+            batch: Vec::new(),
+            hold: Hold::default(),
+            holding: true,
+        }
     }
 
-    /// Process one frame; its alerts go to `out` in canonical order.
+    /// Hold alerts until no earlier one can come (on, the default: replays
+    /// give alerts in packet-time order), or deliver each frame's at once (off:
+    /// live runs, where an analyst must not wait up to `aggregate_seconds` for
+    /// a STOP alert). Set before the first frame.
+    pub fn set_holding(&mut self, on: bool) {
+        self.holding = on;
+    }
+
+    /// Process one frame; the alerts that are due go to `out` in canonical order.
     #[inline]
     pub fn process(&mut self, fr: &Frame<'_>, out: &mut dyn Output) -> std::io::Result<()> {
         self.engine.process(fr, &mut self.core);
-        if self.has_alerts() {
-            return self.deliver(out);
+        if self.has_alerts() || !self.hold.is_empty() {
+            return self.deliver(out, false);
         }
         Ok(())
     }
@@ -138,7 +160,7 @@ impl<S: Extra> Pipeline<S> {
     /// sweep waits for the next packet, as in a replay.
     pub fn idle_tick(&mut self, ts: Ts, out: &mut dyn Output) -> std::io::Result<()> {
         self.idle_tick_only(ts);
-        self.deliver(out)
+        self.deliver(out, false)
     }
 
     /// [`Pipeline::idle_tick`] leaving the alerts in the detector (sharded workers).
@@ -151,10 +173,10 @@ impl<S: Extra> Pipeline<S> {
     }
 
     /// End of input: end every flow, run every pending timer, flush every
-    /// aggregation window; the alerts go to `out` in canonical order.
+    /// aggregation window; the alerts (and every held one) go to `out` in canonical order.
     pub fn finish(&mut self, out: &mut dyn Output) -> std::io::Result<()> {
         self.finish_only();
-        self.deliver(out)
+        self.deliver(out, true)
     }
 
     /// [`Pipeline::finish`] leaving the alerts in the detector (sharded workers).
@@ -178,25 +200,55 @@ impl<S: Extra> Pipeline<S> {
         }
     }
 
-    /// Sort the waiting alerts and hand them to `out` (out of line: most frames raise none).
+    /// Sort the waiting alerts and hand them to `out`, through the hold when
+    /// holding (out of line: most frames raise none). `end`: release everything.
     #[inline(never)]
-    fn deliver(&mut self, out: &mut dyn Output) -> std::io::Result<()> {
-        if !self.has_alerts() {
-            return Ok(());
-        }
+    fn deliver(&mut self, out: &mut dyn Output, end: bool) -> std::io::Result<()> {
         let mut batch = std::mem::take(&mut self.batch);
         self.take_alerts(&mut batch);
         batch.sort_by(canonical_order);
         let mut res = Ok(());
-        for a in &batch {
-            res = out.alert(a);
-            if res.is_err() {
-                break;
+        if self.holding {
+            for a in batch.drain(..) {
+                res = self.hold.push(a, out);
+                if res.is_err() {
+                    break;
+                }
+            }
+            if res.is_ok() {
+                res = match self.core.det.as_mut() {
+                    Some(d) if !end => self.hold.release(d.alert_floor(), out),
+                    _ => self.hold.release_all(out),
+                };
+            }
+        } else {
+            for a in &batch {
+                res = out.alert(a);
+                if res.is_err() {
+                    break;
+                }
             }
         }
         batch.clear();
         self.batch = batch;
         res
+    }
+
+    /// The detector's floor ([`Detector::alert_floor`]; [`crate::hold::NO_FLOOR`] without a detector).
+    #[inline]
+    pub fn alert_floor(&mut self) -> (Ts, u64) {
+        self.core.det.as_mut().map_or(crate::hold::NO_FLOOR, Detector::alert_floor)
+    }
+
+    /// Alerts released before their turn because the hold was full (the
+    /// detector cap `held_alerts`).
+    pub fn held_released_early(&self) -> u64 {
+        self.hold.released_early
+    }
+
+    /// Count `n` more alerts released early (a sharded run's reader holds for its workers).
+    pub(crate) fn add_held_released_early(&mut self, n: u64) {
+        self.hold.released_early += n;
     }
 
     /// Wall-clock housekeeping of the extra sink (live runs).
@@ -308,7 +360,9 @@ impl Totals {
             add_into(&mut self.counts, &d.counts);
             add_into(&mut self.suppressed, &d.policy.suppressed);
             add_into(&mut self.quirk_graded, &d.policy.quirk_graded);
-            self.detector_caps.merge(&d.caps());
+            let mut caps = d.caps();
+            caps[s7sentry_engine::rules::Cap::HeldAlerts] += p.held_released_early();
+            self.detector_caps.merge(&caps);
         }
     }
 

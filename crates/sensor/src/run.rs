@@ -96,8 +96,9 @@ pub(crate) const IDLE_SLEEP: Duration = Duration::from_millis(1);
 
 /// Run `src` through `pipe` on this thread until the source ends, the output
 /// asks to stop (checked while the source is idle and every 1 024 packets), or
-/// output fails. Alerts go to `out` in canonical order, frame
-/// by frame. Does not finish the pipeline ([`Pipeline::finish`]): several
+/// output fails. Alerts go to `out` in canonical order: a replay holds them
+/// until no earlier one can come ([`crate::hold`]), a live source delivers
+/// them frame by frame. Does not finish the pipeline ([`Pipeline::finish`]): several
 /// sources may feed one pipeline, and a stopped live run still finishes.
 ///
 /// A live source ([`PacketSource::is_live`]) also gets idle ticks (packet time
@@ -105,6 +106,8 @@ pub(crate) const IDLE_SLEEP: Duration = Duration::from_millis(1);
 /// [`Output::periodic`] / [`Extra::periodic`] call about once a second.
 pub fn run<Src: PacketSource + ?Sized, S: Extra>(src: &mut Src, pipe: &mut Pipeline<S>, out: &mut dyn Output) -> Ended {
     let mut clock = Clock::new(src.is_live());
+    // Replays hold alerts for packet-time order; live delivers them at once.
+    pipe.set_holding(!src.is_live());
     let mut packets = 0u64;
     let mut bytes = 0u64;
     if out.stop_requested() {

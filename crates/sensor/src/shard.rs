@@ -8,10 +8,14 @@
 //! ([`Pipeline::advance`]), so timers fire at the same packets as in one
 //! pipeline. In live runs the reader also puts idle ticks into the batches,
 //! which every worker applies at the same place. Alerts come back tagged with
-//! the index of the record that raised them and are delivered in record order
-//! (ties in canonical order), which makes the output equal to a single
-//! pipeline's.
+//! the index of the record that raised them, with the records at which the
+//! worker's alert floor ([`Pipeline::alert_floor`]) moved; a replay's reader
+//! holds the alerts and releases them by the smallest floor over the workers
+//! at each record, as one pipeline holds by its own ([`crate::hold`]), live
+//! delivers them in record order (ties in canonical order). Either way the
+//! output equals a single pipeline's.
 
+use crate::hold::{Hold, NO_FLOOR};
 use crate::pipeline::{canonical_order, Extra, Output, Pipeline};
 use crate::run::{frame, Clock, Ended, IDLE_SLEEP, PROGRESS_EVERY};
 use s7sentry_capture::{PacketSource, Polled};
@@ -67,7 +71,14 @@ impl Batch {
     }
 }
 
-type Answer = (u64, Vec<(u64, Alert)>);
+/// A worker's answer to a batch: batch number, worker, alerts by record index,
+/// and (replays) the record indexes at which the worker's alert floor moved.
+struct Answer {
+    seq: u64,
+    worker: u16,
+    alerts: Vec<(u64, Alert)>,
+    floors: Vec<(u64, (Ts, u64))>,
+}
 
 fn worker<S: Extra>(
     me: u16,
@@ -78,8 +89,10 @@ fn worker<S: Extra>(
 ) -> Pipeline<S> {
     let mut scratch = Vec::new();
     let mut last_period = Instant::now();
+    let mut floor = NO_FLOOR;
     for b in rx {
         let mut out = Vec::new();
+        let mut floors = Vec::new();
         for (k, r) in b.recs.iter().enumerate() {
             let f = Frame { frame: r.frame, ts: r.ts, linktype: r.linktype, data: &b.data[r.off..r.off + r.len] };
             if r.worker == me {
@@ -93,13 +106,20 @@ fn worker<S: Extra>(
                 pipe.take_alerts(&mut scratch);
                 out.extend(scratch.drain(..).map(|a| (b.first + k as u64, a)));
             }
+            if !live {
+                let f = pipe.alert_floor();
+                if f != floor {
+                    floor = f;
+                    floors.push((b.first + k as u64, f));
+                }
+            }
         }
         if live && last_period.elapsed() >= crate::run::PERIOD {
             last_period = Instant::now();
             pipe.periodic();
         }
         // The merger waits for every worker's answer to every batch.
-        if tx.send((b.seq, out)).is_err() {
+        if tx.send(Answer { seq: b.seq, worker: me, alerts: out, floors }).is_err() {
             break;
         }
     }
@@ -109,37 +129,92 @@ fn worker<S: Extra>(
     pipe
 }
 
+/// One batch's answers gathered so far: how many, alerts, floor moves (record, worker, floor).
+type Gathered = (usize, Vec<(u64, Alert)>, Vec<(u64, u16, (Ts, u64))>);
+
 /// Puts the workers' per-batch answers back in record order.
 struct Merger {
     workers: usize,
     next: u64,
-    pending: BTreeMap<u64, (usize, Vec<(u64, Alert)>)>,
+    pending: BTreeMap<u64, Gathered>,
     failed: Option<std::io::Error>,
+    /// Replays: alerts held until the smallest floor over the workers passes them.
+    holding: bool,
+    hold: Hold,
+    /// Each worker's floor as of the last merged record.
+    floors: Vec<(Ts, u64)>,
 }
 
 impl Merger {
-    fn add(&mut self, seq: u64, mut alerts: Vec<(u64, Alert)>, out: &mut dyn Output) {
-        let e = self.pending.entry(seq).or_insert((0, Vec::new()));
+    fn new(workers: usize, holding: bool) -> Merger {
+        Merger {
+            workers,
+            next: 0,
+            pending: BTreeMap::new(),
+            failed: None,
+            holding,
+            hold: Hold::default(),
+            floors: vec![NO_FLOOR; workers],
+        }
+    }
+
+    fn add(&mut self, a: Answer, out: &mut dyn Output) {
+        let Answer { seq, worker, mut alerts, floors } = a;
+        let e = self.pending.entry(seq).or_insert((0, Vec::new(), Vec::new()));
         e.0 += 1;
         e.1.append(&mut alerts);
-        while let Some((n, _)) = self.pending.get(&self.next) {
+        e.2.extend(floors.into_iter().map(|(rec, f)| (rec, worker, f)));
+        while let Some((n, _, _)) = self.pending.get(&self.next) {
             if *n < self.workers {
                 break;
             }
-            let (_, mut v) = self.pending.remove(&self.next).unwrap_or_default();
+            let (_, mut v, mut moves) = self.pending.remove(&self.next).unwrap_or_default();
             self.next += 1;
             if self.failed.is_some() {
                 continue;
             }
             v.sort_by(|(i, a), (j, b)| i.cmp(j).then_with(|| canonical_order(a, b)));
-            for (_, a) in &v {
-                if let Err(e) = out.alert(a) {
-                    self.failed = Some(e);
-                    break;
-                }
+            if let Err(e) = if self.holding { self.hold_batch(v, &mut moves, out) } else { deliver(&v, out) } {
+                self.failed = Some(e);
             }
         }
     }
+
+    /// Record by record, as one pipeline does after each frame: the record's
+    /// floor moves, its alerts into the hold, release by the smallest floor.
+    fn hold_batch(
+        &mut self,
+        v: Vec<(u64, Alert)>,
+        moves: &mut [(u64, u16, (Ts, u64))],
+        out: &mut dyn Output,
+    ) -> std::io::Result<()> {
+        moves.sort_unstable_by_key(|m| (m.0, m.1));
+        let mut alerts = v.into_iter().peekable();
+        let mut moves = moves.iter().peekable();
+        loop {
+            let rec = match (alerts.peek(), moves.peek()) {
+                (Some((i, _)), Some((j, _, _))) => (*i).min(*j),
+                (Some((i, _)), None) => *i,
+                (None, Some((j, _, _))) => *j,
+                (None, None) => return Ok(()),
+            };
+            while let Some((_, w, f)) = moves.next_if(|m| m.0 == rec) {
+                self.floors[usize::from(*w)] = *f;
+            }
+            while let Some((_, a)) = alerts.next_if(|(i, _)| *i == rec) {
+                self.hold.push(a, out)?;
+            }
+            let floor = self.floors.iter().copied().min().unwrap_or(NO_FLOOR);
+            self.hold.release(floor, out)?;
+        }
+    }
+}
+
+fn deliver(v: &[(u64, Alert)], out: &mut dyn Output) -> std::io::Result<()> {
+    for (_, a) in v {
+        out.alert(a)?;
+    }
+    Ok(())
 }
 
 /// Run `src` through the pipelines `pipes` (one worker thread each; build them
@@ -157,7 +232,7 @@ pub fn run_sharded<Src: PacketSource + ?Sized, S: Extra + Send>(
     let live = src.is_live();
     let mut sharder = Sharder::new(&EngineConfig::default().ports, workers);
     let (res_tx, res_rx) = mpsc::channel::<Answer>();
-    let mut merger = Merger { workers, next: 0, pending: BTreeMap::new(), failed: None };
+    let mut merger = Merger::new(workers, !live);
     let mut ended = Ended::End;
     let mut pipes: Vec<Pipeline<S>> = std::thread::scope(|s| {
         let mut txs: Vec<SyncSender<Arc<Batch>>> = Vec::with_capacity(workers);
@@ -185,8 +260,8 @@ pub fn run_sharded<Src: PacketSource + ?Sized, S: Extra + Send>(
                 // A worker only stops early if the merger stopped listening.
                 let _ = tx.send(Arc::clone(&b));
             }
-            while let Ok((sq, v)) = res_rx.try_recv() {
-                merger.add(sq, v, out);
+            while let Ok(a) = res_rx.try_recv() {
+                merger.add(a, out);
             }
         };
         loop {
@@ -237,8 +312,8 @@ pub fn run_sharded<Src: PacketSource + ?Sized, S: Extra + Send>(
                 break;
             }
             if idle {
-                while let Ok((sq, v)) = res_rx.try_recv() {
-                    merger.add(sq, v, out);
+                while let Ok(a) = res_rx.try_recv() {
+                    merger.add(a, out);
                 }
                 std::thread::sleep(IDLE_SLEEP);
             }
@@ -250,25 +325,27 @@ pub fn run_sharded<Src: PacketSource + ?Sized, S: Extra + Send>(
             send(batch, &mut merger, out);
         }
         drop(txs);
-        for (sq, v) in res_rx.iter() {
-            merger.add(sq, v, out);
+        for a in res_rx.iter() {
+            merger.add(a, out);
         }
         handles.into_iter().map(|h| h.join().expect("worker thread panicked")).collect()
     });
     // The end: every worker ended its flows and ran its timers (in its
-    // thread); the last alerts of all workers in canonical order.
+    // thread); the last alerts of all workers and the held ones in canonical order.
     let mut tail = Vec::new();
     for p in &mut pipes {
         p.take_alerts(&mut tail);
     }
     tail.sort_by(canonical_order);
     if merger.failed.is_none() {
-        for a in &tail {
-            if let Err(e) = out.alert(a) {
-                merger.failed = Some(e);
-                break;
-            }
+        let res =
+            tail.into_iter().try_for_each(|a| merger.hold.push(a, out)).and_then(|()| merger.hold.release_all(out));
+        if let Err(e) = res {
+            merger.failed = Some(e);
         }
+    }
+    if let Some(p) = pipes.first_mut() {
+        p.add_held_released_early(merger.hold.released_early);
     }
     if let Some(e) = merger.failed {
         ended = Ended::OutputFailed(Some(e));

@@ -55,7 +55,7 @@
 //! that long (packet time) and then freezes on its own.
 
 use super::catalog::{ASSET_CHANGE, NEW_FUNCTION, NEW_TALKER};
-use super::classify::{cotp_function, plus_request_function, s7_request_function};
+use super::classify::{cotp_function, plus_request_function};
 use super::{ev, Category, Detector, FastMap, Raise, Severity};
 use crate::assets::{
     talker_entry, versions_agree, Baseline, Device, Fleet, FunctionKind, IdentityChange, Role, StateChange,
@@ -248,7 +248,8 @@ fn handle(d: &mut Detector, t: &mut AssetTracker, e: &Event<'_>) {
                             _ => 0,
                         };
                 }
-                match s7_request_function(pdu) {
+                // Classified once per PDU by the detector before the families run.
+                match d.s7_kind {
                     Some(k) => use_function(d, t, &meta, k),
                     None => {
                         touch_answered(d, t, &meta);

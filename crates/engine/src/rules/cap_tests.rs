@@ -2,7 +2,7 @@
 
 use super::catalog::MAL_COTP;
 use super::txn::MAX_TXNS_PER_FLOW;
-use super::{CapCounters, DetectConfig, Detector, Raise, MAX_AGG, MAX_PENDING_OPS, MAX_PLCS, MAX_SOURCES_PER_PLC};
+use super::{Cap, CapCounters, DetectConfig, Detector, Raise, MAX_AGG, MAX_PENDING_OPS, MAX_PLCS, MAX_SOURCES_PER_PLC};
 use super::{MAX_LATENCY_SAMPLES, MAX_SUSPECTS};
 use crate::event::{Direction, Meta};
 use crate::{Engine, EngineConfig, EventSink, Frame, Ts};
@@ -84,7 +84,7 @@ fn control_operations_beyond_the_cap_are_counted() {
         s.send(&mut tr, &s7::job(r, &s7::plc_stop_param(), &[]));
     }
     let d = run(&tr);
-    assert_eq!(d.caps().ops_unconfirmed, 3, "{:?}", d.caps());
+    assert_eq!(d.caps()[Cap::PendingOperations], 3, "{:?}", d.caps());
 }
 
 #[test]
@@ -103,7 +103,7 @@ fn sources_beyond_the_cap_are_counted() {
     let mut d = Detector::new(DetectConfig::default());
     for i in 0..MAX_SOURCES_PER_PLC as u32 + 2 {
         let (p, caps) = d.plc_caps(PLC1);
-        p.source(ip(i), &mut caps.sources_evicted);
+        p.source(ip(i), &mut caps[Cap::SourcesPerPlc]);
     }
     only(d.caps(), "sources_per_plc", 2);
 }
@@ -116,12 +116,12 @@ fn aggregation_windows_and_suspects_beyond_their_caps_are_counted() {
         d.emit(Raise::new(MAL_COTP, &m, String::from("x"), serde_json::Map::new()));
     }
     let c = d.caps();
-    assert_eq!(c.agg_closed_early, 0);
+    assert_eq!(c[Cap::AggregationWindows], 0);
     // One suspect per source, the oldest forgotten beyond the cap.
-    assert_eq!(c.suspects_dropped, (MAX_AGG - MAX_SUSPECTS) as u64);
+    assert_eq!(c[Cap::Suspects], (MAX_AGG - MAX_SUSPECTS) as u64);
     let m = meta(ip(MAX_AGG as u32), PLC1, MAX_AGG as u64 + 1);
     d.emit(Raise::new(MAL_COTP, &m, String::from("x"), serde_json::Map::new()));
-    assert_eq!(d.caps().agg_closed_early, (MAX_AGG / 16) as u64);
+    assert_eq!(d.caps()[Cap::AggregationWindows], (MAX_AGG / 16) as u64);
 }
 
 #[test]
@@ -132,7 +132,7 @@ fn observations_beyond_the_cap_are_counted() {
         d.observe_state(PLC1, "stop");
     }
     let c = d.caps();
-    assert_eq!((c.latency_samples_dropped, c.state_changes_dropped), (2, 2), "{c:?}");
+    assert_eq!((c[Cap::LatencySamples], c[Cap::StateChanges]), (2, 2), "{c:?}");
     assert_eq!(d.latency_samples_dropped(), 2);
 }
 

@@ -56,7 +56,7 @@ fn pend(d: &mut Detector, rule: RuleId, key: PairKey, meta: &Meta, message: Stri
     let op = PendingOp { id, rule, meta: *meta, message, evidence, deadline };
     if f.pending.len() >= MAX_PENDING_OPS {
         let old = f.pending.remove(0);
-        d.caps.ops_unconfirmed += 1;
+        d.caps[super::Cap::PendingOperations] += 1;
         finalize(d, old, "unconfirmed (too many operations waiting for answers)".into(), None);
         d.flow(meta).pending.push(op);
         return;

@@ -115,7 +115,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             let (p, caps) = d.plc_caps(plc);
             p.iso_conns += 1;
             let total = p.iso_conns;
-            let s = p.source(client, &mut caps.sources_evicted);
+            let s = p.source(client, &mut caps[super::Cap::SourcesPerPlc]);
             s.conns += 1;
             let (conns, new) = (s.conns, s.new.hit(meta.ts, 10));
             if conns > per_source {

@@ -27,7 +27,7 @@ use s7sentry_proto::s7plus::Opcode;
 use serde_json::json;
 use std::net::IpAddr;
 
-/// Clients an outage lists (the rest counted in `CapCounters::clients_not_listed`).
+/// Clients an outage lists (the rest counted in `Cap::ClientsTrying`).
 const MAX_CLIENTS_TRYING: usize = 16;
 
 /// A request reached the PLC: `s7` when it is an S7-layer request (not a SYN).
@@ -53,7 +53,7 @@ fn request(d: &mut Detector, meta: &Meta, s7: bool) {
         if p.clients_trying.len() < MAX_CLIENTS_TRYING {
             p.clients_trying.push(client.0);
         } else {
-            caps.clients_not_listed += 1;
+            caps[super::Cap::ClientsTrying] += 1;
         }
     }
     let _ = port;

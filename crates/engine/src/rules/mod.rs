@@ -49,7 +49,8 @@ use catalog::{RuleId, RULES};
 pub use config::DetectConfig;
 pub(crate) use raise::{Later, Msg, Raise};
 use serde_json::{json, Map, Value};
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::IpAddr;
 
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
@@ -108,97 +109,112 @@ pub(crate) struct PendingOp {
     pub deadline: Ts,
 }
 
-/// Detector caps hit: every table or buffer the detector bounds, counted each
-/// time the bound forgets or refuses something (each also in the metrics,
-/// `s7sentry_detector_cap_hits_total{cap}`, and in the replay summary). The
-/// inventory's own caps are counted in [`Fleet::evicted`].
+/// Declares [`Cap`] and everything derived from it: one line per cap.
+macro_rules! caps {
+    ($($(#[$m:meta])* $v:ident = $name:literal, $help:literal;)*) => {
+        /// A detector cap: a table or buffer the detector bounds. Each hit is
+        /// counted in [`CapCounters`] (also in the metrics,
+        /// `s7sentry_detector_cap_hits_total{cap}`, and in the replay summary).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Cap {
+            $(#[doc = $help] $(#[$m])* $v,)*
+        }
+
+        impl Cap {
+            /// Every cap, in the order of the metric series and the summary.
+            pub const ALL: &'static [Cap] = &[$(Cap::$v),*];
+
+            /// The `cap` label value (also the summary's name).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Cap::$v => $name,)*
+                }
+            }
+
+            /// What a hit means.
+            pub const fn help(self) -> &'static str {
+                match self {
+                    $(Cap::$v => $help,)*
+                }
+            }
+        }
+    };
+}
+
+caps! {
+    TransactionsPerFlow = "transactions_per_flow",
+        "Open transactions forgotten because a connection had `txn::MAX_TXNS_PER_FLOW` open ones.";
+    Plcs = "plcs", "PLC entries forgotten because the PLC table was full.";
+    AggregationWindows = "aggregation_windows", "Aggregation windows closed early because the table was full.";
+    SourcesPerPlc = "sources_per_plc",
+        "(PLC, source) connection counters forgotten because a PLC had 256 sources.";
+    PendingOperations = "pending_operations",
+        "Control operations reported unconfirmed because a connection had `MAX_PENDING_OPS` waiting for answers.";
+    LatencySamples = "latency_samples",
+        "Latency samples dropped because more than `MAX_LATENCY_SAMPLES` answers arrived between two exporter flushes.";
+    StateChanges = "state_changes",
+        "Operating-state changes not handed to the exporter because more than `MAX_LATENCY_SAMPLES` arrived between two flushes.";
+    Suspects = "suspects",
+        "Suspect packets forgotten (oldest first) because a PLC had 32 remembered for loss-of-communication correlation.";
+    ClientsTrying = "clients_trying", "Clients not listed in an outage because 16 already were.";
+    Quirks = "quirks", "(talker, rule) pairs not learned as quirks because the table held `policy::MAX_QUIRKS`.";
+    StormTalkers = "storm_talkers",
+        "(talker, PLC) pairs whose request rates were forgotten because `storm::MAX_STORM_TALKERS` were followed.";
+    HeldAlerts = "held_alerts",
+        "Alerts a replay released before their turn (out of packet-time order) because `s7sentry_sensor::hold::MAX_HELD` were held waiting for a follow-up's window to close.";
+}
+
+impl Cap {
+    /// Number of caps.
+    pub const COUNT: usize = Cap::ALL.len();
+}
+
+/// Detector caps hit, per [`Cap`]: every table or buffer the detector bounds,
+/// counted each time the bound forgets or refuses something. The inventory's
+/// own caps are counted in [`Fleet::evicted`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct CapCounters {
-    /// Open transactions forgotten because a connection had
-    /// [`txn::MAX_TXNS_PER_FLOW`] open ones (`cap="transactions_per_flow"`).
-    pub txns_forgotten: u64,
-    /// PLC entries forgotten because the PLC table was full (`cap="plcs"`).
-    pub plcs_evicted: u64,
-    /// Aggregation windows closed early because the table was full
-    /// (`cap="aggregation_windows"`).
-    pub agg_closed_early: u64,
-    /// (PLC, source) connection counters forgotten because a PLC had
-    /// 256 sources (`cap="sources_per_plc"`).
-    pub sources_evicted: u64,
-    /// Control operations reported unconfirmed because a connection had
-    /// [`MAX_PENDING_OPS`] waiting for answers (`cap="pending_operations"`).
-    pub ops_unconfirmed: u64,
-    /// Latency samples dropped because more than [`MAX_LATENCY_SAMPLES`]
-    /// answers arrived between two exporter flushes (`cap="latency_samples"`).
-    pub latency_samples_dropped: u64,
-    /// Operating-state changes not handed to the exporter because more than
-    /// [`MAX_LATENCY_SAMPLES`] arrived between two flushes (`cap="state_changes"`).
-    pub state_changes_dropped: u64,
-    /// Suspect packets forgotten (oldest first) because a PLC had 32 remembered
-    /// for loss-of-communication correlation (`cap="suspects"`).
-    pub suspects_dropped: u64,
-    /// Clients not listed in an outage because 16 already were (`cap="clients_trying"`).
-    pub clients_not_listed: u64,
-    /// (talker, rule) pairs not learned as quirks because the table held
-    /// [`policy::MAX_QUIRKS`] (`cap="quirks"`).
-    pub quirks_dropped: u64,
-    /// (talker, PLC) pairs whose request rates were forgotten because
-    /// [`storm::MAX_STORM_TALKERS`] were followed (`cap="storm_talkers"`).
-    pub storm_talkers_forgotten: u64,
+pub struct CapCounters([u64; Cap::COUNT]);
+
+impl std::ops::Index<Cap> for CapCounters {
+    type Output = u64;
+    fn index(&self, c: Cap) -> &u64 {
+        &self.0[c as usize]
+    }
+}
+
+impl std::ops::IndexMut<Cap> for CapCounters {
+    fn index_mut(&mut self, c: Cap) -> &mut u64 {
+        &mut self.0[c as usize]
+    }
 }
 
 impl CapCounters {
     /// The `cap` label values, in the order of [`CapCounters::named`].
-    pub const NAMES: [&'static str; 11] = [
-        "transactions_per_flow",
-        "plcs",
-        "aggregation_windows",
-        "sources_per_plc",
-        "pending_operations",
-        "latency_samples",
-        "state_changes",
-        "suspects",
-        "clients_trying",
-        "quirks",
-        "storm_talkers",
-    ];
+    pub const NAMES: [&'static str; Cap::COUNT] = {
+        let mut a = [""; Cap::COUNT];
+        let mut i = 0;
+        while i < Cap::COUNT {
+            a[i] = Cap::ALL[i].name();
+            i += 1;
+        }
+        a
+    };
 
     /// Each counter with its `cap` label value.
-    pub fn named(&self) -> [(&'static str, u64); 11] {
-        let v = [
-            self.txns_forgotten,
-            self.plcs_evicted,
-            self.agg_closed_early,
-            self.sources_evicted,
-            self.ops_unconfirmed,
-            self.latency_samples_dropped,
-            self.state_changes_dropped,
-            self.suspects_dropped,
-            self.clients_not_listed,
-            self.quirks_dropped,
-            self.storm_talkers_forgotten,
-        ];
-        std::array::from_fn(|i| (Self::NAMES[i], v[i]))
+    pub fn named(&self) -> [(&'static str, u64); Cap::COUNT] {
+        std::array::from_fn(|i| (Cap::ALL[i].name(), self.0[i]))
     }
 
     /// Add `o` (sum over workers / files).
     pub fn merge(&mut self, o: &CapCounters) {
-        self.txns_forgotten += o.txns_forgotten;
-        self.plcs_evicted += o.plcs_evicted;
-        self.agg_closed_early += o.agg_closed_early;
-        self.sources_evicted += o.sources_evicted;
-        self.ops_unconfirmed += o.ops_unconfirmed;
-        self.latency_samples_dropped += o.latency_samples_dropped;
-        self.state_changes_dropped += o.state_changes_dropped;
-        self.suspects_dropped += o.suspects_dropped;
-        self.clients_not_listed += o.clients_not_listed;
-        self.quirks_dropped += o.quirks_dropped;
-        self.storm_talkers_forgotten += o.storm_talkers_forgotten;
+        for (a, b) in self.0.iter_mut().zip(o.0) {
+            *a += b;
+        }
     }
 
     /// Sum of all counters.
     pub fn total(&self) -> u64 {
-        self.named().iter().map(|(_, n)| n).sum()
+        self.0.iter().sum()
     }
 }
 
@@ -298,6 +314,9 @@ pub(crate) const MAX_PENDING_OPS: usize = 32;
 /// Frames a follow-up lists.
 const FOLLOW_UP_FRAMES: usize = 32;
 
+/// Key of an aggregation window: rule and the raise's key pair.
+type AggKey = (RuleId, IpAddr, IpAddr);
+
 #[derive(Debug)]
 struct AggEntry {
     until: Ts,
@@ -321,6 +340,14 @@ pub struct Detector {
     pub(crate) flows: table::Table<u64, FlowState, std::hash::BuildHasherDefault<FlowIdHasher>>,
     pub(crate) plcs: table::Table<IpAddr, PlcState, ahash::RandomState>,
     agg: FastMap<(RuleId, IpAddr, IpAddr), AggEntry>,
+    /// Last occurrence (ts, frame) of every aggregation window each time one
+    /// was folded in, smallest first; entries of windows since folded again or
+    /// closed are stale and dropped when they reach the top (see
+    /// [`Detector::alert_floor`]).
+    agg_lasts: BinaryHeap<Reverse<(Ts, u64, AggKey)>>,
+    /// [`Detector::alert_floor`] as last computed; `None` once a fold or a
+    /// flush may have moved it.
+    floor: Option<(Ts, u64)>,
     out: Vec<Alert>,
     pub(crate) now: Ts,
     last_frame: u64,
@@ -448,13 +475,15 @@ impl Detector {
 
     /// Detector caps hit so far.
     pub fn caps(&self) -> CapCounters {
-        CapCounters { quirks_dropped: self.policy.quirks_dropped, ..self.caps }
+        let mut c = self.caps;
+        c[Cap::Quirks] = self.policy.quirks_dropped;
+        c
     }
 
     /// Latency samples dropped because more than [`MAX_LATENCY_SAMPLES`] answers
     /// arrived between two [`Detector::swap_observations`] calls.
     pub fn latency_samples_dropped(&self) -> u64 {
-        self.caps.latency_samples_dropped
+        self.caps[Cap::LatencySamples]
     }
 
     pub(crate) fn observe_latency(&mut self, plc: IpAddr, secs: f64) {
@@ -463,7 +492,7 @@ impl Detector {
         if self.latencies.len() < self.latencies.capacity() {
             self.latencies.push((plc, secs));
         } else {
-            self.caps.latency_samples_dropped += 1;
+            self.caps[Cap::LatencySamples] += 1;
         }
     }
 
@@ -471,7 +500,7 @@ impl Detector {
         if self.state_changes.len() < MAX_OBSERVATIONS {
             self.state_changes.push((plc, state));
         } else {
-            self.caps.state_changes_dropped += 1;
+            self.caps[Cap::StateChanges] += 1;
         }
     }
 
@@ -522,6 +551,8 @@ impl Detector {
             flows: table::Table::default(),
             plcs: table::Table::default(),
             agg: FastMap::default(),
+            agg_lasts: BinaryHeap::new(),
+            floor: None,
             out: Vec::new(),
             now: Ts(i64::MIN),
             last_frame: 0,
@@ -682,7 +713,7 @@ impl Detector {
             for (_, k) in &by_age[..n] {
                 self.plcs.discard(k);
             }
-            self.caps.plcs_evicted += n as u64;
+            self.caps[Cap::Plcs] += n as u64;
         }
     }
 
@@ -727,7 +758,7 @@ impl Detector {
                 _ => {
                     if p.suspects.len() >= MAX_SUSPECTS {
                         p.suspects.pop_front();
-                        caps.suspects_dropped += 1;
+                        caps[Cap::Suspects] += 1;
                     }
                     p.suspects.push_back(Suspect { ts: now, frame: meta.frame, src, rule: info.id, count: 1 });
                 }
@@ -751,6 +782,11 @@ impl Detector {
                     e.graded_all &= grade.is_some();
                     e.grade = e.grade.max(grade);
                     self.suppressed[rule] += 1;
+                    self.agg_lasts.push(Reverse((meta.ts, meta.frame, key)));
+                    self.floor = None;
+                    if self.agg_lasts.len() > 2 * self.agg.len() + 64 {
+                        self.rebuild_agg_lasts();
+                    }
                     return;
                 }
                 self.flush_agg(key);
@@ -772,7 +808,7 @@ impl Detector {
                         })
                         .collect();
                     batch.sort_unstable();
-                    self.caps.agg_closed_early += n as u64;
+                    self.caps[Cap::AggregationWindows] += n as u64;
                     for (_, k) in batch {
                         self.flush_agg(k);
                     }
@@ -853,6 +889,7 @@ impl Detector {
         if e.count == 0 {
             return;
         }
+        self.floor = None;
         let Some((meta, last_msg)) = e.last else {
             return;
         };
@@ -879,6 +916,45 @@ impl Detector {
         // The follow-up keeps the grade its occurrences shared.
         let grade = if e.graded_all { e.grade } else { None };
         self.queue(rule, category, grade, &meta, msg, ev);
+    }
+
+    /// The earliest (ts, frame) an alert raised from now on can carry, as far
+    /// as aggregation goes: the smallest last occurrence of the open windows
+    /// that folded something (their follow-ups carry it; a window that folded
+    /// nothing raises no follow-up). `(Ts(i64::MAX), u64::MAX)` when there is
+    /// none. A replay holds the alerts at or after it and releases them in
+    /// canonical order once it passes them, so alerts come out in packet-time
+    /// order (`s7sentry_sensor::Pipeline`). Amortized O(log windows) per fold;
+    /// no allocation once the heap has grown.
+    pub fn alert_floor(&mut self) -> (Ts, u64) {
+        if let Some(f) = self.floor {
+            return f;
+        }
+        let mut f = (Ts(i64::MAX), u64::MAX);
+        while let Some(Reverse((ts, frame, key))) = self.agg_lasts.peek() {
+            let live = self
+                .agg
+                .get(key)
+                .is_some_and(|e| e.count > 0 && e.last.as_ref().is_some_and(|(m, _)| m.ts == *ts && m.frame == *frame));
+            if live {
+                f = (*ts, *frame);
+                break;
+            }
+            self.agg_lasts.pop();
+        }
+        self.floor = Some(f);
+        f
+    }
+
+    /// Drop the stale entries of [`Detector::agg_lasts`]: one entry per open
+    /// window that folded something (keeps the heap's capacity).
+    fn rebuild_agg_lasts(&mut self) {
+        self.agg_lasts.clear();
+        for (k, e) in &self.agg {
+            if let (true, Some((m, _))) = (e.count > 0, e.last.as_ref()) {
+                self.agg_lasts.push(Reverse((m.ts, m.frame, *k)));
+            }
+        }
     }
 
     /// Run timers if packet time advanced enough.

@@ -26,7 +26,7 @@
 //! its threshold); alerts fold with the rule's other alerts per (source, PLC).
 //! The state is bounded ([`MAX_STORM_TALKERS`] pairs, the least recently active
 //! forgotten first, learned ones last; counted in
-//! [`super::CapCounters::storm_talkers_forgotten`]), allocation-free per packet, and
+//! [`super::Cap::StormTalkers`]), allocation-free per packet, and
 //! kept by [`Detector::reconfigure`] (SIGHUP): learned rates survive a reload.
 //! Learned rates live in the detector, not in the inventory store: a restart
 //! with a frozen `--state` judges every talker by the plant defaults.
@@ -375,7 +375,7 @@ fn evict(d: &mut Detector) {
     for (_, k) in &by_age[..n] {
         d.storms.talkers.remove(k);
     }
-    d.caps.storm_talkers_forgotten += n as u64;
+    d.caps[super::Cap::StormTalkers] += n as u64;
 }
 
 #[cfg(test)]

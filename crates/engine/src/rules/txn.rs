@@ -172,7 +172,7 @@ fn open(d: &mut Detector, meta: &Meta, key: PairKey, understood: bool, control: 
     let f: &mut FlowState = d.flow(meta);
     let t = Txn { key, ts: meta.ts, frame: meta.frame, understood, control, overlapped: false, op: None };
     if f.txns.open(t) {
-        d.caps.txns_forgotten += 1;
+        d.caps[super::Cap::TransactionsPerFlow] += 1;
     }
 }
 

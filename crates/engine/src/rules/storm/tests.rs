@@ -247,7 +247,7 @@ fn the_talker_table_is_bounded_and_counts_what_it_forgets() {
         d.storms.talkers.entry((ip, PLC1)).or_default().last = Ts(i64::from(i));
     }
     assert_eq!(d.storms.talkers.len(), super::MAX_STORM_TALKERS + 10 - super::MAX_STORM_TALKERS / 16);
-    assert_eq!(d.caps().storm_talkers_forgotten, super::MAX_STORM_TALKERS as u64 / 16);
+    assert_eq!(d.caps()[crate::rules::Cap::StormTalkers], super::MAX_STORM_TALKERS as u64 / 16);
     // The oldest went first.
     let oldest = std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0A00_0000));
     assert!(!d.storms.talkers.contains_key(&(oldest, PLC1)));
