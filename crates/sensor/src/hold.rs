@@ -23,7 +23,7 @@ use std::collections::BinaryHeap;
 pub const MAX_HELD: usize = 16_384;
 
 /// No floor: nothing can come before any alert any more.
-pub const NO_FLOOR: (Ts, u64) = (Ts(i64::MAX), u64::MAX);
+pub const NO_FLOOR: (Ts, u64) = s7sentry_engine::rules::NO_ALERT_FLOOR;
 
 /// One held alert; `seq` keeps alerts equal in canonical order in the order
 /// they were held.

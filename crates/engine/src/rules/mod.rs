@@ -314,6 +314,10 @@ pub(crate) const MAX_PENDING_OPS: usize = 32;
 /// Frames a follow-up lists.
 const FOLLOW_UP_FRAMES: usize = 32;
 
+/// [`Detector::alert_floor`] when no open window folded anything: no alert
+/// raised from now on can come before any other.
+pub const NO_ALERT_FLOOR: (Ts, u64) = (Ts(i64::MAX), u64::MAX);
+
 /// Key of an aggregation window: rule and the raise's key pair.
 type AggKey = (RuleId, IpAddr, IpAddr);
 
@@ -922,7 +926,7 @@ impl Detector {
     /// as aggregation goes: the smallest last occurrence of the open windows
     /// that folded something (their follow-ups carry it; a window that folded
     /// nothing raises no follow-up). `(Ts(i64::MAX), u64::MAX)` when there is
-    /// none. A replay holds the alerts at or after it and releases them in
+    /// none ([`NO_ALERT_FLOOR`]). A replay holds the alerts at or after it and releases them in
     /// canonical order once it passes them, so alerts come out in packet-time
     /// order (`s7sentry_sensor::Pipeline`). Amortized O(log windows) per fold;
     /// no allocation once the heap has grown.
@@ -930,7 +934,7 @@ impl Detector {
         if let Some(f) = self.floor {
             return f;
         }
-        let mut f = (Ts(i64::MAX), u64::MAX);
+        let mut f = NO_ALERT_FLOOR;
         while let Some(Reverse((ts, frame, key))) = self.agg_lasts.peek() {
             let live = self
                 .agg
@@ -1059,34 +1063,13 @@ impl Detector {
             }
             Event::FlowEnd { .. } => {}
         }
-        // The families that read each kind of event, in the order of the full
-        // chain below: a TCP segment and an S7comm PDU skip the families that
-        // ignore them (no per-family call for nothing).
-        match e {
-            Event::Tcp { .. } => {
-                self.s7_kind = None;
-                self.closed = None;
-                flood::on_event(self, e);
-                loss::on_event(self, e);
-                return;
-            }
-            Event::S7 { meta, pdu, .. } => {
-                self.s7_kind = match meta.dir {
-                    crate::event::Direction::ToServer => classify::s7_request_function(pdu),
-                    crate::event::Direction::ToClient => None,
-                };
-                txn::on_event(self, e);
-                crash_pattern::on_event(self, e);
-                if self.assets.is_some() {
-                    baseline::on_event(self, e);
-                }
-                control::on_event(self, e);
-                confirm::on_event(self, e);
-                flood::on_event(self, e);
-                loss::on_event(self, e);
-                return;
-            }
-            _ => {}
+        // A TCP segment reaches only flood and loss (no per-family call for nothing).
+        if let Event::Tcp { .. } = e {
+            self.s7_kind = None;
+            self.closed = None;
+            flood::on_event(self, e);
+            loss::on_event(self, e);
+            return;
         }
         match e {
             Event::Cotp { meta, cotp } => {
@@ -1121,11 +1104,17 @@ impl Detector {
             }
             _ => None,
         };
+        // An S7comm PDU skips the families that ignore it.
+        let s7 = matches!(e, Event::S7 { .. });
         txn::on_event(self, e);
-        malformed::on_event(self, e);
+        if !s7 {
+            malformed::on_event(self, e);
+        }
         crash_pattern::on_event(self, e);
-        ip_evasion::on_event(self, e);
-        stream_evasion::on_event(self, e);
+        if !s7 {
+            ip_evasion::on_event(self, e);
+            stream_evasion::on_event(self, e);
+        }
         // Before `control`: a PLC's first answer creates its inventory entry, so the
         // operation that answer confirms (a STOP, say) finds it.
         if self.assets.is_some() {
