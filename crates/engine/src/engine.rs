@@ -207,8 +207,13 @@ impl Engine {
         let fin = seg.flags & tcp_flags::FIN != 0;
         let rst = seg.flags & tcp_flags::RST != 0;
         let has_ack = seg.flags & tcp_flags::ACK != 0;
+        // One hash per frame: the lookup's hash serves the insert of a new flow.
         let cached = (self.table.key_at(self.last_slot) == Some(&key)).then_some(self.last_slot);
-        let slot = match cached.or_else(|| self.table.find(&key)) {
+        let mut hash = 0;
+        let slot = match cached.or_else(|| {
+            hash = self.table.hash(&key);
+            self.table.find_hashed(hash, &key)
+        }) {
             Some(s) => s,
             None if (syn && !rst) || !seg.payload.is_empty() => {
                 if self.table.is_full() {
@@ -220,7 +225,7 @@ impl Engine {
                 }
                 self.stats.flows_created += 1;
                 self.table.maintain();
-                self.table.insert(key, fr.ts)
+                self.table.insert(key, hash, fr.ts)
             }
             None => {
                 sink.on_event(&Event::Tcp {
