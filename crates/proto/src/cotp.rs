@@ -315,6 +315,25 @@ fn nom_off(total: &[u8], e: NomErr<'_>) -> usize {
 /// (LI shorter than the fixed part of the code, offset 0), `BadParameter`
 /// (a TLV runs past LI, offset of that parameter).
 pub fn parse_cotp(i: &[u8]) -> Result<Cotp<'_>, Finding> {
+    // The common case, a class-0 DT header (LI 2, code, EOT|NR) before the S7
+    // PDU: exactly what the general path below gives for it.
+    if let [2, b1, x, ..] = *i {
+        if TpduCode::from_byte(b1) == TpduCode::DT {
+            return Ok(Cotp {
+                li: 2,
+                code: TpduCode::DT,
+                cdt: b1 & 0x0F,
+                fixed: Fixed::Data { eot: x & 0x80 != 0, nr: x & 0x7f },
+                params: &i[3..3],
+                user_data: &i[3..],
+            });
+        }
+    }
+    parse_general(i)
+}
+
+/// [`parse_cotp`] for any TPDU.
+fn parse_general(i: &[u8]) -> Result<Cotp<'_>, Finding> {
     let err = |k, o| Finding::new(Layer::Cotp, k, o);
     let (rest, (li, b1)) = (be_u8, be_u8).parse(i).map_err(|_: NomErr<'_>| err(FindingKind::LengthTooShort, 0))?;
     let code = TpduCode::from_byte(b1);
@@ -399,6 +418,21 @@ mod tests {
         assert_eq!(c.user_data, b"\x32\x01");
         let c = parse_cotp(b"\x02\xf0\x00").unwrap();
         assert_eq!(c.eot(), Some(false));
+    }
+
+    /// The DT fast path gives what the general parser gives, for every code
+    /// and EOT/NR byte, with and without user data.
+    #[test]
+    fn dt_fast_path_matches_general_parser() {
+        for b1 in 0..=255u8 {
+            for x in 0..=255u8 {
+                for tail in [&b""[..], b"\x32", b"\x32\x01\x00\x00"] {
+                    let mut i = vec![2, b1, x];
+                    i.extend_from_slice(tail);
+                    assert_eq!(parse_cotp(&i), parse_general(&i), "{i:02x?}");
+                }
+            }
+        }
     }
 
     #[test]
