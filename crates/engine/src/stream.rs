@@ -1037,6 +1037,19 @@ impl Framer {
         data: &[u8],
         out: &mut F,
     ) {
+        // The common case, nothing pending and the bytes one whole, clean TPKT
+        // (version 3, reserved 0, its length the bytes given): exactly what
+        // `run` does with it, without the loop.
+        if self.buf.is_empty() && !self.hunting {
+            if let [tpkt::VERSION, 0, hi, lo, ..] = *data {
+                let n = usize::from(u16::from_be_bytes([hi, lo]));
+                if n == data.len() && n >= usize::from(tpkt::MIN_LEN) {
+                    stats.tpkts += 1;
+                    out(Framed::Tpkt(data), stats);
+                    return;
+                }
+            }
+        }
         let mut data = data;
         // Complete a pending aligned TPKT with exactly the bytes it still needs.
         while !self.buf.is_empty() && !self.hunting && !data.is_empty() {
