@@ -1188,6 +1188,39 @@ pub(crate) fn gap_finding(lost: u32) -> Finding {
 mod tests {
     use super::*;
 
+    /// A segment handed to the framer whole with nothing pending (the fast
+    /// path) gives the same TPKTs, findings, count and state as the same bytes
+    /// after a first byte held back (the general path).
+    #[test]
+    fn whole_tpkt_fast_path_matches_general_path() {
+        let cfg = EngineConfig::default();
+        let cases: [&[u8]; 6] = [
+            b"\x03\x00\x00\x07\x02\xf0\x80",
+            b"\x03\x01\x00\x07\x02\xf0\x80",
+            b"\x03\x00\x00\x04",
+            b"\x03\x00\x00\x06\x02\xf0",
+            b"\x03\x00\x00\x07\x02\xf0\x80\x03\x00\x00\x07\x02\xf0\x80",
+            b"\x03\x00\x00\x09\x02\xf0\x80",
+        ];
+        for c in cases {
+            let run = |split: usize| {
+                let mut fr = Framer::default();
+                let mut stats = Stats::default();
+                let mut got = Vec::new();
+                let mut out = |f: Framed<'_>, _: &mut Stats| {
+                    got.push(match f {
+                        Framed::Tpkt(t) => format!("tpkt {t:02x?}"),
+                        Framed::Bad(f, b) => format!("bad {f:?} {b:02x?}"),
+                    })
+                };
+                fr.feed(&cfg, &mut stats, &c[..split], &mut out);
+                fr.feed(&cfg, &mut stats, &c[split..], &mut out);
+                (got, stats.tpkts, stats.resync_bytes, fr.buf.clone(), fr.hunting)
+            };
+            assert_eq!(run(0), run(1), "{c:02x?}");
+        }
+    }
+
     /// The ring copy in `remember` puts byte k of a segment at (seq + k) % h,
     /// like a byte-by-byte loop would, across the end of the ring and of the
     /// sequence space.
