@@ -392,6 +392,7 @@ static NO_FLEET: Fleet = Fleet {
     baseline: Baseline::Off,
     evicted: 0,
     quirks: std::collections::BTreeMap::new(),
+    storm_rates: std::collections::BTreeMap::new(),
 };
 
 /// What the exporter publishes per PLC.
@@ -581,6 +582,7 @@ impl Detector {
     /// From now on the detector fills the fleet and raises the `baseline`
     /// rules; see [`baseline`].
     pub fn enable_assets(&mut self, fleet: Fleet) {
+        storm::adopt_learned(&mut self.storms, &fleet);
         self.assets = Some(Box::new(baseline::AssetTracker::new(fleet)));
     }
 
