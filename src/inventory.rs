@@ -223,7 +223,8 @@ fn show_text(path: &Path, c: &baseline::BaselineCounts) -> String {
         "state:     {}\nbaseline:  {mode}\ndevices:   {} ({} in baseline): {} PLC, {} HMI, {} engineering, {} unknown; \
          {} identified\ntalkers:   {} ({} in baseline)\nfunctions: {} ({} in baseline)\nchanges:   {} identity, {} \
          operating state; {} entries evicted at caps\nquirks:    {} learned (talker, structural rule) pairs, \
-         graded info after the freeze\n",
+         graded info after the freeze\nstorms:    {} (talker, PLC) pairs with learned request rates, judged by them after \
+         the freeze\n",
         path.display(),
         c.devices,
         c.devices_baseline,
@@ -239,7 +240,8 @@ fn show_text(path: &Path, c: &baseline::BaselineCounts) -> String {
         c.identity_changes,
         c.state_changes,
         c.evicted,
-        c.learned_quirks
+        c.learned_quirks,
+        c.learned_storm_rates
     )
 }
 

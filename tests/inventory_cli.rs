@@ -270,3 +270,127 @@ fn help_names_the_inventory_options() {
         assert!(h.contains(w), "baseline --help lacks {w}");
     }
 }
+
+/// `rate` exchanges per second for `secs` seconds from `at_ns`, each written by `f`.
+fn paced(
+    tr: &mut s7sentry_pcapgen::trace::Trace,
+    at_ns: u64,
+    rate: u64,
+    secs: u64,
+    mut f: impl FnMut(&mut s7sentry_pcapgen::trace::Trace, u64),
+) {
+    for i in 0..rate * secs {
+        let target = at_ns + i * (1_000_000_000 / rate);
+        if tr.now_ns < target {
+            tr.now_ns = target;
+        }
+        f(tr, i);
+    }
+}
+
+/// A capture from `at_ns`: 10.10.2.21 writes `hmi2.0` and reads `hmi2.1` times a
+/// second, 10.10.2.20 writes `hmi` times a second, both to PLC 10.10.1.10 for
+/// `secs` seconds (changing items and values: never repetition).
+fn storm_capture(path: &Path, at_ns: u64, secs: u64, hmi2: (u64, u64), hmi: u64) {
+    use s7sentry_pcapgen::cases::hosts::{HMI, HMI2, PLC1};
+    use s7sentry_pcapgen::cases::session::{Session, POLL_ITEMS};
+    use s7sentry_pcapgen::pcap::{Format, LinkType};
+    use s7sentry_pcapgen::s7::AnyItem;
+    use s7sentry_pcapgen::trace::Trace;
+    let mut parts = Vec::new();
+    for (client, port, writes, reads) in [(HMI2, 49_600, hmi2.0, hmi2.1), (HMI, 49_700, hmi, 0)] {
+        let mut t = Trace::new(LinkType::Ethernet);
+        t.now_ns = at_ns;
+        let mut s = Session::new(client, port, PLC1, u64::from(port));
+        s.delay_us = (300, 800);
+        s.connect(&mut t, 2);
+        let per = writes + reads;
+        paced(&mut t, at_ns + 200_000_000, per, secs, |t, i| {
+            if i % per < writes {
+                let v = (i as u16).to_be_bytes();
+                s.write(t, &[AnyItem::db_word(1, 8 + (i % 4) as u32 * 2)], &[&v]);
+            } else {
+                s.read(t, &POLL_ITEMS);
+            }
+        });
+        s.close_fin(&mut t);
+        parts.push(t);
+    }
+    std::fs::write(path, Trace::merge(parts).to_bytes(Format::CLASSIC).unwrap()).unwrap();
+}
+
+/// Learned storm rates are kept in `--state`: learn on one capture, restart on a
+/// second one with the same state file. 10.10.2.21 learned 5 writes/s and now
+/// writes 50/s: a storm on the `learned_rate` basis (without the saved rate it
+/// would be judged by the plant default, 100/s, and stay quiet). 10.10.2.20
+/// learned 30 writes/s and now writes 110/s: under 4 x 30, quiet (the plant
+/// default would call it a `sustained` storm).
+#[test]
+fn learned_storm_rates_are_kept_in_the_state_file() {
+    use s7sentry_engine::assets::StormRates;
+    let dir = tmpdir("stormrates");
+    let state = dir.join("state.db");
+    let (learn, restart) = (dir.join("learn.pcap"), dir.join("restart.pcap"));
+    let start = 1_767_225_600_000_000_000u64;
+    storm_capture(&learn, start, 40, (5, 10), 30);
+    storm_capture(&restart, start + 3_600_000_000_000, 25, (50, 0), 110);
+    let storms = |o: &Output| -> Vec<Value> {
+        stdout(o)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).expect("alert JSON"))
+            .filter(|a| a["rule"] == "flood.requests" && a["evidence"]["basis"].is_string())
+            .collect()
+    };
+
+    let o = run(&["replay", "-q", "--state", s(&state), "--learn", "30s", s(&learn)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(storms(&o).is_empty(), "{}", stdout(&o));
+    let fleet = Store::open(&state).unwrap().load().unwrap();
+    assert!(fleet.is_frozen());
+    let rates: Vec<_> = fleet.storm_rates.into_iter().collect();
+    let plc = ip("10.10.1.10");
+    assert_eq!(
+        rates,
+        vec![
+            ((ip("10.10.2.20"), plc), StormRates { write: 30, read: 0, other: 0 }),
+            ((ip("10.10.2.21"), plc), StormRates { write: 5, read: 10, other: 0 }),
+        ]
+    );
+    let o = run(&["baseline", "show", "--state", s(&state)]);
+    assert!(stdout(&o).contains("storms:    2 (talker, PLC) pairs with learned request rates"), "{}", stdout(&o));
+    let o = run(&["baseline", "show", "--state", s(&state), "--format", "jsonl"]);
+    assert_eq!(serde_json::from_str::<Value>(&stdout(&o)).unwrap()["learned_storm_rates"], 2);
+
+    for threads in ["1", "2"] {
+        let o = run(&["replay", "-q", "--threads", threads, "--state", s(&state), s(&restart)]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let st = storms(&o);
+        assert_eq!(st.len(), 1, "--threads {threads}: {}", stdout(&o));
+        let (a, e) = (&st[0], &st[0]["evidence"]);
+        assert_eq!(
+            (a["src"].as_str(), e["basis"].as_str(), e["class"].as_str()),
+            (Some("10.10.2.21"), Some("learned_rate"), Some("write"))
+        );
+        assert_eq!((e["learned_rate"].as_u64(), e["threshold"].as_u64()), (Some(5), Some(20)), "{e}");
+        assert!((45..=50).contains(&e["rate"].as_u64().unwrap_or(0)), "{e}");
+    }
+    // The learned rates are still there, unchanged by the frozen runs.
+    assert_eq!(Store::open(&state).unwrap().load().unwrap().storm_rates.len(), 2);
+
+    // Control: the same restart with the learned rates removed from the state file is
+    // judged by the plant defaults: 10.10.2.20's 110/s is a sustained storm, 50/s is not.
+    strip_storm_rates(&state);
+    let o = run(&["replay", "-q", "--state", s(&state), s(&restart)]);
+    let st = storms(&o);
+    assert_eq!(st.len(), 1, "{}", stdout(&o));
+    assert_eq!((st[0]["src"].as_str(), st[0]["evidence"]["basis"].as_str()), (Some("10.10.2.20"), Some("sustained")));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Removes the learned storm rates from a state file (as a file written before they were saved).
+fn strip_storm_rates(state: &Path) {
+    let mut store = Store::open(state).unwrap();
+    let mut fleet = store.load().unwrap();
+    fleet.storm_rates.clear();
+    store.save(&fleet).unwrap();
+}

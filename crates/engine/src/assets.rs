@@ -275,6 +275,75 @@ pub struct Fleet {
     /// for that talker (see `rules::policy`). At most `rules::policy::MAX_QUIRKS` pairs.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub quirks: BTreeMap<IpAddr, Vec<String>>,
+    /// Learned request-storm rates: per (talker, PLC), the peak rate per function
+    /// class the talker held for `storm_seconds` while the baseline learned (see
+    /// `rules::storm`). After the freeze such a talker is judged against
+    /// `storm_learned_factor` times these rates instead of the plant defaults,
+    /// also after a restart from the state file. At most
+    /// `rules::storm::MAX_STORM_TALKERS` pairs; pairs beyond that are not
+    /// learned and counted in [`Fleet::evicted`]. Serialised as a list of
+    /// [`LearnedRate`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", with = "learned_rates_list")]
+    pub storm_rates: BTreeMap<(IpAddr, IpAddr), StormRates>,
+}
+
+/// Peak sustained request rates (requests per second held for `storm_seconds`)
+/// of one (talker, PLC) pair per function class, learned while the baseline
+/// learned. Zero: the class was not used at a sustained rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StormRates {
+    /// Write Var jobs per second.
+    #[serde(default)]
+    pub write: u32,
+    /// Read Var jobs per second.
+    #[serde(default)]
+    pub read: u32,
+    /// Other jobs and userdata requests per second.
+    #[serde(default)]
+    pub other: u32,
+}
+
+impl StormRates {
+    /// The larger of the two per class.
+    pub fn max(self, o: StormRates) -> StormRates {
+        StormRates { write: self.write.max(o.write), read: self.read.max(o.read), other: self.other.max(o.other) }
+    }
+}
+
+/// One entry of [`Fleet::storm_rates`] as stored (JSON in the state file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LearnedRate {
+    /// The client sending the requests.
+    pub talker: IpAddr,
+    /// The PLC receiving them.
+    pub plc: IpAddr,
+    /// Its learned rates.
+    #[serde(flatten)]
+    pub rates: StormRates,
+}
+
+/// (De)serialises [`Fleet::storm_rates`] as a list of [`LearnedRate`] (a map
+/// keyed by address pairs has no JSON form).
+mod learned_rates_list {
+    use super::{LearnedRate, StormRates};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+    use std::net::IpAddr;
+
+    pub(super) fn serialize<S: Serializer>(
+        m: &BTreeMap<(IpAddr, IpAddr), StormRates>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let v: Vec<LearnedRate> = m.iter().map(|(&(talker, plc), &rates)| LearnedRate { talker, plc, rates }).collect();
+        v.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<(IpAddr, IpAddr), StormRates>, D::Error> {
+        let v = Vec::<LearnedRate>::deserialize(d)?;
+        Ok(v.into_iter().map(|e| ((e.talker, e.plc), e.rates)).collect())
+    }
 }
 
 impl Role {
@@ -483,6 +552,26 @@ impl Fleet {
         matches!(self.baseline, Baseline::Frozen { .. })
     }
 
+    /// Records `rates` as learned for the pair (`talker`, `plc`): per class the
+    /// larger of these and the rates already known ([`Fleet::storm_rates`]).
+    /// Says whether the fleet changed; `None` when a new pair finds no room
+    /// (the table holds `rules::storm::MAX_STORM_TALKERS` pairs): it is not
+    /// recorded and is counted in [`Fleet::evicted`].
+    pub fn learn_storm_rates(&mut self, talker: IpAddr, plc: IpAddr, rates: StormRates) -> Option<bool> {
+        if let Some(r) = self.storm_rates.get_mut(&(talker, plc)) {
+            let m = r.max(rates);
+            let changed = m != *r;
+            *r = m;
+            return Some(changed);
+        }
+        if self.storm_rates.len() >= crate::rules::storm::MAX_STORM_TALKERS {
+            self.evicted += 1;
+            return None;
+        }
+        self.storm_rates.insert((talker, plc), rates);
+        Some(true)
+    }
+
     /// Freeze the baseline at `now`: everything known now (devices, talkers,
     /// functions) becomes part of it, and from now on anything new raises
     /// `baseline.new_talker` / `baseline.new_function` once.
@@ -611,6 +700,11 @@ pub fn merge_shards(start: &Fleet, parts: Vec<Fleet>) -> Fleet {
                 quirks += 1;
             }
         }
+        // Learned storm rates: each pair lives in one worker (sharding by PLC); the larger per class, capped.
+        for ((talker, plc), r) in p.storm_rates {
+            // A full table was counted in `evicted` by `learn_storm_rates`.
+            let _ = out.learn_storm_rates(talker, plc, r);
+        }
         for (ip, d) in p.devices {
             // A worker that never saw this host hands back the starting copy.
             if reference.devices.get(&ip) == Some(&d) {
@@ -705,6 +799,33 @@ mod tests {
         assert_eq!(m.quirks[&ip("10.0.0.1")], vec!["malformed.cotp".to_string(), "crash_pattern.cotp_dr".to_string()]);
         assert_eq!(m.quirks[&ip("10.0.0.2")], vec!["malformed.s7comm".to_string()]);
         assert_eq!(m.evicted, 0);
+    }
+
+    #[test]
+    fn sharded_fleets_merge_their_learned_storm_rates() {
+        let r = |write, read| StormRates { write, read, other: 0 };
+        let (h1, h2, plc) = (ip("10.0.0.1"), ip("10.0.0.2"), ip("10.0.1.1"));
+        let mut start = Fleet::default();
+        start.storm_rates.insert((h1, plc), r(5, 10));
+        // Each worker learned its own PLC's pairs; one that never saw a pair hands back the start.
+        let mut a = start.clone();
+        a.storm_rates.insert((h1, plc), r(7, 10));
+        let mut b = start.clone();
+        b.storm_rates.insert((h2, plc), r(0, 40));
+        let m = merge_shards(&start, vec![a, b]);
+        let got: Vec<_> = m.storm_rates.into_iter().collect();
+        assert_eq!(got, vec![((h1, plc), r(7, 10)), ((h2, plc), r(0, 40))]);
+        assert_eq!(m.evicted, 0);
+        // Bounded: a full table takes no new pair, and counts it.
+        let cap = crate::rules::storm::MAX_STORM_TALKERS as u32;
+        let mut full = Fleet::default();
+        for i in 0..cap {
+            full.storm_rates.insert((IpAddr::from(std::net::Ipv4Addr::from(0x0b00_0000 + i)), plc), r(1, 1));
+        }
+        let mut c = full.clone();
+        c.storm_rates.insert((h2, plc), r(1, 1));
+        let m = merge_shards(&full, vec![c]);
+        assert_eq!((m.storm_rates.len(), m.evicted), (cap as usize, 1));
     }
 
     #[test]

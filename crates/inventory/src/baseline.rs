@@ -59,6 +59,8 @@ pub struct BaselineCounts {
     pub evicted: u64,
     /// Learned quirks: (talker, structural rule) pairs graded info after the freeze.
     pub learned_quirks: usize,
+    /// Learned request-storm rates: (talker, PLC) pairs judged by their learned rates after the freeze.
+    pub learned_storm_rates: usize,
 }
 
 /// Counts for `baseline show`.
@@ -73,6 +75,7 @@ pub fn counts(fleet: &Fleet) -> BaselineCounts {
         since_or_until: ts.map(|t| t.to_string()),
         evicted: fleet.evicted,
         learned_quirks: fleet.quirks.values().map(Vec::len).sum(),
+        learned_storm_rates: fleet.storm_rates.len(),
         ..Default::default()
     };
     for d in fleet.devices.values() {

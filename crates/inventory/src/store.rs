@@ -17,7 +17,7 @@
 //!
 //! | table | one row per | columns |
 //! |---|---|---|
-//! | `meta` | key | `application`, `schema_version`, `created`, `sensor` (name of the sensor writing it), `learned_quirks` (JSON object: talker address → structural rule ids learned as its quirks; absent when none) |
+//! | `meta` | key | `application`, `schema_version`, `created`, `sensor` (name of the sensor writing it), `learned_quirks` (JSON object: talker address → structural rule ids learned as its quirks; absent when none), `learned_storm_rates` (JSON array of `{talker, plc, write, read, other}`: the request rates per second each (talker, PLC) pair held while the baseline learned; absent when none) |
 //! | `fleet` | (single row) | baseline `mode` (`off` / `learning` / `frozen`), `mode_ts` (until / since, ns), `evicted`, `generation`, `baseline_epoch` |
 //! | `devices` | host | `address`, `role`, `first_seen`, `last_seen`, `baseline`, connection (`tsaps` JSON array, `pdu_size`, `amq_calling`, `amq_called`, `s7comm`, `s7comm_plus`, `tls`) |
 //! | `identity` | host | `order_number`, `firmware`, `hardware`, `serial`, `plc_name`, `module_name`, `plant_id`, `module_type`, `source`, `seen` |
@@ -46,7 +46,7 @@
 
 use rusqlite::{params, Connection as Db, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 use s7sentry_engine::assets::{
-    Baseline, Connection, Device, Fleet, FunctionSeen, Identity, IdentityChange, Role, StateChange, Talker,
+    Baseline, Connection, Device, Fleet, FunctionSeen, Identity, IdentityChange, LearnedRate, Role, StateChange, Talker,
 };
 use s7sentry_engine::Ts;
 use std::collections::BTreeMap;
@@ -644,6 +644,21 @@ impl Store {
                     .map_err(sq)?;
             }
         }
+        // Learned storm rates: likewise.
+        if full || snapshot.is_some_and(|o| o.storm_rates != fleet.storm_rates) {
+            if fleet.storm_rates.is_empty() {
+                tx.execute("DELETE FROM meta WHERE key = 'learned_storm_rates'", []).map_err(sq)?;
+            } else {
+                let list: Vec<LearnedRate> = fleet
+                    .storm_rates
+                    .iter()
+                    .map(|(&(talker, plc), &rates)| LearnedRate { talker, plc, rates })
+                    .collect();
+                let v = serde_json::to_string(&list).unwrap_or_else(|_| "[]".into());
+                tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('learned_storm_rates', ?1)", [v])
+                    .map_err(sq)?;
+            }
+        }
         tx.commit().map_err(sq)?;
         self.generation = generation + 1;
         self.epoch = new_epoch;
@@ -663,6 +678,7 @@ impl Store {
                 s.baseline = fleet.baseline;
                 s.evicted = fleet.evicted;
                 s.quirks.clone_from(&fleet.quirks);
+                s.storm_rates.clone_from(&fleet.storm_rates);
             }
             _ => self.saved = Some(fleet.clone()),
         }
@@ -1095,7 +1111,20 @@ fn read_fleet(tx: &Transaction<'_>, path: &Path) -> Result<Fleet, StoreError> {
         Some(q) => serde_json::from_str(&q).map_err(|e| corrupt(format!("meta.learned_quirks: {e}")))?,
         None => BTreeMap::new(),
     };
-    Ok(Fleet { devices, baseline, evicted: from_db(evicted), quirks })
+    let mut fleet = Fleet { devices, baseline, evicted: from_db(evicted), quirks, ..Fleet::default() };
+    let rates: Option<String> = tx
+        .query_row("SELECT value FROM meta WHERE key = 'learned_storm_rates'", [], |r| r.get(0))
+        .optional()
+        .map_err(sq)?;
+    if let Some(v) = rates {
+        let list: Vec<LearnedRate> =
+            serde_json::from_str(&v).map_err(|e| corrupt(format!("meta.learned_storm_rates: {e}")))?;
+        // Through the fleet's cap (a pair beyond it is counted in `evicted`).
+        for e in list {
+            let _ = fleet.learn_storm_rates(e.talker, e.plc, e.rates);
+        }
+    }
+    Ok(fleet)
 }
 
 #[cfg(test)]
@@ -1119,6 +1148,7 @@ mod tests {
             baseline: Baseline::Frozen { since: Ts(5) },
             evicted: 1,
             quirks: [(a, vec!["malformed.cotp".to_string()])].into_iter().collect(),
+            ..Fleet::default()
         }
     }
 

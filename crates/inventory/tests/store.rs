@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{big_fleet, sample_fleet, TempDir};
+use common::{big_fleet, ip, sample_fleet, TempDir};
 use s7sentry_engine::assets::Baseline;
 use s7sentry_inventory::baseline::freeze;
 use s7sentry_inventory::store::SCHEMA_VERSION;
@@ -198,6 +198,59 @@ fn corrupt_values_are_named() {
     let msg = e.to_string();
     assert!(msg.contains("devices.role") && msg.contains("robot") && msg.contains("10.0.0.10"), "{msg}");
     assert_names_file(&e, &path);
+}
+
+/// Learned storm rates (`meta.learned_storm_rates`): a file without them (written
+/// before they were saved) loads with none and the rest intact; missing classes
+/// are 0; a damaged value is named; more pairs than the cap are cut to it and
+/// counted.
+#[test]
+fn learned_storm_rates_old_files_partial_entries_damage_and_cap() {
+    use s7sentry_engine::assets::StormRates;
+    use s7sentry_engine::rules::storm::MAX_STORM_TALKERS;
+    let dir = TempDir::new("stormrates");
+    let path = dir.file("state.db");
+    let fleet = sample_fleet();
+    assert!(!fleet.storm_rates.is_empty());
+    Store::open(&path).unwrap().save(&fleet).unwrap();
+    let set = |v: Option<&str>| {
+        let db = rusqlite::Connection::open(&path).unwrap();
+        match v {
+            Some(v) => {
+                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('learned_storm_rates', ?1)", [v]).unwrap()
+            }
+            None => db.execute("DELETE FROM meta WHERE key = 'learned_storm_rates'", []).unwrap(),
+        };
+    };
+    // The value as written: one object per pair.
+    let stored: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT value FROM meta WHERE key = 'learned_storm_rates'", [], |r| r.get(0))
+        .unwrap();
+    assert!(stored.contains(r#"{"talker":"10.0.0.20","plc":"10.0.0.10","write":5,"read":10,"other":1}"#), "{stored}");
+
+    set(None);
+    let old = Store::open(&path).unwrap().load().unwrap();
+    assert!(old.storm_rates.is_empty());
+    assert_eq!(s7sentry_engine::assets::Fleet { storm_rates: fleet.storm_rates.clone(), ..old }, fleet);
+
+    set(Some(r#"[{"talker":"10.0.0.20","plc":"10.0.0.10","write":7}]"#));
+    let f = Store::open(&path).unwrap().load().unwrap();
+    let want = StormRates { write: 7, read: 0, other: 0 };
+    assert_eq!(f.storm_rates.into_iter().collect::<Vec<_>>(), vec![((ip("10.0.0.20"), ip("10.0.0.10")), want)]);
+
+    set(Some(r#"[{"talker":"10.0.0.999","plc":"10.0.0.10"}]"#));
+    let e = Store::open(&path).unwrap().load().unwrap_err();
+    assert!(matches!(e, StoreError::Corrupt { .. }), "{e:?}");
+    assert!(e.to_string().contains("meta.learned_storm_rates"), "{e}");
+
+    let n = MAX_STORM_TALKERS + 3;
+    let many: Vec<String> =
+        (0..n).map(|i| format!(r#"{{"talker":"10.9.{}.{}","plc":"10.0.0.10","write":1}}"#, i / 256, i % 256)).collect();
+    set(Some(&format!("[{}]", many.join(","))));
+    let f = Store::open(&path).unwrap().load().unwrap();
+    assert_eq!(f.storm_rates.len(), MAX_STORM_TALKERS);
+    assert_eq!(f.evicted, fleet.evicted + 3);
 }
 
 /// 4 096 PLCs (the inventory's cap), about 16 400 talker and 28 700 function rows.

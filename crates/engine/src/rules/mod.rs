@@ -159,7 +159,8 @@ caps! {
     ClientsTrying = "clients_trying", "Clients not listed in an outage because 16 already were.";
     Quirks = "quirks", "(talker, rule) pairs not learned as quirks because the table held `policy::MAX_QUIRKS`.";
     StormTalkers = "storm_talkers",
-        "(talker, PLC) pairs whose request rates were forgotten because `storm::MAX_STORM_TALKERS` were followed.";
+        "(talker, PLC) pairs whose request rates were forgotten because `storm::MAX_STORM_TALKERS` were followed, \
+         or whose learned rates were not kept in the fleet because it held that many.";
     HeldAlerts = "held_alerts",
         "Alerts a replay released before their turn (out of packet-time order) because `s7sentry_sensor::hold::MAX_HELD` were held waiting for a follow-up's window to close.";
 }
@@ -392,6 +393,7 @@ static NO_FLEET: Fleet = Fleet {
     baseline: Baseline::Off,
     evicted: 0,
     quirks: std::collections::BTreeMap::new(),
+    storm_rates: std::collections::BTreeMap::new(),
 };
 
 /// What the exporter publishes per PLC.
@@ -581,6 +583,7 @@ impl Detector {
     /// From now on the detector fills the fleet and raises the `baseline`
     /// rules; see [`baseline`].
     pub fn enable_assets(&mut self, fleet: Fleet) {
+        storm::adopt_learned(&mut self.storms, &fleet);
         self.assets = Some(Box::new(baseline::AssetTracker::new(fleet)));
     }
 

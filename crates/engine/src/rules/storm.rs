@@ -28,12 +28,20 @@
 //! forgotten first, learned ones last; counted in
 //! [`super::Cap::StormTalkers`]), allocation-free per packet, and
 //! kept by [`Detector::reconfigure`] (SIGHUP): learned rates survive a reload.
-//! Learned rates live in the detector, not in the inventory store: a restart
-//! with a frozen `--state` judges every talker by the plant defaults.
+//!
+//! Learned rates are also kept in the fleet ([`Fleet::storm_rates`], saved
+//! with it in the `--state` file, at most [`MAX_STORM_TALKERS`] pairs, a pair
+//! that finds no room counted in [`super::Cap::StormTalkers`] and the fleet's
+//! `evicted`): while the baseline learns, a pair is recorded there when it is
+//! first seen and each time one of its learned rates rises (at most once a
+//! second per class). A pair's state is seeded from the fleet when it enters
+//! the table (and by [`Detector::enable_assets`] for pairs already in it), so
+//! a talker learned before a restart, or forgotten from the table at its cap,
+//! is judged by its learned rates again.
 
 use super::catalog::FLOOD_REQ;
 use super::{ev, Detector, FastMap, Raise};
-use crate::assets::Baseline;
+use crate::assets::{Baseline, Fleet, StormRates};
 use crate::event::Meta;
 use crate::time::Ts;
 use s7sentry_proto::s7comm::{Function, Rosctr, S7Pdu};
@@ -153,6 +161,24 @@ impl Default for TalkerRates {
 }
 
 impl TalkerRates {
+    /// The learned rates per class.
+    fn learned_rates(&self) -> StormRates {
+        StormRates {
+            write: self.rates[Class::Write as usize].learned,
+            read: self.rates[Class::Read as usize].learned,
+            other: self.rates[Class::Other as usize].learned,
+        }
+    }
+
+    /// Takes rates learned earlier (from the fleet): judged by its learned rates after the freeze.
+    fn adopt(&mut self, l: StormRates) {
+        self.learned = true;
+        for (class, v) in [(Class::Write, l.write), (Class::Read, l.read), (Class::Other, l.other)] {
+            let r = &mut self.rates[class as usize];
+            r.learned = r.learned.max(v);
+        }
+    }
+
     fn distinct(&self) -> usize {
         usize::from(self.n_writes)
     }
@@ -180,6 +206,35 @@ impl TalkerRates {
 #[derive(Debug, Default)]
 pub(crate) struct Storms {
     talkers: FastMap<(IpAddr, IpAddr), TalkerRates>,
+}
+
+/// Seeds the pairs already followed with the rates `fleet` learned for them
+/// (a fleet loaded from the state file, or handed back between capture files).
+pub(crate) fn adopt_learned(storms: &mut Storms, fleet: &Fleet) {
+    if storms.talkers.is_empty() {
+        return;
+    }
+    for (key, l) in &fleet.storm_rates {
+        if let Some(p) = storms.talkers.get_mut(key) {
+            p.adopt(*l);
+        }
+    }
+}
+
+/// Records the learned rates of the pair `key` in the fleet (while the
+/// baseline learns); a pair that finds no room is counted.
+fn remember(
+    d_assets: &mut Option<Box<super::baseline::AssetTracker>>,
+    caps: &mut super::CapCounters,
+    key: (IpAddr, IpAddr),
+    p: &TalkerRates,
+) {
+    let Some(t) = d_assets.as_mut() else { return };
+    match t.fleet.learn_storm_rates(key.0, key.1, p.learned_rates()) {
+        Some(true) => t.generation += 1,
+        Some(false) => {}
+        None => caps[super::Cap::StormTalkers] += 1,
+    }
 }
 
 /// Fingerprint of a write job's items and values (what is written where): its
@@ -241,14 +296,20 @@ pub(crate) fn on_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>) {
             if d.storms.talkers.len() >= MAX_STORM_TALKERS {
                 evict(d);
             }
-            d.storms.talkers.entry(key).or_default()
+            let p = d.storms.talkers.entry(key).or_default();
+            // Learned before (a restart from `--state`, or forgotten at the cap).
+            if let Some(l) = d.assets.as_ref().and_then(|a| a.fleet.storm_rates.get(&key)) {
+                p.adopt(*l);
+            }
+            p
         }
     };
     // Borrowed beside the pair's state (no copy of the thresholds per request).
     let t = &d.cfg.thresholds;
     p.last = meta.ts;
-    if learning {
+    if learning && !p.learned {
         p.learned = true;
+        remember(&mut d.assets, &mut d.caps, key, p);
     }
     let s = meta.ts.secs();
     let r = &mut p.rates[class as usize];
@@ -257,7 +318,11 @@ pub(crate) fn on_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>) {
             r.storm = 0;
         }
         if learning {
+            let before = r.learned;
             r.learned = r.learned.max(r.min_before(n));
+            if r.learned != before {
+                remember(&mut d.assets, &mut d.caps, key, p);
+            }
         }
         if class == Class::Write && (gap || closed < t.storm_repeated_writes_per_second.max(1)) {
             p.reset_writes();

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use s7sentry_engine::assets::{
-    Baseline, Connection, Device, Fleet, FunctionSeen, Identity, IdentityChange, Role, StateChange, Talker,
+    Baseline, Connection, Device, Fleet, FunctionSeen, Identity, IdentityChange, Role, StateChange, StormRates, Talker,
 };
 use s7sentry_engine::Ts;
 use std::collections::BTreeMap;
@@ -110,7 +110,20 @@ pub fn sample_fleet() -> Fleet {
         c.last_seen = t(3600);
         devices.insert(a, c);
     }
-    Fleet { devices, baseline: Baseline::Learning { until: t(7 * 86_400) }, evicted: 3, ..Default::default() }
+    let storm_rates = [
+        ((hmi, plc), StormRates { write: 5, read: 10, other: 1 }),
+        ((v6, plc), StormRates { write: 0, read: 400, other: 0 }),
+        ((eng, v6), StormRates::default()),
+    ]
+    .into_iter()
+    .collect();
+    Fleet {
+        devices,
+        baseline: Baseline::Learning { until: t(7 * 86_400) },
+        evicted: 3,
+        quirks: [(hmi, vec!["crash_pattern.cotp_dr".to_string()])].into_iter().collect(),
+        storm_rates,
+    }
 }
 
 /// A fleet of `plcs` PLCs with 3 talkers each (2 HMIs and one engineering
@@ -187,5 +200,12 @@ pub fn big_fleet(plcs: u32, version: u64) -> Fleet {
     devices.insert(eng, d);
     let baseline =
         if version % 5 == 4 { Baseline::Frozen { since: t(v) } } else { Baseline::Learning { until: t(86_400) } };
-    Fleet { devices, baseline, evicted: version, ..Default::default() }
+    // Learned storm rates of the HMIs towards the first PLCs, rising with the version.
+    let storm_rates = (0..plcs.min(40))
+        .flat_map(|i| {
+            let a = IpAddr::from(std::net::Ipv4Addr::from(0x0a02_0000 + i));
+            hmis.map(|h| ((h, a), StormRates { write: (version as u32 + i) % 7, read: 10 + i, other: 0 }))
+        })
+        .collect();
+    Fleet { devices, baseline, evicted: version, storm_rates, ..Default::default() }
 }

@@ -252,3 +252,129 @@ fn the_talker_table_is_bounded_and_counts_what_it_forgets() {
     let oldest = std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0A00_0000));
     assert!(!d.storms.talkers.contains_key(&(oldest, PLC1)));
 }
+
+/// Feeds `tr` (frames numbered from `first`) through `engine` and `det`.
+fn feed(engine: &mut Engine, det: &mut Detector, tr: &Trace, first: u64, out: &mut Vec<Alert>) {
+    for (i, f) in tr.frames.iter().enumerate() {
+        let fr = Frame { frame: first + i as u64, ts: Ts(f.ts_ns as i64), linktype: 1, data: &f.data };
+        engine.process(&fr, det as &mut dyn EventSink);
+        out.extend(det.drain());
+    }
+}
+
+/// HMI2 polling PLC1 (5 writes and 10 reads per second) for 40 s from `at_ns`.
+fn polling_hmi2(at_ns: u64) -> Trace {
+    let mut t = Trace::new(LinkType::Ethernet);
+    t.now_ns = at_ns;
+    let mut s = session(HMI2, 49_600, 0x57);
+    s.connect(&mut t, 2);
+    paced(&mut t, at_ns + 200_000_000, 15, 40, |t, i| {
+        if i % 3 == 0 {
+            let v = (i as u16).to_be_bytes();
+            s.write(t, &[AnyItem::db_word(1, 8)], &[&v]);
+        } else {
+            s.read(t, &POLL_ITEMS);
+        }
+    });
+    s.close_fin(&mut t);
+    t
+}
+
+/// A new connection of HMI2 from `at_ns` writing `rate` changing values per second for 25 s.
+fn hmi2_writes(at_ns: u64, rate: u64) -> Trace {
+    let mut t = Trace::new(LinkType::Ethernet);
+    t.now_ns = at_ns;
+    let mut s = session(HMI2, 49_700, 0x59);
+    s.connect(&mut t, 2);
+    paced(&mut t, at_ns + 1_000_000_000, rate, 25, |t, i| {
+        let v = (i as u16).to_be_bytes();
+        s.write(t, &[AnyItem::db_word(1, 8 + (i % 4) as u32 * 2)], &[&v]);
+    });
+    s.close_fin(&mut t);
+    t
+}
+
+/// The fleet after learning HMI2's polling for 30 s (then frozen).
+fn learned_fleet() -> Fleet {
+    let mut det = learning(30);
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut out = Vec::new();
+    feed(&mut engine, &mut det, &polling_hmi2(START_NS), 1, &mut out);
+    engine.finish(&mut det as &mut dyn EventSink);
+    det.finish();
+    let fleet = det.take_fleet().expect("tracking on");
+    assert!(fleet.is_frozen());
+    fleet
+}
+
+/// Runs `tr` through a detector tracking `fleet` (as after a restart from `--state`).
+fn restarted(fleet: Fleet, tr: &Trace) -> Vec<Alert> {
+    let mut det = Detector::new(DetectConfig::default());
+    det.enable_assets(fleet);
+    run_with(tr, det, None)
+}
+
+#[test]
+fn learned_rates_are_recorded_in_the_fleet_and_judge_the_talker_after_a_restart() {
+    let fleet = learned_fleet();
+    let rates: Vec<_> = fleet.storm_rates.iter().map(|(k, v)| (*k, *v)).collect();
+    assert_eq!(rates, vec![((HMI2, PLC1), crate::assets::StormRates { write: 5, read: 10, other: 0 })]);
+    let later = START_NS + 3_600_000_000_000;
+    // 50 writes/s: 10 times the learned rate.
+    let alerts = restarted(fleet.clone(), &hmi2_writes(later, 50));
+    let st = storms(&alerts);
+    assert_eq!(st.len(), 1, "{alerts:#?}");
+    assert_eq!(st[0].evidence["basis"], "learned_rate");
+    assert_eq!((st[0].evidence["learned_rate"].as_u64(), st[0].evidence["threshold"].as_u64()), (Some(5), Some(20)));
+    // 15 writes/s: under 4 x 5 (and the floor of 20).
+    assert!(storms(&restarted(fleet.clone(), &hmi2_writes(later, 15))).is_empty());
+    // Without the learned rates (the same fleet, frozen, but none kept) the plant default
+    // (100/s held) applies: 50/s stays quiet.
+    let forgotten = Fleet { storm_rates: Default::default(), ..fleet };
+    let alerts = restarted(forgotten, &hmi2_writes(later, 50));
+    assert!(storms(&alerts).is_empty(), "{alerts:#?}");
+}
+
+#[test]
+fn pairs_already_followed_adopt_the_rates_of_a_fleet_enabled_later() {
+    let fleet = learned_fleet();
+    let later = START_NS + 3_600_000_000_000;
+    let tr = hmi2_writes(later, 50);
+    // The pair enters the table with tracking off, the fleet comes in after 100 frames.
+    let mut det = Detector::new(DetectConfig::default());
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut out = Vec::new();
+    let (head, tail) = tr.frames.split_at(100);
+    let part = |frames: &[s7sentry_pcapgen::trace::Frame]| {
+        let mut t = Trace::new(LinkType::Ethernet);
+        t.frames = frames.to_vec();
+        t
+    };
+    feed(&mut engine, &mut det, &part(head), 1, &mut out);
+    assert!(det.storms.talkers.contains_key(&(HMI2, PLC1)));
+    det.enable_assets(fleet);
+    feed(&mut engine, &mut det, &part(tail), 101, &mut out);
+    let st = storms(&out);
+    assert_eq!(st.len(), 1, "{out:#?}");
+    assert_eq!(st[0].evidence["basis"], "learned_rate");
+}
+
+#[test]
+fn learned_pairs_beyond_the_cap_are_not_recorded_and_are_counted() {
+    let mut fleet = Fleet { baseline: crate::assets::Baseline::Learning { until: Ts(i64::MAX) }, ..Fleet::default() };
+    for i in 0..super::MAX_STORM_TALKERS as u32 {
+        let ip = std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0A00_0000 + i));
+        assert_eq!(fleet.learn_storm_rates(ip, PLC1, Default::default()), Some(true));
+    }
+    let mut det = Detector::new(DetectConfig::default());
+    det.enable_assets(fleet);
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut out = Vec::new();
+    feed(&mut engine, &mut det, &polling_hmi2(START_NS), 1, &mut out);
+    let f = det.fleet();
+    assert_eq!(f.storm_rates.len(), super::MAX_STORM_TALKERS);
+    assert!(!f.storm_rates.contains_key(&(HMI2, PLC1)));
+    assert!(f.evicted >= 1);
+    assert!(det.caps()[crate::rules::Cap::StormTalkers] >= 1);
+    assert_eq!(det.caps()[crate::rules::Cap::StormTalkers], det.fleet().evicted);
+}
