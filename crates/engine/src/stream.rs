@@ -202,6 +202,8 @@ pub struct TcpDir {
     pub fin: bool,
     /// The first payload was seen without a SYN (capture started mid-stream).
     pub midstream: bool,
+    /// Earliest (time, frame) of the segments held since [`TcpDir::take_new_held`].
+    new_held: Option<(Ts, u64)>,
     /// A SYN ignored on the established connection (RFC 5961), until the peer answers it.
     pub pending_syn: Option<u32>,
     /// Checksum validation state.
@@ -245,6 +247,33 @@ impl TcpDir {
     /// Highest acknowledgement the peer sent.
     pub fn peer_ack(&self) -> Option<u32> {
         self.peer_ack
+    }
+
+    /// A segment of `origin` (frame, time) was held: its bytes will be
+    /// decoded later under that frame.
+    fn note_held(&mut self, origin: (u64, Ts)) {
+        let o = (origin.1, origin.0);
+        if self.new_held.is_none_or(|n| o < n) {
+            self.new_held = Some(o);
+        }
+    }
+
+    /// The earliest (time, frame) of the segments held since the last call
+    /// (the engine keeps them for its alert floor).
+    #[inline]
+    pub fn take_new_held(&mut self) -> Option<(Ts, u64)> {
+        self.new_held.take()
+    }
+
+    /// Whether segments were held since the last [`TcpDir::take_new_held`].
+    #[inline]
+    pub fn has_new_held(&self) -> bool {
+        self.new_held.is_some()
+    }
+
+    /// Whether a segment of frame `frame` at `ts` is still held.
+    pub fn holds(&self, ts: Ts, frame: u64) -> bool {
+        self.ooo.iter().chain(&self.pre).any(|h| h.frame == frame && h.ts == ts)
     }
 
     /// Bytes currently held (out-of-order and history).
@@ -539,6 +568,7 @@ impl TcpDir {
             return;
         }
         self.pre.push(Held { seq, data: payload.to_vec(), frame: origin.0, ts: origin.1 });
+        self.note_held(origin);
         self.ooo_bytes += payload.len();
         *total_buffered += payload.len();
     }
@@ -749,6 +779,7 @@ impl TcpDir {
             let s = base.wrapping_add(a);
             let pos = self.ooo.partition_point(|h| h.seq.wrapping_sub(base) < a);
             self.ooo.insert(pos, Held { seq: s, data: data.to_vec(), frame: origin.0, ts: origin.1 });
+            self.note_held(origin);
             self.ooo_bytes += data.len();
             *total_buffered += data.len();
         }
