@@ -1010,6 +1010,26 @@ mod tests {
     }
 
     #[test]
+    fn alert_floor_is_the_earliest_last_fragment_that_can_still_be_reported() {
+        let mut d = Defrag::default();
+        assert_eq!(d.alert_floor(), None);
+        d.add(Ts(10), 1, key(1), frag(8, true, b"89abcdef"));
+        d.add(Ts(20), 2, key(2), frag(8, true, b"89abcdef"));
+        assert_eq!(d.alert_floor(), Some((Ts(10), 1)));
+        // A later fragment of the first datagram moves its report (at the end) to that fragment.
+        d.add(Ts(30), 3, key(1), frag(16, true, b"ghij"));
+        assert_eq!(d.alert_floor(), Some((Ts(20), 2)));
+        d.add(Ts(40), 4, key(2), frag(16, false, b"XY"));
+        assert_eq!(d.alert_floor(), Some((Ts(30), 3)));
+        // Completed: it can no longer be reported incomplete.
+        complete(d.add(Ts(50), 5, key(2), frag(0, true, b"01234567")));
+        assert_eq!(d.alert_floor(), Some((Ts(30), 3)));
+        // Declared incomplete at the timeout (reported at the timer's packet): nothing left.
+        d.sweep(Ts(10).plus_ms(TIMEOUT_MS));
+        assert_eq!(d.alert_floor(), None);
+    }
+
+    #[test]
     fn conflicting_overlap_keeps_both_copies() {
         let mut d = Defrag::default();
         d.add(Ts(0), 1, key(1), frag(0, true, b"AAAAAAAA"));

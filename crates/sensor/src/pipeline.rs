@@ -105,7 +105,7 @@ pub struct Pipeline<S> {
     core: Core<S>,
     /// Alerts of the current frame, sorted before delivery (kept for its capacity).
     batch: Vec<Alert>,
-    /// Alerts waiting for the detector's floor to pass them.
+    /// Alerts waiting for the floor ([`Pipeline::alert_floor`]) to pass them.
     hold: Hold,
     /// Whether alerts are held (replays) or delivered at once (live).
     holding: bool,
