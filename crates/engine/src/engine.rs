@@ -150,19 +150,25 @@ impl Engine {
         None
     }
 
-    /// Segments of flow `slot` were held in this frame: remember the earliest.
+    /// Segments of flow `slot` were held in this frame: remember every
+    /// segment it holds (the new ones among them; segments delivered in the
+    /// same frame are gone, segments held before come again and are deduplicated
+    /// when the heap is pruned).
     #[cold]
+    #[inline(never)]
     fn note_held(&mut self, slot: usize) {
-        let Some(f) = self.table.get_mut(slot) else { return };
+        let Some(f) = self.table.get(slot) else { return };
         let id = f.id;
-        for d in &mut f.dirs {
-            if let Some((ts, frame)) = d.tcp.take_new_held() {
+        for d in &f.dirs {
+            for (ts, frame) in d.tcp.held_origins() {
                 self.held_lasts.push(std::cmp::Reverse((ts, frame, slot, id)));
             }
         }
         if self.held_lasts.len() > self.held_prune_at {
             let table = &self.table;
             let mut v = std::mem::take(&mut self.held_lasts).into_vec();
+            v.sort_unstable();
+            v.dedup();
             v.retain(|&std::cmp::Reverse((ts, frame, slot, id))| still_held(table, ts, frame, slot, id));
             self.held_prune_at = (2 * v.len()).max(HELD_PRUNE_MIN);
             self.held_lasts = v.into();
@@ -295,6 +301,7 @@ impl Engine {
             }
         };
         self.last_slot = slot;
+        let ooo_before = self.stats.ooo_segments;
         let cfg = &self.cfg;
         let stats = &mut self.stats;
         let total = &mut self.total_buffered;
@@ -439,7 +446,8 @@ impl Engine {
             retransmission: retrans,
         });
         let both_fin = flow.dirs[0].tcp.fin && flow.dirs[1].tcp.fin;
-        if flow.dirs.iter().any(|d| d.tcp.has_new_held()) {
+        if stats.ooo_segments != ooo_before {
+            // Out-of-order segments were held (or given up, or delivered): their frames hold the floor.
             self.note_held(slot);
         }
         if rst || both_fin {

@@ -202,8 +202,6 @@ pub struct TcpDir {
     pub fin: bool,
     /// The first payload was seen without a SYN (capture started mid-stream).
     pub midstream: bool,
-    /// Earliest (time, frame) of the segments held since [`TcpDir::take_new_held`].
-    new_held: Option<(Ts, u64)>,
     /// A SYN ignored on the established connection (RFC 5961), until the peer answers it.
     pub pending_syn: Option<u32>,
     /// Checksum validation state.
@@ -249,26 +247,10 @@ impl TcpDir {
         self.peer_ack
     }
 
-    /// A segment of `origin` (frame, time) was held: its bytes will be
-    /// decoded later under that frame.
-    fn note_held(&mut self, origin: (u64, Ts)) {
-        let o = (origin.1, origin.0);
-        if self.new_held.is_none_or(|n| o < n) {
-            self.new_held = Some(o);
-        }
-    }
-
-    /// The earliest (time, frame) of the segments held since the last call
-    /// (the engine keeps them for its alert floor).
-    #[inline]
-    pub fn take_new_held(&mut self) -> Option<(Ts, u64)> {
-        self.new_held.take()
-    }
-
-    /// Whether segments were held since the last [`TcpDir::take_new_held`].
-    #[inline]
-    pub fn has_new_held(&self) -> bool {
-        self.new_held.is_some()
+    /// (time, frame) of every segment held: its bytes will be decoded later
+    /// under that frame (the engine's alert floor).
+    pub fn held_origins(&self) -> impl Iterator<Item = (Ts, u64)> + '_ {
+        self.ooo.iter().chain(&self.pre).map(|h| (h.ts, h.frame))
     }
 
     /// Whether a segment of frame `frame` at `ts` is still held.
@@ -568,7 +550,6 @@ impl TcpDir {
             return;
         }
         self.pre.push(Held { seq, data: payload.to_vec(), frame: origin.0, ts: origin.1 });
-        self.note_held(origin);
         self.ooo_bytes += payload.len();
         *total_buffered += payload.len();
     }
@@ -779,7 +760,6 @@ impl TcpDir {
             let s = base.wrapping_add(a);
             let pos = self.ooo.partition_point(|h| h.seq.wrapping_sub(base) < a);
             self.ooo.insert(pos, Held { seq: s, data: data.to_vec(), frame: origin.0, ts: origin.1 });
-            self.note_held(origin);
             self.ooo_bytes += data.len();
             *total_buffered += data.len();
         }
