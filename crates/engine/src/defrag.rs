@@ -80,7 +80,8 @@
 
 use crate::time::Ts;
 use s7sentry_proto::FindingKind;
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::IpAddr;
 
 /// Most datagrams held at once.
@@ -445,6 +446,13 @@ pub struct Defrag {
     /// Recently completed datagrams (key, completion time, first-copy bytes), oldest first.
     done: VecDeque<(DatagramKey, Ts, Vec<u8>)>,
     done_bytes: usize,
+    /// (time, frame) of every datagram's latest fragment each time it was
+    /// set, smallest first; entries of datagrams since updated, declared
+    /// incomplete or gone are dropped when they reach the top (see
+    /// [`Defrag::alert_floor`]).
+    lasts: BinaryHeap<Reverse<(Ts, u64, DatagramKey)>>,
+    /// [`Defrag::alert_floor`] as last computed; `None` once the table changed.
+    floor: Option<Option<(Ts, u64)>>,
     /// Counters.
     pub counters: DefragCounters,
 }
@@ -477,6 +485,10 @@ impl Defrag {
     /// [`Defrag::take_reports`]. Zero-length fragments are ignored (they cannot
     /// complete anything; Linux discards them too).
     pub fn add(&mut self, ts: Ts, frame: u64, key: DatagramKey, f: Fragment<'_>) -> Added {
+        self.floor = None;
+        if self.lasts.len() > 2 * self.map.len() + 64 {
+            self.prune_lasts();
+        }
         let off = f.offset;
         let end = off + f.data.len();
         if f.data.is_empty() {
@@ -542,6 +554,9 @@ impl Defrag {
         };
         let before = d.held();
         d.last = (frame, ts);
+        if d.expired.is_none() {
+            self.lasts.push(Reverse((ts, frame, key)));
+        }
         if off == 0 && d.ports.is_none() && d.tcp_at.is_none() {
             first_fragment(d, key, &f, &mut self.reports, &mut self.counters);
         }
@@ -715,6 +730,7 @@ impl Defrag {
         if self.next_check.is_none_or(|t| now < t) {
             return;
         }
+        self.floor = None;
         let mut due = std::mem::take(&mut self.scratch);
         due.clear();
         due.extend(self.map.iter().filter(|(_, d)| d.deadline() <= now).map(|(k, d)| (d.first, *k)));
@@ -772,6 +788,41 @@ impl Defrag {
         self.done_bytes = 0;
         self.total = 0;
         self.next_check = None;
+        self.lasts.clear();
+        self.floor = None;
+    }
+
+    /// The earliest (time, frame) a report made from now on can carry that is
+    /// not the packet being processed: the smallest latest fragment of the
+    /// datagrams not yet declared incomplete (a datagram still incomplete when
+    /// the input ends is reported at its latest fragment; see
+    /// [`Report::origin`]). `None` when there is none. A replay holds alerts
+    /// at or after it (with the detector's floor) so they come out in packet
+    /// time order. Cached; amortized O(log datagrams) per fragment, no
+    /// allocation once the heap has grown.
+    pub fn alert_floor(&mut self) -> Option<(Ts, u64)> {
+        if let Some(f) = self.floor {
+            return f;
+        }
+        let mut f = None;
+        while let Some(&Reverse((ts, frame, key))) = self.lasts.peek() {
+            if self.map.get(&key).is_some_and(|d| d.expired.is_none() && d.last == (frame, ts)) {
+                f = Some((ts, frame));
+                break;
+            }
+            self.lasts.pop();
+        }
+        self.floor = Some(f);
+        f
+    }
+
+    /// Drop the stale entries of [`Defrag::lasts`] (bounded: at most one live
+    /// entry per datagram; the capacity is kept).
+    fn prune_lasts(&mut self) {
+        let map = &self.map;
+        let mut v = std::mem::take(&mut self.lasts).into_vec();
+        v.retain(|&Reverse((ts, frame, k))| map.get(&k).is_some_and(|d| d.expired.is_none() && d.last == (frame, ts)));
+        self.lasts = BinaryHeap::from(v);
     }
 }
 
@@ -956,6 +1007,26 @@ mod tests {
         let rep = reports(&mut d);
         assert_eq!(rep.len(), 1);
         assert_eq!(rep[0].issue, Issue::Tiny { have: 8, needed: 20 });
+    }
+
+    #[test]
+    fn alert_floor_is_the_earliest_last_fragment_that_can_still_be_reported() {
+        let mut d = Defrag::default();
+        assert_eq!(d.alert_floor(), None);
+        d.add(Ts(10), 1, key(1), frag(8, true, b"89abcdef"));
+        d.add(Ts(20), 2, key(2), frag(8, true, b"89abcdef"));
+        assert_eq!(d.alert_floor(), Some((Ts(10), 1)));
+        // A later fragment of the first datagram moves its report (at the end) to that fragment.
+        d.add(Ts(30), 3, key(1), frag(16, true, b"ghij"));
+        assert_eq!(d.alert_floor(), Some((Ts(20), 2)));
+        d.add(Ts(40), 4, key(2), frag(16, false, b"XY"));
+        assert_eq!(d.alert_floor(), Some((Ts(30), 3)));
+        // Completed: it can no longer be reported incomplete.
+        complete(d.add(Ts(50), 5, key(2), frag(0, true, b"01234567")));
+        assert_eq!(d.alert_floor(), Some((Ts(30), 3)));
+        // Declared incomplete at the timeout (reported at the timer's packet): nothing left.
+        d.sweep(Ts(10).plus_ms(TIMEOUT_MS));
+        assert_eq!(d.alert_floor(), None);
     }
 
     #[test]

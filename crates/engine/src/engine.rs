@@ -41,6 +41,12 @@ pub struct Engine {
     /// Slot of the flow of the previous segment: consecutive segments often
     /// belong to one connection (request, answer), which saves the hash lookup.
     last_slot: usize,
+    /// (time, frame, slot, flow id) of TCP segments held out of order when
+    /// they were held, smallest first; entries of segments since decoded or
+    /// given up are dropped when they reach the top (see [`Engine::alert_floor`]),
+    /// and all at once when the heap reaches `held_prune_at`.
+    held_lasts: std::collections::BinaryHeap<std::cmp::Reverse<(Ts, u64, usize, u64)>>,
+    held_prune_at: usize,
     /// Hosts taken to offload TCP checksums (bounded by [`MAX_OFFLOAD_HOSTS`]).
     offload_hosts: std::collections::HashSet<std::net::IpAddr, ahash::RandomState>,
 }
@@ -74,6 +80,8 @@ impl Engine {
             scratch: Vec::new(),
             iso_ports,
             last_slot: usize::MAX,
+            held_lasts: Default::default(),
+            held_prune_at: HELD_PRUNE_MIN,
             offload_hosts: Default::default(),
         }
     }
@@ -106,6 +114,65 @@ impl Engine {
     /// Time of the last frame processed.
     pub fn last_ts(&self) -> Ts {
         self.last_ts
+    }
+
+    /// The earliest (time, frame) an event from now on can carry that is not
+    /// the packet being processed (nor, at the end, a later one): the smaller
+    /// of the IP reassembly's ([`crate::defrag::Defrag::alert_floor`]: a
+    /// datagram still incomplete when the input ends is reported at its
+    /// latest fragment) and the earliest TCP segment held out of order (its
+    /// bytes are decoded under its own frame once the hole fills, or at the
+    /// flow's end). `None`: none. A replay holds the alerts at or after it,
+    /// with the detector's floor (`s7sentry_sensor::Pipeline::alert_floor`).
+    /// O(1) while nothing is held; amortized O(log segments) per held segment.
+    #[inline]
+    pub fn alert_floor(&mut self) -> Option<(Ts, u64)> {
+        let frag = self.defrag.alert_floor();
+        if self.held_lasts.is_empty() {
+            return frag;
+        }
+        let held = self.held_floor();
+        match (frag, held) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The earliest (time, frame) of a TCP segment still held out of order.
+    #[inline(never)]
+    fn held_floor(&mut self) -> Option<(Ts, u64)> {
+        while let Some(&std::cmp::Reverse((ts, frame, slot, id))) = self.held_lasts.peek() {
+            if still_held(&self.table, ts, frame, slot, id) {
+                return Some((ts, frame));
+            }
+            self.held_lasts.pop();
+        }
+        None
+    }
+
+    /// Segments of flow `slot` were held in this frame: remember every
+    /// segment it holds (the new ones among them; segments delivered in the
+    /// same frame are gone, segments held before come again and are deduplicated
+    /// when the heap is pruned).
+    #[cold]
+    #[inline(never)]
+    fn note_held(&mut self, slot: usize) {
+        let Some(f) = self.table.get(slot) else { return };
+        let id = f.id;
+        for d in &f.dirs {
+            for (ts, frame) in d.tcp.held_origins() {
+                self.held_lasts.push(std::cmp::Reverse((ts, frame, slot, id)));
+            }
+        }
+        if self.held_lasts.len() > self.held_prune_at {
+            let table = &self.table;
+            let mut v = std::mem::take(&mut self.held_lasts).into_vec();
+            v.sort_unstable();
+            v.dedup();
+            v.retain(|&std::cmp::Reverse((ts, frame, slot, id))| still_held(table, ts, frame, slot, id));
+            self.held_prune_at = (2 * v.len()).max(HELD_PRUNE_MIN);
+            self.held_lasts = v.into();
+        }
     }
 
     #[inline]
@@ -239,6 +306,7 @@ impl Engine {
             }
         };
         self.last_slot = slot;
+        let ooo_before = self.stats.ooo_segments;
         let cfg = &self.cfg;
         let stats = &mut self.stats;
         let total = &mut self.total_buffered;
@@ -383,6 +451,10 @@ impl Engine {
             retransmission: retrans,
         });
         let both_fin = flow.dirs[0].tcp.fin && flow.dirs[1].tcp.fin;
+        if stats.ooo_segments != ooo_before {
+            // Out-of-order segments were held (or given up, or delivered): their frames hold the floor.
+            self.note_held(slot);
+        }
         if rst || both_fin {
             self.stats.flows_closed += 1;
             self.end_flow(slot, if rst { EndReason::Rst } else { EndReason::Fin }, fr, sink);
@@ -650,6 +722,14 @@ impl Engine {
         }
         self.report_buf = reps;
     }
+}
+
+/// [`Engine::held_lasts`] entries below which the heap is never pruned.
+const HELD_PRUNE_MIN: usize = 4096;
+
+/// Whether flow `slot` (still flow `id`) holds the segment of `frame` at `ts`.
+fn still_held(table: &FlowTable, ts: Ts, frame: u64, slot: usize, id: u64) -> bool {
+    table.get(slot).is_some_and(|f| f.id == id && f.dirs.iter().any(|d| d.tcp.holds(ts, frame)))
 }
 
 /// Whether `b` is one or more whole TPKTs back to back (plausible headers, lengths adding up).

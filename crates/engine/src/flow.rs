@@ -164,6 +164,12 @@ impl FlowTable {
         }
     }
 
+    /// Flow in `slot` (shared).
+    #[inline]
+    pub fn get(&self, slot: usize) -> Option<&Flow> {
+        self.slots.get(slot).filter(|f| f.id != 0)
+    }
+
     /// Flow in `slot`.
     #[inline]
     pub fn get_mut(&mut self, slot: usize) -> Option<&mut Flow> {

@@ -247,6 +247,17 @@ impl TcpDir {
         self.peer_ack
     }
 
+    /// (time, frame) of every segment held: its bytes will be decoded later
+    /// under that frame (the engine's alert floor).
+    pub fn held_origins(&self) -> impl Iterator<Item = (Ts, u64)> + '_ {
+        self.ooo.iter().chain(&self.pre).map(|h| (h.ts, h.frame))
+    }
+
+    /// Whether a segment of frame `frame` at `ts` is still held.
+    pub fn holds(&self, ts: Ts, frame: u64) -> bool {
+        self.ooo.iter().chain(&self.pre).any(|h| h.frame == frame && h.ts == ts)
+    }
+
     /// Bytes currently held (out-of-order and history).
     pub fn held(&self) -> usize {
         self.ooo_bytes + self.hist.capacity() + self.bad.capacity()

@@ -1,15 +1,17 @@
 //! Replay output in packet-time order.
 //!
-//! A follow-up (aggregated repeats) carries the time and frame of its last
-//! occurrence but is raised when its window closes, up to
-//! `aggregate_seconds` later. A replay therefore holds every alert at or after
-//! the detector's floor ([`Detector::alert_floor`]: the earliest last
-//! occurrence of an open window that folded something) and releases the held
-//! alerts in canonical order once the floor passes them, or at the end. `live`
-//! does not hold: an alert goes out at once, and a follow-up may come after
-//! later alerts.
+//! Some alerts carry the time and frame of an earlier packet than the one
+//! that raises them: a follow-up (aggregated repeats) its last occurrence,
+//! raised when its window closes up to `aggregate_seconds` later; a control
+//! operation its request, judged at the PLC's answer or deadline; an IP
+//! datagram incomplete at the end its last fragment; and so on. A replay
+//! therefore holds every alert at or after the pipeline's floor
+//! ([`Pipeline::alert_floor`]: the earliest (ts, frame) any of them can still
+//! carry, from the detector and the engine) and releases the held alerts in
+//! canonical order once the floor passes them, or at the end. `live` does not
+//! hold: an alert goes out at once, and a late one may come after later alerts.
 //!
-//! [`Detector::alert_floor`]: s7sentry_engine::rules::Detector::alert_floor
+//! [`Pipeline::alert_floor`]: crate::Pipeline::alert_floor
 
 use crate::pipeline::{canonical_order, Output};
 use s7sentry_engine::rules::Alert;

@@ -105,7 +105,7 @@ pub struct Pipeline<S> {
     core: Core<S>,
     /// Alerts of the current frame, sorted before delivery (kept for its capacity).
     batch: Vec<Alert>,
-    /// Alerts waiting for the detector's floor to pass them.
+    /// Alerts waiting for the floor ([`Pipeline::alert_floor`]) to pass them.
     hold: Hold,
     /// Whether alerts are held (replays) or delivered at once (live).
     holding: bool,
@@ -216,9 +216,11 @@ impl<S: Extra> Pipeline<S> {
                 }
             }
             if res.is_ok() {
-                res = match self.core.det.as_mut() {
-                    Some(d) if !end => self.hold.release(d.alert_floor(), out),
-                    _ => self.hold.release_all(out),
+                res = if end || self.core.det.is_none() {
+                    self.hold.release_all(out)
+                } else {
+                    let floor = self.alert_floor();
+                    self.hold.release(floor, out)
                 };
             }
         } else {
@@ -234,10 +236,21 @@ impl<S: Extra> Pipeline<S> {
         res
     }
 
-    /// The detector's floor ([`Detector::alert_floor`]; [`crate::hold::NO_FLOOR`] without a detector).
+    /// The earliest (ts, frame) an alert raised from now on can carry, other
+    /// than the current packet's: the smaller of the detector's floor
+    /// ([`Detector::alert_floor`]: aggregation windows, operations waiting
+    /// for answers, ...) and the engine's ([`Engine::alert_floor`]: IP
+    /// datagrams that may be reported incomplete at the end);
+    /// [`crate::hold::NO_FLOOR`] without a detector. Both are cached: O(1)
+    /// per frame while nothing waits.
     #[inline]
     pub fn alert_floor(&mut self) -> (Ts, u64) {
-        self.core.det.as_mut().map_or(crate::hold::NO_FLOOR, Detector::alert_floor)
+        let Some(d) = self.core.det.as_mut() else { return crate::hold::NO_FLOOR };
+        let det = d.alert_floor();
+        match self.engine.alert_floor() {
+            Some(e) => det.min(e),
+            None => det,
+        }
     }
 
     /// Alerts released before their turn because the hold was full (the

@@ -199,7 +199,20 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
         advance(&mut t, &mut d.learn, m.ts);
     }
     handle(d, &mut t, e);
+    // A connection not answered yet whose first event this was: its first
+    // answer raises the baseline alerts at this packet (the alert floor stays below it).
+    let first = meta_of(e).filter(|m| unanswered_since(&t, m.flow) == Some((m.ts, m.frame))).copied();
     d.assets = Some(t);
+    if let Some(m) = first {
+        d.wait(&m, super::Waiting::Unanswered(m.flow));
+    }
+}
+
+/// (ts, frame) of the first event (preferably request) of connection `flow`
+/// while it is tracked and not answered yet: new-talker and new-function
+/// alerts raised at its first answer carry it or a later request.
+pub(crate) fn unanswered_since(t: &AssetTracker, flow: u64) -> Option<(Ts, u64)> {
+    t.flows.get(&flow).filter(|f| !f.answered && !f.dropped).map(|f| (f.first.ts, f.first.frame))
 }
 
 fn meta_of<'m>(e: &'m Event<'_>) -> Option<&'m Meta> {
@@ -363,6 +376,8 @@ fn answer(d: &mut Detector, t: &mut AssetTracker, meta: &Meta) -> bool {
         return touch(d, t, meta);
     }
     fl.answered = true;
+    // It no longer waits (see `unanswered_since`): the alert floor may move up.
+    d.floor = None;
     let pending = std::mem::replace(&mut fl.pending, [None; MAX_PENDING]);
     if !touch(d, t, meta) {
         return false;

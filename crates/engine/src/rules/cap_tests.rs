@@ -147,3 +147,26 @@ fn clients_of_an_outage_beyond_the_cap_are_counted() {
     let d = run(&tr);
     only(d.caps(), "clients_trying", 2);
 }
+
+/// Control operations waiting for answers hold the alert floor at their
+/// requests (they will be reported with the request's frame): the earliest
+/// one still waiting, past the one the cap reported (it opened an aggregation
+/// window with nothing folded yet); none once all are reported and flushed.
+#[test]
+fn waiting_operations_hold_the_alert_floor_at_the_earliest_request() {
+    let mut tr = Trace::new(LinkType::Ethernet);
+    let mut s = Session::new(ATTACKER, 40_001, PLC1, 1);
+    s.connect(&mut tr, 1);
+    let mut stops = Vec::new();
+    for _ in 0..MAX_PENDING_OPS + 1 {
+        let r = s.next_ref();
+        s.send(&mut tr, &s7::job(r, &s7::plc_stop_param(), &[]));
+        let n = tr.frames.len();
+        stops.push((Ts(tr.frames[n - 1].ts_ns as i64), n as u64));
+    }
+    let mut d = run(&tr);
+    assert_eq!(d.caps()[Cap::PendingOperations], 1);
+    assert_eq!(d.alert_floor(), stops[1]);
+    d.finish();
+    assert_eq!(d.alert_floor(), super::NO_ALERT_FLOOR);
+}

@@ -59,12 +59,16 @@ fn pend(d: &mut Detector, rule: RuleId, key: PairKey, meta: &Meta, message: Stri
         d.caps[super::Cap::PendingOperations] += 1;
         finalize(d, old, "unconfirmed (too many operations waiting for answers)".into(), None);
         d.flow(meta).pending.push(op);
-        return;
+    } else {
+        f.pending.push(op);
     }
-    f.pending.push(op);
+    // Reported later at the request's frame: replays hold later alerts until then.
+    d.wait(meta, super::Waiting::Op(meta.flow, id));
 }
 
 fn finalize(d: &mut Detector, op: PendingOp, outcome: String, answer: Option<&Meta>) {
+    // It no longer waits: the alert floor may move up.
+    d.floor = None;
     if answer.is_some() && !outcome.starts_with("failed") && !outcome.contains("error") {
         let state = match op.rule {
             CTL_STOP => Some("stop"),

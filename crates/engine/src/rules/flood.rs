@@ -180,6 +180,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                         None => {
                             f.amq_watch = Some(AmqWatch { meta, parallel, amq: a });
                             d.amq_watching += 1;
+                            d.wait(&meta, super::Waiting::Amq(meta.flow));
                         }
                     }
                 }
@@ -265,6 +266,13 @@ pub(crate) struct AmqWatch {
     amq: u32,
 }
 
+impl AmqWatch {
+    /// (ts, frame) of the job that went above the AmQ (the verdict carries it).
+    pub(crate) fn at(&self) -> (Ts, u64) {
+        (self.meta.ts, self.meta.frame)
+    }
+}
+
 /// How a PLC dealt with jobs above its AmQ.
 #[derive(Debug, Clone, Copy)]
 enum Verdict {
@@ -279,6 +287,8 @@ enum Verdict {
 }
 
 fn amq_verdict(d: &mut Detector, w: AmqWatch, v: Verdict) {
+    // The watch ended: the alert floor may move up.
+    d.floor = None;
     let (parallel, a, src, plc) = (w.parallel, w.amq, w.meta.src, w.meta.dst);
     let head = format!("{parallel} jobs in parallel from {src} to PLC {plc}, above the AmQ of {a} the PLC granted");
     let (msg, verdict) = match v {

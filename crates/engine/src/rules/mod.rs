@@ -322,6 +322,24 @@ pub const NO_ALERT_FLOOR: (Ts, u64) = (Ts(i64::MAX), u64::MAX);
 /// Key of an aggregation window: rule and the raise's key pair.
 type AggKey = (RuleId, IpAddr, IpAddr);
 
+/// Something waiting whose outcome is raised later with the (ts, frame) of
+/// an earlier packet (see [`Detector::alert_floor`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Waiting {
+    /// A control operation waiting for the PLC's answer (flow, operation id):
+    /// reported at its request.
+    Op(u64, u32),
+    /// Jobs above the AmQ waiting for the PLC's answers (flow): judged at the
+    /// job that went above it.
+    Amq(u64),
+    /// A tracked connection not answered yet (flow): its first answer raises
+    /// the baseline alerts at its first request.
+    Unanswered(u64),
+}
+
+/// Entries of [`Detector::late`] below which it is never pruned.
+const LATE_PRUNE_MIN: usize = 4096;
+
 #[derive(Debug)]
 struct AggEntry {
     until: Ts,
@@ -353,6 +371,11 @@ pub struct Detector {
     /// [`Detector::alert_floor`] as last computed; `None` once a fold or a
     /// flush may have moved it.
     floor: Option<(Ts, u64)>,
+    /// (ts, frame) of everything waiting ([`Waiting`]) when it began to wait,
+    /// smallest first; entries of what no longer waits are dropped when they
+    /// reach the top, and all at once when the heap reaches `late_prune_at`.
+    late: BinaryHeap<Reverse<(Ts, u64, Waiting)>>,
+    late_prune_at: usize,
     out: Vec<Alert>,
     pub(crate) now: Ts,
     last_frame: u64,
@@ -559,6 +582,8 @@ impl Detector {
             agg: FastMap::default(),
             agg_lasts: BinaryHeap::new(),
             floor: None,
+            late: BinaryHeap::new(),
+            late_prune_at: LATE_PRUNE_MIN,
             out: Vec::new(),
             now: Ts(i64::MIN),
             last_frame: 0,
@@ -925,14 +950,19 @@ impl Detector {
         self.queue(rule, category, grade, &meta, msg, ev);
     }
 
-    /// The earliest (ts, frame) an alert raised from now on can carry, as far
-    /// as aggregation goes: the smallest last occurrence of the open windows
-    /// that folded something (their follow-ups carry it; a window that folded
-    /// nothing raises no follow-up). `(Ts(i64::MAX), u64::MAX)` when there is
-    /// none ([`NO_ALERT_FLOOR`]). A replay holds the alerts at or after it and releases them in
-    /// canonical order once it passes them, so alerts come out in packet-time
-    /// order (`s7sentry_sensor::Pipeline`). Amortized O(log windows) per fold;
-    /// no allocation once the heap has grown.
+    /// The earliest (ts, frame) an alert raised from now on can carry, other
+    /// than the current packet's: the smallest of the last occurrences of the
+    /// open windows that folded something (their follow-ups carry it; a
+    /// window that folded nothing raises no follow-up) and of the requests
+    /// of everything still waiting ([`Waiting`]: control operations waiting
+    /// for the PLC's answer or deadline, AmQ excesses waiting for the
+    /// answers, tracked connections not answered yet). `(Ts(i64::MAX),
+    /// u64::MAX)` when there is none ([`NO_ALERT_FLOOR`]). A replay holds the
+    /// alerts at or after it and releases them in canonical order once it
+    /// passes them, so alerts come out in packet-time order
+    /// (`s7sentry_sensor::Pipeline`, which adds the engine's floor). Cached;
+    /// amortized O(log entries) per fold or wait; no allocation once the
+    /// heaps have grown.
     pub fn alert_floor(&mut self) -> (Ts, u64) {
         if let Some(f) = self.floor {
             return f;
@@ -949,8 +979,41 @@ impl Detector {
             }
             self.agg_lasts.pop();
         }
+        while let Some(&Reverse((ts, frame, w))) = self.late.peek() {
+            if self.still_waiting(ts, frame, w) {
+                f = f.min((ts, frame));
+                break;
+            }
+            self.late.pop();
+        }
         self.floor = Some(f);
         f
+    }
+
+    /// `w` began to wait at `meta`'s packet: the floor stays at or below it
+    /// while it waits.
+    pub(crate) fn wait(&mut self, meta: &Meta, w: Waiting) {
+        self.late.push(Reverse((meta.ts, meta.frame, w)));
+        self.floor = None;
+        if self.late.len() > self.late_prune_at {
+            let mut v = std::mem::take(&mut self.late).into_vec();
+            v.retain(|&Reverse((ts, frame, w))| self.still_waiting(ts, frame, w));
+            self.late_prune_at = (2 * v.len()).max(LATE_PRUNE_MIN);
+            self.late = BinaryHeap::from(v);
+        }
+    }
+
+    /// Whether the entry (`ts`, `frame`, `w`) of [`Detector::late`] still waits.
+    fn still_waiting(&self, ts: Ts, frame: u64, w: Waiting) -> bool {
+        match w {
+            Waiting::Op(flow, id) => self.flows.get(&flow).is_some_and(|f| f.pending.iter().any(|p| p.id == id)),
+            Waiting::Amq(flow) => {
+                self.flows.get(&flow).is_some_and(|f| f.amq_watch.is_some_and(|a| a.at() == (ts, frame)))
+            }
+            Waiting::Unanswered(flow) => {
+                self.assets.as_ref().and_then(|t| baseline::unanswered_since(t, flow)) == Some((ts, frame))
+            }
+        }
     }
 
     /// Drop the stale entries of [`Detector::agg_lasts`]: one entry per open
@@ -976,6 +1039,9 @@ impl Detector {
     }
 
     fn timers(&mut self, now: Ts, end: bool) {
+        // What stopped waiting without saying so (a flow the table forgot) no
+        // longer holds the floor down.
+        self.floor = None;
         control::expire_pending(self, now, end);
         flood::amq_timers(self, now, end);
         loss::check(self, now);
@@ -1131,6 +1197,7 @@ impl Detector {
             flood::flow_end(self, meta);
             control::flow_end(self, meta);
             self.flows.discard(&meta.flow);
+            self.floor = None;
         }
     }
 }
