@@ -1,8 +1,9 @@
 //! Detector caps: each bound, when hit, is counted in [`Detector::caps`].
 
 use super::catalog::MAL_COTP;
+use super::state::MAX_SOURCES_PER_PLC;
 use super::txn::MAX_TXNS_PER_FLOW;
-use super::{Cap, CapCounters, DetectConfig, Detector, Raise, MAX_AGG, MAX_PENDING_OPS, MAX_PLCS, MAX_SOURCES_PER_PLC};
+use super::{Cap, CapCounters, DetectConfig, Detector, Raise, MAX_AGG, MAX_PENDING_OPS, MAX_PLCS};
 use super::{MAX_LATENCY_SAMPLES, MAX_SUSPECTS};
 use crate::event::{Direction, Meta};
 use crate::{Engine, EngineConfig, EventSink, Frame, Ts};

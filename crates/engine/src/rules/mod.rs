@@ -21,6 +21,7 @@ pub mod alert;
 pub mod baseline;
 #[cfg(test)]
 mod cap_tests;
+mod caps;
 pub mod catalog;
 mod cidr;
 mod classify;
@@ -36,6 +37,7 @@ pub mod loss;
 pub mod malformed;
 pub mod policy;
 mod raise;
+mod state;
 pub mod storm;
 pub mod stream_evasion;
 mod table;
@@ -45,267 +47,18 @@ use crate::assets::{Baseline, Fleet};
 use crate::event::{Event, EventSink, Meta};
 use crate::time::Ts;
 pub use alert::{Alert, Category, Severity};
+pub use caps::{Cap, CapCounters};
 use catalog::{RuleId, RULES};
 pub use config::DetectConfig;
 pub(crate) use raise::{Later, Msg, Raise};
 use serde_json::{json, Map, Value};
+pub(crate) use state::{FlowIdHasher, FlowState, PendingOp, PlcState, Suspect};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap};
 use std::net::IpAddr;
 
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
-/// Hasher of the flow table, keyed by the engine's flow ids: numbers the
-/// engine hands out in sequence, never chosen by the traffic, so one
-/// multiplication spreads them over the buckets (no hash-flooding exposure, a
-/// fraction of ahash's cost).
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct FlowIdHasher(u64);
-
-impl std::hash::Hasher for FlowIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(29) ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-/// Counter over fixed windows of `width` seconds.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Bucket {
-    window: i64,
-    count: u32,
-}
-
-impl Bucket {
-    /// Count one event at `ts` in windows of `width_s`; returns the count in the current window.
-    pub(crate) fn hit(&mut self, ts: Ts, width_s: i64) -> u32 {
-        let w = ts.secs().div_euclid(width_s.max(1));
-        if w != self.window {
-            self.window = w;
-            self.count = 0;
-        }
-        self.count += 1;
-        self.count
-    }
-}
-
-/// A control operation waiting for the PLC's answer (paired through its
-/// transaction, see [`txn`]).
-#[derive(Debug)]
-pub(crate) struct PendingOp {
-    /// Id the operation's transaction carries ([`txn::Txn::op`]).
-    pub id: u32,
-    pub rule: RuleId,
-    pub meta: Meta,
-    pub message: String,
-    pub evidence: Map<String, Value>,
-    pub deadline: Ts,
-}
-
-/// Declares [`Cap`] and everything derived from it: one line per cap.
-macro_rules! caps {
-    ($($(#[$m:meta])* $v:ident = $name:literal, $help:literal;)*) => {
-        /// A detector cap: a table or buffer the detector bounds. Each hit is
-        /// counted in [`CapCounters`] (also in the metrics,
-        /// `s7sentry_detector_cap_hits_total{cap}`, and in the replay summary).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum Cap {
-            $(#[doc = $help] $(#[$m])* $v,)*
-        }
-
-        impl Cap {
-            /// Every cap, in the order of the metric series and the summary.
-            pub const ALL: &'static [Cap] = &[$(Cap::$v),*];
-
-            /// The `cap` label value (also the summary's name).
-            pub const fn name(self) -> &'static str {
-                match self {
-                    $(Cap::$v => $name,)*
-                }
-            }
-
-            /// What a hit means.
-            pub const fn help(self) -> &'static str {
-                match self {
-                    $(Cap::$v => $help,)*
-                }
-            }
-        }
-    };
-}
-
-caps! {
-    TransactionsPerFlow = "transactions_per_flow",
-        "Open transactions forgotten because a connection had `txn::MAX_TXNS_PER_FLOW` open ones.";
-    Plcs = "plcs", "PLC entries forgotten because the PLC table was full.";
-    AggregationWindows = "aggregation_windows", "Aggregation windows closed early because the table was full.";
-    SourcesPerPlc = "sources_per_plc",
-        "(PLC, source) connection counters forgotten because a PLC had 256 sources.";
-    PendingOperations = "pending_operations",
-        "Control operations reported unconfirmed because a connection had `MAX_PENDING_OPS` waiting for answers.";
-    LatencySamples = "latency_samples",
-        "Latency samples dropped because more than `MAX_LATENCY_SAMPLES` answers arrived between two exporter flushes.";
-    StateChanges = "state_changes",
-        "Operating-state changes not handed to the exporter because more than `MAX_LATENCY_SAMPLES` arrived between two flushes.";
-    Suspects = "suspects",
-        "Suspect packets forgotten (oldest first) because a PLC had 32 remembered for loss-of-communication correlation.";
-    ClientsTrying = "clients_trying", "Clients not listed in an outage because 16 already were.";
-    Quirks = "quirks", "(talker, rule) pairs not learned as quirks because the table held `policy::MAX_QUIRKS`.";
-    StormTalkers = "storm_talkers",
-        "(talker, PLC) pairs whose request rates were forgotten because `storm::MAX_STORM_TALKERS` were followed.";
-    HeldAlerts = "held_alerts",
-        "Alerts a replay released before their turn (out of packet-time order) because `s7sentry_sensor::hold::MAX_HELD` were held waiting for a follow-up's window to close.";
-}
-
-impl Cap {
-    /// Number of caps.
-    pub const COUNT: usize = Cap::ALL.len();
-}
-
-/// Detector caps hit, per [`Cap`]: every table or buffer the detector bounds,
-/// counted each time the bound forgets or refuses something. The inventory's
-/// own caps are counted in [`Fleet::evicted`].
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct CapCounters([u64; Cap::COUNT]);
-
-impl std::ops::Index<Cap> for CapCounters {
-    type Output = u64;
-    fn index(&self, c: Cap) -> &u64 {
-        &self.0[c as usize]
-    }
-}
-
-impl std::ops::IndexMut<Cap> for CapCounters {
-    fn index_mut(&mut self, c: Cap) -> &mut u64 {
-        &mut self.0[c as usize]
-    }
-}
-
-impl CapCounters {
-    /// The `cap` label values, in the order of [`CapCounters::named`].
-    pub const NAMES: [&'static str; Cap::COUNT] = {
-        let mut a = [""; Cap::COUNT];
-        let mut i = 0;
-        while i < Cap::COUNT {
-            a[i] = Cap::ALL[i].name();
-            i += 1;
-        }
-        a
-    };
-
-    /// Each counter with its `cap` label value.
-    pub fn named(&self) -> [(&'static str, u64); Cap::COUNT] {
-        std::array::from_fn(|i| (Cap::ALL[i].name(), self.0[i]))
-    }
-
-    /// Add `o` (sum over workers / files).
-    pub fn merge(&mut self, o: &CapCounters) {
-        for (a, b) in self.0.iter_mut().zip(o.0) {
-            *a += b;
-        }
-    }
-
-    /// Sum of all counters.
-    pub fn total(&self) -> u64 {
-        self.0.iter().sum()
-    }
-}
-
-/// Per-connection detection state.
-#[derive(Debug, Default)]
-pub(crate) struct FlowState {
-    pub client: Option<(IpAddr, u16)>,
-    pub server: Option<(IpAddr, u16)>,
-    pub syn: bool,
-    pub embryonic: bool,
-    pub saw_cr: bool,
-    pub saw_cc: bool,
-    pub iso_counted: bool,
-    pub pdu_size: Option<u16>,
-    pub amq: Option<u16>,
-    /// Requests waiting for their answers.
-    pub txns: txn::Txns,
-    pub amq_alerted: bool,
-    /// Jobs above the AmQ waiting for the PLC's answers to be judged.
-    pub amq_watch: Option<flood::AmqWatch>,
-    pub pending: Vec<PendingOp>,
-    pub writes: Bucket,
-    pub jobs: Bucket,
-    pub tls_reported: bool,
-    pub engineering_reported: bool,
-    pub tis_job_list: bool,
-    pub block_list: bool,
-    /// What went wrong in the client's direction, for confirmation from the PLC's answers.
-    pub log: confirm::RequestLog,
-}
-
-/// One suspect packet remembered for loss-of-communication correlation.
-#[derive(Debug, Clone)]
-pub(crate) struct Suspect {
-    pub ts: Ts,
-    pub frame: u64,
-    pub src: IpAddr,
-    pub rule: &'static str,
-    pub count: u32,
-}
-
-/// Per-PLC detection state.
-#[derive(Debug, Default)]
-pub(crate) struct PlcState {
-    pub answered_ever: bool,
-    pub last_answer: Ts,
-    pub pending_since: Option<(Ts, u64)>,
-    pub tries: u32,
-    /// S7-layer requests among them (a SYN-ACK answers only SYNs).
-    pub s7_waiting: u32,
-    /// SYN-ACKs the PLC sent while S7 requests waited (TCP alive, S7 silent).
-    pub syn_acks: u32,
-    pub last_client: Option<(IpAddr, u16)>,
-    pub clients_trying: Vec<IpAddr>,
-    pub outage: Option<(Ts, Ts)>,
-    pub suspects: VecDeque<Suspect>,
-    pub syn: Bucket,
-    pub rst: Bucket,
-    pub setup: Bucket,
-    pub half_open: u32,
-    pub iso_conns: u32,
-    pub sources: Vec<SourceState>,
-}
-
-/// Per (PLC, source) connection counts.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SourceState {
-    pub ip: IpAddr,
-    pub conns: u32,
-    pub new: Bucket,
-}
-
-impl PlcState {
-    /// The counters of source `ip`; a source forgotten to make room is counted in `evicted`.
-    pub(crate) fn source(&mut self, ip: IpAddr, evicted: &mut u64) -> &mut SourceState {
-        if let Some(i) = self.sources.iter().position(|s| s.ip == ip) {
-            return &mut self.sources[i];
-        }
-        if self.sources.len() >= MAX_SOURCES_PER_PLC {
-            *evicted += 1;
-            // Forget the source with the fewest open connections.
-            if let Some(i) = (0..self.sources.len()).min_by_key(|&i| self.sources[i].conns) {
-                self.sources.swap_remove(i);
-            }
-        }
-        self.sources.push(SourceState { ip, conns: 0, new: Bucket::default() });
-        self.sources.last_mut().expect("just pushed")
-    }
-}
-
-const MAX_SOURCES_PER_PLC: usize = 256;
 const MAX_SUSPECTS: usize = 32;
 const MAX_PLCS: usize = 4096;
 const MAX_AGG: usize = 8192;
