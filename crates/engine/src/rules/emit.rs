@@ -1,9 +1,10 @@
 //! The alert path: aggregation windows, the policy, the queue of alerts, and
-//! the alert floor a replay holds alerts by ([`Detector::alert_floor`]).
+//! the alert floor a replay holds alerts by ([`Core::alert_floor`]).
 
 use super::catalog::{self, RuleId, RULES};
+use super::ctx::PlcLookup;
 use super::raise::{self, Msg, Raise};
-use super::{policy, Alert, Cap, Category, Detector, Severity, Suspect};
+use super::{policy, Alert, Cap, Category, Core, Severity, Suspect};
 use crate::event::Meta;
 use crate::time::Ts;
 use serde_json::{json, Map, Value};
@@ -18,7 +19,7 @@ pub(super) const MAX_AGG: usize = 8192;
 /// Frames a follow-up lists.
 const FOLLOW_UP_FRAMES: usize = 32;
 
-/// [`Detector::alert_floor`] when no open window folded anything: no alert
+/// [`Core::alert_floor`] when no open window folded anything: no alert
 /// raised from now on can come before any other.
 pub const NO_ALERT_FLOOR: (Ts, u64) = (Ts(i64::MAX), u64::MAX);
 
@@ -39,12 +40,12 @@ pub(super) struct AggEntry {
     graded_all: bool,
 }
 
-impl Detector {
+impl Core {
     /// The one way to raise an alert: `r` goes through aggregation (folded into
     /// an open window of its rule and key, or opening one) and, when shown,
     /// through the policy ([`policy::apply`]). The severity override of `r`
     /// travels with it into the window, so the follow-up keeps it.
-    pub(crate) fn emit<E: raise::Evidence>(&mut self, r: Raise<'_, E>) {
+    pub(crate) fn emit<E: raise::Evidence, P: PlcLookup + ?Sized>(&mut self, plcs: &mut P, r: Raise<'_, E>) {
         let Raise { rule, meta, message, evidence, category, severity: grade, key: (ksrc, kdst) } = r;
         if !self.enabled[rule] {
             return;
@@ -61,7 +62,8 @@ impl Detector {
             let (plc, _) = meta.server();
             let now = meta.ts;
             let src = meta.client().0;
-            let (p, caps) = self.plc_caps(plc);
+            let caps = &mut self.caps;
+            let p = plcs.plc_for(plc, caps);
             match p.suspects.back_mut() {
                 Some(s) if s.rule == info.id && s.src == src => {
                     s.count += 1;
@@ -259,7 +261,7 @@ impl Detector {
         f
     }
 
-    /// Drop the stale entries of [`Detector::agg_lasts`]: one entry per open
+    /// Drop the stale entries of [`Core::agg_lasts`]: one entry per open
     /// window that folded something (keeps the heap's capacity).
     fn rebuild_agg_lasts(&mut self) {
         self.agg_lasts.clear();

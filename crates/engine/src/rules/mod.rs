@@ -29,6 +29,7 @@ pub mod config;
 mod confirm;
 pub mod control;
 pub mod crash_pattern;
+mod ctx;
 #[cfg(test)]
 mod deps_tests;
 mod emit;
@@ -45,7 +46,7 @@ mod table;
 mod txn;
 
 use crate::assets::{Baseline, Fleet};
-use crate::event::{Event, EventSink, Meta};
+use crate::event::{Event, EventSink};
 use crate::time::Ts;
 pub use alert::{Alert, Category, Severity};
 pub use caps::{Cap, CapCounters};
@@ -62,24 +63,54 @@ use std::net::IpAddr;
 
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
-const MAX_PLCS: usize = 4096;
 pub(crate) const MAX_PENDING_OPS: usize = 32;
 
 /// The detector: an [`EventSink`] that accumulates alerts; drain them with [`Detector::drain`].
+///
+/// Its flow and PLC tables are kept apart from the rest ([`Core`]: the
+/// configuration, the alert path, counters and the other state), so that
+/// each event's flow and PLC, looked up once into a [`ctx::Ctx`], are handed
+/// to every rule family together with the core. The detector dereferences to
+/// its core (counters, policy, configuration and the inventory accessors).
 pub struct Detector {
+    /// Per-connection state, by the engine's flow id.
+    pub(crate) flows: ctx::FlowTable,
+    /// Per-PLC state, by address.
+    pub(crate) plcs: ctx::PlcTable,
+    core: Core,
+}
+
+impl std::ops::Deref for Detector {
+    type Target = Core;
+    #[inline(always)]
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl std::ops::DerefMut for Detector {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
+}
+
+/// Everything of the [`Detector`] but its flow and PLC tables: configuration,
+/// rule switches and severities, the alert path (aggregation, policy, queued
+/// alerts), counters, timers, the current event's classification and closed
+/// transaction, the inventory and the request-storm rates.
+pub struct Core {
     pub(crate) cfg: DetectConfig,
     enabled: Vec<bool>,
     severity: Vec<Severity>,
     pcap: String,
-    pub(crate) flows: table::Table<u64, FlowState, std::hash::BuildHasherDefault<FlowIdHasher>>,
-    pub(crate) plcs: table::Table<IpAddr, PlcState, ahash::RandomState>,
     agg: FastMap<(RuleId, IpAddr, IpAddr), AggEntry>,
     /// Last occurrence (ts, frame) of every aggregation window each time one
     /// was folded in, smallest first; entries of windows since folded again or
     /// closed are stale and dropped when they reach the top (see
-    /// [`Detector::alert_floor`]).
+    /// [`Core::alert_floor`]).
     agg_lasts: BinaryHeap<Reverse<(Ts, u64, AggKey)>>,
-    /// [`Detector::alert_floor`] as last computed; `None` once a fold or a
+    /// [`Core::alert_floor`] as last computed; `None` once a fold or a
     /// flush may have moved it.
     floor: Option<(Ts, u64)>,
     out: Vec<Alert>,
@@ -220,24 +251,6 @@ impl Detector {
         self.caps[Cap::LatencySamples]
     }
 
-    pub(crate) fn observe_latency(&mut self, plc: IpAddr, secs: f64) {
-        // Bounded and preallocated: at most MAX_LATENCY_SAMPLES per exporter flush
-        // (one second); beyond that the histogram is a sample.
-        if self.latencies.len() < self.latencies.capacity() {
-            self.latencies.push((plc, secs));
-        } else {
-            self.caps[Cap::LatencySamples] += 1;
-        }
-    }
-
-    pub(crate) fn observe_state(&mut self, plc: IpAddr, state: &'static str) {
-        if self.state_changes.len() < MAX_OBSERVATIONS {
-            self.state_changes.push((plc, state));
-        } else {
-            self.caps[Cap::StateChanges] += 1;
-        }
-    }
-
     /// Per-rule switches and severities of `cfg`, and its compiled policy
     /// (entries that do not compile are left out: [`DetectConfig::from_toml`]
     /// refuses them first).
@@ -276,14 +289,12 @@ impl Detector {
     /// A detector with `cfg`.
     pub fn new(cfg: DetectConfig) -> Detector {
         let (enabled, severity, policy) = Detector::compile(&cfg);
-        Detector {
+        let core = Core {
             cfg,
             enabled,
             severity,
             policy,
             pcap: String::new(),
-            flows: table::Table::default(),
-            plcs: table::Table::default(),
             agg: FastMap::default(),
             agg_lasts: BinaryHeap::new(),
             floor: None,
@@ -303,7 +314,8 @@ impl Detector {
             assets: None,
             learn: None,
             storms: storm::Storms::default(),
-        }
+        };
+        Detector { flows: ctx::FlowTable::default(), plcs: ctx::PlcTable::default(), core }
     }
 
     /// Switch asset tracking on, starting from `fleet` (empty, or loaded from
@@ -388,6 +400,12 @@ impl Detector {
         self.pcap.push_str(name);
     }
 
+    /// The earliest (ts, frame) an alert raised from now on can carry
+    /// ([`Core::alert_floor`]).
+    pub fn alert_floor(&mut self) -> (Ts, u64) {
+        self.core.alert_floor()
+    }
+
     /// Take the alerts raised so far.
     pub fn drain(&mut self) -> std::vec::Drain<'_, Alert> {
         self.out.drain(..)
@@ -414,51 +432,24 @@ impl Detector {
         }
     }
 
-    /// Whether `ip` is a PLC: configured, or seen answering on port 102.
-    pub(crate) fn is_plc(&self, ip: IpAddr) -> bool {
-        self.cfg.known_plcs.iter().any(|c| c.contains(ip))
-            || self.plcs.get(&ip).is_some_and(|p| p.answered_ever || p.iso_conns > 0)
+    /// The state of PLC `ip` (created when missing) and the cap counters.
+    #[cfg(test)]
+    pub(crate) fn plc_caps(&mut self, ip: IpAddr) -> (&mut PlcState, &mut CapCounters) {
+        let Detector { plcs, core, .. } = self;
+        (ctx::PlcLookup::plc_for(plcs, ip, &mut core.caps), &mut core.caps)
     }
 
+    /// [`Core::emit`] with the PLC table (no current event).
+    #[cfg(test)]
+    pub(crate) fn emit<E: raise::Evidence>(&mut self, r: Raise<'_, E>) {
+        let Detector { plcs, core, .. } = self;
+        core.emit(plcs, r);
+    }
+
+    /// The state of PLC `ip` (created when missing).
+    #[cfg(test)]
     pub(crate) fn plc(&mut self, ip: IpAddr) -> &mut PlcState {
         self.plc_caps(ip).0
-    }
-
-    /// [`Detector::plc`] and the cap counters (to count a cap of the PLC's own tables).
-    #[inline]
-    pub(crate) fn plc_caps(&mut self, ip: IpAddr) -> (&mut PlcState, &mut CapCounters) {
-        if self.plcs.len() >= MAX_PLCS && !self.plcs.contains_key(&ip) {
-            self.evict_plcs();
-        }
-        (self.plcs.get_or_default(ip), &mut self.caps)
-    }
-
-    /// The PLC table is full and a new PLC comes.
-    #[cold]
-    #[inline(never)]
-    fn evict_plcs(&mut self) {
-        // Bounded: drop the PLCs that answered least recently (ties by
-        // address), a sixteenth of the table at once, so that SYNs toward
-        // ever new addresses do not scan the whole table for every packet.
-        let mut by_age: Vec<(Ts, IpAddr)> = self.plcs.iter().map(|(k, p)| (p.last_answer, *k)).collect();
-        let n = (MAX_PLCS / 16).min(by_age.len());
-        if n > 0 {
-            by_age.select_nth_unstable(n - 1);
-            for (_, k) in &by_age[..n] {
-                self.plcs.discard(k);
-            }
-            self.caps[Cap::Plcs] += n as u64;
-        }
-    }
-
-    #[inline]
-    pub(crate) fn flow(&mut self, meta: &Meta) -> &mut FlowState {
-        let f = self.flows.get_or_default(meta.flow);
-        if f.client.is_none() {
-            f.client = Some(meta.client());
-            f.server = Some(meta.server());
-        }
-        f
     }
 
     /// Run timers if packet time advanced enough.
@@ -473,13 +464,34 @@ impl Detector {
     }
 
     fn timers(&mut self, now: Ts, end: bool) {
-        control::expire_pending(self, now, end);
-        flood::amq_timers(self, now, end);
-        loss::check(self, now);
-        if !self.agg.is_empty() {
-            for k in self.agg_keys_due(Some(now)) {
-                self.flush_agg(k);
+        let Detector { flows, plcs, core } = self;
+        control::expire_pending(core, flows, plcs, now, end);
+        flood::amq_timers(core, flows, plcs, now, end);
+        loss::check(core, plcs, now);
+        if !core.agg.is_empty() {
+            for k in core.agg_keys_due(Some(now)) {
+                core.flush_agg(k);
             }
+        }
+    }
+}
+
+impl Core {
+    pub(crate) fn observe_latency(&mut self, plc: IpAddr, secs: f64) {
+        // Bounded and preallocated: at most MAX_LATENCY_SAMPLES per exporter flush
+        // (one second); beyond that the histogram is a sample.
+        if self.latencies.len() < self.latencies.capacity() {
+            self.latencies.push((plc, secs));
+        } else {
+            self.caps[Cap::LatencySamples] += 1;
+        }
+    }
+
+    pub(crate) fn observe_state(&mut self, plc: IpAddr, state: &'static str) {
+        if self.state_changes.len() < MAX_OBSERVATIONS {
+            self.state_changes.push((plc, state));
+        } else {
+            self.caps[Cap::StateChanges] += 1;
         }
     }
 }
@@ -520,7 +532,8 @@ impl EventSink for Detector {
                 // Loss reads only SYNs and retransmissions; flood only that data ends an
                 // embryonic connection.
                 if *payload_len > 0 && meta.flow != 0 {
-                    flood::data_seen(self, meta);
+                    let Detector { flows, plcs, core } = self;
+                    flood::data_seen_tables(flows, plcs, &mut core.caps, meta);
                 }
             }
             _ => self.dispatch(e),
@@ -534,15 +547,16 @@ impl Detector {
             self.last_frame = frame;
         }
         self.tick(ts);
-        if let Some(t) = self.assets.as_mut() {
-            baseline::advance(t, &mut self.learn, ts);
+        let core = &mut self.core;
+        if let Some(t) = core.assets.as_mut() {
+            baseline::advance(t, &mut core.learn, ts);
         }
     }
 
     /// Every event but a tick and a plain TCP segment ([`EventSink::on_event`]).
     #[inline(never)]
     fn dispatch(&mut self, e: &Event<'_>) {
-        match e {
+        let meta = match e {
             Event::Tick { ts, frame } => {
                 self.on_tick(*ts, *frame);
                 return;
@@ -560,20 +574,48 @@ impl Detector {
                     self.now = meta.ts;
                 }
                 self.last_frame = meta.frame;
+                meta
             }
-            Event::FlowEnd { .. } => {}
+            Event::FlowEnd { meta, .. } => meta,
+        };
+        let Detector { flows, plcs, core } = self;
+        // The event's flow and PLC, looked up once (on first use) for every family.
+        let mut cx = ctx::Ctx::new(flows, plcs, meta);
+        core.run_families(&mut cx, e);
+        if let Event::FlowEnd { meta, .. } = e {
+            flows.discard(&meta.flow);
         }
+    }
+}
+
+impl Core {
+    /// Hand `e` to the families that read its kind, with its context.
+    #[inline(always)]
+    fn run_families(&mut self, cx: &mut ctx::Ctx<'_>, e: &Event<'_>) {
         // A TCP segment reaches only flood and loss (no per-family call for nothing).
         if let Event::Tcp { .. } = e {
             self.s7_kind = None;
             self.closed = None;
-            flood::on_event(self, e);
-            loss::on_event(self, e);
+            flood::on_event(self, cx, e);
+            loss::on_event(self, cx, e);
+            return;
+        }
+        // A flow end reaches only the families that read it: the inventory, and
+        // flood and control, which release its counts and report its waiting
+        // operations (the others ignore it).
+        if let Event::FlowEnd { .. } = e {
+            self.s7_kind = None;
+            self.closed = None;
+            if self.assets.is_some() {
+                baseline::on_event(self, cx, e);
+            }
+            flood::flow_end(self, cx);
+            control::flow_end(self, cx);
             return;
         }
         match e {
-            Event::Cotp { meta, cotp } => {
-                let f = self.flow(meta);
+            Event::Cotp { cotp, .. } => {
+                let f = cx.flow();
                 match cotp.code {
                     s7sentry_proto::cotp::TpduCode::CR => f.saw_cr = true,
                     s7sentry_proto::cotp::TpduCode::CC => f.saw_cc = true,
@@ -581,7 +623,7 @@ impl Detector {
                 }
             }
             Event::Tls { meta, first: true, len } => {
-                let f = self.flow(meta);
+                let f = cx.flow();
                 if !f.tls_reported {
                     f.tls_reported = true;
                     let (plc, _) = meta.server();
@@ -593,7 +635,7 @@ impl Detector {
                         meta.server().1
                     );
                     let e = ev(&[("layer", json!("s7comm-plus")), ("first_tls_payload_len", json!(len))]);
-                    self.emit(Raise::new(catalog::TLS, meta, msg, e));
+                    self.emit(cx, Raise::new(catalog::TLS, meta, msg, e));
                 }
             }
             _ => {}
@@ -606,28 +648,23 @@ impl Detector {
         };
         // An S7comm PDU skips the families that ignore it.
         let s7 = matches!(e, Event::S7 { .. });
-        txn::on_event(self, e);
+        txn::on_event(self, cx, e);
         if !s7 {
-            malformed::on_event(self, e);
+            malformed::on_event(self, cx, e);
         }
-        crash_pattern::on_event(self, e);
+        crash_pattern::on_event(self, cx, e);
         if !s7 {
-            ip_evasion::on_event(self, e);
-            stream_evasion::on_event(self, e);
+            ip_evasion::on_event(self, cx, e);
+            stream_evasion::on_event(self, cx, e);
         }
         // Before `control`: a PLC's first answer creates its inventory entry, so the
         // operation that answer confirms (a STOP, say) finds it.
         if self.assets.is_some() {
-            baseline::on_event(self, e);
+            baseline::on_event(self, cx, e);
         }
-        control::on_event(self, e);
-        confirm::on_event(self, e);
-        flood::on_event(self, e);
-        loss::on_event(self, e);
-        if let Event::FlowEnd { meta, .. } = e {
-            flood::flow_end(self, meta);
-            control::flow_end(self, meta);
-            self.flows.discard(&meta.flow);
-        }
+        control::on_event(self, cx, e);
+        confirm::on_event(self, cx, e);
+        flood::on_event(self, cx, e);
+        loss::on_event(self, cx, e);
     }
 }

@@ -27,12 +27,13 @@
 //! The state is bounded ([`MAX_STORM_TALKERS`] pairs, the least recently active
 //! forgotten first, learned ones last; counted in
 //! [`super::Cap::StormTalkers`]), allocation-free per packet, and
-//! kept by [`Detector::reconfigure`] (SIGHUP): learned rates survive a reload.
+//! kept by [`Detector::reconfigure`](super::Detector::reconfigure) (SIGHUP): learned rates survive a reload.
 //! Learned rates live in the detector, not in the inventory store: a restart
 //! with a frozen `--state` judges every talker by the plant defaults.
 
 use super::catalog::FLOOD_REQ;
-use super::{ev, Detector, FastMap, Raise};
+use super::ctx::Ctx;
+use super::{ev, Core, FastMap, Raise};
 use crate::assets::Baseline;
 use crate::event::Meta;
 use crate::time::Ts;
@@ -223,7 +224,7 @@ enum Basis {
 }
 
 /// An S7comm request from the client `meta.src` to the PLC `meta.dst`.
-pub(crate) fn on_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>) {
+pub(crate) fn on_request(d: &mut Core, cx: &mut Ctx<'_>, meta: &Meta, pdu: &S7Pdu<'_>) {
     let Some(class) = class_of(pdu) else { return };
     let n = d.cfg.thresholds.storm_seconds;
     if n == 0 {
@@ -301,12 +302,13 @@ pub(crate) fn on_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>) {
     let (sum, peak) =
         (1..i64::from(n)).map(|i| r.at(r.sec - i)).fold((0u64, cur), |(s, m), c| (s + u64::from(c), m.max(c)));
     let rate = if n > 1 { sum / u64::from(n - 1) } else { u64::from(cur) };
-    raise(d, meta, class, basis, n, rate, peak, thr, (class == Class::Write).then_some((distinct, more)));
+    raise(d, cx, meta, class, basis, n, rate, peak, thr, (class == Class::Write).then_some((distinct, more)));
 }
 
 #[allow(clippy::too_many_arguments)]
 fn raise(
-    d: &mut Detector,
+    d: &mut Core,
+    cx: &mut Ctx<'_>,
     meta: &Meta,
     class: Class,
     basis: Basis,
@@ -358,13 +360,13 @@ fn raise(
             e.insert("distinct_items_more".into(), json!(true));
         }
     }
-    d.emit(Raise::new(FLOOD_REQ, meta, msg, e));
+    d.emit(cx, Raise::new(FLOOD_REQ, meta, msg, e));
 }
 
 /// Table full: forget the least recently active sixteenth (talkers not
 /// learned first), so that a stream of new talkers does not scan the table
 /// for every request.
-fn evict(d: &mut Detector) {
+fn evict(d: &mut Core) {
     let mut by_age: Vec<((bool, Ts), (IpAddr, IpAddr))> =
         d.storms.talkers.iter().map(|(k, p)| ((p.learned, p.last), *k)).collect();
     let n = (MAX_STORM_TALKERS / 16).min(by_age.len());
