@@ -22,6 +22,7 @@ fn fragment_msg(meta: &crate::event::Meta, offset: u64, more: u64) -> String {
 }
 
 /// Handle one event.
+#[inline]
 pub(crate) fn on_event(d: &mut Core, cx: &mut Ctx<'_>, e: &Event<'_>) {
     match *e {
         Event::Finding { meta, finding, bytes } => match (finding.layer, finding.kind) {
