@@ -1,8 +1,8 @@
 //! Family `baseline`: the passive asset inventory (issue 6) and the alerts it
 //! raises when the fleet changes.
 //!
-//! Off by default: the [`Detector`] holds no tracker until
-//! [`Detector::enable_assets`] hands it a [`Fleet`] (empty, or loaded from the
+//! Off by default: the [`Detector`](super::Detector) holds no tracker until
+//! [`Detector::enable_assets`](super::Detector::enable_assets) hands it a [`Fleet`] (empty, or loaded from the
 //! inventory store), so detection without an inventory pays one `Option`
 //! check per event. With tracking on, the tracker fills the fleet from the
 //! events the other rules see:
@@ -51,12 +51,13 @@
 //!
 //! Each is raised once per new thing, which is then remembered (with
 //! `baseline: false`), and never aggregated. With `--learn DURATION`
-//! ([`Detector::set_learning`]) the baseline learns from the first packet for
+//! ([`Detector::set_learning`](super::Detector::set_learning)) the baseline learns from the first packet for
 //! that long (packet time) and then freezes on its own.
 
 use super::catalog::{ASSET_CHANGE, NEW_FUNCTION, NEW_TALKER};
 use super::classify::{cotp_function, plus_request_function};
-use super::{ev, Category, Detector, FastMap, Raise, Severity};
+use super::ctx::Ctx;
+use super::{ev, Category, Core, FastMap, Raise, Severity};
 use crate::assets::{
     talker_entry, versions_agree, Baseline, Device, Fleet, FunctionKind, IdentityChange, Role, StateChange,
     MAX_CHANGES, MAX_STATE_CHANGES, MAX_TSAPS,
@@ -81,7 +82,7 @@ const SZL_ANY: u8 = 1;
 const SZL_MODULE: u8 = 2;
 const SZL_COMPONENT: u8 = 4;
 
-/// The inventory observer owned by the [`Detector`] while tracking is on.
+/// The inventory observer owned by the [`Detector`](super::Detector) while tracking is on.
 #[derive(Debug)]
 pub(crate) struct AssetTracker {
     pub(crate) fleet: Fleet,
@@ -193,12 +194,12 @@ pub(crate) fn advance(t: &mut AssetTracker, learn: &mut Option<std::time::Durati
 }
 
 /// Handle one event (tracking on).
-pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
+pub(crate) fn on_event(d: &mut Core, cx: &mut Ctx<'_>, e: &Event<'_>) {
     let Some(mut t) = d.assets.take() else { return };
     if let Some(m) = meta_of(e) {
         advance(&mut t, &mut d.learn, m.ts);
     }
-    handle(d, &mut t, e);
+    handle(d, cx, &mut t, e);
     // A connection not answered yet whose first event this was: its first
     // answer raises the baseline alerts at this packet (the alert floor stays below it).
     let first = meta_of(e).filter(|m| unanswered_since(&t, m.flow) == Some((m.ts, m.frame))).copied();
@@ -224,7 +225,7 @@ fn meta_of<'m>(e: &'m Event<'_>) -> Option<&'m Meta> {
     }
 }
 
-fn handle(d: &mut Detector, t: &mut AssetTracker, e: &Event<'_>) {
+fn handle(d: &mut Core, cx: &mut Ctx<'_>, t: &mut AssetTracker, e: &Event<'_>) {
     match *e {
         Event::Cotp { meta, cotp } => match meta.dir {
             Direction::ToServer => {
@@ -236,13 +237,13 @@ fn handle(d: &mut Detector, t: &mut AssetTracker, e: &Event<'_>) {
                     }
                 }
                 if let Some(k) = cotp_function(cotp) {
-                    use_function(d, t, &meta, k);
+                    use_function(d, cx, t, &meta, k);
                 } else {
-                    touch_answered(d, t, &meta);
+                    touch_answered(d, cx, t, &meta);
                 }
             }
             Direction::ToClient => {
-                if !answer(d, t, &meta) {
+                if !answer(d, cx, t, &meta) {
                     return;
                 }
                 if cotp.code == TpduCode::CC {
@@ -263,40 +264,40 @@ fn handle(d: &mut Detector, t: &mut AssetTracker, e: &Event<'_>) {
                 }
                 // Classified once per PDU by the detector before the families run.
                 match d.s7_kind {
-                    Some(k) => use_function(d, t, &meta, k),
+                    Some(k) => use_function(d, cx, t, &meta, k),
                     None => {
-                        touch_answered(d, t, &meta);
+                        touch_answered(d, cx, t, &meta);
                     }
                 }
             }
             Direction::ToClient => {
-                if !answer(d, t, &meta) {
+                if !answer(d, cx, t, &meta) {
                     return;
                 }
-                s7_answer(d, t, &meta, pdu, fragment);
+                s7_answer(d, cx, t, &meta, pdu, fragment);
             }
         },
         Event::S7Plus { meta, message, .. } => match meta.dir {
             Direction::ToServer => match message.and_then(|m| plus_request_function(m.frame)) {
-                Some(k) => use_function(d, t, &meta, k),
+                Some(k) => use_function(d, cx, t, &meta, k),
                 None => {
-                    touch_answered(d, t, &meta);
+                    touch_answered(d, cx, t, &meta);
                 }
             },
             Direction::ToClient => {
-                if !answer(d, t, &meta) {
+                if !answer(d, cx, t, &meta) {
                     return;
                 }
                 note(t, &meta, NOTED_S7PLUS);
                 if let Some(m) = message {
-                    plus_identity(d, t, &meta, m.frame);
+                    plus_identity(d, cx, t, &meta, m.frame);
                 }
             }
         },
         Event::Tls { meta, .. } => {
             let answered = match meta.dir {
-                Direction::ToClient => answer(d, t, &meta),
-                Direction::ToServer => touch_answered(d, t, &meta),
+                Direction::ToClient => answer(d, cx, t, &meta),
+                Direction::ToServer => touch_answered(d, cx, t, &meta),
             };
             if answered {
                 note(t, &meta, NOTED_TLS);
@@ -307,7 +308,7 @@ fn handle(d: &mut Detector, t: &mut AssetTracker, e: &Event<'_>) {
             if let Some(fl) = t.flows.get_mut(&meta.flow) {
                 if fl.answered && !fl.dropped {
                     fl.next_touch = Ts(i64::MIN);
-                    touch(d, t, &meta);
+                    touch(d, cx, t, &meta);
                 }
             }
             t.flows.remove(&meta.flow);
@@ -367,40 +368,40 @@ fn plc_mut(t: &mut AssetTracker, ip: IpAddr) -> Option<&mut Device> {
 /// client and the talker on the first answer (and the functions requested
 /// before it), then updates last-seen times. Returns whether the connection
 /// is tracked.
-fn answer(d: &mut Detector, t: &mut AssetTracker, meta: &Meta) -> bool {
+fn answer(d: &mut Core, cx: &mut Ctx<'_>, t: &mut AssetTracker, meta: &Meta) -> bool {
     let fl = flow(t, meta, false);
     if fl.dropped {
         return false;
     }
     if fl.answered {
-        return touch(d, t, meta);
+        return touch(d, cx, t, meta);
     }
     fl.answered = true;
     // It no longer waits (see `unanswered_since`): the alert floor may move up.
     d.floor = None;
     let pending = std::mem::replace(&mut fl.pending, [None; MAX_PENDING]);
-    if !touch(d, t, meta) {
+    if !touch(d, cx, t, meta) {
         return false;
     }
     let first = t.flows.get(&meta.flow).map(|f| f.first);
     for (k, frame, ts) in pending.into_iter().flatten() {
         if let Some(m) = first {
-            record_function(d, t, &Meta { frame, ts, ..m }, k);
+            record_function(d, cx, t, &Meta { frame, ts, ..m }, k);
         }
     }
     true
 }
 
 /// A client-side event on a connection: update last-seen times when it is tracked.
-fn touch_answered(d: &mut Detector, t: &mut AssetTracker, meta: &Meta) -> bool {
+fn touch_answered(d: &mut Core, cx: &mut Ctx<'_>, t: &mut AssetTracker, meta: &Meta) -> bool {
     match t.flows.get(&meta.flow) {
-        Some(fl) if fl.answered && !fl.dropped => touch(d, t, meta),
+        Some(fl) if fl.answered && !fl.dropped => touch(d, cx, t, meta),
         _ => false,
     }
 }
 
 /// A client request performing `k`.
-fn use_function(d: &mut Detector, t: &mut AssetTracker, meta: &Meta, k: FunctionKind) {
+fn use_function(d: &mut Core, cx: &mut Ctx<'_>, t: &mut AssetTracker, meta: &Meta, k: FunctionKind) {
     let fl = flow(t, meta, true);
     if fl.dropped {
         return;
@@ -417,11 +418,11 @@ fn use_function(d: &mut Detector, t: &mut AssetTracker, meta: &Meta, k: Function
     if let Some(u) = fl.uses.iter_mut().flatten().find(|u| u.kind == k) {
         u.count += 1;
         u.last = meta.ts;
-        touch(d, t, meta);
+        touch(d, cx, t, meta);
         return;
     }
-    if touch(d, t, meta) {
-        record_function(d, t, meta, k);
+    if touch(d, cx, t, meta) {
+        record_function(d, cx, t, meta, k);
         if let Some(fl) = t.flows.get_mut(&meta.flow) {
             if let Some(slot) = fl.uses.iter_mut().find(|u| u.is_none()) {
                 *slot = Some(Use { kind: k, count: 0, last: meta.ts });
@@ -433,7 +434,7 @@ fn use_function(d: &mut Detector, t: &mut AssetTracker, meta: &Meta, k: Function
 /// Make sure the PLC, the client and the talker exist; update their last-seen
 /// times. Raises `new_talker` for new ones while the baseline is frozen.
 /// Returns false when the connection cannot be tracked (caps).
-fn touch(d: &mut Detector, t: &mut AssetTracker, meta: &Meta) -> bool {
+fn touch(d: &mut Core, cx: &mut Ctx<'_>, t: &mut AssetTracker, meta: &Meta) -> bool {
     let Some(fl) = t.flows.get_mut(&meta.flow) else { return false };
     if meta.ts < fl.next_touch {
         return true;
@@ -525,7 +526,7 @@ fn touch(d: &mut Detector, t: &mut AssetTracker, meta: &Meta) -> bool {
                 ("baseline_since", json!(since.to_string())),
             ]);
             let sev = d.severity[NEW_TALKER].min(Severity::Medium);
-            d.emit(Raise::new(NEW_TALKER, &alert_meta, msg, e).category(Category::Baseline).severity(sev));
+            d.emit(cx, Raise::new(NEW_TALKER, &alert_meta, msg, e).category(Category::Baseline).severity(sev));
         } else if tk_new {
             let known = !client_new && t.fleet.devices.get(&client).is_some_and(|c| c.baseline);
             let what = if client_new {
@@ -547,7 +548,7 @@ fn touch(d: &mut Detector, t: &mut AssetTracker, meta: &Meta) -> bool {
                 ("first_frame", json!(first.frame)),
                 ("baseline_since", json!(since.to_string())),
             ]);
-            d.emit(Raise::new(NEW_TALKER, &alert_meta, msg, e));
+            d.emit(cx, Raise::new(NEW_TALKER, &alert_meta, msg, e));
         }
     }
     true
@@ -566,7 +567,7 @@ fn drop_flow(t: &mut AssetTracker, meta: &Meta) -> bool {
 }
 
 /// Count one use of `k` by the connection's client towards its PLC (the talker exists).
-fn record_function(d: &mut Detector, t: &mut AssetTracker, meta: &Meta, k: FunctionKind) {
+fn record_function(d: &mut Core, cx: &mut Ctx<'_>, t: &mut AssetTracker, meta: &Meta, k: FunctionKind) {
     let Some(fl) = t.flows.get(&meta.flow) else { return };
     let (server, client) = (fl.server, fl.client);
     let frozen = t.fleet.is_frozen();
@@ -616,7 +617,7 @@ fn record_function(d: &mut Detector, t: &mut AssetTracker, meta: &Meta, k: Funct
             ("talker_in_baseline", json!(talker_baseline)),
             ("baseline_since", json!(since.to_string())),
         ]);
-        d.emit(Raise::new(NEW_FUNCTION, meta, msg, e).category(Category::Baseline).severity(sev));
+        d.emit(cx, Raise::new(NEW_FUNCTION, meta, msg, e).category(Category::Baseline).severity(sev));
     }
 }
 
@@ -650,7 +651,7 @@ fn record_tsap(t: &mut AssetTracker, meta: &Meta) {
 }
 
 /// What a PLC's S7comm answer tells about it.
-fn s7_answer(d: &mut Detector, t: &mut AssetTracker, meta: &Meta, pdu: &S7Pdu<'_>, fragment: UdFragment) {
+fn s7_answer(d: &mut Core, cx: &mut Ctx<'_>, t: &mut AssetTracker, meta: &Meta, pdu: &S7Pdu<'_>, fragment: UdFragment) {
     let plc = meta.server().0;
     note(t, meta, NOTED_S7COMM);
     let setup = pdu.header.rosctr == Rosctr::ACK_DATA
@@ -684,12 +685,12 @@ fn s7_answer(d: &mut Detector, t: &mut AssetTracker, meta: &Meta, pdu: &S7Pdu<'_
         t.changed();
     }
     if fragment != UdFragment::More {
-        szl_identity(d, t, meta, pdu);
+        szl_identity(d, cx, t, meta, pdu);
     }
 }
 
 /// Identity from a read-SZL answer (module or component identification).
-fn szl_identity(d: &mut Detector, t: &mut AssetTracker, meta: &Meta, pdu: &S7Pdu<'_>) {
+fn szl_identity(d: &mut Core, cx: &mut Ctx<'_>, t: &mut AssetTracker, meta: &Meta, pdu: &S7Pdu<'_>) {
     let Some(r) = pdu.szl_response() else { return };
     let bit = match r.szl_ref().partial_list() {
         0x11 => SZL_MODULE,
@@ -761,12 +762,12 @@ fn szl_identity(d: &mut Detector, t: &mut AssetTracker, meta: &Meta, pdu: &S7Pdu
         }
     }
     if n > 0 {
-        apply_identity(d, t, meta, &fields[..n], "szl");
+        apply_identity(d, cx, t, meta, &fields[..n], "szl");
     }
 }
 
 /// Identity from an S7comm-plus answer carrying `order number ;V<firmware>`.
-fn plus_identity(d: &mut Detector, t: &mut AssetTracker, meta: &Meta, fr: &PlusFrame<'_>) {
+fn plus_identity(d: &mut Core, cx: &mut Ctx<'_>, t: &mut AssetTracker, meta: &Meta, fr: &PlusFrame<'_>) {
     let Some(o) = fr.order_number() else { return };
     let mut fields: [(Field, StackStr<40>); 2] = Default::default();
     let mut n = 0;
@@ -782,7 +783,7 @@ fn plus_identity(d: &mut Detector, t: &mut AssetTracker, meta: &Meta, fr: &PlusF
             n += 1;
         }
     }
-    apply_identity(d, t, meta, &fields[..n], "s7comm-plus");
+    apply_identity(d, cx, t, meta, &fields[..n], "s7comm-plus");
 }
 
 /// An identity field.
@@ -838,7 +839,14 @@ impl<const N: usize> Default for StackStr<N> {
 
 /// Store identity fields reported by the PLC of `meta`; raise `asset_change`
 /// for a watched field whose value differs from the one known.
-fn apply_identity(d: &mut Detector, t: &mut AssetTracker, meta: &Meta, fields: &[(Field, StackStr<40>)], source: &str) {
+fn apply_identity(
+    d: &mut Core,
+    cx: &mut Ctx<'_>,
+    t: &mut AssetTracker,
+    meta: &Meta,
+    fields: &[(Field, StackStr<40>)],
+    source: &str,
+) {
     let plc = meta.server().0;
     let client = meta.client().0;
     let Some(p) = t.fleet.devices.get_mut(&plc) else { return };
@@ -912,7 +920,7 @@ fn apply_identity(d: &mut Detector, t: &mut AssetTracker, meta: &Meta, fields: &
         if let Some(s) = prev_seen {
             e.insert("previous_seen".into(), json!(s.to_string()));
         }
-        d.emit(Raise::new(ASSET_CHANGE, meta, msg, e));
+        d.emit(cx, Raise::new(ASSET_CHANGE, meta, msg, e));
     }
 }
 
@@ -945,7 +953,7 @@ fn push_state(t: &mut AssetTracker, plc: IpAddr, ts: Ts, state: &'static str, by
 }
 
 /// A STOP / START request that `plc` confirmed (called by the control rules).
-pub(crate) fn state_change(d: &mut Detector, plc: IpAddr, state: &'static str, by: IpAddr, ts: Ts) {
+pub(crate) fn state_change(d: &mut Core, plc: IpAddr, state: &'static str, by: IpAddr, ts: Ts) {
     if let Some(t) = d.assets.as_mut() {
         push_state(t, plc, ts, state, Some(by));
     }

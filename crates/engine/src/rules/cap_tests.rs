@@ -1,9 +1,13 @@
 //! Detector caps: each bound, when hit, is counted in [`Detector::caps`].
 
 use super::catalog::MAL_COTP;
+use super::ctx::MAX_PLCS;
+use super::emit::MAX_AGG;
+use super::emit::MAX_SUSPECTS;
+use super::state::MAX_SOURCES_PER_PLC;
 use super::txn::MAX_TXNS_PER_FLOW;
-use super::{Cap, CapCounters, DetectConfig, Detector, Raise, MAX_AGG, MAX_PENDING_OPS, MAX_PLCS, MAX_SOURCES_PER_PLC};
-use super::{MAX_LATENCY_SAMPLES, MAX_SUSPECTS};
+use super::MAX_LATENCY_SAMPLES;
+use super::{Cap, CapCounters, DetectConfig, Detector, Raise, MAX_PENDING_OPS};
 use crate::event::{Direction, Meta};
 use crate::{Engine, EngineConfig, EventSink, Frame, Ts};
 use s7sentry_pcapgen::cases::hosts::{ATTACKER, PLC1};

@@ -70,6 +70,7 @@ pub(crate) fn userdata_function(u: &UserdataHeader) -> FunctionKind {
 /// any type), by stable name. `None` for PDUs that are not client requests or
 /// whose function is unknown; a PI service job counts only when its service is
 /// recognised (in any layout, see `s7comm::PiLayout`).
+#[inline]
 pub(crate) fn s7_request_function(pdu: &S7Pdu<'_>) -> Option<FunctionKind> {
     use FunctionKind as K;
     match pdu.header.rosctr {

@@ -27,7 +27,8 @@
 
 use super::catalog::CTL_CONFIRMED;
 use super::classify::{plus_confirmed_write, s7_confirmed_control};
-use super::{ev, hex, Category, Detector, Raise};
+use super::ctx::Ctx;
+use super::{ev, hex, Category, Core, Raise};
 use crate::assets::FunctionKind;
 use crate::event::{Direction, Event, Meta};
 use s7sentry_proto::cotp::TpduCode;
@@ -60,7 +61,8 @@ enum Why {
 }
 
 /// Handle one event.
-pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
+#[inline]
+pub(crate) fn on_event(d: &mut Core, cx: &mut Ctx<'_>, e: &Event<'_>) {
     match *e {
         // The connection start was seen: the client's CR, or the PLC's CC (a
         // decoy overlapping the CR hides the CR, not the PLC's answer to it).
@@ -68,20 +70,20 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             if (meta.dir == Direction::ToServer && cotp.code == TpduCode::CR)
                 || (meta.dir == Direction::ToClient && cotp.code == TpduCode::CC) =>
         {
-            d.flow(&meta).log.synced = true;
+            cx.flow().log.synced = true;
         }
-        Event::S7 { meta, pdu, raw, .. } if meta.dir == Direction::ToClient => s7_answer(d, &meta, pdu, raw),
+        Event::S7 { meta, pdu, raw, .. } if meta.dir == Direction::ToClient => s7_answer(d, cx, &meta, pdu, raw),
         Event::S7Plus { meta, raw, message: Some(m), .. } if meta.dir == Direction::ToClient => {
-            plus_answer(d, &meta, m.frame, raw)
+            plus_answer(d, cx, &meta, m.frame, raw)
         }
-        Event::Finding { meta, finding, .. } if meta.dir == Direction::ToServer => client_trouble(d, &meta, finding),
+        Event::Finding { meta, finding, .. } if meta.dir == Direction::ToServer => client_trouble(cx, &meta, finding),
         _ => {}
     }
 }
 
 /// Remember what went wrong in the client's direction.
-fn client_trouble(d: &mut Detector, meta: &Meta, f: Finding) {
-    let log = &mut d.flow(meta).log;
+fn client_trouble(cx: &mut Ctx<'_>, meta: &Meta, f: Finding) {
+    let log = &mut cx.flow().log;
     match f.kind {
         FindingKind::StreamGap => log.gap = Some(meta.frame),
         FindingKind::OverlapConflict => log.conflict = Some(meta.frame),
@@ -91,7 +93,7 @@ fn client_trouble(d: &mut Detector, meta: &Meta, f: Finding) {
     }
 }
 
-fn s7_answer(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
+fn s7_answer(d: &mut Core, cx: &mut Ctx<'_>, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
     let userdata = match pdu.header.rosctr {
         Rosctr::ACK | Rosctr::ACK_DATA => None,
         Rosctr::USERDATA => match pdu.userdata() {
@@ -101,7 +103,7 @@ fn s7_answer(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
         _ => return,
     };
     let confirmed = s7_confirmed_control(pdu);
-    let Some(why) = judge(d, meta, confirmed.is_some()) else { return };
+    let Some(why) = judge(d, cx, confirmed.is_some()) else { return };
     let Some(kind) = confirmed else { return };
     let (what, detail): (String, Map<String, Value>) = match userdata {
         Some((g, s)) => (
@@ -130,10 +132,10 @@ fn s7_answer(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
         d.observe_state(meta.server().0, "stop");
         super::baseline::state_change(d, meta.server().0, "stop", meta.client().0, meta.ts);
     }
-    raise(d, meta, why, "s7comm", kind.name(), &what, detail, raw);
+    raise(d, cx, meta, why, "s7comm", kind.name(), &what, detail, raw);
 }
 
-fn plus_answer(d: &mut Detector, meta: &Meta, m: &PlusFrame<'_>, raw: &[u8]) {
+fn plus_answer(d: &mut Core, cx: &mut Ctx<'_>, meta: &Meta, m: &PlusFrame<'_>, raw: &[u8]) {
     if !matches!(m.opcode, Some(Opcode::RESPONSE | Opcode::RESPONSE2)) {
         return;
     }
@@ -141,17 +143,17 @@ fn plus_answer(d: &mut Detector, meta: &Meta, m: &PlusFrame<'_>, raw: &[u8]) {
     // An Error response answers whatever request carried its sequence number.
     let error = m.function.is_some_and(|f| matches!(f, PlusFunction::ERROR | PlusFunction::ERROR2));
     let confirmed = !error && plus_confirmed_write(m);
-    let Some(why) = judge(d, meta, confirmed) else { return };
+    let Some(why) = judge(d, cx, confirmed) else { return };
     let name = m.function.and_then(|f| f.name()).unwrap_or("write");
     let what = format!("an S7comm-plus {name} (the answer an operating-state write gets)");
-    raise(d, meta, why, "s7comm-plus", name, &what, ev(&[("seq", json!(seq))]), raw);
+    raise(d, cx, meta, why, "s7comm-plus", name, &what, ev(&[("seq", json!(seq))]), raw);
 }
 
 /// Judge the answer by the transaction it closed; `Some` when a confirmed
 /// control answer is unexplained.
-fn judge(d: &mut Detector, meta: &Meta, confirmed: bool) -> Option<Why> {
+fn judge(d: &mut Core, cx: &mut Ctx<'_>, confirmed: bool) -> Option<Why> {
     let logged = d.closed.map(|c| c.txn);
-    let log = &mut d.flows.get_mut(&meta.flow)?.log;
+    let log = &mut cx.flow_if()?.log;
     // Mid-stream, a conflict or undecodable bytes in the client's direction
     // are a request the sensor saw but could not read: judge the answers.
     let synced = log.synced || log.conflict.is_some() || log.unparsed.is_some();
@@ -172,7 +174,8 @@ fn judge(d: &mut Detector, meta: &Meta, confirmed: bool) -> Option<Why> {
 
 #[allow(clippy::too_many_arguments)]
 fn raise(
-    d: &mut Detector,
+    d: &mut Core,
+    cx: &mut Ctx<'_>,
     answer: &Meta,
     why: Why,
     layer: &str,
@@ -205,7 +208,7 @@ fn raise(
             )
         }
     };
-    if let Some(log) = d.flows.get(&answer.flow).map(|f| &f.log) {
+    if let Some(log) = cx.flow_if().map(|f| &f.log) {
         if let Some(f) = log.gap {
             e.insert("client_gap_frame".into(), json!(f));
         }
@@ -222,7 +225,7 @@ fn raise(
     let m = answer.reversed();
     let category =
         if d.cfg.is_engineering(client) { Category::ControlOperation } else { Category::UnauthorizedControl };
-    d.emit(Raise::new(CTL_CONFIRMED, &m, msg, e).category(category));
+    d.emit(cx, Raise::new(CTL_CONFIRMED, &m, msg, e).category(category));
 }
 
 #[cfg(test)]

@@ -11,8 +11,9 @@ use super::catalog::*;
 use super::classify::{
     cotp_function, is_block_list, is_job_list_query, plus_program_change, plus_request_function, programmer_command,
 };
+use super::ctx::{Ctx, FlowTable, PlcLookup, PlcTable};
 use super::txn::{Outcome, PairKey};
-use super::{ev, hex, Category, Detector, PendingOp, Raise, MAX_PENDING_OPS};
+use super::{ev, hex, Category, Core, PendingOp, Raise, MAX_PENDING_OPS};
 use crate::assets::FunctionKind;
 use crate::event::{Direction, Event, Meta};
 use crate::time::Ts;
@@ -29,7 +30,7 @@ fn block_str(b: &s7sentry_proto::s7comm::BlockName) -> String {
     }
 }
 
-fn category_for(d: &Detector, client: std::net::IpAddr) -> Category {
+fn category_for(d: &Core, client: std::net::IpAddr) -> Category {
     if d.cfg.is_engineering(client) {
         Category::ControlOperation
     } else {
@@ -37,7 +38,7 @@ fn category_for(d: &Detector, client: std::net::IpAddr) -> Category {
     }
 }
 
-fn who(d: &Detector, meta: &Meta) -> &'static str {
+fn who(d: &Core, meta: &Meta) -> &'static str {
     if d.cfg.is_engineering(meta.client().0) {
         "engineering station"
     } else {
@@ -47,18 +48,26 @@ fn who(d: &Detector, meta: &Meta) -> &'static str {
 
 /// Queue an operation until the PLC answers: it waits on the transaction its
 /// request just opened (see `txn`).
-fn pend(d: &mut Detector, rule: RuleId, key: PairKey, meta: &Meta, message: String, evidence: Map<String, Value>) {
+fn pend(
+    d: &mut Core,
+    cx: &mut Ctx<'_>,
+    rule: RuleId,
+    key: PairKey,
+    meta: &Meta,
+    message: String,
+    evidence: Map<String, Value>,
+) {
     let deadline = meta.ts.plus_ms(d.cfg.thresholds.confirm_timeout_ms);
     let id = d.next_op;
     d.next_op = d.next_op.wrapping_add(1);
-    let f = d.flow(meta);
+    let f = cx.flow();
     f.txns.await_last(key, id);
     let op = PendingOp { id, rule, meta: *meta, message, evidence, deadline };
     if f.pending.len() >= MAX_PENDING_OPS {
         let old = f.pending.remove(0);
         d.caps[super::Cap::PendingOperations] += 1;
-        finalize(d, old, "unconfirmed (too many operations waiting for answers)".into(), None);
-        d.flow(meta).pending.push(op);
+        finalize(d, cx, old, "unconfirmed (too many operations waiting for answers)".into(), None);
+        cx.flow().pending.push(op);
     } else {
         f.pending.push(op);
     }
@@ -66,7 +75,7 @@ fn pend(d: &mut Detector, rule: RuleId, key: PairKey, meta: &Meta, message: Stri
     d.wait(meta, super::Waiting::Op(meta.flow, id));
 }
 
-fn finalize(d: &mut Detector, op: PendingOp, outcome: String, answer: Option<&Meta>) {
+fn finalize(d: &mut Core, cx: &mut (impl PlcLookup + ?Sized), op: PendingOp, outcome: String, answer: Option<&Meta>) {
     // It no longer waits: the alert floor may move up.
     d.floor = None;
     if answer.is_some() && !outcome.starts_with("failed") && !outcome.contains("error") {
@@ -96,9 +105,9 @@ fn finalize(d: &mut Detector, op: PendingOp, outcome: String, answer: Option<&Me
     if op.rule == CTL_UPLOAD && refused && category == Category::UnauthorizedControl {
         // A refused upload took nothing out of the PLC: identification tools (s7ident,
         // plcscan) try SDB0 and are refused. Recorded, at info.
-        d.emit(Raise::new(op.rule, &op.meta, msg, evidence).category(category).severity(super::Severity::Info));
+        d.emit(cx, Raise::new(op.rule, &op.meta, msg, evidence).category(category).severity(super::Severity::Info));
     } else {
-        d.emit(Raise::new(op.rule, &op.meta, msg, evidence).category(category));
+        d.emit(cx, Raise::new(op.rule, &op.meta, msg, evidence).category(category));
     }
 }
 
@@ -125,16 +134,16 @@ fn answer_text(o: Outcome) -> String {
 }
 
 /// The current event closed a transaction: report the operation waiting on it.
-fn answer(d: &mut Detector, meta: &Meta) {
+fn answer(d: &mut Core, cx: &mut Ctx<'_>, meta: &Meta) {
     let Some(closed) = d.closed else { return };
     // A userdata answer whose type nibble is not "response" does not confirm an operation.
     let (Some(id), false) = (closed.txn.op, closed.outcome == Outcome::S7NotResponse) else { return };
-    let Some(f) = d.flows.get_mut(&meta.flow) else { return };
+    let Some(f) = cx.flow_if() else { return };
     let Some(i) = f.pending.iter().position(|p| p.id == id) else { return };
     let op = f.pending.remove(i);
     let op_meta = op.meta;
     let rule = op.rule;
-    finalize(d, op, answer_text(closed.outcome), Some(meta));
+    finalize(d, cx, op, answer_text(closed.outcome), Some(meta));
     let wrong_password = closed.outcome == Outcome::S7(Some(ErrorCode::WRONG_PASSWORD));
     if wrong_password && rule == CTL_PASSWORD {
         let msg = format!(
@@ -145,14 +154,14 @@ fn answer(d: &mut Detector, meta: &Meta) {
         );
         let category = category_for(d, op_meta.client().0);
         let evidence = super::ev(&[("answer_frame", json!(meta.frame)), ("error", json!("0xd602"))]);
-        d.emit(Raise::new(CTL_PASSWORD_REJECTED, &op_meta, msg, evidence).category(category));
+        d.emit(cx, Raise::new(CTL_PASSWORD_REJECTED, &op_meta, msg, evidence).category(category));
     }
 }
 
 /// Operations still waiting past their deadline (or all of them at the end of input).
-pub(crate) fn expire_pending(d: &mut Detector, now: Ts, end: bool) {
+pub(crate) fn expire_pending(d: &mut Core, flows: &mut FlowTable, plcs: &mut PlcTable, now: Ts, end: bool) {
     let mut due = Vec::new();
-    for f in d.flows.values_mut() {
+    for f in flows.values_mut() {
         let mut i = 0;
         while i < f.pending.len() {
             if end || f.pending[i].deadline <= now {
@@ -170,24 +179,24 @@ pub(crate) fn expire_pending(d: &mut Detector, now: Ts, end: bool) {
         } else {
             "unconfirmed, capture ended before the PLC answered".to_string()
         };
-        finalize(d, op, why, None);
+        finalize(d, plcs, op, why, None);
     }
 }
 
 /// A flow ended: its waiting operations are reported unconfirmed.
-pub(crate) fn flow_end(d: &mut Detector, meta: &Meta) {
-    let Some(f) = d.flows.get_mut(&meta.flow) else {
+pub(crate) fn flow_end(d: &mut Core, cx: &mut Ctx<'_>) {
+    let Some(f) = cx.flow_if() else {
         return;
     };
     let mut ops = std::mem::take(&mut f.pending);
     ops.sort_by_key(|p| p.meta.frame);
     for op in ops {
-        finalize(d, op, "unconfirmed, connection ended before the PLC answered".into(), None);
+        finalize(d, cx, op, "unconfirmed, connection ended before the PLC answered".into(), None);
     }
 }
 
-fn engineering_session(d: &mut Detector, meta: &Meta, how: &str, evidence: Map<String, Value>) {
-    let f = d.flow(meta);
+fn engineering_session(d: &mut Core, cx: &mut Ctx<'_>, meta: &Meta, how: &str, evidence: Map<String, Value>) {
+    let f = cx.flow();
     if f.engineering_reported {
         return;
     }
@@ -199,10 +208,10 @@ fn engineering_session(d: &mut Detector, meta: &Meta, how: &str, evidence: Map<S
         who(d, meta),
         meta.dst
     );
-    d.emit(Raise::new(CTL_ENGINEERING, meta, msg, evidence).category(category));
+    d.emit(cx, Raise::new(CTL_ENGINEERING, meta, msg, evidence).category(category));
 }
 
-fn s7_job(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
+fn s7_job(d: &mut Core, cx: &mut Ctx<'_>, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
     let (Some(kind), Some(f)) = (d.s7_kind, pdu.function()) else { return };
     let key = PairKey::Job(pdu.header.pdu_ref, Some(f.0));
     let base = |name: &str| {
@@ -223,7 +232,7 @@ fn s7_job(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
             let mut e = base("plc_stop");
             e.insert("service".into(), json!(svc));
             let msg = format!("CPU STOP ({svc}) sent by {} ({host}) to PLC {}", meta.src, meta.dst);
-            pend(d, CTL_STOP, key, meta, msg, e);
+            pend(d, cx, CTL_STOP, key, meta, msg, e);
         }
         FunctionKind::CpuStart | FunctionKind::BlockDelete | FunctionKind::CopyRamToRom | FunctionKind::PiService => {
             let Some(pi) = pdu.pi_service() else { return };
@@ -254,7 +263,7 @@ fn s7_job(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
             };
             let what = if blocks.is_empty() { String::new() } else { format!(" on {}", blocks.join(", ")) };
             let msg = format!("PI service {name} ({desc}){what} sent by {} ({host}) to PLC {}", meta.src, meta.dst);
-            pend(d, rule, key, meta, msg, e);
+            pend(d, cx, rule, key, meta, msg, e);
         }
         // The first job of a download or upload: the PLC answers it before any block moves.
         FunctionKind::BlockDownload | FunctionKind::BlockUpload
@@ -269,13 +278,13 @@ fn s7_job(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
             let mut e = base(name);
             e.insert("block".into(), json!(block));
             let msg = format!("Block {verb} {block} by {} ({host}) to PLC {}", meta.src, meta.dst);
-            pend(d, rule, key, meta, msg, e);
+            pend(d, cx, rule, key, meta, msg, e);
         }
         _ => {}
     }
 }
 
-fn s7_userdata_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
+fn s7_userdata_request(d: &mut Core, cx: &mut Ctx<'_>, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8]) {
     let Some(u) = pdu.userdata() else { return };
     // Classified by group and subfunction whatever the type nibble says (see classify).
     let Some(kind) = d.s7_kind else { return };
@@ -289,7 +298,7 @@ fn s7_userdata_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8
             // reads the block directory (to compare online and offline programs) on the
             // same connection. Diagnostics alone (job list) or a block viewer alone
             // (block list) are not a programming session.
-            let f = d.flow(meta);
+            let f = cx.flow();
             if is_job_list_query(&u) {
                 f.tis_job_list = true;
             } else {
@@ -297,7 +306,7 @@ fn s7_userdata_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8
             }
             if f.tis_job_list && f.block_list {
                 let e = userdata_evidence(&u, raw);
-                engineering_session(d, meta, "STEP 7 / TIA Portal going online (programmer job-list query and block-directory reads on one connection)", e);
+                engineering_session(d, cx, meta, "STEP 7 / TIA Portal going online (programmer job-list query and block-directory reads on one connection)", e);
             }
             return;
         }
@@ -312,7 +321,7 @@ fn s7_userdata_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>, raw: &[u8
         None if rule == CTL_MRES || rule == CTL_CLOCK => format!("{what} {} ({host}) on PLC {}", meta.src, meta.dst),
         None => format!("{what} {} ({host}) to PLC {}", meta.src, meta.dst),
     };
-    pend(d, rule, key, meta, msg, userdata_evidence(&u, raw));
+    pend(d, cx, rule, key, meta, msg, userdata_evidence(&u, raw));
 }
 
 /// Evidence of a userdata request; a type other than "request" is named.
@@ -329,7 +338,7 @@ fn userdata_evidence(u: &s7sentry_proto::s7comm::UserdataHeader, raw: &[u8]) -> 
     e
 }
 
-fn plus_request(d: &mut Detector, meta: &Meta, fr: &PlusFrame<'_>, raw: &[u8]) {
+fn plus_request(d: &mut Core, cx: &mut Ctx<'_>, meta: &Meta, fr: &PlusFrame<'_>, raw: &[u8]) {
     if fr.opcode != Some(Opcode::REQUEST) {
         return;
     }
@@ -362,38 +371,39 @@ fn plus_request(d: &mut Detector, meta: &Meta, fr: &PlusFrame<'_>, raw: &[u8]) {
             }
         }
         let msg = format!("S7comm-plus CPU {what} request sent by {} ({host}) to PLC {}", meta.src, meta.dst);
-        pend(d, CTL_PLUS_STATE, key, meta, msg, e);
+        pend(d, cx, CTL_PLUS_STATE, key, meta, msg, e);
     } else if kind == Some(FunctionKind::Password) {
         let msg = format!("S7comm-plus legitimation (password) sent by {} ({host}) to PLC {}", meta.src, meta.dst);
-        pend(d, CTL_PASSWORD, key, meta, msg, base());
+        pend(d, cx, CTL_PASSWORD, key, meta, msg, base());
     } else if let (Some(FunctionKind::S7plusEngineeringOperation), Some(what)) = (kind, plus_program_change(fr)) {
         let mut e = base();
         e.insert("function".into(), json!(fr.function.and_then(|f| f.name()).unwrap_or("?")));
         let msg = format!("S7comm-plus {what} by {} ({host}) on PLC {}", meta.src, meta.dst);
-        pend(d, CTL_PLUS_PROGRAM, key, meta, msg, e);
+        pend(d, cx, CTL_PLUS_PROGRAM, key, meta, msg, e);
     }
 }
 
 /// Handle one event.
-pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
+#[inline]
+pub(crate) fn on_event(d: &mut Core, cx: &mut Ctx<'_>, e: &Event<'_>) {
     match *e {
         Event::S7 { meta, pdu, raw, .. } => match meta.dir {
             Direction::ToServer => match pdu.header.rosctr {
-                Rosctr::JOB => s7_job(d, &meta, pdu, raw),
-                Rosctr::USERDATA => s7_userdata_request(d, &meta, pdu, raw),
+                Rosctr::JOB => s7_job(d, cx, &meta, pdu, raw),
+                Rosctr::USERDATA => s7_userdata_request(d, cx, &meta, pdu, raw),
                 _ => {}
             },
-            Direction::ToClient => answer(d, &meta),
+            Direction::ToClient => answer(d, cx, &meta),
         },
         Event::S7Plus { meta, raw, message: Some(m), .. } => match meta.dir {
-            Direction::ToServer => plus_request(d, &meta, m.frame, raw),
-            Direction::ToClient => answer(d, &meta),
+            Direction::ToServer => plus_request(d, cx, &meta, m.frame, raw),
+            Direction::ToClient => answer(d, cx, &meta),
         },
         Event::Cotp { meta, cotp }
             if meta.dir == Direction::ToServer && cotp_function(cotp) == Some(FunctionKind::EngineeringSession) =>
         {
             let e = ev(&[("layer", json!("cotp")), ("tpdu", json!("CR")), ("dst_tsap", json!("SIMATIC-ROOT-ES"))]);
-            engineering_session(d, &meta, "COTP connect to TSAP SIMATIC-ROOT-ES (TIA Portal)", e);
+            engineering_session(d, cx, &meta, "COTP connect to TSAP SIMATIC-ROOT-ES (TIA Portal)", e);
         }
         _ => {}
     }

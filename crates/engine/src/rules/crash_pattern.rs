@@ -9,7 +9,8 @@
 //! * Setup Communication with an absurd PDU size or AmQ.
 
 use super::catalog::*;
-use super::{ev, hex, Detector, Later, Raise};
+use super::ctx::Ctx;
+use super::{ev, hex, Core, Later, Raise};
 use crate::event::{Direction, Event};
 use s7sentry_proto::cotp::TpduCode;
 use s7sentry_proto::s7comm::{Function, Rosctr};
@@ -21,7 +22,8 @@ fn fragment_msg(meta: &crate::event::Meta, offset: u64, more: u64) -> String {
 }
 
 /// Handle one event.
-pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
+#[inline]
+pub(crate) fn on_event(d: &mut Core, cx: &mut Ctx<'_>, e: &Event<'_>) {
     match *e {
         Event::Finding { meta, finding, bytes } => match (finding.layer, finding.kind) {
             (Layer::Tcp, FindingKind::BadTcpHeader) => {
@@ -40,7 +42,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     ("data_offset", json!(off)),
                     ("hex", json!(hex(bytes))),
                 ]);
-                d.emit(Raise::new(CRASH_TCP_SHORT, &meta, msg, evidence));
+                d.emit(cx, Raise::new(CRASH_TCP_SHORT, &meta, msg, evidence));
             }
             (Layer::Cotp, FindingKind::TrailingBytes) if bytes.get(1).is_some_and(|b| b & 0xF0 == 0x80) => {
                 let extra = &bytes[finding.offset.min(bytes.len())..];
@@ -58,30 +60,32 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     // byte (see ../shared/pcaps/generated): still reported, but graded low.
                     let msg = format!("{msg} (a single zero byte, as python-snap7 sends)");
                     d.emit(
+                        cx,
                         Raise::new(CRASH_COTP_DR, &meta, msg, evidence)
                             .category(super::Category::CrashPattern)
                             .severity(super::Severity::Low),
                     );
                 } else {
-                    d.emit(Raise::new(CRASH_COTP_DR, &meta, msg, evidence));
+                    d.emit(cx, Raise::new(CRASH_COTP_DR, &meta, msg, evidence));
                 }
             }
             _ => {}
         },
         Event::Cotp { meta, cotp } if cotp.code == TpduCode::DR => {
-            let saw_cc = d.flows.get(&meta.flow).is_some_and(|f| f.saw_cc);
+            let saw_cc = cx.flow_if().is_some_and(|f| f.saw_cc);
             if !saw_cc {
                 let msg = format!(
                     "COTP Disconnect Request from {} to {}:{} before any Connect Confirm on the connection",
                     meta.src, meta.dst, meta.dport
                 );
                 let evidence = ev(&[("layer", json!("cotp")), ("tpdu", json!("DR")), ("before_cc", json!(true))]);
-                d.emit(Raise::new(CRASH_COTP_DR, &meta, msg, evidence));
+                d.emit(cx, Raise::new(CRASH_COTP_DR, &meta, msg, evidence));
             }
         }
         Event::IpFragment { meta, offset, more } => {
-            let to_plc =
-                d.is_plc(meta.dst) || d.cfg.known_plcs.iter().any(|c| c.contains(meta.dst)) || meta.dport == 102;
+            let to_plc = cx.is_plc(&d.cfg, meta.dst)
+                || d.cfg.known_plcs.iter().any(|c| c.contains(meta.dst))
+                || meta.dport == 102;
             if to_plc {
                 // Fragment floods: the text and the evidence are built only for an
                 // occurrence that is shown, not for those folded into the follow-up.
@@ -89,7 +93,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     ev(&[("layer", json!("ip")), ("fragment_offset", json!(offset)), ("more_fragments", json!(more))])
                 };
                 let msg = super::Msg::Lazy(fragment_msg, u64::from(offset), u64::from(more));
-                d.emit(Raise::new(CRASH_IP_FRAG, &meta, msg, Later(evidence)));
+                d.emit(cx, Raise::new(CRASH_IP_FRAG, &meta, msg, Later(evidence)));
             }
         }
         Event::S7 { meta, pdu, raw, .. } if meta.dir == Direction::ToServer && pdu.header.rosctr == Rosctr::JOB => {
@@ -115,7 +119,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                                 ("amq_called", json!(sc.max_amq_called)),
                                 ("hex", json!(hex(raw))),
                             ]);
-                            d.emit(Raise::new(CRASH_SETUP, &meta, msg, evidence));
+                            d.emit(cx, Raise::new(CRASH_SETUP, &meta, msg, evidence));
                         }
                     }
                 }
@@ -123,7 +127,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     let Some(count) = pdu.item_count() else {
                         return;
                     };
-                    let pdu_size = d.flows.get(&meta.flow).and_then(|s| s.pdu_size).unwrap_or(960);
+                    let pdu_size = cx.flow_if().and_then(|s| s.pdu_size).unwrap_or(960);
                     // Header (10) + function and count (2) + 12 bytes per S7ANY item must fit the PDU.
                     let max_items = (usize::from(pdu_size).saturating_sub(10 + 2)) / 12;
                     let factor = u64::from(t.var_request_factor);
@@ -152,7 +156,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                             ("pdu_size", json!(pdu_size)),
                             ("hex", json!(hex(raw))),
                         ]);
-                        d.emit(Raise::new(CRASH_VAR_ITEMS, &meta, msg, evidence));
+                        d.emit(cx, Raise::new(CRASH_VAR_ITEMS, &meta, msg, evidence));
                     }
                 }
                 _ => {}

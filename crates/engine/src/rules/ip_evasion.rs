@@ -18,14 +18,15 @@
 //! or port 102 alert; cap hits always do (what was given up cannot be told).
 
 use super::catalog::*;
-use super::{ev, hex, Detector, Later, Msg, Raise};
+use super::ctx::Ctx;
+use super::{ev, hex, Core, Later, Msg, Raise};
 use crate::defrag::{Issue, Report, TcpFields};
 use crate::event::{Event, Meta};
 use serde_json::{json, Map, Value};
 
 /// Whether a datagram concerns a PLC or port 102.
-fn concerns_plc(d: &Detector, meta: &Meta) -> bool {
-    let plc = |ip| d.is_plc(ip) || d.cfg.known_plcs.iter().any(|c| c.contains(ip));
+fn concerns_plc(d: &Core, cx: &Ctx<'_>, meta: &Meta) -> bool {
+    let plc = |ip| cx.is_plc(&d.cfg, ip) || d.cfg.known_plcs.iter().any(|c| c.contains(ip));
     meta.dport == 102 || meta.sport == 102 || plc(meta.dst) || plc(meta.src)
 }
 
@@ -132,13 +133,13 @@ fn late_lost_msg(meta: &Meta, after_ms: u64, len: u64) -> String {
 }
 
 /// Handle one event.
-pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
+pub(crate) fn on_event(d: &mut Core, cx: &mut Ctx<'_>, e: &Event<'_>) {
     let Event::IpDefrag { meta, report } = *e else {
         return;
     };
     let r = *report;
     let always = matches!(r.issue, Issue::Refused { .. } | Issue::Dropped { .. });
-    if !always && !concerns_plc(d, &meta) {
+    if !always && !concerns_plc(d, cx, &meta) {
         return;
     }
     match r.issue {
@@ -158,7 +159,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 m
             };
             let span = (start as u64) << 32 | end as u64;
-            d.emit(Raise::new(rule, &meta, Msg::Lazy(conflict_msg, span, u64::from(tcp.0)), Later(evidence)));
+            d.emit(cx, Raise::new(rule, &meta, Msg::Lazy(conflict_msg, span, u64::from(tcp.0)), Later(evidence)));
         }
         Issue::Tiny { have, needed } => {
             let evidence = move || {
@@ -167,7 +168,10 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 m.insert("transport_header_bytes".into(), json!(needed));
                 m
             };
-            d.emit(Raise::new(EVA_IP_TINY, &meta, Msg::Lazy(tiny_msg, have as u64, needed as u64), Later(evidence)));
+            d.emit(
+                cx,
+                Raise::new(EVA_IP_TINY, &meta, Msg::Lazy(tiny_msg, have as u64, needed as u64), Later(evidence)),
+            );
         }
         Issue::LengthConflict { end_before, end_now } => {
             let evidence = move || {
@@ -177,7 +181,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 m
             };
             let msg = Msg::Lazy(length_msg, end_before as u64, end_now as u64);
-            d.emit(Raise::new(EVA_IP_LENGTH, &meta, msg, Later(evidence)));
+            d.emit(cx, Raise::new(EVA_IP_LENGTH, &meta, msg, Later(evidence)));
         }
         Issue::Incomplete { held, missing, end_known, age_ms, end_of_capture } => {
             let evidence = move || {
@@ -191,7 +195,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             };
             let missing = if end_known { missing as u64 } else { u64::MAX };
             let msg = Msg::Lazy(incomplete_msg, held as u64, missing);
-            d.emit(Raise::new(EVA_IP_INCOMPLETE, &meta, msg, Later(evidence)));
+            d.emit(cx, Raise::new(EVA_IP_INCOMPLETE, &meta, msg, Later(evidence)));
         }
         Issue::Late { after_ms, len, kept } => {
             let evidence = move || {
@@ -202,7 +206,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 m
             };
             let f = if kept { late_kept_msg } else { late_lost_msg };
-            d.emit(Raise::new(EVA_IP_LATE, &meta, Msg::Lazy(f, after_ms, len as u64), Later(evidence)));
+            d.emit(cx, Raise::new(EVA_IP_LATE, &meta, Msg::Lazy(f, after_ms, len as u64), Later(evidence)));
         }
         Issue::Refused { len, cap } => {
             let evidence = move || {
@@ -211,7 +215,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                 m.insert("bytes_given_up".into(), json!(len));
                 m
             };
-            d.emit(Raise::new(EVA_IP_CAP, &meta, Msg::Lazy(refused_msg, len as u64, 0), Later(evidence)));
+            d.emit(cx, Raise::new(EVA_IP_CAP, &meta, Msg::Lazy(refused_msg, len as u64, 0), Later(evidence)));
         }
         Issue::Dropped { held, missing, end_known, cap } => {
             let evidence = move || {
@@ -224,7 +228,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             };
             let missing = if end_known { missing as u64 } else { u64::MAX };
             let msg = Msg::Lazy(dropped_msg, held as u64, missing);
-            d.emit(Raise::new(EVA_IP_CAP, &meta, msg, Later(evidence)));
+            d.emit(cx, Raise::new(EVA_IP_CAP, &meta, msg, Later(evidence)));
         }
     }
 }

@@ -18,7 +18,8 @@
 //! no CC) is reported, with the SYN-ACKs it sent in the evidence.
 
 use super::catalog::*;
-use super::{ev, Detector, Raise};
+use super::ctx::{Ctx, PlcTable};
+use super::{ev, Core, Raise};
 use crate::event::{tcp_flags, Direction, Event, Meta};
 use crate::time::Ts;
 use s7sentry_proto::cotp::TpduCode;
@@ -31,10 +32,11 @@ use std::net::IpAddr;
 const MAX_CLIENTS_TRYING: usize = 16;
 
 /// A request reached the PLC: `s7` when it is an S7-layer request (not a SYN).
-fn request(d: &mut Detector, meta: &Meta, s7: bool) {
-    let (plc, port) = meta.server();
+fn request(d: &mut Core, cx: &mut Ctx<'_>, meta: &Meta, s7: bool) {
+    let port = meta.server().1;
     let client = meta.client();
-    let (p, caps) = d.plc_caps(plc);
+    let caps = &mut d.caps;
+    let p = cx.plc(caps);
     match p.pending_since {
         None => {
             p.pending_since = Some((meta.ts, meta.frame));
@@ -61,8 +63,8 @@ fn request(d: &mut Detector, meta: &Meta, s7: bool) {
 
 /// The PLC's TCP stack accepted a connection (SYN-ACK): answers the SYNs
 /// waiting, not an S7 request.
-fn syn_ack(d: &mut Detector, meta: &Meta) {
-    let p = d.plc(meta.server().0);
+fn syn_ack(d: &mut Core, cx: &mut Ctx<'_>) {
+    let p = cx.plc(&mut d.caps);
     if p.pending_since.is_none() {
         return;
     }
@@ -76,9 +78,9 @@ fn syn_ack(d: &mut Detector, meta: &Meta) {
 }
 
 /// The PLC answered at the S7 layer.
-fn answered(d: &mut Detector, meta: &Meta) {
+fn answered(d: &mut Core, cx: &mut Ctx<'_>, meta: &Meta) {
     let (plc, port) = meta.server();
-    let p = d.plc(plc);
+    let p = cx.plc(&mut d.caps);
     p.answered_ever = true;
     p.last_answer = meta.ts;
     p.pending_since = None;
@@ -93,12 +95,12 @@ fn answered(d: &mut Detector, meta: &Meta) {
             ("outage_seconds", json!((secs * 1000.0).round() / 1000.0)),
             ("outage_start", json!(since.to_string())),
         ]);
-        d.emit(Raise::new(LOSS_RECOVERED, meta, msg, e));
+        d.emit(cx, Raise::new(LOSS_RECOVERED, meta, msg, e));
     }
 }
 
 /// Handle one event.
-pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
+pub(crate) fn on_event(d: &mut Core, cx: &mut Ctx<'_>, e: &Event<'_>) {
     match *e {
         Event::Tcp { meta, flags, payload_len, retransmission, .. } => {
             if meta.flow == 0 && flags & tcp_flags::SYN == 0 {
@@ -107,45 +109,44 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             let syn = flags & tcp_flags::SYN != 0;
             let ack = flags & tcp_flags::ACK != 0;
             match meta.dir {
-                Direction::ToServer if syn && !ack => request(d, &meta, false),
-                Direction::ToServer if retransmission && payload_len > 1 => request(d, &meta, true),
-                Direction::ToClient if syn && ack => syn_ack(d, &meta),
+                Direction::ToServer if syn && !ack => request(d, cx, &meta, false),
+                Direction::ToServer if retransmission && payload_len > 1 => request(d, cx, &meta, true),
+                Direction::ToClient if syn && ack => syn_ack(d, cx),
                 _ => {}
             }
         }
         Event::Cotp { meta, cotp } => match meta.dir {
-            Direction::ToServer if cotp.code == TpduCode::CR => request(d, &meta, true),
+            Direction::ToServer if cotp.code == TpduCode::CR => request(d, cx, &meta, true),
             Direction::ToServer => {}
-            Direction::ToClient => answered(d, &meta),
+            Direction::ToClient => answered(d, cx, &meta),
         },
         Event::S7 { meta, pdu, .. } => match meta.dir {
             Direction::ToServer => {
                 let is_request = pdu.header.rosctr == Rosctr::JOB || pdu.userdata().is_some_and(|u| u.is_request());
                 if is_request {
-                    request(d, &meta, true);
+                    request(d, cx, &meta, true);
                 }
             }
-            Direction::ToClient => answered(d, &meta),
+            Direction::ToClient => answered(d, cx, &meta),
         },
         Event::S7Plus { meta, message, .. } => match meta.dir {
             Direction::ToServer => {
                 if message.is_some_and(|m| m.frame.opcode == Some(Opcode::REQUEST)) {
-                    request(d, &meta, true)
+                    request(d, cx, &meta, true)
                 }
             }
-            Direction::ToClient => answered(d, &meta),
+            Direction::ToClient => answered(d, cx, &meta),
         },
-        Event::Tls { meta, .. } if meta.dir == Direction::ToClient => answered(d, &meta),
+        Event::Tls { meta, .. } if meta.dir == Direction::ToClient => answered(d, cx, &meta),
         _ => {}
     }
 }
 
 /// Timer: declare outages.
-pub(crate) fn check(d: &mut Detector, now: Ts) {
+pub(crate) fn check(d: &mut Core, plcs: &mut PlcTable, now: Ts) {
     let t = &d.cfg.thresholds;
     let (timeout, retries, window) = (t.response_timeout_ms, t.retries_before_outage, t.suspect_window_seconds);
-    let mut due: Vec<IpAddr> = d
-        .plcs
+    let mut due: Vec<IpAddr> = plcs
         .iter()
         .filter(|(_, p)| {
             p.answered_ever
@@ -158,7 +159,7 @@ pub(crate) fn check(d: &mut Detector, now: Ts) {
     due.sort();
     for plc in due {
         let frame = d.last_frame;
-        let Some(p) = d.plcs.get_mut(&plc) else {
+        let Some(p) = plcs.get_mut(&plc) else {
             continue;
         };
         let Some((t0, frame0)) = p.pending_since else {
@@ -217,7 +218,7 @@ pub(crate) fn check(d: &mut Detector, now: Ts) {
             flow_start: Ts(0),
             dir: Direction::ToServer,
         };
-        d.emit(Raise::new(LOSS_UNRESPONSIVE, &meta, msg, e));
+        d.emit(plcs, Raise::new(LOSS_UNRESPONSIVE, &meta, msg, e));
     }
 }
 

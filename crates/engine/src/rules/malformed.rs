@@ -5,7 +5,8 @@
 //! violation toward a PLC is the best evidence a passive sensor gets.
 
 use super::catalog::*;
-use super::{ev, hex, Detector, Raise};
+use super::ctx::Ctx;
+use super::{ev, hex, Core, Raise};
 use crate::event::Event;
 use s7sentry_proto::{FindingKind, Layer};
 use serde_json::json;
@@ -31,7 +32,7 @@ pub(crate) fn rule_for(layer: Layer, kind: FindingKind, bytes: &[u8]) -> Option<
 }
 
 /// Handle one event.
-pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
+pub(crate) fn on_event(d: &mut Core, cx: &mut Ctx<'_>, e: &Event<'_>) {
     let Event::Finding { meta, finding, bytes } = e else {
         return;
     };
@@ -54,5 +55,5 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
         ("offset", json!(finding.offset)),
         ("hex", json!(hex(bytes))),
     ]);
-    d.emit(Raise::new(rule, meta, msg, evidence));
+    d.emit(cx, Raise::new(rule, meta, msg, evidence));
 }

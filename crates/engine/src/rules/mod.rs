@@ -21,6 +21,7 @@ pub mod alert;
 pub mod baseline;
 #[cfg(test)]
 mod cap_tests;
+mod caps;
 pub mod catalog;
 mod cidr;
 mod classify;
@@ -28,352 +29,94 @@ pub mod config;
 mod confirm;
 pub mod control;
 pub mod crash_pattern;
+mod ctx;
 #[cfg(test)]
 mod deps_tests;
+mod emit;
 pub mod flood;
 pub mod ip_evasion;
 pub mod loss;
 pub mod malformed;
 pub mod policy;
 mod raise;
+mod state;
 pub mod storm;
 pub mod stream_evasion;
 mod table;
 mod txn;
 
 use crate::assets::{Baseline, Fleet};
-use crate::event::{Event, EventSink, Meta};
+use crate::event::{Event, EventSink};
 use crate::time::Ts;
 pub use alert::{Alert, Category, Severity};
+pub use caps::{Cap, CapCounters};
 use catalog::{RuleId, RULES};
 pub use config::DetectConfig;
+pub use emit::NO_ALERT_FLOOR;
+use emit::{AggEntry, AggKey};
 pub(crate) use raise::{Later, Msg, Raise};
 use serde_json::{json, Map, Value};
+pub(crate) use state::{FlowIdHasher, FlowState, PendingOp, PlcState, Suspect};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap};
 use std::net::IpAddr;
 
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
-/// Hasher of the flow table, keyed by the engine's flow ids: numbers the
-/// engine hands out in sequence, never chosen by the traffic, so one
-/// multiplication spreads them over the buckets (no hash-flooding exposure, a
-/// fraction of ahash's cost).
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct FlowIdHasher(u64);
-
-impl std::hash::Hasher for FlowIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(29) ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-/// Counter over fixed windows of `width` seconds.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Bucket {
-    window: i64,
-    count: u32,
-}
-
-impl Bucket {
-    /// Count one event at `ts` in windows of `width_s`; returns the count in the current window.
-    pub(crate) fn hit(&mut self, ts: Ts, width_s: i64) -> u32 {
-        let w = ts.secs().div_euclid(width_s.max(1));
-        if w != self.window {
-            self.window = w;
-            self.count = 0;
-        }
-        self.count += 1;
-        self.count
-    }
-}
-
-/// A control operation waiting for the PLC's answer (paired through its
-/// transaction, see [`txn`]).
-#[derive(Debug)]
-pub(crate) struct PendingOp {
-    /// Id the operation's transaction carries ([`txn::Txn::op`]).
-    pub id: u32,
-    pub rule: RuleId,
-    pub meta: Meta,
-    pub message: String,
-    pub evidence: Map<String, Value>,
-    pub deadline: Ts,
-}
-
-/// Declares [`Cap`] and everything derived from it: one line per cap.
-macro_rules! caps {
-    ($($(#[$m:meta])* $v:ident = $name:literal, $help:literal;)*) => {
-        /// A detector cap: a table or buffer the detector bounds. Each hit is
-        /// counted in [`CapCounters`] (also in the metrics,
-        /// `s7sentry_detector_cap_hits_total{cap}`, and in the replay summary).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum Cap {
-            $(#[doc = $help] $(#[$m])* $v,)*
-        }
-
-        impl Cap {
-            /// Every cap, in the order of the metric series and the summary.
-            pub const ALL: &'static [Cap] = &[$(Cap::$v),*];
-
-            /// The `cap` label value (also the summary's name).
-            pub const fn name(self) -> &'static str {
-                match self {
-                    $(Cap::$v => $name,)*
-                }
-            }
-
-            /// What a hit means.
-            pub const fn help(self) -> &'static str {
-                match self {
-                    $(Cap::$v => $help,)*
-                }
-            }
-        }
-    };
-}
-
-caps! {
-    TransactionsPerFlow = "transactions_per_flow",
-        "Open transactions forgotten because a connection had `txn::MAX_TXNS_PER_FLOW` open ones.";
-    Plcs = "plcs", "PLC entries forgotten because the PLC table was full.";
-    AggregationWindows = "aggregation_windows", "Aggregation windows closed early because the table was full.";
-    SourcesPerPlc = "sources_per_plc",
-        "(PLC, source) connection counters forgotten because a PLC had 256 sources.";
-    PendingOperations = "pending_operations",
-        "Control operations reported unconfirmed because a connection had `MAX_PENDING_OPS` waiting for answers.";
-    LatencySamples = "latency_samples",
-        "Latency samples dropped because more than `MAX_LATENCY_SAMPLES` answers arrived between two exporter flushes.";
-    StateChanges = "state_changes",
-        "Operating-state changes not handed to the exporter because more than `MAX_LATENCY_SAMPLES` arrived between two flushes.";
-    Suspects = "suspects",
-        "Suspect packets forgotten (oldest first) because a PLC had 32 remembered for loss-of-communication correlation.";
-    ClientsTrying = "clients_trying", "Clients not listed in an outage because 16 already were.";
-    Quirks = "quirks", "(talker, rule) pairs not learned as quirks because the table held `policy::MAX_QUIRKS`.";
-    StormTalkers = "storm_talkers",
-        "(talker, PLC) pairs whose request rates were forgotten because `storm::MAX_STORM_TALKERS` were followed, \
-         or whose learned rates were not kept in the fleet because it held that many.";
-    HeldAlerts = "held_alerts",
-        "Alerts a replay released before their turn (out of packet-time order) because `s7sentry_sensor::hold::MAX_HELD` were held waiting for a follow-up's window to close.";
-}
-
-impl Cap {
-    /// Number of caps.
-    pub const COUNT: usize = Cap::ALL.len();
-}
-
-/// Detector caps hit, per [`Cap`]: every table or buffer the detector bounds,
-/// counted each time the bound forgets or refuses something. The inventory's
-/// own caps are counted in [`Fleet::evicted`].
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct CapCounters([u64; Cap::COUNT]);
-
-impl std::ops::Index<Cap> for CapCounters {
-    type Output = u64;
-    fn index(&self, c: Cap) -> &u64 {
-        &self.0[c as usize]
-    }
-}
-
-impl std::ops::IndexMut<Cap> for CapCounters {
-    fn index_mut(&mut self, c: Cap) -> &mut u64 {
-        &mut self.0[c as usize]
-    }
-}
-
-impl CapCounters {
-    /// The `cap` label values, in the order of [`CapCounters::named`].
-    pub const NAMES: [&'static str; Cap::COUNT] = {
-        let mut a = [""; Cap::COUNT];
-        let mut i = 0;
-        while i < Cap::COUNT {
-            a[i] = Cap::ALL[i].name();
-            i += 1;
-        }
-        a
-    };
-
-    /// Each counter with its `cap` label value.
-    pub fn named(&self) -> [(&'static str, u64); Cap::COUNT] {
-        std::array::from_fn(|i| (Cap::ALL[i].name(), self.0[i]))
-    }
-
-    /// Add `o` (sum over workers / files).
-    pub fn merge(&mut self, o: &CapCounters) {
-        for (a, b) in self.0.iter_mut().zip(o.0) {
-            *a += b;
-        }
-    }
-
-    /// Sum of all counters.
-    pub fn total(&self) -> u64 {
-        self.0.iter().sum()
-    }
-}
-
-/// Per-connection detection state.
-#[derive(Debug, Default)]
-pub(crate) struct FlowState {
-    pub client: Option<(IpAddr, u16)>,
-    pub server: Option<(IpAddr, u16)>,
-    pub syn: bool,
-    pub embryonic: bool,
-    pub saw_cr: bool,
-    pub saw_cc: bool,
-    pub iso_counted: bool,
-    pub pdu_size: Option<u16>,
-    pub amq: Option<u16>,
-    /// Requests waiting for their answers.
-    pub txns: txn::Txns,
-    pub amq_alerted: bool,
-    /// Jobs above the AmQ waiting for the PLC's answers to be judged.
-    pub amq_watch: Option<flood::AmqWatch>,
-    pub pending: Vec<PendingOp>,
-    pub writes: Bucket,
-    pub jobs: Bucket,
-    pub tls_reported: bool,
-    pub engineering_reported: bool,
-    pub tis_job_list: bool,
-    pub block_list: bool,
-    /// What went wrong in the client's direction, for confirmation from the PLC's answers.
-    pub log: confirm::RequestLog,
-}
-
-/// One suspect packet remembered for loss-of-communication correlation.
-#[derive(Debug, Clone)]
-pub(crate) struct Suspect {
-    pub ts: Ts,
-    pub frame: u64,
-    pub src: IpAddr,
-    pub rule: &'static str,
-    pub count: u32,
-}
-
-/// Per-PLC detection state.
-#[derive(Debug, Default)]
-pub(crate) struct PlcState {
-    pub answered_ever: bool,
-    pub last_answer: Ts,
-    pub pending_since: Option<(Ts, u64)>,
-    pub tries: u32,
-    /// S7-layer requests among them (a SYN-ACK answers only SYNs).
-    pub s7_waiting: u32,
-    /// SYN-ACKs the PLC sent while S7 requests waited (TCP alive, S7 silent).
-    pub syn_acks: u32,
-    pub last_client: Option<(IpAddr, u16)>,
-    pub clients_trying: Vec<IpAddr>,
-    pub outage: Option<(Ts, Ts)>,
-    pub suspects: VecDeque<Suspect>,
-    pub syn: Bucket,
-    pub rst: Bucket,
-    pub setup: Bucket,
-    pub half_open: u32,
-    pub iso_conns: u32,
-    pub sources: Vec<SourceState>,
-}
-
-/// Per (PLC, source) connection counts.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SourceState {
-    pub ip: IpAddr,
-    pub conns: u32,
-    pub new: Bucket,
-}
-
-impl PlcState {
-    /// The counters of source `ip`; a source forgotten to make room is counted in `evicted`.
-    pub(crate) fn source(&mut self, ip: IpAddr, evicted: &mut u64) -> &mut SourceState {
-        if let Some(i) = self.sources.iter().position(|s| s.ip == ip) {
-            return &mut self.sources[i];
-        }
-        if self.sources.len() >= MAX_SOURCES_PER_PLC {
-            *evicted += 1;
-            // Forget the source with the fewest open connections.
-            if let Some(i) = (0..self.sources.len()).min_by_key(|&i| self.sources[i].conns) {
-                self.sources.swap_remove(i);
-            }
-        }
-        self.sources.push(SourceState { ip, conns: 0, new: Bucket::default() });
-        self.sources.last_mut().expect("just pushed")
-    }
-}
-
-const MAX_SOURCES_PER_PLC: usize = 256;
-const MAX_SUSPECTS: usize = 32;
-const MAX_PLCS: usize = 4096;
-const MAX_AGG: usize = 8192;
 pub(crate) const MAX_PENDING_OPS: usize = 32;
 
-/// Frames a follow-up lists.
-const FOLLOW_UP_FRAMES: usize = 32;
-
-/// [`Detector::alert_floor`] when no open window folded anything: no alert
-/// raised from now on can come before any other.
-pub const NO_ALERT_FLOOR: (Ts, u64) = (Ts(i64::MAX), u64::MAX);
-
-/// Key of an aggregation window: rule and the raise's key pair.
-type AggKey = (RuleId, IpAddr, IpAddr);
-
-/// Something waiting whose outcome is raised later with the (ts, frame) of
-/// an earlier packet (see [`Detector::alert_floor`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Waiting {
-    /// A control operation waiting for the PLC's answer (flow, operation id):
-    /// reported at its request.
-    Op(u64, u32),
-    /// Jobs above the AmQ waiting for the PLC's answers (flow): judged at the
-    /// job that went above it.
-    Amq(u64),
-    /// A tracked connection not answered yet (flow): its first answer raises
-    /// the baseline alerts at its first request.
-    Unanswered(u64),
-}
-
-/// Entries of [`Detector::late`] below which it is never pruned.
-const LATE_PRUNE_MIN: usize = 4096;
-
-#[derive(Debug)]
-struct AggEntry {
-    until: Ts,
-    count: u64,
-    /// Time of the first folded occurrence.
-    first: Ts,
-    /// Frames of the first [`FOLLOW_UP_FRAMES`] folded occurrences.
-    frames: [u64; FOLLOW_UP_FRAMES],
-    last: Option<(Meta, Msg)>,
-    /// Severity override shared by every folded occurrence (None: rule severity).
-    grade: Option<Severity>,
-    graded_all: bool,
-}
-
 /// The detector: an [`EventSink`] that accumulates alerts; drain them with [`Detector::drain`].
+///
+/// Its flow and PLC tables are kept apart from the rest ([`Core`]: the
+/// configuration, the alert path, counters and the other state), so that
+/// each event's flow and PLC, looked up once into a [`ctx::Ctx`], are handed
+/// to every rule family together with the core. The detector dereferences to
+/// its core (counters, policy, configuration and the inventory accessors).
 pub struct Detector {
+    /// Per-connection state, by the engine's flow id.
+    pub(crate) flows: ctx::FlowTable,
+    /// Per-PLC state, by address.
+    pub(crate) plcs: ctx::PlcTable,
+    core: Core,
+}
+
+impl std::ops::Deref for Detector {
+    type Target = Core;
+    #[inline(always)]
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl std::ops::DerefMut for Detector {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
+}
+
+/// Everything of the [`Detector`] but its flow and PLC tables: configuration,
+/// rule switches and severities, the alert path (aggregation, policy, queued
+/// alerts), counters, timers, the current event's classification and closed
+/// transaction, the inventory and the request-storm rates.
+pub struct Core {
     pub(crate) cfg: DetectConfig,
     enabled: Vec<bool>,
     severity: Vec<Severity>,
     pcap: String,
-    pub(crate) flows: table::Table<u64, FlowState, std::hash::BuildHasherDefault<FlowIdHasher>>,
-    pub(crate) plcs: table::Table<IpAddr, PlcState, ahash::RandomState>,
     agg: FastMap<(RuleId, IpAddr, IpAddr), AggEntry>,
     /// Last occurrence (ts, frame) of every aggregation window each time one
     /// was folded in, smallest first; entries of windows since folded again or
     /// closed are stale and dropped when they reach the top (see
     /// [`Detector::alert_floor`]).
     agg_lasts: BinaryHeap<Reverse<(Ts, u64, AggKey)>>,
-    /// [`Detector::alert_floor`] as last computed; `None` once a fold or a
-    /// flush may have moved it.
+    /// [`Detector::alert_floor`] as last computed; `None` once a fold, a
+    /// flush or the end of a wait may have moved it.
     floor: Option<(Ts, u64)>,
     /// (ts, frame) of everything waiting ([`Waiting`]) when it began to wait,
     /// smallest first; entries of what no longer waits are dropped when they
-    /// reach the top, and all at once when the heap reaches `late_prune_at`.
+    /// reach the top, and all at once when the heap reaches `late_prune_at`
+    /// ([`Detector::prune_late`]).
     late: BinaryHeap<Reverse<(Ts, u64, Waiting)>>,
     late_prune_at: usize,
     out: Vec<Alert>,
@@ -515,24 +258,6 @@ impl Detector {
         self.caps[Cap::LatencySamples]
     }
 
-    pub(crate) fn observe_latency(&mut self, plc: IpAddr, secs: f64) {
-        // Bounded and preallocated: at most MAX_LATENCY_SAMPLES per exporter flush
-        // (one second); beyond that the histogram is a sample.
-        if self.latencies.len() < self.latencies.capacity() {
-            self.latencies.push((plc, secs));
-        } else {
-            self.caps[Cap::LatencySamples] += 1;
-        }
-    }
-
-    pub(crate) fn observe_state(&mut self, plc: IpAddr, state: &'static str) {
-        if self.state_changes.len() < MAX_OBSERVATIONS {
-            self.state_changes.push((plc, state));
-        } else {
-            self.caps[Cap::StateChanges] += 1;
-        }
-    }
-
     /// Per-rule switches and severities of `cfg`, and its compiled policy
     /// (entries that do not compile are left out: [`DetectConfig::from_toml`]
     /// refuses them first).
@@ -571,14 +296,12 @@ impl Detector {
     /// A detector with `cfg`.
     pub fn new(cfg: DetectConfig) -> Detector {
         let (enabled, severity, policy) = Detector::compile(&cfg);
-        Detector {
+        let core = Core {
             cfg,
             enabled,
             severity,
             policy,
             pcap: String::new(),
-            flows: table::Table::default(),
-            plcs: table::Table::default(),
             agg: FastMap::default(),
             agg_lasts: BinaryHeap::new(),
             floor: None,
@@ -600,7 +323,8 @@ impl Detector {
             assets: None,
             learn: None,
             storms: storm::Storms::default(),
-        }
+        };
+        Detector { flows: ctx::FlowTable::default(), plcs: ctx::PlcTable::default(), core }
     }
 
     /// Switch asset tracking on, starting from `fleet` (empty, or loaded from
@@ -686,6 +410,49 @@ impl Detector {
         self.pcap.push_str(name);
     }
 
+    /// The earliest (ts, frame) an alert raised from now on can carry, other
+    /// than the current packet's: the smallest of the last occurrences of the
+    /// open aggregation windows that folded something (`Core::agg_floor`:
+    /// their follow-ups carry it; a window that folded nothing raises no
+    /// follow-up) and of the requests of everything still waiting
+    /// (`Waiting`: control operations waiting for the PLC's answer or
+    /// deadline, AmQ excesses waiting for the answers, tracked connections
+    /// not answered yet). [`NO_ALERT_FLOOR`] when there is none. A replay
+    /// holds the alerts at or after it and releases them in canonical order
+    /// once it passes them, so alerts come out in packet-time order
+    /// (`s7sentry_sensor::Pipeline`, which adds the engine's floor). Cached;
+    /// amortized O(log entries) per fold or wait; no allocation once the
+    /// heaps have grown.
+    pub fn alert_floor(&mut self) -> (Ts, u64) {
+        if let Some(f) = self.core.floor {
+            return f;
+        }
+        let mut f = self.core.agg_floor();
+        let Detector { flows, core, .. } = self;
+        while let Some(&Reverse((ts, frame, w))) = core.late.peek() {
+            if still_waiting(flows, core, ts, frame, w) {
+                f = f.min((ts, frame));
+                break;
+            }
+            core.late.pop();
+        }
+        core.floor = Some(f);
+        f
+    }
+
+    /// Drop the entries of [`Core::late`] that no longer wait, once it has
+    /// grown to twice what waited at the last prune (at least
+    /// `LATE_PRUNE_MIN`): bounded by what waits, amortized O(1) per wait.
+    #[cold]
+    #[inline(never)]
+    fn prune_late(&mut self) {
+        let Detector { flows, core, .. } = self;
+        let mut v = std::mem::take(&mut core.late).into_vec();
+        v.retain(|&Reverse((ts, frame, w))| still_waiting(flows, core, ts, frame, w));
+        core.late_prune_at = (2 * v.len()).max(LATE_PRUNE_MIN);
+        core.late = BinaryHeap::from(v);
+    }
+
     /// Take the alerts raised so far.
     pub fn drain(&mut self) -> std::vec::Drain<'_, Alert> {
         self.out.drain(..)
@@ -712,319 +479,24 @@ impl Detector {
         }
     }
 
-    /// Whether `ip` is a PLC: configured, or seen answering on port 102.
-    pub(crate) fn is_plc(&self, ip: IpAddr) -> bool {
-        self.cfg.known_plcs.iter().any(|c| c.contains(ip))
-            || self.plcs.get(&ip).is_some_and(|p| p.answered_ever || p.iso_conns > 0)
+    /// The state of PLC `ip` (created when missing) and the cap counters.
+    #[cfg(test)]
+    pub(crate) fn plc_caps(&mut self, ip: IpAddr) -> (&mut PlcState, &mut CapCounters) {
+        let Detector { plcs, core, .. } = self;
+        (ctx::PlcLookup::plc_for(plcs, ip, &mut core.caps), &mut core.caps)
     }
 
+    /// [`Core::emit`] with the PLC table (no current event).
+    #[cfg(test)]
+    pub(crate) fn emit<E: raise::Evidence>(&mut self, r: Raise<'_, E>) {
+        let Detector { plcs, core, .. } = self;
+        core.emit(plcs, r);
+    }
+
+    /// The state of PLC `ip` (created when missing).
+    #[cfg(test)]
     pub(crate) fn plc(&mut self, ip: IpAddr) -> &mut PlcState {
         self.plc_caps(ip).0
-    }
-
-    /// [`Detector::plc`] and the cap counters (to count a cap of the PLC's own tables).
-    #[inline]
-    pub(crate) fn plc_caps(&mut self, ip: IpAddr) -> (&mut PlcState, &mut CapCounters) {
-        if self.plcs.len() >= MAX_PLCS && !self.plcs.contains_key(&ip) {
-            self.evict_plcs();
-        }
-        (self.plcs.get_or_default(ip), &mut self.caps)
-    }
-
-    /// The PLC table is full and a new PLC comes.
-    #[cold]
-    #[inline(never)]
-    fn evict_plcs(&mut self) {
-        // Bounded: drop the PLCs that answered least recently (ties by
-        // address), a sixteenth of the table at once, so that SYNs toward
-        // ever new addresses do not scan the whole table for every packet.
-        let mut by_age: Vec<(Ts, IpAddr)> = self.plcs.iter().map(|(k, p)| (p.last_answer, *k)).collect();
-        let n = (MAX_PLCS / 16).min(by_age.len());
-        if n > 0 {
-            by_age.select_nth_unstable(n - 1);
-            for (_, k) in &by_age[..n] {
-                self.plcs.discard(k);
-            }
-            self.caps[Cap::Plcs] += n as u64;
-        }
-    }
-
-    #[inline]
-    pub(crate) fn flow(&mut self, meta: &Meta) -> &mut FlowState {
-        let f = self.flows.get_or_default(meta.flow);
-        if f.client.is_none() {
-            f.client = Some(meta.client());
-            f.server = Some(meta.server());
-        }
-        f
-    }
-
-    /// The one way to raise an alert: `r` goes through aggregation (folded into
-    /// an open window of its rule and key, or opening one) and, when shown,
-    /// through the policy ([`policy::apply`]). The severity override of `r`
-    /// travels with it into the window, so the follow-up keeps it.
-    pub(crate) fn emit<E: raise::Evidence>(&mut self, r: Raise<'_, E>) {
-        let Raise { rule, meta, message, evidence, category, severity: grade, key: (ksrc, kdst) } = r;
-        if !self.enabled[rule] {
-            return;
-        }
-        let info = &RULES[rule];
-        let category = category.unwrap_or(info.category);
-        // Remember suspects for loss-of-communication correlation.
-        if matches!(
-            category,
-            Category::Malformed | Category::CrashPattern | Category::UnauthorizedControl | Category::Flood
-        ) || rule == catalog::NEW_TALKER
-            || rule == catalog::NEW_FUNCTION
-        {
-            let (plc, _) = meta.server();
-            let now = meta.ts;
-            let src = meta.client().0;
-            let (p, caps) = self.plc_caps(plc);
-            match p.suspects.back_mut() {
-                Some(s) if s.rule == info.id && s.src == src => {
-                    s.count += 1;
-                    s.ts = now;
-                    s.frame = meta.frame;
-                }
-                _ => {
-                    if p.suspects.len() >= MAX_SUSPECTS {
-                        p.suspects.pop_front();
-                        caps[Cap::Suspects] += 1;
-                    }
-                    p.suspects.push_back(Suspect { ts: now, frame: meta.frame, src, rule: info.id, count: 1 });
-                }
-            }
-        }
-        let aggregate =
-            !matches!(category, Category::LossOfCommunication | Category::Uninspectable | Category::Baseline)
-                && info.aggregation() == catalog::Aggregation::PerPair;
-        let key = (rule, ksrc, kdst);
-        if aggregate {
-            if let Some(e) = self.agg.get_mut(&key) {
-                if meta.ts < e.until {
-                    if e.count == 0 {
-                        e.first = meta.ts;
-                    }
-                    if let Some(slot) = e.frames.get_mut(e.count as usize) {
-                        *slot = meta.frame;
-                    }
-                    e.count += 1;
-                    e.last = Some((*meta, message));
-                    e.graded_all &= grade.is_some();
-                    e.grade = e.grade.max(grade);
-                    self.suppressed[rule] += 1;
-                    self.agg_lasts.push(Reverse((meta.ts, meta.frame, key)));
-                    self.floor = None;
-                    if self.agg_lasts.len() > 2 * self.agg.len() + 64 {
-                        self.rebuild_agg_lasts();
-                    }
-                    return;
-                }
-                self.flush_agg(key);
-            }
-            if self.agg.len() >= MAX_AGG {
-                // Full: close the windows that end first, a sixteenth of the table at once
-                // (alerts from ever new spoofed sources must not scan the table each time),
-                // flushed in the order of `agg_keys_due`.
-                let mut ends: Vec<(Ts, (RuleId, IpAddr, IpAddr))> =
-                    self.agg.iter().map(|(k, e)| (e.until, *k)).collect();
-                let n = (MAX_AGG / 16).min(ends.len());
-                if n > 0 {
-                    ends.select_nth_unstable(n - 1);
-                    let mut batch: Vec<_> = ends[..n]
-                        .iter()
-                        .map(|&(_, k)| {
-                            let last = self.agg.get(&k).and_then(|e| e.last.as_ref()).map(|(m, _)| (m.ts, m.frame));
-                            (last.unwrap_or_default(), k)
-                        })
-                        .collect();
-                    batch.sort_unstable();
-                    self.caps[Cap::AggregationWindows] += n as u64;
-                    for (_, k) in batch {
-                        self.flush_agg(k);
-                    }
-                }
-            }
-            let until = meta.ts.plus_ms(self.cfg.thresholds.aggregate_seconds * 1000);
-            self.agg.insert(
-                key,
-                AggEntry {
-                    until,
-                    count: 0,
-                    first: meta.ts,
-                    frames: [0; FOLLOW_UP_FRAMES],
-                    last: None,
-                    grade: None,
-                    graded_all: true,
-                },
-            );
-        }
-        let message = message.render(meta);
-        self.queue(rule, category, grade, meta, message, evidence.build());
-    }
-
-    /// Build the alert and hand it to the policy; queue it if kept.
-    fn queue(
-        &mut self,
-        rule: RuleId,
-        category: Category,
-        grade: Option<Severity>,
-        meta: &Meta,
-        message: String,
-        evidence: Map<String, Value>,
-    ) {
-        let info = &RULES[rule];
-        let severity =
-            if category == Category::ControlOperation { Severity::Info } else { grade.unwrap_or(self.severity[rule]) };
-        let mut alert = Alert {
-            ts: meta.ts,
-            frame: meta.frame,
-            pcap: self.pcap.clone(),
-            rule: info.id,
-            category,
-            severity,
-            src: meta.src,
-            sport: meta.sport,
-            dst: meta.dst,
-            dport: meta.dport,
-            message,
-            cve: info.cve,
-            evidence,
-            flow_start: meta.flow_start,
-        };
-        // The one place alerts are queued: the policy decides (suppress, regrade, learned quirk).
-        if !policy::apply(self, rule, &mut alert) {
-            return;
-        }
-        self.counts[rule] += 1;
-        self.out.push(alert);
-    }
-
-    /// Aggregation windows ending by `now` (all when `None`), in a deterministic
-    /// order: by the frame of their last occurrence, then rule.
-    fn agg_keys_due(&self, now: Option<Ts>) -> Vec<(RuleId, IpAddr, IpAddr)> {
-        let mut due: Vec<_> = self
-            .agg
-            .iter()
-            .filter(|(_, e)| now.is_none_or(|n| e.until <= n))
-            .map(|(k, e)| (e.last.as_ref().map(|(m, _)| (m.ts, m.frame)).unwrap_or_default(), *k))
-            .collect();
-        due.sort_by(|a, b| a.0.cmp(&b.0).then(a.1 .0.cmp(&b.1 .0)).then(a.1 .1.cmp(&b.1 .1)).then(a.1 .2.cmp(&b.1 .2)));
-        due.into_iter().map(|(_, k)| k).collect()
-    }
-
-    fn flush_agg(&mut self, key: (RuleId, IpAddr, IpAddr)) {
-        let Some(e) = self.agg.remove(&key) else {
-            return;
-        };
-        if e.count == 0 {
-            return;
-        }
-        self.floor = None;
-        let Some((meta, last_msg)) = e.last else {
-            return;
-        };
-        let last_msg = last_msg.render(&meta);
-        let rule = key.0;
-        let info = &RULES[rule];
-        let category = if info.category == Category::UnauthorizedControl && self.cfg.is_engineering(meta.client().0) {
-            Category::ControlOperation
-        } else {
-            info.category
-        };
-        let window = self.cfg.thresholds.aggregate_seconds;
-        let msg = format!("{} more occurrence(s) within {window} s of the first; last: {last_msg}", e.count);
-        let mut ev = Map::new();
-        ev.insert("count".into(), json!(e.count));
-        ev.insert("aggregated".into(), json!(true));
-        ev.insert("first_ts".into(), json!(e.first.to_string()));
-        ev.insert("last_ts".into(), json!(meta.ts.to_string()));
-        let n = (e.count as usize).min(FOLLOW_UP_FRAMES);
-        ev.insert("frames".into(), json!(&e.frames[..n]));
-        if e.count as usize > FOLLOW_UP_FRAMES {
-            ev.insert("frames_truncated".into(), json!(true));
-        }
-        // The follow-up keeps the grade its occurrences shared.
-        let grade = if e.graded_all { e.grade } else { None };
-        self.queue(rule, category, grade, &meta, msg, ev);
-    }
-
-    /// The earliest (ts, frame) an alert raised from now on can carry, other
-    /// than the current packet's: the smallest of the last occurrences of the
-    /// open windows that folded something (their follow-ups carry it; a
-    /// window that folded nothing raises no follow-up) and of the requests
-    /// of everything still waiting ([`Waiting`]: control operations waiting
-    /// for the PLC's answer or deadline, AmQ excesses waiting for the
-    /// answers, tracked connections not answered yet). `(Ts(i64::MAX),
-    /// u64::MAX)` when there is none ([`NO_ALERT_FLOOR`]). A replay holds the
-    /// alerts at or after it and releases them in canonical order once it
-    /// passes them, so alerts come out in packet-time order
-    /// (`s7sentry_sensor::Pipeline`, which adds the engine's floor). Cached;
-    /// amortized O(log entries) per fold or wait; no allocation once the
-    /// heaps have grown.
-    pub fn alert_floor(&mut self) -> (Ts, u64) {
-        if let Some(f) = self.floor {
-            return f;
-        }
-        let mut f = NO_ALERT_FLOOR;
-        while let Some(Reverse((ts, frame, key))) = self.agg_lasts.peek() {
-            let live = self
-                .agg
-                .get(key)
-                .is_some_and(|e| e.count > 0 && e.last.as_ref().is_some_and(|(m, _)| m.ts == *ts && m.frame == *frame));
-            if live {
-                f = (*ts, *frame);
-                break;
-            }
-            self.agg_lasts.pop();
-        }
-        while let Some(&Reverse((ts, frame, w))) = self.late.peek() {
-            if self.still_waiting(ts, frame, w) {
-                f = f.min((ts, frame));
-                break;
-            }
-            self.late.pop();
-        }
-        self.floor = Some(f);
-        f
-    }
-
-    /// `w` began to wait at `meta`'s packet: the floor stays at or below it
-    /// while it waits.
-    pub(crate) fn wait(&mut self, meta: &Meta, w: Waiting) {
-        self.late.push(Reverse((meta.ts, meta.frame, w)));
-        self.floor = None;
-        if self.late.len() > self.late_prune_at {
-            let mut v = std::mem::take(&mut self.late).into_vec();
-            v.retain(|&Reverse((ts, frame, w))| self.still_waiting(ts, frame, w));
-            self.late_prune_at = (2 * v.len()).max(LATE_PRUNE_MIN);
-            self.late = BinaryHeap::from(v);
-        }
-    }
-
-    /// Whether the entry (`ts`, `frame`, `w`) of [`Detector::late`] still waits.
-    fn still_waiting(&self, ts: Ts, frame: u64, w: Waiting) -> bool {
-        match w {
-            Waiting::Op(flow, id) => self.flows.get(&flow).is_some_and(|f| f.pending.iter().any(|p| p.id == id)),
-            Waiting::Amq(flow) => {
-                self.flows.get(&flow).is_some_and(|f| f.amq_watch.is_some_and(|a| a.at() == (ts, frame)))
-            }
-            Waiting::Unanswered(flow) => {
-                self.assets.as_ref().and_then(|t| baseline::unanswered_since(t, flow)) == Some((ts, frame))
-            }
-        }
-    }
-
-    /// Drop the stale entries of [`Detector::agg_lasts`]: one entry per open
-    /// window that folded something (keeps the heap's capacity).
-    fn rebuild_agg_lasts(&mut self) {
-        self.agg_lasts.clear();
-        for (k, e) in &self.agg {
-            if let (true, Some((m, _))) = (e.count > 0, e.last.as_ref()) {
-                self.agg_lasts.push(Reverse((m.ts, m.frame, *k)));
-            }
-        }
     }
 
     /// Run timers if packet time advanced enough.
@@ -1041,14 +513,71 @@ impl Detector {
     fn timers(&mut self, now: Ts, end: bool) {
         // What stopped waiting without saying so (a flow the table forgot) no
         // longer holds the floor down.
-        self.floor = None;
-        control::expire_pending(self, now, end);
-        flood::amq_timers(self, now, end);
-        loss::check(self, now);
-        if !self.agg.is_empty() {
-            for k in self.agg_keys_due(Some(now)) {
-                self.flush_agg(k);
+        self.core.floor = None;
+        let Detector { flows, plcs, core } = self;
+        control::expire_pending(core, flows, plcs, now, end);
+        flood::amq_timers(core, flows, plcs, now, end);
+        loss::check(core, plcs, now);
+        if !core.agg.is_empty() {
+            for k in core.agg_keys_due(Some(now)) {
+                core.flush_agg(k);
             }
+        }
+    }
+}
+
+impl Core {
+    pub(crate) fn observe_latency(&mut self, plc: IpAddr, secs: f64) {
+        // Bounded and preallocated: at most MAX_LATENCY_SAMPLES per exporter flush
+        // (one second); beyond that the histogram is a sample.
+        if self.latencies.len() < self.latencies.capacity() {
+            self.latencies.push((plc, secs));
+        } else {
+            self.caps[Cap::LatencySamples] += 1;
+        }
+    }
+
+    pub(crate) fn observe_state(&mut self, plc: IpAddr, state: &'static str) {
+        if self.state_changes.len() < MAX_OBSERVATIONS {
+            self.state_changes.push((plc, state));
+        } else {
+            self.caps[Cap::StateChanges] += 1;
+        }
+    }
+
+    /// `w` began to wait at `meta`'s packet: the floor stays at or below it
+    /// while it waits ([`Detector::alert_floor`]).
+    pub(crate) fn wait(&mut self, meta: &crate::event::Meta, w: Waiting) {
+        self.late.push(Reverse((meta.ts, meta.frame, w)));
+        self.floor = None;
+    }
+}
+
+/// Something waiting whose outcome is raised later with the (ts, frame) of
+/// an earlier packet (see [`Detector::alert_floor`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Waiting {
+    /// A control operation waiting for the PLC's answer (flow, operation id):
+    /// reported at its request.
+    Op(u64, u32),
+    /// Jobs above the AmQ waiting for the PLC's answers (flow): judged at the
+    /// job that went above it.
+    Amq(u64),
+    /// A tracked connection not answered yet (flow): its first answer raises
+    /// the baseline alerts at its first request.
+    Unanswered(u64),
+}
+
+/// Entries of [`Core::late`] below which it is never pruned.
+const LATE_PRUNE_MIN: usize = 4096;
+
+/// Whether the entry (`ts`, `frame`, `w`) of [`Core::late`] still waits.
+fn still_waiting(flows: &ctx::FlowTable, core: &Core, ts: Ts, frame: u64, w: Waiting) -> bool {
+    match w {
+        Waiting::Op(flow, id) => flows.get(&flow).is_some_and(|f| f.pending.iter().any(|p| p.id == id)),
+        Waiting::Amq(flow) => flows.get(&flow).is_some_and(|f| f.amq_watch.is_some_and(|a| a.at() == (ts, frame))),
+        Waiting::Unanswered(flow) => {
+            core.assets.as_ref().and_then(|t| baseline::unanswered_since(t, flow)) == Some((ts, frame))
         }
     }
 }
@@ -1089,7 +618,8 @@ impl EventSink for Detector {
                 // Loss reads only SYNs and retransmissions; flood only that data ends an
                 // embryonic connection.
                 if *payload_len > 0 && meta.flow != 0 {
-                    flood::data_seen(self, meta);
+                    let Detector { flows, plcs, core } = self;
+                    flood::data_seen_tables(flows, plcs, &mut core.caps, meta);
                 }
             }
             _ => self.dispatch(e),
@@ -1103,15 +633,16 @@ impl Detector {
             self.last_frame = frame;
         }
         self.tick(ts);
-        if let Some(t) = self.assets.as_mut() {
-            baseline::advance(t, &mut self.learn, ts);
+        let core = &mut self.core;
+        if let Some(t) = core.assets.as_mut() {
+            baseline::advance(t, &mut core.learn, ts);
         }
     }
 
     /// Every event but a tick and a plain TCP segment ([`EventSink::on_event`]).
     #[inline(never)]
     fn dispatch(&mut self, e: &Event<'_>) {
-        match e {
+        let meta = match e {
             Event::Tick { ts, frame } => {
                 self.on_tick(*ts, *frame);
                 return;
@@ -1129,20 +660,52 @@ impl Detector {
                     self.now = meta.ts;
                 }
                 self.last_frame = meta.frame;
+                meta
             }
-            Event::FlowEnd { .. } => {}
+            Event::FlowEnd { meta, .. } => meta,
+        };
+        let Detector { flows, plcs, core } = self;
+        // The event's flow and PLC, looked up once (on first use) for every family.
+        let mut cx = ctx::Ctx::new(flows, plcs, meta);
+        core.run_families(&mut cx, e);
+        if let Event::FlowEnd { meta, .. } = e {
+            flows.discard(&meta.flow);
+            core.floor = None;
         }
+        if core.late.len() > core.late_prune_at {
+            self.prune_late();
+        }
+    }
+}
+
+impl Core {
+    /// Hand `e` to the families that read its kind, with its context.
+    #[inline(always)]
+    fn run_families(&mut self, cx: &mut ctx::Ctx<'_>, e: &Event<'_>) {
         // A TCP segment reaches only flood and loss (no per-family call for nothing).
         if let Event::Tcp { .. } = e {
             self.s7_kind = None;
             self.closed = None;
-            flood::on_event(self, e);
-            loss::on_event(self, e);
+            flood::on_event(self, cx, e);
+            loss::on_event(self, cx, e);
+            return;
+        }
+        // A flow end reaches only the families that read it: the inventory, and
+        // flood and control, which release its counts and report its waiting
+        // operations (the others ignore it).
+        if let Event::FlowEnd { .. } = e {
+            self.s7_kind = None;
+            self.closed = None;
+            if self.assets.is_some() {
+                baseline::on_event(self, cx, e);
+            }
+            flood::flow_end(self, cx);
+            control::flow_end(self, cx);
             return;
         }
         match e {
-            Event::Cotp { meta, cotp } => {
-                let f = self.flow(meta);
+            Event::Cotp { cotp, .. } => {
+                let f = cx.flow();
                 match cotp.code {
                     s7sentry_proto::cotp::TpduCode::CR => f.saw_cr = true,
                     s7sentry_proto::cotp::TpduCode::CC => f.saw_cc = true,
@@ -1150,7 +713,7 @@ impl Detector {
                 }
             }
             Event::Tls { meta, first: true, len } => {
-                let f = self.flow(meta);
+                let f = cx.flow();
                 if !f.tls_reported {
                     f.tls_reported = true;
                     let (plc, _) = meta.server();
@@ -1162,7 +725,7 @@ impl Detector {
                         meta.server().1
                     );
                     let e = ev(&[("layer", json!("s7comm-plus")), ("first_tls_payload_len", json!(len))]);
-                    self.emit(Raise::new(catalog::TLS, meta, msg, e));
+                    self.emit(cx, Raise::new(catalog::TLS, meta, msg, e));
                 }
             }
             _ => {}
@@ -1175,29 +738,23 @@ impl Detector {
         };
         // An S7comm PDU skips the families that ignore it.
         let s7 = matches!(e, Event::S7 { .. });
-        txn::on_event(self, e);
+        txn::on_event(self, cx, e);
         if !s7 {
-            malformed::on_event(self, e);
+            malformed::on_event(self, cx, e);
         }
-        crash_pattern::on_event(self, e);
+        crash_pattern::on_event(self, cx, e);
         if !s7 {
-            ip_evasion::on_event(self, e);
-            stream_evasion::on_event(self, e);
+            ip_evasion::on_event(self, cx, e);
+            stream_evasion::on_event(self, cx, e);
         }
         // Before `control`: a PLC's first answer creates its inventory entry, so the
         // operation that answer confirms (a STOP, say) finds it.
         if self.assets.is_some() {
-            baseline::on_event(self, e);
+            baseline::on_event(self, cx, e);
         }
-        control::on_event(self, e);
-        confirm::on_event(self, e);
-        flood::on_event(self, e);
-        loss::on_event(self, e);
-        if let Event::FlowEnd { meta, .. } = e {
-            flood::flow_end(self, meta);
-            control::flow_end(self, meta);
-            self.flows.discard(&meta.flow);
-            self.floor = None;
-        }
+        control::on_event(self, cx, e);
+        confirm::on_event(self, cx, e);
+        flood::on_event(self, cx, e);
+        loss::on_event(self, cx, e);
     }
 }

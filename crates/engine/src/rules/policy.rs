@@ -383,7 +383,7 @@ impl Policy {
 }
 
 /// [`Policy::apply`] on the detector's policy and fleet: whether to queue `alert`.
-pub(crate) fn apply(d: &mut super::Detector, rule: RuleId, alert: &mut Alert) -> bool {
+pub(crate) fn apply(d: &mut super::Core, rule: RuleId, alert: &mut Alert) -> bool {
     let Some(t) = d.assets.as_deref_mut() else {
         return d.policy.apply(rule, alert, None).0;
     };

@@ -1,4 +1,4 @@
-//! One way to raise an alert: a [`Raise`] value handed to [`Detector::emit`].
+//! One way to raise an alert: a [`Raise`] value handed to [`Core::emit`](super::Core::emit).
 //!
 //! A raise carries everything that decides the alert: the rule, the packet it
 //! is about, the message (formatted now or lazily, see [`Msg`]), the evidence
@@ -8,7 +8,6 @@
 //! severity override travels with the raise into its aggregation window, so a
 //! follow-up is graded like the occurrences it folds.
 //!
-//! [`Detector::emit`]: super::Detector::emit
 
 use super::catalog::RuleId;
 use super::{Category, Severity};
@@ -65,7 +64,7 @@ impl<F: FnOnce() -> Map<String, Value>> Evidence for Later<F> {
     }
 }
 
-/// One occurrence of a rule, ready for [`super::Detector::emit`].
+/// One occurrence of a rule, ready for [`super::Core::emit`].
 pub(crate) struct Raise<'m, E: Evidence = Map<String, Value>> {
     /// Rule raised.
     pub rule: RuleId,

@@ -27,7 +27,7 @@
 //! The state is bounded ([`MAX_STORM_TALKERS`] pairs, the least recently active
 //! forgotten first, learned ones last; counted in
 //! [`super::Cap::StormTalkers`]), allocation-free per packet, and
-//! kept by [`Detector::reconfigure`] (SIGHUP): learned rates survive a reload.
+//! kept by [`Detector::reconfigure`](super::Detector::reconfigure) (SIGHUP): learned rates survive a reload.
 //!
 //! Learned rates are also kept in the fleet ([`Fleet::storm_rates`], saved
 //! with it in the `--state` file, at most [`MAX_STORM_TALKERS`] pairs, a pair
@@ -35,12 +35,13 @@
 //! `evicted`): while the baseline learns, a pair is recorded there when it is
 //! first seen and each time one of its learned rates rises (at most once a
 //! second per class). A pair's state is seeded from the fleet when it enters
-//! the table (and by [`Detector::enable_assets`] for pairs already in it), so
-//! a talker learned before a restart, or forgotten from the table at its cap,
-//! is judged by its learned rates again.
+//! the table (and by [`Detector::enable_assets`](super::Detector::enable_assets)
+//! for pairs already in it), so a talker learned before a restart, or
+//! forgotten from the table at its cap, is judged by its learned rates again.
 
 use super::catalog::FLOOD_REQ;
-use super::{ev, Detector, FastMap, Raise};
+use super::ctx::Ctx;
+use super::{ev, Core, FastMap, Raise};
 use crate::assets::{Baseline, Fleet, StormRates};
 use crate::event::Meta;
 use crate::time::Ts;
@@ -278,7 +279,7 @@ enum Basis {
 }
 
 /// An S7comm request from the client `meta.src` to the PLC `meta.dst`.
-pub(crate) fn on_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>) {
+pub(crate) fn on_request(d: &mut Core, cx: &mut Ctx<'_>, meta: &Meta, pdu: &S7Pdu<'_>) {
     let Some(class) = class_of(pdu) else { return };
     let n = d.cfg.thresholds.storm_seconds;
     if n == 0 {
@@ -366,12 +367,13 @@ pub(crate) fn on_request(d: &mut Detector, meta: &Meta, pdu: &S7Pdu<'_>) {
     let (sum, peak) =
         (1..i64::from(n)).map(|i| r.at(r.sec - i)).fold((0u64, cur), |(s, m), c| (s + u64::from(c), m.max(c)));
     let rate = if n > 1 { sum / u64::from(n - 1) } else { u64::from(cur) };
-    raise(d, meta, class, basis, n, rate, peak, thr, (class == Class::Write).then_some((distinct, more)));
+    raise(d, cx, meta, class, basis, n, rate, peak, thr, (class == Class::Write).then_some((distinct, more)));
 }
 
 #[allow(clippy::too_many_arguments)]
 fn raise(
-    d: &mut Detector,
+    d: &mut Core,
+    cx: &mut Ctx<'_>,
     meta: &Meta,
     class: Class,
     basis: Basis,
@@ -423,13 +425,13 @@ fn raise(
             e.insert("distinct_items_more".into(), json!(true));
         }
     }
-    d.emit(Raise::new(FLOOD_REQ, meta, msg, e));
+    d.emit(cx, Raise::new(FLOOD_REQ, meta, msg, e));
 }
 
 /// Table full: forget the least recently active sixteenth (talkers not
 /// learned first), so that a stream of new talkers does not scan the table
 /// for every request.
-fn evict(d: &mut Detector) {
+fn evict(d: &mut Core) {
     let mut by_age: Vec<((bool, Ts), (IpAddr, IpAddr))> =
         d.storms.talkers.iter().map(|(k, p)| ((p.learned, p.last), *k)).collect();
     let n = (MAX_STORM_TALKERS / 16).min(by_age.len());

@@ -17,7 +17,8 @@
 
 use super::alert::{Category, Severity};
 use super::catalog::*;
-use super::{ev, Detector, Raise};
+use super::ctx::Ctx;
+use super::{ev, Core, Raise};
 use crate::event::{Direction, Event, Meta};
 use crate::stream::{GapCause, StreamIssue};
 use serde_json::json;
@@ -39,7 +40,7 @@ fn dir_name(meta: &Meta) -> &'static str {
 }
 
 /// Handle one event.
-pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
+pub(crate) fn on_event(d: &mut Core, cx: &mut Ctx<'_>, e: &Event<'_>) {
     let Event::Stream { meta, issue } = *e else {
         return;
     };
@@ -54,7 +55,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             let mut evd = base("hold_cap");
             evd.insert("bytes_lost".into(), json!(lost));
             evd.insert("cause".into(), json!(GapCause::HoldCap.name()));
-            d.emit(Raise::new(EVA_HOLD_CAP, &meta, msg, evd));
+            d.emit(cx, Raise::new(EVA_HOLD_CAP, &meta, msg, evd));
         }
         StreamIssue::Gap { lost, cause } => {
             let (sev, why) = match cause {
@@ -68,7 +69,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             let mut evd = base("stream_gap");
             evd.insert("bytes_lost".into(), json!(lost));
             evd.insert("cause".into(), json!(cause.name()));
-            d.emit(Raise::new(EVA_STREAM_GAP, &meta, msg, evd).category(Category::Evasion).severity(sev));
+            d.emit(cx, Raise::new(EVA_STREAM_GAP, &meta, msg, evd).category(Category::Evasion).severity(sev));
         }
         StreamIssue::LateFill { bytes } => {
             let msg = format!(
@@ -77,7 +78,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             );
             let mut evd = base("late_data");
             evd.insert("bytes".into(), json!(bytes));
-            d.emit(Raise::new(EVA_LATE_DATA, &meta, msg, evd));
+            d.emit(cx, Raise::new(EVA_LATE_DATA, &meta, msg, evd));
         }
         StreamIssue::OutOfWindow { len, distance } => {
             let msg = format!(
@@ -87,7 +88,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             let mut evd = base("out_of_window");
             evd.insert("payload_len".into(), json!(len));
             evd.insert("distance".into(), json!(distance));
-            d.emit(Raise::new(EVA_OUT_OF_WINDOW, &meta, msg, evd));
+            d.emit(cx, Raise::new(EVA_OUT_OF_WINDOW, &meta, msg, evd));
         }
         StreamIssue::ChecksumConflict { offset, len } => {
             let msg = format!(
@@ -97,7 +98,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             let mut evd = base("checksum_conflict");
             evd.insert("offset".into(), json!(offset));
             evd.insert("invalid_copy_len".into(), json!(len));
-            d.emit(Raise::new(EVA_CHECKSUM, &meta, msg, evd));
+            d.emit(cx, Raise::new(EVA_CHECKSUM, &meta, msg, evd));
         }
         StreamIssue::SynIgnored { distance } => {
             let msg = format!(
@@ -106,7 +107,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             );
             let mut evd = base("syn_on_established");
             evd.insert("distance".into(), json!(distance));
-            d.emit(Raise::new(EVA_SYN, &meta, msg, evd));
+            d.emit(cx, Raise::new(EVA_SYN, &meta, msg, evd));
         }
         StreamIssue::RstIgnored { in_window, distance } => {
             let what = if in_window {
@@ -121,7 +122,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             let mut evd = base("rst_ignored");
             evd.insert("distance".into(), json!(distance));
             evd.insert("in_window".into(), json!(in_window));
-            d.emit(Raise::new(EVA_RST, &meta, msg, evd));
+            d.emit(cx, Raise::new(EVA_RST, &meta, msg, evd));
         }
     }
 }

@@ -77,29 +77,60 @@ impl<K: Copy + Eq + Hash, V, S: BuildHasher> Table<K, V, S> {
 
     /// The value of `k`, created with `V::default()` when missing.
     #[inline]
+    #[cfg(test)]
     pub(crate) fn get_or_default(&mut self, k: K) -> &mut V
     where
         V: Default,
     {
-        let i = match self.find(&k) {
+        let i = self.slot_or_default(k);
+        &mut self.slots[i].1
+    }
+
+    /// Slot of `k` (for [`Table::at_mut`]), remembered for the next lookup.
+    #[inline]
+    pub(crate) fn slot(&mut self, k: &K) -> Option<usize> {
+        self.find(k)
+    }
+
+    /// Slot of `k`, its value created with `V::default()` when missing.
+    #[inline(always)]
+    pub(crate) fn slot_or_default(&mut self, k: K) -> usize
+    where
+        V: Default,
+    {
+        match self.find(&k) {
             Some(i) => i,
+            None => self.insert_default(k),
+        }
+    }
+
+    /// Give `k` a slot holding `V::default()` (`k` is not in the table).
+    #[inline(never)]
+    fn insert_default(&mut self, k: K) -> usize
+    where
+        V: Default,
+    {
+        let i = match self.free.pop() {
+            // A free slot already holds the default value.
+            Some(i) => {
+                self.slots[i as usize].0 = Some(k);
+                i as usize
+            }
             None => {
-                let i = match self.free.pop() {
-                    // A free slot already holds the default value.
-                    Some(i) => {
-                        self.slots[i as usize].0 = Some(k);
-                        i as usize
-                    }
-                    None => {
-                        self.slots.push((Some(k), V::default()));
-                        self.slots.len() - 1
-                    }
-                };
-                self.index.insert(k, i as u32);
-                self.last = Some((k, i as u32));
-                i
+                self.slots.push((Some(k), V::default()));
+                self.slots.len() - 1
             }
         };
+        self.index.insert(k, i as u32);
+        self.last = Some((k, i as u32));
+        i
+    }
+
+    /// The value in slot `i`, an index [`Table::slot`] or
+    /// [`Table::slot_or_default`] returned (the slab never shrinks, so it stays
+    /// in range; it names the same key until that key is removed).
+    #[inline]
+    pub(crate) fn at_mut(&mut self, i: usize) -> &mut V {
         &mut self.slots[i].1
     }
 

@@ -11,13 +11,14 @@
 //! - COTP CR -> CC.
 //!
 //! The detector calls [`on_event`] once per event before any rule family (a
-//! TCP segment, which opens and closes nothing, only clears [`Detector::closed`]); a
-//! transaction closed by the event is left in [`Detector::closed`] for the
+//! TCP segment, which opens and closes nothing, only clears [`Core::closed`]); a
+//! transaction closed by the event is left in [`Core::closed`] for the
 //! families of the same event to read (control: the outcome of a pending
 //! operation; confirm: whether the answer explains a request; flood and the
 //! metrics: latency). Nobody else pairs requests with answers.
 
-use super::{Detector, FlowState};
+use super::ctx::Ctx;
+use super::{Core, FlowState};
 use crate::event::{Direction, Event, Meta};
 use crate::time::Ts;
 use s7sentry_proto::cotp::TpduCode;
@@ -26,7 +27,7 @@ use s7sentry_proto::s7plus::{Opcode, PlusFunction};
 use s7sentry_proto::FindingKind;
 
 /// Open transactions kept per connection (the oldest is forgotten first, and
-/// counted in [`Detector::caps`]). Far more than the jobs a PLC lets a client
+/// counted in [`super::Detector::caps`]). Far more than the jobs a PLC lets a client
 /// have outstanding (AmQ) and than the control operations waiting for answers.
 pub(crate) const MAX_TXNS_PER_FLOW: usize = 64;
 
@@ -168,29 +169,31 @@ impl Txns {
     }
 }
 
-fn open(d: &mut Detector, meta: &Meta, key: PairKey, understood: bool, control: bool) {
-    let f: &mut FlowState = d.flow(meta);
+#[inline]
+fn open(d: &mut Core, cx: &mut Ctx<'_>, meta: &Meta, key: PairKey, understood: bool, control: bool) {
+    let f: &mut FlowState = cx.flow();
     let t = Txn { key, ts: meta.ts, frame: meta.frame, understood, control, overlapped: false, op: None };
     if f.txns.open(t) {
         d.caps[super::Cap::TransactionsPerFlow] += 1;
     }
 }
 
-fn close(d: &mut Detector, meta: &Meta, key: PairKey, outcome: Outcome) {
-    let Some(f) = d.flows.get_mut(&meta.flow) else { return };
+#[inline]
+fn close(d: &mut Core, cx: &mut Ctx<'_>, meta: &Meta, key: PairKey, outcome: Outcome) {
+    let Some(f) = cx.flow_if() else { return };
     if let Some(txn) = f.txns.close(key) {
         let latency = meta.ts.secs_since(txn.ts).max(0.0);
         d.closed = Some(Closed { txn, outcome, latency });
     }
 }
 
-/// Open or close the transaction `e` starts or ends; sets [`Detector::closed`].
-pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
+/// Open or close the transaction `e` starts or ends; sets [`Core::closed`].
+pub(crate) fn on_event(d: &mut Core, cx: &mut Ctx<'_>, e: &Event<'_>) {
     d.closed = None;
     match *e {
         Event::Cotp { meta, cotp } => match (meta.dir, cotp.code) {
-            (Direction::ToServer, TpduCode::CR) => open(d, &meta, PairKey::Connect, true, false),
-            (Direction::ToClient, TpduCode::CC) => close(d, &meta, PairKey::Connect, Outcome::Connected),
+            (Direction::ToServer, TpduCode::CR) => open(d, cx, &meta, PairKey::Connect, true, false),
+            (Direction::ToClient, TpduCode::CC) => close(d, cx, &meta, PairKey::Connect, Outcome::Connected),
             _ => {}
         },
         Event::S7 { meta, pdu, .. } => match meta.dir {
@@ -204,17 +207,17 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
                     _ => return,
                 };
                 let understood = d.s7_kind.is_some();
-                open(d, &meta, key, understood, understood);
+                open(d, cx, &meta, key, understood, understood);
             }
             Direction::ToClient => match pdu.header.rosctr {
                 Rosctr::ACK | Rosctr::ACK_DATA => {
                     let key = PairKey::Job(pdu.header.pdu_ref, pdu.function().map(|f| f.0));
-                    close(d, &meta, key, Outcome::S7(pdu.error_code()));
+                    close(d, cx, &meta, key, Outcome::S7(pdu.error_code()));
                 }
                 Rosctr::USERDATA => match pdu.userdata() {
                     Some(u) if !u.is_push() => {
                         let outcome = if u.is_response() { Outcome::S7(u.error()) } else { Outcome::S7NotResponse };
-                        close(d, &meta, PairKey::Userdata(u.group, u.subfunction), outcome);
+                        close(d, cx, &meta, PairKey::Userdata(u.group, u.subfunction), outcome);
                     }
                     _ => {}
                 },
@@ -233,16 +236,17 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
             let Some(seq) = m.seq else { return };
             match meta.dir {
                 Direction::ToServer if m.opcode == Some(Opcode::REQUEST) => {
-                    open(d, &meta, PairKey::Plus(seq, m.function.map(|f| f.0)), understood, control)
+                    open(d, cx, &meta, PairKey::Plus(seq, m.function.map(|f| f.0)), understood, control)
                 }
                 Direction::ToClient
                     if message.is_some() && matches!(m.opcode, Some(Opcode::RESPONSE | Opcode::RESPONSE2)) =>
                 {
                     // An Error response answers whatever request carried its sequence number.
                     match m.function.filter(|f| matches!(*f, PlusFunction::ERROR | PlusFunction::ERROR2)) {
-                        Some(f) => close(d, &meta, PairKey::Plus(seq, None), Outcome::PlusError(f.0)),
+                        Some(f) => close(d, cx, &meta, PairKey::Plus(seq, None), Outcome::PlusError(f.0)),
                         None => close(
                             d,
+                            cx,
                             &meta,
                             PairKey::Plus(seq, m.function.map(|f| f.0)),
                             Outcome::Plus(m.return_value()),
@@ -255,7 +259,7 @@ pub(crate) fn on_event(d: &mut Detector, e: &Event<'_>) {
         Event::Finding { meta, finding, .. }
             if meta.dir == Direction::ToServer && finding.kind == FindingKind::OverlapConflict =>
         {
-            d.flow(&meta).txns.conflict();
+            cx.flow().txns.conflict();
         }
         _ => {}
     }

@@ -2,7 +2,7 @@
 //! run through the engine and the detector.
 
 use super::*;
-use crate::rules::{Alert, DetectConfig};
+use crate::rules::{Alert, DetectConfig, Detector};
 use crate::{Engine, EngineConfig, EventSink, Frame};
 use s7sentry_pcapgen::cases::hosts::{ES, HMI, HMI2, PLC1, PLC2};
 use s7sentry_pcapgen::cases::session::{Session, POLL_ITEMS};
