@@ -69,6 +69,14 @@ impl DirState {
     pub fn is_empty(&self) -> bool {
         self.held() == 0 && !self.framer.has_partial()
     }
+
+    /// Back to [`DirState::default`], its buffers freed: a direction that
+    /// owns no buffer has only its fields written (a SYN flood's flows).
+    pub fn clear(&mut self) {
+        self.tcp.clear();
+        self.framer.clear();
+        self.cotp.clear();
+    }
 }
 
 /// One tracked connection.
@@ -222,7 +230,9 @@ impl FlowTable {
             return false;
         };
         f.id = 0;
-        f.dirs = Default::default();
+        let [a, b] = &mut f.dirs;
+        a.clear();
+        b.clear();
         let tag = f.hash as u32;
         self.index.remove(tag, slot as u32);
         self.free.push(slot);
@@ -431,6 +441,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Clearing a direction (the in-place path: no buffer) gives the default state.
+    #[test]
+    fn dir_clear_is_default() {
+        let fresh = format!("{:?}", DirState::default());
+        let mut d = DirState::default();
+        d.tcp.fin = true;
+        d.tcp.midstream = true;
+        d.tcp.pending_syn = Some(7);
+        d.tcp.checksums = crate::stream::Checksums::Offload;
+        d.tcp.bad_in_row = 3;
+        d.tcp.peer_acked(1234);
+        d.framer.resync();
+        assert_ne!(format!("{d:?}"), fresh);
+        d.clear();
+        assert_eq!(format!("{d:?}"), fresh);
     }
 
     /// The table finds what it holds, forgets what it removed and reuses slots.

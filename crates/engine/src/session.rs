@@ -114,6 +114,24 @@ impl CotpDir {
         self.ud.buf = Vec::new();
         self.plus.buf = Vec::new();
     }
+    /// Back to [`CotpDir::default`]: the buffers are freed (in place, nothing
+    /// to free, when they never held a byte).
+    pub fn clear(&mut self) {
+        if self.frag.capacity() | self.ud.buf.capacity() | self.plus.buf.capacity() != 0 {
+            *self = CotpDir::default();
+            return;
+        }
+        let CotpDir { frag: _, frag_overflow, plus, ud } = self;
+        *frag_overflow = false;
+        let PlusReassembly { buf: _, active, version, fragments, truncated } = plus;
+        *active = false;
+        *version = 0;
+        *fragments = 0;
+        *truncated = false;
+        let UserdataReassembly { buf: _, key } = ud;
+        *key = None;
+    }
+
     /// Drop a partial reassembly (after a TCP gap).
     pub fn reset(&mut self) {
         self.frag.clear();

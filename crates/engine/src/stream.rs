@@ -967,6 +967,56 @@ impl TcpDir {
         }
     }
 
+    /// Back to [`TcpDir::default`] (a removed flow's slot, for the next flow).
+    /// A direction that owns no buffer (one that saw only a SYN or ACKs) has
+    /// its fields written in place; otherwise it is replaced and its buffers
+    /// are freed.
+    pub fn clear(&mut self) {
+        if self.ooo.capacity() | self.pre.capacity() | self.hist.capacity() | self.bad.capacity() != 0 {
+            *self = TcpDir::default();
+            return;
+        }
+        // Every field is named: a new field must be reset here too.
+        let TcpDir {
+            synced,
+            next_seq,
+            isn,
+            data_seen,
+            ooo: _,
+            pre: _,
+            ooo_bytes,
+            hist: _,
+            hist_valid,
+            peer_ack,
+            lost,
+            lost_next,
+            bad_seq,
+            bad: _,
+            replaying,
+            fin,
+            midstream,
+            pending_syn,
+            checksums,
+            bad_in_row,
+        } = self;
+        *synced = false;
+        *next_seq = 0;
+        *isn = None;
+        *data_seen = false;
+        *ooo_bytes = 0;
+        *hist_valid = 0;
+        *peer_ack = None;
+        *lost = [(0, 0); LOST_RING];
+        *lost_next = 0;
+        *bad_seq = 0;
+        *replaying = false;
+        *fin = false;
+        *midstream = false;
+        *pending_syn = None;
+        *checksums = Checksums::default();
+        *bad_in_row = 0;
+    }
+
     /// Release held buffers (flow end).
     pub fn release(&mut self, total_buffered: &mut usize) {
         *total_buffered = total_buffered.saturating_sub(self.ooo_bytes);
@@ -1038,6 +1088,15 @@ impl Framer {
     /// Release buffers (flow end).
     pub fn release(&mut self) {
         self.buf = Vec::new();
+    }
+
+    /// Back to [`Framer::default`]: the buffer is freed (nothing to free when
+    /// it never held a byte).
+    pub fn clear(&mut self) {
+        if self.buf.capacity() != 0 {
+            self.buf = Vec::new();
+        }
+        self.hunting = false;
     }
 
     /// Feed in-order bytes; `out` receives whole TPKTs and header findings.
