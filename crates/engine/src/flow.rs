@@ -423,14 +423,17 @@ mod tests {
             let slot = (rnd() % 512) as u32;
             // Few distinct low bits: long probe runs and wrap-around.
             let tag = (slot.wrapping_mul(2_654_435_761) >> 3) & 0x3F | (slot << 16);
-            if model.contains_key(&slot) {
-                if rnd() % 2 == 0 {
-                    idx.remove(tag, slot);
-                    model.remove(&slot);
+            match model.entry(slot) {
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    if rnd() % 2 == 0 {
+                        idx.remove(tag, slot);
+                        e.remove();
+                    }
                 }
-            } else {
-                idx.insert(tag, slot);
-                model.insert(slot, tag);
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    idx.insert(tag, slot);
+                    e.insert(tag);
+                }
             }
             assert_eq!(idx.len, model.len());
             if step % 97 == 0 {
