@@ -397,6 +397,13 @@ pub enum TcpError {
     OptionsBeyondEnd,
 }
 
+/// The data offset field of a raw TCP header (its length in 32-bit words,
+/// byte 12's high nibble; valid 5..=15, below 5 the CVE-2022-25622 short
+/// header); `None` when `tcp` is shorter than 13 bytes.
+pub fn tcp_data_offset(tcp: &[u8]) -> Option<u8> {
+    tcp.get(12).map(|b| b >> 4)
+}
+
 /// Read a TCP header from an IP payload.
 pub fn parse_tcp(b: &[u8]) -> Result<TcpSegment<'_>, TcpError> {
     if b.len() < 20 {
@@ -404,7 +411,7 @@ pub fn parse_tcp(b: &[u8]) -> Result<TcpSegment<'_>, TcpError> {
     }
     let sport = u16::from_be_bytes([b[0], b[1]]);
     let dport = u16::from_be_bytes([b[2], b[3]]);
-    let data_offset = b[12] >> 4;
+    let data_offset = tcp_data_offset(b).unwrap_or(0);
     if data_offset < 5 {
         return Err(TcpError::ShortHeader { sport, dport, data_offset });
     }

@@ -51,6 +51,14 @@ impl TpduCode {
         TpduCode(b & 0xF0)
     }
 
+    /// Code of a raw COTP TPDU (`tpdu` starts at its length indicator):
+    /// byte 1 without the CDT nibble; `None` when `tpdu` is shorter than 2
+    /// bytes. For callers that hold a TPDU's bytes but not its parse (a
+    /// finding's bytes, say).
+    pub fn of_tpdu(tpdu: &[u8]) -> Option<TpduCode> {
+        tpdu.get(1).map(|&b| TpduCode::from_byte(b))
+    }
+
     /// Short name ("CR", "DT", ...), `None` for codes ISO 8073 does not define.
     pub const fn name(self) -> Option<&'static str> {
         Some(match self.0 {

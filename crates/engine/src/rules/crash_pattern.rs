@@ -27,7 +27,7 @@ pub(crate) fn on_event(d: &mut Core, cx: &mut Ctx<'_>, e: &Event<'_>) {
     match *e {
         Event::Finding { meta, finding, bytes } => match (finding.layer, finding.kind) {
             (Layer::Tcp, FindingKind::BadTcpHeader) => {
-                let off = bytes.get(12).map(|b| b >> 4).unwrap_or(0);
+                let off = crate::link::tcp_data_offset(bytes).unwrap_or(0);
                 let msg = format!(
                     "TCP segment {}:{} -> {}:{} with data offset {off} (header {} bytes, minimum 20)",
                     meta.src,
@@ -44,7 +44,7 @@ pub(crate) fn on_event(d: &mut Core, cx: &mut Ctx<'_>, e: &Event<'_>) {
                 ]);
                 d.emit(cx, Raise::new(CRASH_TCP_SHORT, &meta, msg, evidence));
             }
-            (Layer::Cotp, FindingKind::TrailingBytes) if bytes.get(1).is_some_and(|b| b & 0xF0 == 0x80) => {
+            (Layer::Cotp, FindingKind::TrailingBytes) if TpduCode::of_tpdu(bytes) == Some(TpduCode::DR) => {
                 let extra = &bytes[finding.offset.min(bytes.len())..];
                 let msg = format!(
                     "COTP Disconnect Request from {} to {}:{} carries {} byte(s) beyond its header",

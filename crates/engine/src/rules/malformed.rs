@@ -8,6 +8,7 @@ use super::catalog::*;
 use super::ctx::Ctx;
 use super::{ev, hex, Core, Raise};
 use crate::event::Event;
+use s7sentry_proto::cotp::TpduCode;
 use s7sentry_proto::{FindingKind, Layer};
 use serde_json::json;
 
@@ -22,7 +23,7 @@ pub(crate) fn rule_for(layer: Layer, kind: FindingKind, bytes: &[u8]) -> Option<
         (Layer::Tpkt, FindingKind::IncompleteAtClose) => MAL_INCOMPLETE,
         (Layer::Tpkt, _) => MAL_TPKT,
         // A DR with trailing bytes is the CVE-2025-40944 pattern (crash_pattern).
-        (Layer::Cotp, FindingKind::TrailingBytes) if bytes.get(1).is_some_and(|b| b & 0xF0 == 0x80) => return None,
+        (Layer::Cotp, FindingKind::TrailingBytes) if TpduCode::of_tpdu(bytes) == Some(TpduCode::DR) => return None,
         (Layer::Cotp, _) => MAL_COTP,
         (Layer::S7comm, FindingKind::UnknownProtocol) => MAL_UNKNOWN_PROTO,
         (Layer::S7comm, _) => MAL_S7,
