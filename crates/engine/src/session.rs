@@ -283,7 +283,9 @@ fn s7comm_pdu(
             }
             ud.key = None;
             let joined = std::mem::take(&mut ud.buf);
-            let view = s7comm::S7Pdu { data: &joined, ..*p };
+            // The joined view has no finding of its own: the last fragment's finding
+            // (offsets into that fragment, not into the joined data) is reported below.
+            let view = s7comm::S7Pdu { data: &joined, finding: None, ..*p };
             sink.on_event(&Event::S7 { meta, pdu: &view, raw: pdu, fragment: UdFragment::Last });
             ud.buf = joined;
             ud.buf.clear();
