@@ -240,7 +240,8 @@ impl<S: Extra> Pipeline<S> {
     /// than the current packet's: the smaller of the detector's floor
     /// ([`Detector::alert_floor`]: aggregation windows, operations waiting
     /// for answers, ...) and the engine's ([`Engine::alert_floor`]: IP
-    /// datagrams that may be reported incomplete at the end);
+    /// datagrams that may be reported incomplete at the end, TCP segments
+    /// held out of order and decoded later under their own frames);
     /// [`crate::hold::NO_FLOOR`] without a detector. Both are cached: O(1)
     /// per frame while nothing waits.
     #[inline]
